@@ -1,0 +1,540 @@
+//! The container: its configuration, its lifecycle (Created -> Running ->
+//! Exited), and the single path by which an exit becomes known.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::BytesMut;
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+use tokio::sync::watch;
+
+use crate::io::{self, AsyncIoFd, LogWriter, OutputHub, Stdin, StreamKind};
+use crate::relay::{self, InitFailure, InitMessage};
+use crate::spawn::{self, ChildStdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("container {0} is already started")]
+    AlreadyStarted(String),
+    #[error("container {0} is not running")]
+    NotRunning(String),
+    #[error("container {0} is running: stop it first")]
+    StillRunning(String),
+    #[error("container {0} exited before it was started")]
+    ExitedBeforeStart(String),
+    #[error("{0}")]
+    ExecFailed(String),
+    #[error("resource limits are not enforced by this shim yet; refusing to run the container without them")]
+    LimitsUnsupported,
+    #[error(transparent)]
+    Spawn(#[from] spawn::SpawnError),
+    #[error(transparent)]
+    Io(#[from] io::IoError),
+    #[error("init relay: {0}")]
+    Relay(#[from] relay::RelayError),
+    #[error("{what}: {source}")]
+    Sys {
+        what: &'static str,
+        source: nix::errno::Errno,
+    },
+}
+
+pub type Result<T, E = ContainerError> = std::result::Result<T, E>;
+
+fn invalid(msg: impl Into<String>) -> ContainerError {
+    ContainerError::InvalidArgument(msg.into())
+}
+
+/// Resource limits as the API gives them (enforced through cgroups).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    pub memory_bytes: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: u64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub pids: i64,
+    pub cgroup_parent: String,
+}
+
+impl Limits {
+    pub fn is_empty(&self) -> bool {
+        let Limits {
+            memory_bytes,
+            nano_cpus,
+            cpu_shares,
+            cpuset_cpus,
+            cpuset_mems,
+            pids,
+            cgroup_parent: _,
+        } = self;
+        *memory_bytes == 0
+            && *nano_cpus == 0
+            && *cpu_shares == 0
+            && cpuset_cpus.is_empty()
+            && cpuset_mems.is_empty()
+            && *pids == 0
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerConfig {
+    pub id: String,
+    pub name: String,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub stdin: bool,
+    /// rows, cols
+    pub terminal_size: Option<(u16, u16)>,
+    pub limits: Limits,
+}
+
+impl ContainerConfig {
+    /// Checks what the kernel would otherwise reject later, or worse, accept
+    /// in a surprising way.
+    pub fn validate(&mut self) -> Result<()> {
+        mydocker::validate_id(&self.id).map_err(|e| invalid(e.to_string()))?;
+        if self.argv.is_empty() || self.argv[0].is_empty() {
+            return Err(invalid("argv must name a command"));
+        }
+        let nul = |s: &String| s.as_bytes().contains(&0);
+        if self.argv.iter().any(nul) {
+            return Err(invalid("an argument contains a NUL byte"));
+        }
+        for kv in &self.env {
+            if nul(kv) {
+                return Err(invalid("an environment variable contains a NUL byte"));
+            }
+            match kv.split_once('=') {
+                Some((k, _)) if !k.is_empty() => {}
+                _ => return Err(invalid(format!("environment entry {kv:?} is not KEY=VALUE"))),
+            }
+        }
+        if nul(&self.cwd) {
+            return Err(invalid("the working directory contains a NUL byte"));
+        }
+        if !self.cwd.is_empty() && !self.cwd.starts_with('/') {
+            return Err(invalid(format!(
+                "working directory {:?} is not absolute",
+                self.cwd
+            )));
+        }
+        if self.hostname.is_empty() {
+            // A full 64-hex id is exactly the kernel's 64-byte limit.
+            self.hostname = self.id.clone();
+        }
+        if self.hostname.len() > 64 || nul(&self.hostname) || self.hostname.contains('/') {
+            return Err(invalid(format!(
+                "hostname {:?} is invalid (at most 64 bytes)",
+                self.hostname
+            )));
+        }
+        if let Some((rows, cols)) = self.terminal_size {
+            if rows == 0 || cols == 0 {
+                self.terminal_size = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExitStatus {
+    /// As a shell reports it: the code, or 128 + signal.
+    pub code: i32,
+    /// The terminating signal, 0 if none.
+    pub signal: i32,
+    pub at: SystemTime,
+    pub oom_killed: bool,
+    /// Why the command could not be executed, when it could not.
+    pub error: Option<String>,
+}
+
+impl ExitStatus {
+    pub fn from_wait(ws: WaitStatus, at: SystemTime) -> Option<Self> {
+        let (code, signal) = match ws {
+            WaitStatus::Exited(_, code) => (code, 0),
+            WaitStatus::Signaled(_, sig, _) => (128 + sig as i32, sig as i32),
+            _ => return None,
+        };
+        Some(Self {
+            code,
+            signal,
+            at,
+            oom_killed: false,
+            error: None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+struct State {
+    status: Status,
+    pid: Pid,
+    /// The init's pipes, until Start takes them.
+    pipes: Option<(OwnedFd, OwnedFd)>,
+    start_requested: bool,
+    started_at: Option<SystemTime>,
+    exec_error: Option<String>,
+}
+
+/// A point-in-time view of a container, for State.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: Status,
+    pub pid: u32,
+    pub exit: Option<ExitStatus>,
+    pub created_at: SystemTime,
+    pub started_at: Option<SystemTime>,
+}
+
+pub struct Container {
+    pub config: ContainerConfig,
+    pub dir: PathBuf,
+    pub created_at: SystemTime,
+    pub hub: Arc<OutputHub>,
+    state: Mutex<State>,
+    exit: watch::Sender<Option<ExitStatus>>,
+    /// Held by Start for its whole run, and taken by the exit path before it
+    /// publishes: an exit during Start then carries Start's exec error.
+    start_lock: tokio::sync::Mutex<()>,
+    stdin: Option<Stdin>,
+    pty: Option<Arc<AsyncIoFd>>,
+}
+
+impl Container {
+    /// Starts the init in its namespaces and the readers of its output. The
+    /// command itself is not run until [`Container::start`].
+    pub fn create(mut config: ContainerConfig, dir: &Path) -> Result<Arc<Self>> {
+        config.validate()?;
+        if !config.limits.is_empty() {
+            return Err(ContainerError::LimitsUnsupported);
+        }
+        let log = LogWriter::open(&dir.join("log")).map_err(|source| {
+            io::IoError::Sys {
+                what: "open container log",
+                source,
+            }
+        })?;
+        let hub = Arc::new(OutputHub::new(Some(log)));
+        let (init, stdin, pty) = if config.tty {
+            let (master, slave) = open_pty(config.terminal_size)?;
+            let stdio = ChildStdio {
+                stdin: dup(&slave)?,
+                stdout: dup(&slave)?,
+                stderr: slave,
+                controlling_tty: true,
+            };
+            let init = spawn::spawn_init(stdio)?;
+            let master = Arc::new(AsyncIoFd::new(master)?);
+            io::spawn_pump(hub.clone(), master.clone(), StreamKind::Stdout);
+            (init, Some(Stdin::spawn(master.clone(), true)), Some(master))
+        } else {
+            let (in_r, in_w) = if config.stdin {
+                let (r, w) = pipe()?;
+                (r, Some(w))
+            } else {
+                (dev_null()?, None)
+            };
+            let (out_r, out_w) = pipe()?;
+            let (err_r, err_w) = pipe()?;
+            let stdio = ChildStdio {
+                stdin: in_r,
+                stdout: out_w,
+                stderr: err_w,
+                controlling_tty: false,
+            };
+            let init = spawn::spawn_init(stdio)?;
+            io::spawn_pump(hub.clone(), Arc::new(AsyncIoFd::new(out_r)?), StreamKind::Stdout);
+            io::spawn_pump(hub.clone(), Arc::new(AsyncIoFd::new(err_r)?), StreamKind::Stderr);
+            let stdin = match in_w {
+                Some(w) => Some(Stdin::spawn(Arc::new(AsyncIoFd::new(w)?), false)),
+                None => None,
+            };
+            (init, stdin, None)
+        };
+        tracing::info!(pid = init.pid.as_raw(), "init created");
+        Ok(Arc::new(Self {
+            config,
+            dir: dir.to_path_buf(),
+            created_at: SystemTime::now(),
+            hub,
+            state: Mutex::new(State {
+                status: Status::Created,
+                pid: init.pid,
+                pipes: Some((init.cmd, init.status)),
+                start_requested: false,
+                started_at: None,
+                exec_error: None,
+            }),
+            exit: watch::Sender::new(None),
+            start_lock: tokio::sync::Mutex::new(()),
+            stdin,
+            pty,
+        }))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.state.lock().unwrap().pid
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.lock().unwrap().status
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let s = self.state.lock().unwrap();
+        Snapshot {
+            status: s.status,
+            pid: if s.status == Status::Exited {
+                0
+            } else {
+                s.pid.as_raw() as u32
+            },
+            exit: self.exit.borrow().clone(),
+            created_at: self.created_at,
+            started_at: s.started_at,
+        }
+    }
+
+    /// Sends the init its command and returns once the command is executing,
+    /// or fails with why it could not be.
+    pub async fn start(&self) -> Result<Pid> {
+        let _guard = self.start_lock.lock().await;
+        let (cmd, status, pid) = {
+            let mut s = self.state.lock().unwrap();
+            if s.status == Status::Exited {
+                return Err(ContainerError::ExitedBeforeStart(self.id().into()));
+            }
+            if s.start_requested {
+                return Err(ContainerError::AlreadyStarted(self.id().into()));
+            }
+            s.start_requested = true;
+            let (cmd, status) = s.pipes.take().expect("pipes are kept until Start");
+            (cmd, status, s.pid)
+        };
+        let frame = InitMessage {
+            argv: self.config.argv.clone(),
+            env: self.config.env.clone(),
+            cwd: self.config.cwd.clone(),
+            hostname: self.config.hostname.clone(),
+        }
+        .encode()?;
+        let cmd = AsyncIoFd::new(cmd)?;
+        if let Err(e) = cmd.write_all(&frame).await {
+            tracing::warn!(error = %e, "sending the command to init failed");
+            return Err(ContainerError::ExitedBeforeStart(self.id().into()));
+        }
+        drop(cmd);
+        // The status pipe is close-on-exec in the init: EOF with nothing
+        // read means the exec succeeded.
+        let status = AsyncIoFd::new(status)?;
+        let mut buf = BytesMut::with_capacity(4096);
+        loop {
+            let n = status.read(&mut buf).await.map_err(|source| io::IoError::Sys {
+                what: "read init status",
+                source,
+            })?;
+            if n == 0 || buf.len() >= relay::MAX_FRAME {
+                break;
+            }
+        }
+        if buf.is_empty() {
+            let mut s = self.state.lock().unwrap();
+            s.status = Status::Running;
+            s.started_at = Some(SystemTime::now());
+            tracing::info!(pid = pid.as_raw(), "started");
+            return Ok(pid);
+        }
+        let failure = relay::split_frame(&buf)
+            .and_then(InitFailure::decode)
+            .map(|f| f.message)
+            .unwrap_or_else(|e| format!("init failed: {e}"));
+        tracing::info!(error = %failure, "command could not be executed");
+        self.state.lock().unwrap().exec_error = Some(failure.clone());
+        Err(ContainerError::ExecFailed(failure))
+    }
+
+    /// Called by the reaper with the init's wait status. Publishes the exit
+    /// once Start is done and every byte of output has been handed on.
+    pub async fn on_init_exit(&self, ws: WaitStatus) {
+        let at = SystemTime::now();
+        let _guard = self.start_lock.lock().await;
+        // The namespace's processes all die with its init, so the streams
+        // reach EOF promptly; the timeout only guards against the unforeseen.
+        if tokio::time::timeout(Duration::from_secs(5), self.hub.drained())
+            .await
+            .is_err()
+        {
+            tracing::warn!("output did not reach EOF after the exit");
+        }
+        let Some(mut status) = ExitStatus::from_wait(ws, at) else {
+            return;
+        };
+        {
+            let mut s = self.state.lock().unwrap();
+            s.status = Status::Exited;
+            s.pipes = None;
+            status.error = s.exec_error.clone();
+        }
+        tracing::info!(code = status.code, signal = status.signal, "exited");
+        self.hub.finish(&status);
+        self.exit.send_replace(Some(status));
+    }
+
+    /// Waits for the exit.
+    pub async fn wait(&self) -> ExitStatus {
+        let mut rx = self.exit.subscribe();
+        // The sender lives in self, which the caller holds: it cannot close.
+        let status = rx
+            .wait_for(|s| s.is_some())
+            .await
+            .expect("exit channel open")
+            .clone();
+        status.expect("is_some")
+    }
+
+    pub fn exit_status(&self) -> Option<ExitStatus> {
+        self.exit.borrow().clone()
+    }
+
+    /// Signals PID 1, or every process of the container.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        let sig = match signal {
+            0 => Signal::SIGKILL,
+            n => Signal::try_from(n).map_err(|_| invalid(format!("invalid signal {n}")))?,
+        };
+        let pid = {
+            let s = self.state.lock().unwrap();
+            if s.status == Status::Exited {
+                return Err(ContainerError::NotRunning(self.id().into()));
+            }
+            s.pid
+        };
+        if all {
+            for p in namespace_members(pid) {
+                let _ = nix::sys::signal::kill(p, sig);
+            }
+        }
+        match nix::sys::signal::kill(pid, sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(source) => Err(ContainerError::Sys {
+                what: "kill",
+                source,
+            }),
+        }
+    }
+
+    /// Kills whatever is left and waits for the exit to be recorded.
+    pub async fn kill_and_wait(&self) -> ExitStatus {
+        if self.status() != Status::Exited {
+            let _ = self.kill(libc::SIGKILL, false);
+        }
+        self.wait().await
+    }
+
+    pub async fn write_stdin(&self, op: io::StdinOp) -> Result<()> {
+        match &self.stdin {
+            Some(s) => Ok(s.send(op).await?),
+            None => Err(io::IoError::NoStdin.into()),
+        }
+    }
+
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
+        if rows == 0 || cols == 0 {
+            return Err(invalid(format!("invalid terminal size {rows}x{cols}")));
+        }
+        match &self.pty {
+            Some(m) => Ok(io::resize(m, rows, cols)?),
+            None => Err(io::IoError::NoTerminal.into()),
+        }
+    }
+}
+
+/// Every process whose PID namespace is that of `init`, found through
+/// /proc. SIGKILL to the init alone would do (the namespace dies with it),
+/// but other signals must reach each process themselves.
+fn namespace_members(init: Pid) -> Vec<Pid> {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(target) = ns(&init.to_string()) else {
+        return Vec::new();
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| *p != init.as_raw() && ns(&p.to_string()).as_ref() == Some(&target))
+        .map(Pid::from_raw)
+        .collect()
+}
+
+fn sys(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> ContainerError {
+    move |source| ContainerError::Sys { what, source }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))
+}
+
+fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
+    fd.try_clone()
+        .map_err(|e| sys("dup")(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))))
+}
+
+fn dev_null() -> Result<OwnedFd> {
+    std::fs::File::open("/dev/null")
+        .map(OwnedFd::from)
+        .map_err(|e| sys("open /dev/null")(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))))
+}
+
+/// A PTY pair, both ends close-on-exec (the child gets the slave by dup2).
+fn open_pty(size: Option<(u16, u16)>) -> Result<(OwnedFd, OwnedFd)> {
+    use nix::pty::{grantpt, posix_openpt, unlockpt};
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(sys("open /dev/ptmx"))?;
+    grantpt(&master).map_err(sys("grantpt"))?;
+    unlockpt(&master).map_err(sys("unlockpt"))?;
+    let name = nix::pty::ptsname_r(&master).map_err(sys("ptsname"))?;
+    let slave = nix::fcntl::open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys("open pty slave"))?;
+    let master: OwnedFd = master.into();
+    let (rows, cols) = size.unwrap_or((24, 80));
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from a live struct.
+    if unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::TIOCSWINSZ, &ws) } < 0
+    {
+        return Err(sys("set terminal size")(nix::errno::Errno::last()));
+    }
+    Ok((master, slave))
+}

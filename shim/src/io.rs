@@ -1,0 +1,553 @@
+//! The container's standard streams: one reader per PTY or pipe fans the
+//! output out to the log file, a bounded replay buffer and every attacher;
+//! one writer task feeds stdin.
+//!
+//! The readers never wait for an attacher: each attacher has a byte budget,
+//! and one that falls further behind is told so and dropped. The log is
+//! written inline, so nothing is lost when nobody is attached, and the
+//! container is slowed only by the disk.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::{mpsc, Notify};
+
+use crate::container::ExitStatus;
+
+/// How much recent output a late attacher is sent first.
+pub const REPLAY_BYTES: usize = 64 * 1024;
+/// How far an attacher may fall behind before it is dropped.
+pub const ATTACHER_BUDGET: usize = 16 << 20;
+/// Size of one read from a PTY or pipe.
+const READ_CHUNK: usize = 128 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    #[error("{what}: {source}")]
+    Sys {
+        what: &'static str,
+        source: io::Error,
+    },
+    #[error("the container has no stdin (create it with stdin or tty)")]
+    NoStdin,
+    #[error("stdin is closed")]
+    StdinClosed,
+    #[error("the container has no terminal to resize")]
+    NoTerminal,
+}
+
+pub type Result<T, E = IoError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamKind {
+    Stdout,
+    Stderr,
+}
+
+impl StreamKind {
+    fn name(self) -> &'static str {
+        match self {
+            StreamKind::Stdout => "stdout",
+            StreamKind::Stderr => "stderr",
+        }
+    }
+}
+
+/// What an attacher receives.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Output(StreamKind, Bytes),
+    /// The attacher fell behind and was dropped; this many bytes it missed.
+    Lagged(u64),
+    /// The container exited and all its output has been sent.
+    Exit(ExitStatus),
+}
+
+/// The log file, in the CRI format read by `crictl logs` and kubelet:
+/// `<RFC 3339 nano timestamp> <stdout|stderr> <F|P> <content>`, one record
+/// per line; `P` marks a partial line, continued by the next record of the
+/// same stream. Content is written as the container produced it.
+pub struct LogWriter {
+    file: File,
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl LogWriter {
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            file,
+            buf: Vec::with_capacity(READ_CHUNK + 256),
+            failed: false,
+        })
+    }
+
+    pub fn write(&mut self, kind: StreamKind, data: &[u8]) {
+        self.buf.clear();
+        encode_cri(&mut self.buf, SystemTime::now(), kind, data);
+        if let Err(e) = self.file.write_all(&self.buf) {
+            if !self.failed {
+                tracing::warn!(error = %e, "writing the container log failed");
+                self.failed = true;
+            }
+        }
+    }
+}
+
+/// Appends CRI log records for one chunk of output to `out`.
+pub fn encode_cri(out: &mut Vec<u8>, at: SystemTime, kind: StreamKind, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let ts = humantime::format_rfc3339_nanos(at).to_string();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (line, tag, next) = match memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], b'F', &rest[i + 1..]),
+            None => (rest, b'P', &rest[rest.len()..]),
+        };
+        out.extend_from_slice(ts.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(kind.name().as_bytes());
+        out.push(b' ');
+        out.push(tag);
+        out.push(b' ');
+        out.extend_from_slice(line);
+        out.push(b'\n');
+        rest = next;
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+/// The most recent output, at most [`REPLAY_BYTES`].
+#[derive(Default)]
+struct Replay {
+    chunks: VecDeque<(StreamKind, Bytes)>,
+    bytes: usize,
+}
+
+impl Replay {
+    fn push(&mut self, kind: StreamKind, data: &Bytes) {
+        let data = if data.len() > REPLAY_BYTES {
+            data.slice(data.len() - REPLAY_BYTES..)
+        } else {
+            data.clone()
+        };
+        self.bytes += data.len();
+        self.chunks.push_back((kind, data));
+        while self.bytes > REPLAY_BYTES {
+            let excess = self.bytes - REPLAY_BYTES;
+            let front = self.chunks.front_mut().expect("bytes > 0 means a chunk");
+            if front.1.len() <= excess {
+                self.bytes -= front.1.len();
+                self.chunks.pop_front();
+            } else {
+                front.1 = front.1.slice(excess..);
+                self.bytes -= excess;
+            }
+        }
+    }
+}
+
+struct AttacherTx {
+    id: u64,
+    tx: mpsc::UnboundedSender<Event>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// The receiving side of one attacher.
+pub struct Attacher {
+    pub id: u64,
+    rx: mpsc::UnboundedReceiver<Event>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Attacher {
+    pub async fn recv(&mut self) -> Option<Event> {
+        let ev = self.rx.recv().await?;
+        if let Event::Output(_, b) = &ev {
+            self.queued.fetch_sub(b.len(), Ordering::Relaxed);
+        }
+        Some(ev)
+    }
+}
+
+#[derive(Default)]
+struct HubInner {
+    log: Option<LogWriter>,
+    replay: Replay,
+    attachers: Vec<AttacherTx>,
+    next_id: u64,
+    exit: Option<ExitStatus>,
+}
+
+/// Fans output out to the log, the replay buffer and the attachers.
+#[derive(Default)]
+pub struct OutputHub {
+    // A std mutex: it is held for a few memcpys and never across an await.
+    inner: Mutex<HubInner>,
+    open_streams: AtomicUsize,
+    drained: Notify,
+}
+
+impl OutputHub {
+    pub fn new(log: Option<LogWriter>) -> Self {
+        Self {
+            inner: Mutex::new(HubInner {
+                log,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub fn publish(&self, kind: StreamKind, data: Bytes) {
+        let mut g = self.inner.lock().unwrap();
+        if let Some(log) = g.log.as_mut() {
+            log.write(kind, &data);
+        }
+        g.replay.push(kind, &data);
+        g.attachers.retain(|a| {
+            let queued = a.queued.load(Ordering::Relaxed);
+            if queued + data.len() > ATTACHER_BUDGET {
+                tracing::warn!(attacher = a.id, queued, "attacher fell behind; dropping it");
+                let _ = a.tx.send(Event::Lagged(queued as u64));
+                return false;
+            }
+            a.queued.fetch_add(data.len(), Ordering::Relaxed);
+            a.tx.send(Event::Output(kind, data.clone())).is_ok()
+        });
+    }
+
+    /// Registers an attacher. With `replay`, it first gets the recent
+    /// output; either way it then gets every later byte, with no gap and no
+    /// duplicate, since both happen under one lock.
+    pub fn attach(&self, replay: bool) -> Attacher {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mut g = self.inner.lock().unwrap();
+        let id = g.next_id;
+        g.next_id += 1;
+        if replay {
+            for (kind, data) in &g.replay.chunks {
+                queued.fetch_add(data.len(), Ordering::Relaxed);
+                let _ = tx.send(Event::Output(*kind, data.clone()));
+            }
+        }
+        if let Some(exit) = &g.exit {
+            let _ = tx.send(Event::Exit(exit.clone()));
+        } else {
+            g.attachers.push(AttacherTx {
+                id,
+                tx,
+                queued: queued.clone(),
+            });
+        }
+        Attacher { id, rx, queued }
+    }
+
+    pub fn detach(&self, id: u64) {
+        self.inner.lock().unwrap().attachers.retain(|a| a.id != id);
+    }
+
+    pub fn attacher_count(&self) -> usize {
+        self.inner.lock().unwrap().attachers.len()
+    }
+
+    /// Sends the exit to every attacher and ends their streams.
+    pub fn finish(&self, exit: &ExitStatus) {
+        let mut g = self.inner.lock().unwrap();
+        g.exit = Some(exit.clone());
+        for a in g.attachers.drain(..) {
+            let _ = a.tx.send(Event::Exit(exit.clone()));
+        }
+        if let Some(log) = g.log.as_mut() {
+            let _ = log.file.flush();
+        }
+    }
+
+    /// Waits until every output stream has reached end of file.
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.open_streams.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn stream_opened(&self) {
+        self.open_streams.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn stream_closed(&self) {
+        if self.open_streams.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.drained.notify_waiters();
+        }
+    }
+}
+
+/// A non-blocking descriptor driven by the runtime: a pipe end or a PTY
+/// master.
+pub struct AsyncIoFd(AsyncFd<OwnedFd>);
+
+impl AsyncIoFd {
+    pub fn new(fd: OwnedFd) -> Result<Self> {
+        set_nonblocking(&fd)?;
+        // SAFETY: an OwnedFd is a valid descriptor that stays open, and the
+        // same, for as long as the AsyncFd owns it.
+        unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::WRITABLE) }
+            .map(Self)
+            .map_err(|e| IoError::Sys {
+                what: "register with the runtime",
+                source: e.into(),
+            })
+    }
+
+    pub fn raw(&self) -> i32 {
+        self.0.get_ref().as_raw_fd()
+    }
+
+    /// Reads once; `Ok(0)` at end of file. A PTY master reports the slave's
+    /// last close as EIO, which is end of file too.
+    pub async fn read(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        loop {
+            let mut guard = self.0.readable().await?;
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: read(2) into the spare capacity of our own buffer.
+            let n = unsafe {
+                libc::read(
+                    self.raw(),
+                    spare.as_mut_ptr() as *mut libc::c_void,
+                    spare.len(),
+                )
+            };
+            if n >= 0 {
+                // SAFETY: the kernel initialised n bytes.
+                unsafe { buf.set_len(buf.len() + n as usize) };
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) => guard.clear_ready(),
+                Some(libc::EINTR) => {}
+                Some(libc::EIO) => return Ok(0),
+                _ => return Err(e),
+            }
+        }
+    }
+
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let mut guard = self.0.writable().await?;
+            // SAFETY: write(2) from a live slice.
+            let n = unsafe {
+                libc::write(
+                    self.raw(),
+                    data.as_ptr() as *const libc::c_void,
+                    data.len(),
+                )
+            };
+            if n >= 0 {
+                data = &data[n as usize..];
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EAGAIN) => guard.clear_ready(),
+                Some(libc::EINTR) => {}
+                _ => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own.
+    let ok = unsafe {
+        let flags = libc::fcntl(raw, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) >= 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(IoError::Sys {
+            what: "set O_NONBLOCK",
+            source: io::Error::last_os_error(),
+        })
+    }
+}
+
+/// Reads `src` to its end, publishing every chunk to `hub`.
+pub fn spawn_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
+    hub.stream_opened();
+    tokio::spawn(async move {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        loop {
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
+            match src.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(_) => hub.publish(kind, buf.split().freeze()),
+                Err(e) => {
+                    tracing::warn!(error = %e, stream = kind.name(), "reading container output failed");
+                    break;
+                }
+            }
+        }
+        hub.stream_closed();
+    });
+}
+
+/// What attachers can send toward the container.
+pub enum StdinOp {
+    Data(Bytes),
+    Close,
+}
+
+/// The container's stdin, fed by one task so that writes from several
+/// attachers never interleave within a message.
+pub struct Stdin {
+    tx: mpsc::Sender<StdinOp>,
+}
+
+impl Stdin {
+    /// `tty`: the target is a PTY master, where "close" means sending the
+    /// terminal's EOF character rather than closing the descriptor (which
+    /// would hang up the terminal).
+    pub fn spawn(target: Arc<AsyncIoFd>, tty: bool) -> Self {
+        let (tx, mut rx) = mpsc::channel::<StdinOp>(64);
+        tokio::spawn(async move {
+            let mut target = Some(target);
+            while let Some(op) = rx.recv().await {
+                match (op, &target) {
+                    (StdinOp::Data(d), Some(t)) => {
+                        if let Err(e) = t.write_all(&d).await {
+                            tracing::debug!(error = %e, "stdin write failed; closing it");
+                            target = None;
+                        }
+                    }
+                    (StdinOp::Close, Some(t)) if tty => {
+                        let _ = t.write_all(&[0x04]).await;
+                    }
+                    (StdinOp::Close, Some(_)) => target = None,
+                    (_, None) => {}
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    pub async fn send(&self, op: StdinOp) -> Result<()> {
+        self.tx.send(op).await.map_err(|_| IoError::StdinClosed)
+    }
+}
+
+/// Sets a PTY's window size.
+pub fn resize(master: &AsyncIoFd, rows: u16, cols: u16) -> Result<()> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from a live struct.
+    let rc = unsafe { libc::ioctl(master.raw(), libc::TIOCSWINSZ, &ws) };
+    if rc < 0 {
+        return Err(IoError::Sys {
+            what: "resize terminal",
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn cri_lines_split_and_mark_partials() {
+        let at = UNIX_EPOCH + Duration::new(1_700_000_000, 123);
+        let mut out = Vec::new();
+        encode_cri(&mut out, at, StreamKind::Stdout, b"one\ntwo\nthr");
+        let text = String::from_utf8(out).unwrap();
+        let ts = "2023-11-14T22:13:20.000000123Z";
+        assert_eq!(
+            text,
+            format!("{ts} stdout F one\n{ts} stdout F two\n{ts} stdout P thr\n")
+        );
+        let mut out = Vec::new();
+        encode_cri(&mut out, at, StreamKind::Stderr, b"\n");
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{ts} stderr F \n"));
+    }
+
+    #[test]
+    fn replay_keeps_the_newest_bytes() {
+        let mut r = Replay::default();
+        r.push(StreamKind::Stdout, &Bytes::from(vec![b'a'; REPLAY_BYTES - 10]));
+        r.push(StreamKind::Stderr, &Bytes::from(vec![b'b'; 20]));
+        assert_eq!(r.bytes, REPLAY_BYTES);
+        let all: Vec<u8> = r.chunks.iter().flat_map(|c| c.1.to_vec()).collect();
+        assert_eq!(all.len(), REPLAY_BYTES);
+        assert!(all.ends_with(&[b'b'; 20]));
+        r.push(StreamKind::Stdout, &Bytes::from(vec![b'c'; REPLAY_BYTES * 2]));
+        assert_eq!(r.bytes, REPLAY_BYTES);
+        assert_eq!(r.chunks.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn attachers_get_replay_then_live_and_laggards_are_dropped() {
+        let hub = OutputHub::new(None);
+        hub.publish(StreamKind::Stdout, Bytes::from_static(b"early"));
+        let mut a = hub.attach(true);
+        let mut b = hub.attach(false);
+        hub.publish(StreamKind::Stderr, Bytes::from_static(b"late"));
+        match a.recv().await {
+            Some(Event::Output(StreamKind::Stdout, d)) => assert_eq!(&d[..], b"early"),
+            other => panic!("{other:?}"),
+        }
+        for x in [&mut a, &mut b] {
+            match x.recv().await {
+                Some(Event::Output(StreamKind::Stderr, d)) => assert_eq!(&d[..], b"late"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // b never reads again: it must be dropped once over budget, while a
+        // (reading) keeps going.
+        let chunk = Bytes::from(vec![0u8; 1 << 20]);
+        let mut lagged = false;
+        for _ in 0..(ATTACHER_BUDGET >> 20) + 2 {
+            hub.publish(StreamKind::Stdout, chunk.clone());
+            assert!(matches!(a.recv().await, Some(Event::Output(..))));
+        }
+        while let Some(ev) = b.recv().await {
+            if let Event::Lagged(_) = ev {
+                lagged = true;
+            }
+        }
+        assert!(lagged, "the laggard was told");
+        assert_eq!(hub.attacher_count(), 1);
+    }
+}

@@ -1,0 +1,91 @@
+//! The shim is a child subreaper and reaps every exit here, in one place:
+//! one `waitpid(-1)` loop driven by SIGCHLD, which hands each exit to the
+//! container that is waiting for that pid.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nix::errno::Errno;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::container::Container;
+
+/// Exits of pids nobody registered yet are kept this long (in entries), so
+/// that an exit reaped between clone and registration is not lost.
+const UNCLAIMED_MAX: usize = 64;
+
+#[derive(Default)]
+pub struct Reaper {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    watched: HashMap<i32, Arc<Container>>,
+    unclaimed: Vec<(i32, WaitStatus)>,
+}
+
+impl Reaper {
+    /// Installs the SIGCHLD handler and starts reaping. Call before the
+    /// first child is created.
+    pub fn start() -> std::io::Result<Arc<Self>> {
+        let reaper = Arc::new(Self::default());
+        let mut sigchld = signal(SignalKind::child())?;
+        let r = reaper.clone();
+        tokio::spawn(async move {
+            loop {
+                r.reap_all();
+                if sigchld.recv().await.is_none() {
+                    break;
+                }
+            }
+        });
+        Ok(reaper)
+    }
+
+    /// Hands the exit of `pid` to `container` when it comes.
+    pub fn watch(&self, pid: Pid, container: Arc<Container>) {
+        let mut g = self.inner.lock().unwrap();
+        if let Some(i) = g.unclaimed.iter().position(|(p, _)| *p == pid.as_raw()) {
+            let (_, ws) = g.unclaimed.remove(i);
+            drop(g);
+            tokio::spawn(async move { container.on_init_exit(ws).await });
+            return;
+        }
+        g.watched.insert(pid.as_raw(), container);
+    }
+
+    fn reap_all(&self) {
+        loop {
+            let ws = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "waitpid failed");
+                    return;
+                }
+                Ok(ws) => ws,
+            };
+            let Some(pid) = ws.pid() else { continue };
+            if !matches!(ws, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
+                continue;
+            }
+            let mut g = self.inner.lock().unwrap();
+            match g.watched.remove(&pid.as_raw()) {
+                Some(c) => {
+                    drop(g);
+                    tokio::spawn(async move { c.on_init_exit(ws).await });
+                }
+                None => {
+                    tracing::debug!(pid = pid.as_raw(), "reaped an orphan");
+                    if g.unclaimed.len() >= UNCLAIMED_MAX {
+                        g.unclaimed.remove(0);
+                    }
+                    g.unclaimed.push((pid.as_raw(), ws));
+                }
+            }
+        }
+    }
+}

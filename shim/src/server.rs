@@ -1,0 +1,95 @@
+//! Serving the API on the shim's socket until the container is deleted, the
+//! shim is told to shut down, or it gets SIGTERM/SIGINT.
+
+use std::os::unix::net::UnixListener as StdUnixListener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mydocker::v1::shim_server::ShimServer;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::reaper::Reaper;
+use crate::service::{Shim, ShimService};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("serve: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> ServerError {
+    move |source| ServerError::Io { what, source }
+}
+
+/// Serves until told to stop, then makes sure no process of the container is
+/// left behind.
+pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Result<()> {
+    listener.set_nonblocking(true).map_err(io("set listener non-blocking"))?;
+    let listener = tokio::net::UnixListener::from_std(listener).map_err(io("register listener"))?;
+    let reaper = Reaper::start().map_err(io("install SIGCHLD handler"))?;
+    let shim = Shim::new(id, dir, reaper);
+
+    // Every service we serve is described, so `grpcurl list` shows them all.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(mydocker::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    // grpcurl up to 1.8.x speaks only the v1alpha reflection protocol.
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ShimServer<ShimService>>().await;
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(io("install SIGTERM handler"))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(io("install SIGINT handler"))?;
+    let exit = shim.exit.clone();
+    let stop = async move {
+        tokio::select! {
+            _ = exit.notified() => {}
+            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    };
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .add_service(
+            ShimServer::new(ShimService::new(shim.clone()))
+                .max_decoding_message_size(mydocker::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(mydocker::MAX_MESSAGE_BYTES),
+        )
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(health_service)
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+            stop.await;
+            let _ = stopped_tx.send(());
+        });
+    tokio::pin!(server);
+    tokio::select! {
+        r = &mut server => r?,
+        _ = stopped_rx => {
+            // Let in-flight answers (the Delete that asked for this) go out,
+            // but do not wait on clients that keep connections open.
+            if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
+                tracing::debug!("clients still connected at exit");
+            }
+        }
+    }
+    if let Some(c) = shim.container() {
+        tracing::info!("killing the container before exiting");
+        c.kill_and_wait().await;
+    }
+    Ok(())
+}

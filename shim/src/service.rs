@@ -1,0 +1,409 @@
+//! The gRPC service: the only module that knows the wire types. Each handler
+//! checks the id, opens a span with it, calls into the container, and turns
+//! errors into a `Status` in one place.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mydocker::v1::{self, attach_request, attach_response, shim_server::Shim as ShimApi};
+use tokio::sync::{mpsc, Notify};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use crate::container::{self, Container, ContainerConfig, ContainerError, ExitStatus, Limits};
+use crate::io::{Event, StdinOp, StreamKind};
+use crate::reaper::Reaper;
+
+/// The one conversion from our errors to gRPC codes.
+impl From<ContainerError> for Status {
+    fn from(e: ContainerError) -> Self {
+        use ContainerError as E;
+        let msg = e.to_string();
+        match e {
+            E::InvalidArgument(_) => Status::invalid_argument(msg),
+            E::AlreadyStarted(_)
+            | E::NotRunning(_)
+            | E::StillRunning(_)
+            | E::ExitedBeforeStart(_)
+            | E::ExecFailed(_) => Status::failed_precondition(msg),
+            E::LimitsUnsupported => Status::unimplemented(msg),
+            E::Io(crate::io::IoError::NoStdin | crate::io::IoError::NoTerminal) => {
+                Status::failed_precondition(msg)
+            }
+            E::Spawn(_) | E::Io(_) | E::Relay(_) | E::Sys { .. } => {
+                tracing::error!(error = %msg, "internal error");
+                Status::internal(msg)
+            }
+        }
+    }
+}
+
+/// What the shim serves: at most one container, the one of its id.
+pub struct Shim {
+    id: String,
+    dir: PathBuf,
+    reaper: Arc<Reaper>,
+    container: Mutex<Slot>,
+    /// Notified when the shim should stop serving and exit.
+    pub exit: Arc<Notify>,
+}
+
+#[derive(Default)]
+enum Slot {
+    #[default]
+    Empty,
+    /// Create is in progress: a second Create must not start another init.
+    Creating,
+    Live(Arc<Container>),
+    Deleted,
+}
+
+impl Shim {
+    pub fn new(id: String, dir: PathBuf, reaper: Arc<Reaper>) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            dir,
+            reaper,
+            container: Mutex::new(Slot::Empty),
+            exit: Arc::new(Notify::new()),
+        })
+    }
+
+    /// The live container, if any.
+    pub fn container(&self) -> Option<Arc<Container>> {
+        match &*self.container.lock().unwrap() {
+            Slot::Live(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    fn lookup(&self, id: &str) -> Result<Arc<Container>, Status> {
+        if id != self.id {
+            return Err(Status::not_found(format!("no such container: {id}")));
+        }
+        self.container()
+            .ok_or_else(|| Status::not_found(format!("no such container: {id}")))
+    }
+
+    fn create(&self, config: ContainerConfig) -> Result<Arc<Container>, Status> {
+        if config.id != self.id {
+            mydocker::validate_id(&config.id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            return Err(Status::failed_precondition(format!(
+                "this shim serves container {}, not {}",
+                self.id, config.id
+            )));
+        }
+        {
+            let mut slot = self.container.lock().unwrap();
+            match *slot {
+                Slot::Empty => *slot = Slot::Creating,
+                Slot::Deleted => {
+                    return Err(Status::failed_precondition(format!(
+                        "container {} was deleted; this shim is exiting",
+                        self.id
+                    )))
+                }
+                _ => {
+                    return Err(Status::already_exists(format!(
+                        "container {} already exists",
+                        self.id
+                    )))
+                }
+            }
+        }
+        match Container::create(config, &self.dir) {
+            Ok(c) => {
+                // Registered before any await, so the reaper cannot miss it.
+                self.reaper.watch(c.pid(), c.clone());
+                *self.container.lock().unwrap() = Slot::Live(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                *self.container.lock().unwrap() = Slot::Empty;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+pub struct ShimService {
+    shim: Arc<Shim>,
+}
+
+impl ShimService {
+    pub fn new(shim: Arc<Shim>) -> Self {
+        Self { shim }
+    }
+}
+
+fn nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+fn exit_to_proto(s: &ExitStatus) -> v1::ExitStatus {
+    v1::ExitStatus {
+        exit_code: s.code,
+        signal: s.signal,
+        exited_at_unix_nanos: nanos(s.at),
+        oom_killed: s.oom_killed,
+        error: s.error.clone().unwrap_or_default(),
+    }
+}
+
+fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
+    let size = r.terminal_size.map(|s| (s.rows, s.cols));
+    let terminal_size = match size {
+        None => None,
+        Some((rows, cols)) => Some((
+            u16::try_from(rows).map_err(|_| Status::invalid_argument("terminal rows over 65535"))?,
+            u16::try_from(cols).map_err(|_| Status::invalid_argument("terminal cols over 65535"))?,
+        )),
+    };
+    let res = r.resources.unwrap_or_default();
+    Ok(ContainerConfig {
+        id: r.id,
+        name: r.name,
+        argv: r.argv,
+        env: r.env,
+        cwd: r.cwd,
+        hostname: r.hostname,
+        tty: r.tty,
+        stdin: r.stdin,
+        terminal_size,
+        limits: Limits {
+            memory_bytes: res.memory_limit_bytes,
+            nano_cpus: res.nano_cpus,
+            cpu_shares: res.cpu_shares,
+            cpuset_cpus: res.cpuset_cpus,
+            cpuset_mems: res.cpuset_mems,
+            pids: res.pids_limit,
+            cgroup_parent: res.cgroup_parent,
+        },
+    })
+}
+
+#[tonic::async_trait]
+impl ShimApi for ShimService {
+    #[tracing::instrument(name = "Create", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn create(
+        &self,
+        req: Request<v1::CreateRequest>,
+    ) -> Result<Response<v1::CreateResponse>, Status> {
+        let config = config_from_proto(req.into_inner())?;
+        let c = self.shim.create(config)?;
+        Ok(Response::new(v1::CreateResponse {
+            pid: c.pid().as_raw() as u32,
+        }))
+    }
+
+    #[tracing::instrument(name = "Start", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn start(
+        &self,
+        req: Request<v1::StartRequest>,
+    ) -> Result<Response<v1::StartResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        let pid = c.start().await?;
+        Ok(Response::new(v1::StartResponse {
+            pid: pid.as_raw() as u32,
+        }))
+    }
+
+    #[tracing::instrument(name = "Wait", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn wait(&self, req: Request<v1::WaitRequest>) -> Result<Response<v1::WaitResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        let status = c.wait().await;
+        Ok(Response::new(v1::WaitResponse {
+            status: Some(exit_to_proto(&status)),
+        }))
+    }
+
+    #[tracing::instrument(name = "Kill", skip_all, fields(container_id = %req.get_ref().id, signal = req.get_ref().signal))]
+    async fn kill(&self, req: Request<v1::KillRequest>) -> Result<Response<v1::KillResponse>, Status> {
+        let r = req.into_inner();
+        let c = self.shim.lookup(&r.id)?;
+        c.kill(r.signal, r.all)?;
+        Ok(Response::new(v1::KillResponse {}))
+    }
+
+    type AttachStream = ReceiverStream<Result<v1::AttachResponse, Status>>;
+
+    #[tracing::instrument(name = "Attach", skip_all)]
+    async fn attach(
+        &self,
+        req: Request<Streaming<v1::AttachRequest>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let inbound = req.into_inner();
+        let (tx, rx) = mpsc::channel(32);
+        // The response stream must be returned before the first inbound
+        // message is awaited, or client and server wait on each other.
+        tokio::spawn(attach_session(self.shim.clone(), inbound, tx).in_current_span());
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    #[tracing::instrument(name = "State", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn state(&self, req: Request<v1::StateRequest>) -> Result<Response<v1::StateResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        let s = c.snapshot();
+        Ok(Response::new(v1::StateResponse {
+            id: c.id().to_string(),
+            status: match s.status {
+                container::Status::Created => v1::Status::Created,
+                container::Status::Running => v1::Status::Running,
+                container::Status::Exited => v1::Status::Exited,
+            } as i32,
+            pid: s.pid,
+            exit: s.exit.as_ref().map(exit_to_proto),
+            argv: c.config.argv.clone(),
+            tty: c.config.tty,
+            stdin: c.config.stdin,
+            created_at_unix_nanos: nanos(s.created_at),
+            started_at_unix_nanos: s.started_at.map(nanos).unwrap_or(0),
+            name: c.config.name.clone(),
+            shim_pid: std::process::id(),
+        }))
+    }
+
+    #[tracing::instrument(name = "Delete", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn delete(
+        &self,
+        req: Request<v1::DeleteRequest>,
+    ) -> Result<Response<v1::DeleteResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        let status = match c.status() {
+            container::Status::Running => {
+                return Err(ContainerError::StillRunning(c.id().into()).into())
+            }
+            // Never started: its init is waiting on the pipe and holds
+            // nothing of the user's.
+            container::Status::Created => c.kill_and_wait().await,
+            container::Status::Exited => c.wait().await,
+        };
+        *self.shim.container.lock().unwrap() = Slot::Deleted;
+        tracing::info!("deleted");
+        self.shim.exit.notify_one();
+        Ok(Response::new(v1::DeleteResponse {
+            status: Some(exit_to_proto(&status)),
+        }))
+    }
+
+    #[tracing::instrument(name = "Shutdown", skip_all)]
+    async fn shutdown(
+        &self,
+        _req: Request<v1::ShutdownRequest>,
+    ) -> Result<Response<v1::ShutdownResponse>, Status> {
+        if let Some(c) = self.shim.container() {
+            return Err(Status::failed_precondition(format!(
+                "container {} still exists: delete it first",
+                c.id()
+            )));
+        }
+        tracing::info!("shutting down");
+        self.shim.exit.notify_one();
+        Ok(Response::new(v1::ShutdownResponse {}))
+    }
+}
+
+type Tx = mpsc::Sender<Result<v1::AttachResponse, Status>>;
+
+fn out(msg: attach_response::Msg) -> Result<v1::AttachResponse, Status> {
+    Ok(v1::AttachResponse { msg: Some(msg) })
+}
+
+/// One Attach stream: input from the client toward the container, output
+/// and the exit from the container toward the client.
+async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachRequest>, tx: Tx) {
+    let open = match inbound.message().await {
+        Ok(Some(v1::AttachRequest {
+            msg: Some(attach_request::Msg::Open(open)),
+        })) => open,
+        Ok(_) => {
+            let _ = tx
+                .send(Err(Status::invalid_argument(
+                    "the first Attach message must be `open`",
+                )))
+                .await;
+            return;
+        }
+        Err(_) => return,
+    };
+    let container = match shim.lookup(&open.id) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(Err(e)).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!("attach", container_id = %open.id);
+    async move {
+        let mut attacher = container.hub.attach(open.replay);
+        tracing::debug!(attacher = attacher.id, "attached");
+        if tx.send(out(attach_response::Msg::Attached(v1::Attached {}))).await.is_err() {
+            container.hub.detach(attacher.id);
+            return;
+        }
+        let mut inbound_open = true;
+        loop {
+            tokio::select! {
+                ev = attacher.recv() => {
+                    let msg = match ev {
+                        Some(Event::Output(StreamKind::Stdout, b)) => attach_response::Msg::Stdout(b),
+                        Some(Event::Output(StreamKind::Stderr, b)) => attach_response::Msg::Stderr(b),
+                        Some(Event::Lagged(n)) => attach_response::Msg::Lagged(v1::Lagged { dropped_bytes: n }),
+                        Some(Event::Exit(s)) => attach_response::Msg::Exit(exit_to_proto(&s)),
+                        None => break,
+                    };
+                    let last = !matches!(msg, attach_response::Msg::Stdout(_) | attach_response::Msg::Stderr(_));
+                    if tx.send(out(msg)).await.is_err() || last {
+                        break;
+                    }
+                }
+                msg = inbound.message(), if inbound_open => match msg {
+                    Ok(Some(m)) => {
+                        if let Err(status) = handle_input(&container, m).await {
+                            match status {
+                                Some(s) => { let _ = tx.send(Err(s)).await; }
+                                None => tracing::debug!("detached"),
+                            }
+                            break;
+                        }
+                    }
+                    // The client closed its side; it still wants the output.
+                    Ok(None) => inbound_open = false,
+                    Err(_) => break,
+                },
+            }
+        }
+        container.hub.detach(attacher.id);
+    }
+    .instrument(span)
+    .await
+}
+
+/// `Err(None)` ends the stream quietly (detach); `Err(Some)` with an error.
+async fn handle_input(c: &Container, m: v1::AttachRequest) -> Result<(), Option<Status>> {
+    use attach_request::Msg;
+    match m.msg {
+        Some(Msg::Stdin(b)) => c
+            .write_stdin(StdinOp::Data(b))
+            .await
+            .map_err(|e| Some(e.into())),
+        Some(Msg::CloseStdin(_)) => c
+            .write_stdin(StdinOp::Close)
+            .await
+            .map_err(|e| Some(e.into())),
+        Some(Msg::Resize(ws)) => {
+            let rows = u16::try_from(ws.rows).unwrap_or(0);
+            let cols = u16::try_from(ws.cols).unwrap_or(0);
+            c.resize(rows, cols).map_err(|e| Some(e.into()))
+        }
+        Some(Msg::Detach(_)) => Err(None),
+        Some(Msg::Open(_)) => Err(Some(Status::invalid_argument(
+            "`open` may be sent only once",
+        ))),
+        None => Ok(()),
+    }
+}
