@@ -79,6 +79,35 @@ pub fn socket_path(root: &Path, id: &str) -> PathBuf {
     shim_dir(root, id).join("shim.sock")
 }
 
+/// Longest socket path that fits `sockaddr_un` with its NUL.
+const SUN_PATH_MAX: usize = 107;
+
+/// A path to `socket` that fits in `sockaddr_un`: the path itself, or for a
+/// deep state root, the same file reached through `/proc/self/fd/N` of its
+/// directory (valid while the returned descriptor is open).
+pub fn short_socket_path(socket: &Path) -> io::Result<(Option<std::fs::File>, PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    if socket.as_os_str().as_bytes().len() <= SUN_PATH_MAX {
+        return Ok((None, socket.to_path_buf()));
+    }
+    let (Some(parent), Some(name)) = (socket.parent(), socket.file_name()) else {
+        return Err(io::ErrorKind::InvalidInput.into());
+    };
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(parent)?;
+    let short = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+    Ok((Some(dir), short))
+}
+
+/// Binds a Unix socket at `path`, however deep it is.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    let (_dir, short) = short_socket_path(path)?;
+    UnixListener::bind(short)
+}
+
 /// Connects to a shim's socket.
 pub async fn connect(socket: &Path) -> Result<ShimClient> {
     let path = socket.to_path_buf();
@@ -88,7 +117,8 @@ pub async fn connect(socket: &Path) -> Result<ShimClient> {
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let path = path.clone();
             async move {
-                Ok::<_, io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?))
+                let (_dir, short) = short_socket_path(&path)?;
+                Ok::<_, io::Error>(TokioIo::new(tokio::net::UnixStream::connect(short).await?))
             }
         }))
         .await
@@ -173,7 +203,7 @@ pub fn spawn_shim(shim: &ShimCommand, root: &Path, id: &str) -> Result<SpawnedSh
 
 fn bind_and_spawn(shim: &ShimCommand, root: &Path, id: &str, dir: &Path) -> Result<SpawnedShim> {
     let socket = dir.join("shim.sock");
-    let listener = UnixListener::bind(&socket).map_err(|source| ClientError::Io {
+    let listener = bind(&socket).map_err(|source| ClientError::Io {
         what: "bind",
         path: socket.clone(),
         source,

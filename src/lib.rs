@@ -26,6 +26,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/shim_descriptor.bin"));
 
 pub use client::{
-    connect, default_root, shim_dir, socket_path, spawn_shim, validate_id, ClientError,
-    ShimClient, ShimCommand, SpawnedShim, LISTEN_FD, MAX_MESSAGE_BYTES,
+    bind, connect, default_root, shim_dir, short_socket_path, socket_path, spawn_shim, validate_id,
+    ClientError, ShimClient, ShimCommand, SpawnedShim, LISTEN_FD, MAX_MESSAGE_BYTES,
 };

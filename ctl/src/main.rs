@@ -1,1 +1,66 @@
-fn main() {}
+//! `mydockerctl`: runs containers through per-container mydocker shims.
+
+mod attach;
+mod cli;
+mod containers;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// An error that ends the program with a given exit code. Everything else
+/// is reported as exit code 1 (or 125 for `run`).
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i32,
+    /// Printed as `Error: <message>` when not empty.
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+pub fn exit_with(code: i32, message: impl Into<String>) -> anyhow::Error {
+    Exit {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let default_code = cli.command.failure_code();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: start runtime: {e}");
+            return ExitCode::from(default_code as u8);
+        }
+    };
+    let result = rt.block_on(cli::dispatch(cli));
+    // Do not wait for the blocking stdin reader: it may be parked in read(2).
+    rt.shutdown_background();
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            let (code, message) = match e.downcast_ref::<Exit>() {
+                Some(x) => (x.code, x.message.clone()),
+                None => (default_code, format!("{e:#}")),
+            };
+            if !message.is_empty() {
+                eprintln!("Error: {message}");
+            }
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
+    }
+}

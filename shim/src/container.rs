@@ -117,7 +117,11 @@ impl ContainerConfig {
             }
             match kv.split_once('=') {
                 Some((k, _)) if !k.is_empty() => {}
-                _ => return Err(invalid(format!("environment entry {kv:?} is not KEY=VALUE"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "environment entry {kv:?} is not KEY=VALUE"
+                    )))
+                }
             }
         }
         if nul(&self.cwd) {
@@ -227,11 +231,9 @@ impl Container {
         if !config.limits.is_empty() {
             return Err(ContainerError::LimitsUnsupported);
         }
-        let log = LogWriter::open(&dir.join("log")).map_err(|source| {
-            io::IoError::Sys {
-                what: "open container log",
-                source,
-            }
+        let log = LogWriter::open(&dir.join("log")).map_err(|source| io::IoError::Sys {
+            what: "open container log",
+            source,
         })?;
         let hub = Arc::new(OutputHub::new(Some(log)));
         let (init, stdin, pty) = if config.tty {
@@ -262,8 +264,16 @@ impl Container {
                 controlling_tty: false,
             };
             let init = spawn::spawn_init(stdio)?;
-            io::spawn_pump(hub.clone(), Arc::new(AsyncIoFd::new(out_r)?), StreamKind::Stdout);
-            io::spawn_pump(hub.clone(), Arc::new(AsyncIoFd::new(err_r)?), StreamKind::Stderr);
+            io::spawn_pump(
+                hub.clone(),
+                Arc::new(AsyncIoFd::new(out_r)?),
+                StreamKind::Stdout,
+            );
+            io::spawn_pump(
+                hub.clone(),
+                Arc::new(AsyncIoFd::new(err_r)?),
+                StreamKind::Stderr,
+            );
             let stdin = match in_w {
                 Some(w) => Some(Stdin::spawn(Arc::new(AsyncIoFd::new(w)?), false)),
                 None => None,
@@ -352,10 +362,13 @@ impl Container {
         let status = AsyncIoFd::new(status)?;
         let mut buf = BytesMut::with_capacity(4096);
         loop {
-            let n = status.read(&mut buf).await.map_err(|source| io::IoError::Sys {
-                what: "read init status",
-                source,
-            })?;
+            let n = status
+                .read(&mut buf)
+                .await
+                .map_err(|source| io::IoError::Sys {
+                    what: "read init status",
+                    source,
+                })?;
             if n == 0 || buf.len() >= relay::MAX_FRAME {
                 break;
             }
@@ -506,7 +519,9 @@ fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
 fn dev_null() -> Result<OwnedFd> {
     std::fs::File::open("/dev/null")
         .map(OwnedFd::from)
-        .map_err(|e| sys("open /dev/null")(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))))
+        .map_err(|e| {
+            sys("open /dev/null")(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        })
 }
 
 /// A PTY pair, both ends close-on-exec (the child gets the slave by dup2).
@@ -532,7 +547,13 @@ fn open_pty(size: Option<(u16, u16)>) -> Result<(OwnedFd, OwnedFd)> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCSWINSZ reads a winsize from a live struct.
-    if unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::TIOCSWINSZ, &ws) } < 0
+    if unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&master),
+            libc::TIOCSWINSZ,
+            &ws,
+        )
+    } < 0
     {
         return Err(sys("set terminal size")(nix::errno::Errno::last()));
     }

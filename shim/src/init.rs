@@ -197,9 +197,7 @@ pub fn lookup(cmd: &str, path: &str) -> Result<PathBuf, Errno> {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = Path::new(dir).join(OsStr::new(cmd));
         match std::fs::metadata(&candidate) {
-            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {
-                return Ok(candidate)
-            }
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Ok(candidate),
             Ok(_) => denied = true,
             Err(_) => {}
         }

@@ -359,11 +359,7 @@ impl AsyncIoFd {
             let mut guard = self.0.writable().await?;
             // SAFETY: write(2) from a live slice.
             let n = unsafe {
-                libc::write(
-                    self.raw(),
-                    data.as_ptr() as *const libc::c_void,
-                    data.len(),
-                )
+                libc::write(self.raw(), data.as_ptr() as *const libc::c_void, data.len())
             };
             if n >= 0 {
                 data = &data[n as usize..];
@@ -506,13 +502,19 @@ mod tests {
     #[test]
     fn replay_keeps_the_newest_bytes() {
         let mut r = Replay::default();
-        r.push(StreamKind::Stdout, &Bytes::from(vec![b'a'; REPLAY_BYTES - 10]));
+        r.push(
+            StreamKind::Stdout,
+            &Bytes::from(vec![b'a'; REPLAY_BYTES - 10]),
+        );
         r.push(StreamKind::Stderr, &Bytes::from(vec![b'b'; 20]));
         assert_eq!(r.bytes, REPLAY_BYTES);
         let all: Vec<u8> = r.chunks.iter().flat_map(|c| c.1.to_vec()).collect();
         assert_eq!(all.len(), REPLAY_BYTES);
         assert!(all.ends_with(&[b'b'; 20]));
-        r.push(StreamKind::Stdout, &Bytes::from(vec![b'c'; REPLAY_BYTES * 2]));
+        r.push(
+            StreamKind::Stdout,
+            &Bytes::from(vec![b'c'; REPLAY_BYTES * 2]),
+        );
         assert_eq!(r.bytes, REPLAY_BYTES);
         assert_eq!(r.chunks.len(), 1);
     }

@@ -53,8 +53,11 @@ fn run() -> anyhow::Result<()> {
             // SAFETY: the spawner passed us this listening socket as `fd`,
             // and nothing else in this process owns it.
             let l = unsafe { UnixListener::from_raw_fd(fd) };
-            nix::fcntl::fcntl(&l, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
-                .context("set close-on-exec on the listening socket")?;
+            nix::fcntl::fcntl(
+                &l,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .context("set close-on-exec on the listening socket")?;
             (l, false)
         }
         None => {
@@ -66,9 +69,15 @@ fn run() -> anyhow::Result<()> {
             std::fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&dir)
-                .with_context(|| format!("create {} (is a shim already running for {}?)", dir.display(), args.id))?;
+                .with_context(|| {
+                    format!(
+                        "create {} (is a shim already running for {}?)",
+                        dir.display(),
+                        args.id
+                    )
+                })?;
             let sock = mydocker::socket_path(&args.root, &args.id);
-            let l = UnixListener::bind(&sock).with_context(|| format!("bind {}", sock.display()));
+            let l = mydocker::bind(&sock).with_context(|| format!("bind {}", sock.display()));
             let l = match l {
                 Ok(l) => l,
                 Err(e) => {
@@ -87,7 +96,10 @@ fn run() -> anyhow::Result<()> {
     // not to the host's init, so their exits are ours to see.
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
-        bail!("prctl(PR_SET_CHILD_SUBREAPER): {}", std::io::Error::last_os_error());
+        bail!(
+            "prctl(PR_SET_CHILD_SUBREAPER): {}",
+            std::io::Error::last_os_error()
+        );
     }
     tracing::info!(id = %args.id, pid = std::process::id(), "shim started");
     // One thread: a shim is mostly idle and must stay small, and the init is
@@ -96,7 +108,11 @@ fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("build runtime")?;
-    let result = rt.block_on(mydocker_shim::server::serve(args.id.clone(), dir.clone(), listener));
+    let result = rt.block_on(mydocker_shim::server::serve(
+        args.id.clone(),
+        dir.clone(),
+        listener,
+    ));
     if let Err(e) = &result {
         tracing::error!(error = %e, "shim failed");
     }

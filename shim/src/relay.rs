@@ -292,7 +292,10 @@ mod tests {
             Err(RelayError::Trailing(1))
         ));
         for cut in 1..frame.len() {
-            assert!(read_frame(&mut &frame[..cut]).is_err(), "frame cut at {cut}");
+            assert!(
+                read_frame(&mut &frame[..cut]).is_err(),
+                "frame cut at {cut}"
+            );
         }
         assert!(read_frame(&mut &[][..]).unwrap().is_none());
     }

@@ -34,7 +34,9 @@ fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> ServerError {
 /// Serves until told to stop, then makes sure no process of the container is
 /// left behind.
 pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Result<()> {
-    listener.set_nonblocking(true).map_err(io("set listener non-blocking"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io("set listener non-blocking"))?;
     let listener = tokio::net::UnixListener::from_std(listener).map_err(io("register listener"))?;
     let reaper = Reaper::start().map_err(io("install SIGCHLD handler"))?;
     let shim = Shim::new(id, dir, reaper);

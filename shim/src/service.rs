@@ -89,7 +89,8 @@ impl Shim {
 
     fn create(&self, config: ContainerConfig) -> Result<Arc<Container>, Status> {
         if config.id != self.id {
-            mydocker::validate_id(&config.id).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            mydocker::validate_id(&config.id)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
             return Err(Status::failed_precondition(format!(
                 "this shim serves container {}, not {}",
                 self.id, config.id
@@ -159,8 +160,10 @@ fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
     let terminal_size = match size {
         None => None,
         Some((rows, cols)) => Some((
-            u16::try_from(rows).map_err(|_| Status::invalid_argument("terminal rows over 65535"))?,
-            u16::try_from(cols).map_err(|_| Status::invalid_argument("terminal cols over 65535"))?,
+            u16::try_from(rows)
+                .map_err(|_| Status::invalid_argument("terminal rows over 65535"))?,
+            u16::try_from(cols)
+                .map_err(|_| Status::invalid_argument("terminal cols over 65535"))?,
         )),
     };
     let res = r.resources.unwrap_or_default();
@@ -213,7 +216,10 @@ impl ShimApi for ShimService {
     }
 
     #[tracing::instrument(name = "Wait", skip_all, fields(container_id = %req.get_ref().id))]
-    async fn wait(&self, req: Request<v1::WaitRequest>) -> Result<Response<v1::WaitResponse>, Status> {
+    async fn wait(
+        &self,
+        req: Request<v1::WaitRequest>,
+    ) -> Result<Response<v1::WaitResponse>, Status> {
         let c = self.shim.lookup(&req.get_ref().id)?;
         let status = c.wait().await;
         Ok(Response::new(v1::WaitResponse {
@@ -222,7 +228,10 @@ impl ShimApi for ShimService {
     }
 
     #[tracing::instrument(name = "Kill", skip_all, fields(container_id = %req.get_ref().id, signal = req.get_ref().signal))]
-    async fn kill(&self, req: Request<v1::KillRequest>) -> Result<Response<v1::KillResponse>, Status> {
+    async fn kill(
+        &self,
+        req: Request<v1::KillRequest>,
+    ) -> Result<Response<v1::KillResponse>, Status> {
         let r = req.into_inner();
         let c = self.shim.lookup(&r.id)?;
         c.kill(r.signal, r.all)?;
@@ -245,7 +254,10 @@ impl ShimApi for ShimService {
     }
 
     #[tracing::instrument(name = "State", skip_all, fields(container_id = %req.get_ref().id))]
-    async fn state(&self, req: Request<v1::StateRequest>) -> Result<Response<v1::StateResponse>, Status> {
+    async fn state(
+        &self,
+        req: Request<v1::StateRequest>,
+    ) -> Result<Response<v1::StateResponse>, Status> {
         let c = self.shim.lookup(&req.get_ref().id)?;
         let s = c.snapshot();
         Ok(Response::new(v1::StateResponse {
@@ -283,6 +295,11 @@ impl ShimApi for ShimService {
             container::Status::Exited => c.wait().await,
         };
         *self.shim.container.lock().unwrap() = Slot::Deleted;
+        // Gone before the answer: whoever deleted it can rely on it. The
+        // shim keeps serving this last response on its open connection.
+        if let Err(e) = std::fs::remove_dir_all(&self.shim.dir) {
+            tracing::warn!(error = %e, "removing the state dir failed");
+        }
         tracing::info!("deleted");
         self.shim.exit.notify_one();
         Ok(Response::new(v1::DeleteResponse {

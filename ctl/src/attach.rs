@@ -1,0 +1,204 @@
+//! The client side of an Attach stream: output to our stdout and stderr,
+//! stdin and signals toward the container.
+
+use std::io::Write;
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+
+use anyhow::Context;
+use bytes::Bytes;
+use mydocker::v1::{self, attach_request, attach_response};
+use mydocker::ShimClient;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+/// An open Attach stream on which the shim has confirmed registration.
+pub struct Session {
+    pub id: String,
+    pub input: mpsc::Sender<v1::AttachRequest>,
+    pub output: Streaming<v1::AttachResponse>,
+}
+
+fn req(msg: attach_request::Msg) -> v1::AttachRequest {
+    v1::AttachRequest { msg: Some(msg) }
+}
+
+impl Session {
+    pub async fn open(client: &mut ShimClient, id: &str, replay: bool) -> anyhow::Result<Self> {
+        let (input, rx) = mpsc::channel(64);
+        input
+            .send(req(attach_request::Msg::Open(v1::AttachOpen {
+                id: id.to_string(),
+                replay,
+            })))
+            .await
+            .context("attach")?;
+        let mut output = client
+            .attach(ReceiverStream::new(rx))
+            .await
+            .map_err(|s| crate::containers::status_error(id, s))?
+            .into_inner();
+        match output.message().await {
+            Ok(Some(v1::AttachResponse {
+                msg: Some(attach_response::Msg::Attached(_)),
+            })) => {}
+            Ok(_) => anyhow::bail!("attach: the shim did not confirm the attach"),
+            Err(s) => return Err(crate::containers::status_error(id, s)),
+        }
+        Ok(Self {
+            id: id.to_string(),
+            input,
+            output,
+        })
+    }
+
+    /// Forwards our stdin to the container until EOF, then closes its stdin.
+    /// A thread, not a task: reading a terminal or pipe blocks, and the
+    /// thread is simply abandoned when the container exits first.
+    pub fn forward_stdin(&self) {
+        let tx = self.input.clone();
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match std::io::Read::read(&mut stdin, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let data = Bytes::copy_from_slice(&buf[..n]);
+                        if tx
+                            .blocking_send(req(attach_request::Msg::Stdin(data)))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = tx.blocking_send(req(attach_request::Msg::CloseStdin(v1::CloseStdin {})));
+        });
+    }
+
+    /// Copies output until the container exits (returning its status) or the
+    /// stream ends otherwise (returning None). With `signals`, those sent to
+    /// us are sent on to the container, as docker's sig-proxy does.
+    pub async fn copy_output(
+        &mut self,
+        client: &ShimClient,
+        mut signals: Option<Signals>,
+    ) -> anyhow::Result<Option<v1::ExitStatus>> {
+        let mut out = RawOut::new(1);
+        let mut err = RawOut::new(2);
+        loop {
+            tokio::select! {
+                msg = self.output.message() => {
+                    let msg = match msg {
+                        Ok(Some(m)) => m.msg,
+                        Ok(None) => return Ok(None),
+                        Err(s) => {
+                            tracing_free_warn(&format!("attach stream ended: {}", s.message()));
+                            return Ok(None);
+                        }
+                    };
+                    match msg {
+                        Some(attach_response::Msg::Stdout(b)) => out.write(&b),
+                        Some(attach_response::Msg::Stderr(b)) => err.write(&b),
+                        Some(attach_response::Msg::Exit(s)) => return Ok(Some(s)),
+                        Some(attach_response::Msg::Lagged(l)) => {
+                            tracing_free_warn(&format!(
+                                "output fell {} bytes behind and was cut off; the container log has all of it",
+                                l.dropped_bytes
+                            ));
+                            return Ok(None);
+                        }
+                        Some(attach_response::Msg::Attached(_)) | None => {}
+                    }
+                }
+                Some(sig) = async {
+                    match signals.as_mut() {
+                        Some(s) => s.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let mut c = client.clone();
+                    let _ = c.kill(v1::KillRequest { id: self.id.clone(), signal: sig, all: false }).await;
+                }
+            }
+        }
+    }
+}
+
+fn tracing_free_warn(msg: &str) {
+    eprintln!("mydockerctl: {msg}");
+}
+
+/// Unbuffered writes to a standard descriptor: output is passed on as it
+/// comes, in the chunks it comes in. A closed reader (EPIPE) stops the copy
+/// for that descriptor only.
+struct RawOut {
+    file: ManuallyDrop<std::fs::File>,
+    broken: bool,
+}
+
+impl RawOut {
+    fn new(fd: i32) -> Self {
+        // SAFETY: fds 1 and 2 stay open for the life of the process, and the
+        // ManuallyDrop keeps this File from closing them.
+        let file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+        Self {
+            file,
+            broken: false,
+        }
+    }
+
+    fn write(&mut self, b: &[u8]) {
+        if !self.broken && self.file.write_all(b).is_err() {
+            self.broken = true;
+        }
+    }
+}
+
+/// SIGINT, SIGTERM, SIGHUP and SIGQUIT, caught to be proxied. Installed
+/// before the container starts, so none is lost in between.
+pub struct Signals {
+    streams: Vec<(i32, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    pub fn install() -> anyhow::Result<Self> {
+        let mut streams = Vec::new();
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            streams.push((
+                sig,
+                signal(SignalKind::from_raw(sig)).context("install signal handler")?,
+            ));
+        }
+        Ok(Self { streams })
+    }
+
+    async fn recv(&mut self) -> Option<i32> {
+        let futs = self.streams.iter_mut().map(|(n, s)| {
+            let n = *n;
+            Box::pin(async move { s.recv().await.map(|_| n) })
+        });
+        futures_select_all(futs).await
+    }
+}
+
+/// The first of several futures to finish.
+async fn futures_select_all<F>(futs: impl Iterator<Item = std::pin::Pin<Box<F>>>) -> Option<i32>
+where
+    F: std::future::Future<Output = Option<i32>> + ?Sized,
+{
+    let mut futs: Vec<_> = futs.collect();
+    std::future::poll_fn(move |cx| {
+        for f in futs.iter_mut() {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(cx) {
+                return std::task::Poll::Ready(v);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}

@@ -1,0 +1,239 @@
+//! Command-line interface: flags with docker's names, and dispatch.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use mydocker::v1;
+
+use crate::containers::{self, Target};
+use crate::{exit_with, run};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mydockerctl",
+    version,
+    about = "Run and manage containers, each supervised by its own mydocker shim",
+    after_help = "Container state lives under --root (default /run/mydocker, or $MYDOCKER_ROOT)."
+)]
+pub struct Cli {
+    /// State root of the shims.
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_ROOT",
+        default_value = "/run/mydocker"
+    )]
+    pub root: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// Send a signal to one or more running containers
+    Kill(KillArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(IdsArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+}
+
+impl Command {
+    /// Exit code for an error that has no code of its own: docker's 125 for
+    /// `run` (the container could not be run), 1 for the rest.
+    pub fn failure_code(&self) -> i32 {
+        match self {
+            Command::Run(_) => 125,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Exit status: the command's own, 128+N when killed by signal N, 125 when the container could not be created, 126 when the command cannot be invoked, 127 when it is not found."
+)]
+pub struct RunArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background and print the container id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep stdin open and forward it to the container
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (KEY=VALUE; a bare KEY takes its value from here)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Container hostname (default: the container id, cut to 64 bytes)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// The command and its arguments; options after CMD belong to CMD
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send: a name (KILL, SIGTERM) or a number
+    #[arg(short = 's', long = "signal", default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct IdsArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Kill a running container before removing it
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let root = cli.root;
+    match cli.command {
+        Command::Run(args) => run::run(&root, args).await,
+        Command::Kill(args) => {
+            let signal = parse_signal(&args.signal)?;
+            for_each(&root, &args.ids, |t| async move {
+                let mut c = t.connect().await?;
+                c.kill(v1::KillRequest {
+                    id: t.id.clone(),
+                    signal,
+                    all: false,
+                })
+                .await
+                .map_err(|s| t.status_error(s))?;
+                println!("{}", t.arg);
+                Ok(())
+            })
+            .await
+        }
+        Command::Wait(args) => {
+            for_each(&root, &args.ids, |t| async move {
+                let mut c = t.connect().await?;
+                let r = c
+                    .wait(v1::WaitRequest { id: t.id.clone() })
+                    .await
+                    .map_err(|s| t.status_error(s))?;
+                let code = r.into_inner().status.map(|s| s.exit_code).unwrap_or(-1);
+                println!("{code}");
+                Ok(())
+            })
+            .await
+        }
+        Command::Rm(args) => {
+            let force = args.force;
+            for_each(&root, &args.ids, |t| async move {
+                containers::remove(&t, force).await?;
+                Ok(())
+            })
+            .await
+        }
+    }
+}
+
+/// Runs `f` for each named container, reporting failures one per line as
+/// docker does and carrying on with the rest; exits 1 if any failed.
+async fn for_each<F, Fut>(root: &std::path::Path, ids: &[String], f: F) -> anyhow::Result<i32>
+where
+    F: Fn(Target) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut failed = false;
+    for arg in ids {
+        let r = match containers::resolve(root, arg) {
+            Ok(t) => f(t).await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) => {
+                failed = true;
+                eprintln!("Error: {e:#}");
+            }
+        }
+    }
+    if failed {
+        Err(exit_with(1, ""))
+    } else {
+        Ok(0)
+    }
+}
+
+/// Parses KILL, SIGKILL, kill or 9.
+pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        anyhow::bail!("invalid signal: {s}");
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .with_context(|| format!("invalid signal: {s}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigterm").unwrap(), 15);
+        assert_eq!(parse_signal("hup").unwrap(), 1);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("65").is_err());
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn run_keeps_options_after_the_command_for_it() {
+        let cli = Cli::try_parse_from([
+            "mydockerctl",
+            "run",
+            "--rm",
+            "sh",
+            "-c",
+            "echo -e x",
+            "--rm",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!()
+        };
+        assert!(r.rm);
+        assert_eq!(r.command, ["sh", "-c", "echo -e x", "--rm"]);
+    }
+}

@@ -1,0 +1,573 @@
+//! The foundation, end to end on the real binaries: namespaces, the pipe
+//! relay, exit codes, the CLI, grpcurl and the API crate.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mydocker::v1;
+use mydocker_integration::*;
+
+#[test]
+fn command_is_pid_1_and_sees_only_its_own_namespaces() {
+    let t = TestRoot::new("ns");
+    let host_name = nix::unistd::gethostname().unwrap();
+    let script = r#"
+        echo "pid=$$"
+        for p in /proc/[0-9]*; do echo "proc=${p#/proc/}"; done
+        echo "host=$(hostname)"
+        hostname changed-inside && echo "host2=$(hostname)"
+        tail -n +3 /proc/net/dev | while IFS=: read -r name rest; do echo "if=$(echo $name)"; done
+    "#;
+    let o = t.ctl_output(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "box1",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{o:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&"pid=1"), "{out}");
+    // The shell loop forks nothing: PID 1 is the only process in /proc.
+    let procs: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("proc="))
+        .collect();
+    assert_eq!(procs, ["proc=1"], "{out}");
+    assert!(lines.contains(&"host=box1"), "{out}");
+    assert!(lines.contains(&"host2=changed-inside"), "{out}");
+    let ifs: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("if="))
+        .collect();
+    assert_eq!(ifs, ["if=lo"], "only lo in the network namespace: {out}");
+    assert_eq!(nix::unistd::gethostname().unwrap(), host_name);
+    t.finish();
+}
+
+#[test]
+fn default_hostname_is_the_id_and_only_fds_0_1_2_are_open() {
+    let t = TestRoot::new("fds");
+    let o = t.ctl_output(&[
+        "run",
+        "-d",
+        "sh",
+        "-c",
+        // ls (PID 2) lists the descriptors of the shell (PID 1), which has
+        // exactly what the container's command was given.
+        "hostname; ls /proc/1/fd; true",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let id = stdout(&o).trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let w = t.ctl_output(&["wait", &id]);
+    assert_eq!(stdout(&w).trim(), "0", "{w:?}");
+    let log = std::fs::read_to_string(t.root.join(&id).join("log")).unwrap();
+    let lines: Vec<&str> = log
+        .lines()
+        .map(|l| l.splitn(4, ' ').nth(3).unwrap())
+        .collect();
+    assert_eq!(lines, [id.as_str(), "0", "1", "2"], "{log}");
+    let rm = t.ctl_output(&["rm", &id]);
+    assert!(rm.status.success(), "{rm:?}");
+    t.finish();
+}
+
+#[test]
+fn arguments_arrive_byte_exact() {
+    let t = TestRoot::new("args");
+    // Linux refuses a single argument over 128 KiB (MAX_ARG_STRLEN), so
+    // 1 MiB of arguments travels as eight of 128 KiB - 1.
+    let big: Vec<String> = (0..8u8)
+        .map(|i| {
+            let unit = format!("{i}ü 'q' \"dq\"\n\t$HOME `x` \\ ");
+            unit.repeat(131_071 / unit.len())
+        })
+        .collect();
+    let mut args: Vec<String> = vec![
+        "with space".into(),
+        "'single'".into(),
+        "\"double\"".into(),
+        "new\nline".into(),
+        "ünïcødé 😀 中文".into(),
+        String::new(),
+        "-e".into(),
+        "--rm".into(),
+    ];
+    args.extend(big);
+    let total: usize = args.iter().map(|a| a.len()).sum();
+    assert!(total >= 1 << 20, "{total}");
+    let mut cmd = t.ctl();
+    cmd.args([
+        "run",
+        "--rm",
+        "sh",
+        "-c",
+        r#"for a in "$@"; do printf '%s\0' "$a"; done"#,
+        "sh",
+    ]);
+    cmd.args(&args);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Vec<&[u8]> = o.stdout.split(|b| *b == 0).collect();
+    assert_eq!(got.len(), args.len() + 1);
+    for (g, want) in got.iter().zip(&args) {
+        assert_eq!(*g, want.as_bytes());
+    }
+    t.finish();
+}
+
+/// A single 1 MiB argument crosses the gRPC call and the pipe relay whole;
+/// only the kernel's exec refuses it (MAX_ARG_STRLEN is 128 KiB), and that
+/// is reported as such. (mydockerctl cannot even be given such an argument:
+/// its own exec would fail the same way.)
+#[tokio::test]
+async fn a_1mib_argument_reaches_the_init_and_the_kernel_limit_is_a_clear_error() {
+    let t = TestRoot::new("e2big");
+    let shim = mydocker::ShimCommand {
+        program: shim_bin(),
+    };
+    let spawned = mydocker::spawn_shim(&shim, &t.root, "big").unwrap();
+    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    c.create(v1::CreateRequest {
+        id: "big".into(),
+        argv: vec!["echo".into(), "x".repeat(1 << 20)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let e = c
+        .start(v1::StartRequest { id: "big".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("argument list too long"), "{e:?}");
+    let s = c
+        .wait(v1::WaitRequest { id: "big".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!(s.exit_code, 126);
+    assert!(s.error.contains("argument list too long"), "{s:?}");
+    c.delete(v1::DeleteRequest { id: "big".into() })
+        .await
+        .unwrap();
+    wait_child(spawned.process).await;
+    t.finish();
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    let t = TestRoot::new("codes");
+    let o = t.ctl_output(&["run", "--rm", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+
+    let o = t.ctl_output(&["run", "--rm", "no-such-command-xyz"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert_eq!(
+        stderr(&o).trim(),
+        "Error: exec: \"no-such-command-xyz\": executable file not found in $PATH"
+    );
+
+    let o = t.ctl_output(&["run", "--rm", "/no/such/file"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+
+    let plain = t.root.join("plain-file");
+    std::fs::write(&plain, "not a program").unwrap();
+    let o = t.ctl_output(&["run", "--rm", plain.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(126), "{o:?}");
+    assert!(stderr(&o).contains("ermission denied"), "{}", stderr(&o));
+
+    let o = t.ctl_output(&["run", "--rm", "-w", "/no/such/dir", "true"]);
+    assert_eq!(o.status.code(), Some(126), "{o:?}");
+    assert!(stderr(&o).contains("/no/such/dir"), "{}", stderr(&o));
+
+    let o = t.ctl_output(&["run", "-d", "sleep", "100"]);
+    let id = stdout(&o).trim().to_string();
+    let k = t.ctl_output(&["kill", &id[..12]]);
+    assert!(k.status.success(), "{k:?}");
+    let w = t.ctl_output(&["wait", &id]);
+    assert_eq!(stdout(&w).trim(), "137");
+    let o = t.ctl_output(&["rm", &id]);
+    assert!(o.status.success(), "{o:?}");
+    std::fs::remove_file(&plain).unwrap();
+    t.finish();
+}
+
+#[test]
+fn a_signal_ending_an_attached_run_gives_128_plus_n() {
+    let t = TestRoot::new("sig");
+    let child = t
+        .ctl()
+        .args(["run", "--rm", "sleep", "100"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = eventually(Duration::from_secs(5), || t.ids().pop()).expect("container appears");
+    wait_running(&t, &id);
+    let k = t.ctl_output(&["kill", "-s", "KILL", &id]);
+    assert!(k.status.success(), "{k:?}");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(137));
+    t.finish();
+}
+
+#[test]
+fn sigterm_to_an_attached_run_is_proxied_to_the_container() {
+    let t = TestRoot::new("proxy");
+    // PID 1 ignores signals it has no handler for, so the script traps one.
+    let child = t
+        .ctl()
+        .args([
+            "run",
+            "--rm",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = eventually(Duration::from_secs(5), || t.ids().pop()).expect("container appears");
+    wait_log_contains(&t, &id, "ready");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(42), "{o:?}");
+    assert!(stdout(&o).contains("got-term"));
+    t.finish();
+}
+
+#[test]
+fn env_and_path_lookup() {
+    let t = TestRoot::new("env");
+    let o = t
+        .ctl()
+        .env("FROM_HOST", "hosty")
+        .args([
+            "run",
+            "--rm",
+            "-e",
+            "A=x y",
+            "-e",
+            "B==eq",
+            "-e",
+            "FROM_HOST",
+            "-e",
+            "UNSET_XYZ",
+            "printenv",
+            "A",
+            "B",
+            "FROM_HOST",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o), "x y\n=eq\nhosty\n");
+    // A custom PATH is the one searched.
+    let o = t.ctl_output(&["run", "--rm", "-e", "PATH=/nonexistent", "true"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    let o = t.ctl_output(&["run", "--rm", "-w", "/tmp", "pwd"]);
+    assert_eq!(stdout(&o), "/tmp\n");
+    t.finish();
+}
+
+#[test]
+fn stdin_is_forwarded_with_i() {
+    let t = TestRoot::new("stdin");
+    let mut child = t
+        .ctl()
+        .args(["run", "--rm", "-i", "sh", "-c", "cat; echo done"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o), "hi\ndone\n");
+    t.finish();
+}
+
+#[test]
+fn ctl_killed_during_run_leaves_the_container_running_and_waitable() {
+    let t = TestRoot::new("ctlkill");
+    let mut child = t
+        .ctl()
+        .args(["run", "sh", "-c", "echo up; sleep 1; exit 7"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = eventually(Duration::from_secs(5), || t.ids().pop()).expect("container appears");
+    wait_log_contains(&t, &id, "up");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let shim_alive = !processes_of(&t.root).is_empty();
+    assert!(shim_alive, "the shim must outlive mydockerctl");
+    let w = t.ctl_output(&["wait", &id]);
+    assert_eq!(stdout(&w).trim(), "7", "{w:?}");
+    let o = t.ctl_output(&["rm", &id]);
+    assert!(o.status.success(), "{o:?}");
+    t.finish();
+}
+
+#[test]
+fn unknown_containers_are_one_clear_line() {
+    let t = TestRoot::new("unknown");
+    for cmd in [["wait", "nope"], ["rm", "nope"], ["kill", "nope"]] {
+        let o = t.ctl_output(&cmd);
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(stderr(&o), "Error: No such container: nope\n");
+    }
+    let o = t.ctl_output(&["kill", "-s", "BOGUS", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    let o = t.ctl_output(&["run", "--rm", "-e", "=x", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    t.finish();
+}
+
+#[test]
+fn rm_refuses_a_running_container_without_force() {
+    let t = TestRoot::new("rmrun");
+    let o = t.ctl_output(&["run", "-d", "sleep", "100"]);
+    let id = stdout(&o).trim().to_string();
+    let o = t.ctl_output(&["rm", &id]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("rm -f"), "{}", stderr(&o));
+    let o = t.ctl_output(&["rm", "-f", &id]);
+    assert!(o.status.success(), "{o:?}");
+    t.finish();
+}
+
+/// A shim started by hand and driven by grpcurl alone.
+#[test]
+fn grpcurl_drives_a_shim_started_by_hand() {
+    let t = TestRoot::new("grpcurl");
+    let id = "byhand";
+    let mut shim = Command::new(shim_bin())
+        .args(["--id", id, "--root"])
+        .arg(&t.root)
+        .spawn()
+        .unwrap();
+    let sock = mydocker::socket_path(&t.root, id);
+    eventually(Duration::from_secs(5), || sock.exists().then_some(())).expect("socket");
+
+    let o = grpcurl(&sock, None, &["list"]);
+    assert!(o.status.success(), "{o:?}");
+    let services = stdout(&o);
+    for s in [
+        "mydocker.shim.v1.Shim",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(services.lines().any(|l| l == s), "{s} in {services}");
+    }
+    let o = grpcurl(
+        &sock,
+        Some(r#"{"id":"byhand","argv":["sh","-c","echo from grpcurl; exit 9"]}"#),
+        &["mydocker.shim.v1.Shim/Create"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = grpcurl(
+        &sock,
+        Some(r#"{"id":"byhand"}"#),
+        &["mydocker.shim.v1.Shim/Start"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = grpcurl(
+        &sock,
+        Some(r#"{"id":"byhand"}"#),
+        &["mydocker.shim.v1.Shim/Wait"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains(r#""exitCode": 9"#), "{}", stdout(&o));
+    let log = std::fs::read_to_string(t.root.join(id).join("log")).unwrap();
+    assert!(log.contains(" stdout F from grpcurl\n"), "{log}");
+
+    // Errors carry the right codes.
+    let o = grpcurl(
+        &sock,
+        Some(r#"{"id":"other"}"#),
+        &["mydocker.shim.v1.Shim/Wait"],
+    );
+    assert!(stderr(&o).contains("Code: NotFound"), "{}", stderr(&o));
+    let o = grpcurl(
+        &sock,
+        Some(r#"{"id":"byhand"}"#),
+        &["mydocker.shim.v1.Shim/Start"],
+    );
+    assert!(
+        stderr(&o).contains("Code: FailedPrecondition"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = grpcurl(
+        &sock,
+        Some(r#"{"id":"byhand"}"#),
+        &["mydocker.shim.v1.Shim/Delete"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let status = shim.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    t.finish();
+}
+
+/// An embedder's view: the API crate spawns a shim and drives it.
+#[tokio::test]
+async fn api_crate_drives_a_shim_with_the_right_error_codes() {
+    let t = TestRoot::new("api");
+    let shim = mydocker::ShimCommand {
+        program: shim_bin(),
+    };
+    let id = "api1";
+    let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
+    let meta = std::fs::metadata(&spawned.socket).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let dmeta = std::fs::metadata(t.root.join(id)).unwrap();
+    assert_eq!(dmeta.permissions().mode() & 0o777, 0o700);
+    assert!(matches!(
+        mydocker::spawn_shim(&shim, &t.root, id),
+        Err(mydocker::ClientError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        mydocker::spawn_shim(&shim, &t.root, "../escape"),
+        Err(mydocker::ClientError::InvalidId(_))
+    ));
+
+    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    let create = |argv: &[&str]| v1::CreateRequest {
+        id: id.into(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let bad = c
+        .create(v1::CreateRequest {
+            id: "../x".into(),
+            ..create(&["true"])
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    let bad = c.create(create(&[])).await.unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    let bad = c.shutdown(v1::ShutdownRequest {}).await;
+    assert!(
+        bad.is_ok(),
+        "Shutdown with no container is allowed: {bad:?}"
+    );
+    let status = wait_child(spawned.process).await;
+    assert!(status.success());
+    assert!(!t.root.join(id).exists(), "the shim removed its dir");
+
+    // A second shim, for the lifecycle.
+    let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
+    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    c.create(create(&["sleep", "100"])).await.unwrap();
+    let dup = c.create(create(&["true"])).await.unwrap_err();
+    assert_eq!(dup.code(), tonic::Code::AlreadyExists);
+    let st = c
+        .state(v1::StateRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(st.status, v1::Status::Created as i32);
+    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    let again = c
+        .start(v1::StartRequest { id: id.into() })
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    let del = c
+        .delete(v1::DeleteRequest { id: id.into() })
+        .await
+        .unwrap_err();
+    assert_eq!(del.code(), tonic::Code::FailedPrecondition, "{del:?}");
+    let bad_sig = c
+        .kill(v1::KillRequest {
+            id: id.into(),
+            signal: 999,
+            all: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_sig.code(), tonic::Code::InvalidArgument);
+    let nf = c
+        .wait(v1::WaitRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(nf.code(), tonic::Code::NotFound);
+    c.kill(v1::KillRequest {
+        id: id.into(),
+        signal: 9,
+        all: false,
+    })
+    .await
+    .unwrap();
+    let w = c
+        .wait(v1::WaitRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let s = w.status.unwrap();
+    assert_eq!((s.exit_code, s.signal), (137, 9));
+    assert!(s.exited_at_unix_nanos > 0);
+    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
+    wait_child(spawned.process).await;
+    t.finish();
+}
+
+#[test]
+fn an_exit_before_start_returns_is_not_lost() {
+    let t = TestRoot::new("fast");
+    for _ in 0..5 {
+        let o = t.ctl_output(&["run", "--rm", "true"]);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        let o = t.ctl_output(&["run", "--rm", "sh", "-c", "exit 5"]);
+        assert_eq!(o.status.code(), Some(5), "{o:?}");
+    }
+    t.finish();
+}
+
+fn wait_running(t: &TestRoot, id: &str) {
+    let sock = mydocker::socket_path(&t.root, id);
+    let ok = eventually(Duration::from_secs(5), || {
+        let o = grpcurl(
+            &sock,
+            Some(&format!(r#"{{"id":"{id}"}}"#)),
+            &["mydocker.shim.v1.Shim/State"],
+        );
+        stdout(&o).contains("STATUS_RUNNING").then_some(())
+    });
+    assert!(ok.is_some(), "container {id} never ran");
+}
+
+fn wait_log_contains(t: &TestRoot, id: &str, needle: &str) {
+    let path = t.root.join(id).join("log");
+    let ok = eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(&path)
+            .ok()
+            .filter(|l| l.contains(needle))
+            .map(|_| ())
+    });
+    assert!(
+        ok.is_some(),
+        "{needle:?} never appeared in {}",
+        path.display()
+    );
+}
