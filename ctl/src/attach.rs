@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::os::fd::FromRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -13,6 +15,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
+
+use crate::terminal::{window_size, DetachMatcher, Scan};
 
 /// An open Attach stream on which the shim has confirmed registration.
 pub struct Session {
@@ -54,25 +58,54 @@ impl Session {
         })
     }
 
+    pub async fn resize(&self, rows: u16, cols: u16) {
+        let _ = self
+            .input
+            .send(req(attach_request::Msg::Resize(v1::WindowSize {
+                rows: rows.into(),
+                cols: cols.into(),
+            })))
+            .await;
+    }
+
     /// Forwards our stdin to the container until EOF, then closes its stdin.
+    /// With detach keys, typing them detaches instead (and sets `detached`).
     /// A thread, not a task: reading a terminal or pipe blocks, and the
     /// thread is simply abandoned when the container exits first.
-    pub fn forward_stdin(&self) {
+    pub fn forward_stdin(&self, detach_keys: Option<Vec<u8>>, detached: Arc<AtomicBool>) {
         let tx = self.input.clone();
         std::thread::spawn(move || {
+            let mut matcher = detach_keys.map(DetachMatcher::new);
             let mut stdin = std::io::stdin().lock();
             let mut buf = vec![0u8; 64 * 1024];
+            let send = |data: &[u8]| {
+                data.is_empty()
+                    || tx
+                        .blocking_send(req(attach_request::Msg::Stdin(Bytes::copy_from_slice(
+                            data,
+                        ))))
+                        .is_ok()
+            };
             loop {
-                match std::io::Read::read(&mut stdin, &mut buf) {
+                let n = match std::io::Read::read(&mut stdin, &mut buf) {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let data = Bytes::copy_from_slice(&buf[..n]);
-                        if tx
-                            .blocking_send(req(attach_request::Msg::Stdin(data)))
-                            .is_err()
-                        {
+                    Ok(n) => n,
+                };
+                let scan = match matcher.as_mut() {
+                    Some(m) => m.scan(&buf[..n]),
+                    None => Scan::Forward(buf[..n].to_vec()),
+                };
+                match scan {
+                    Scan::Forward(data) => {
+                        if !send(&data) {
                             return;
                         }
+                    }
+                    Scan::Detach(data) => {
+                        send(&data);
+                        detached.store(true, Ordering::SeqCst);
+                        let _ = tx.blocking_send(req(attach_request::Msg::Detach(v1::Detach {})));
+                        return;
                     }
                 }
             }
@@ -80,14 +113,23 @@ impl Session {
         });
     }
 
-    /// Copies output until the container exits (returning its status) or the
-    /// stream ends otherwise (returning None). With `signals`, those sent to
-    /// us are sent on to the container, as docker's sig-proxy does.
+    /// Copies output until the container exits, the client detaches, or a
+    /// signal ends the session. In proxy mode (no terminal) SIGINT, SIGTERM,
+    /// SIGHUP and SIGQUIT are sent on to the container, as docker's sig-proxy
+    /// does; with a terminal they end the session instead (the container
+    /// keeps running), and SIGWINCH resizes the container's terminal.
     pub async fn copy_output(
         &mut self,
         client: &ShimClient,
         mut signals: Option<Signals>,
-    ) -> anyhow::Result<Option<v1::ExitStatus>> {
+        tty: bool,
+        detached: &AtomicBool,
+    ) -> anyhow::Result<Outcome> {
+        let mut winch = if tty {
+            Some(signal(SignalKind::window_change()).context("install SIGWINCH handler")?)
+        } else {
+            None
+        };
         let mut out = RawOut::new(1);
         let mut err = RawOut::new(2);
         loop {
@@ -95,22 +137,23 @@ impl Session {
                 msg = self.output.message() => {
                     let msg = match msg {
                         Ok(Some(m)) => m.msg,
-                        Ok(None) => return Ok(None),
+                        Ok(None) if detached.load(Ordering::SeqCst) => return Ok(Outcome::Detached),
+                        Ok(None) => return Ok(Outcome::Ended),
                         Err(s) => {
-                            tracing_free_warn(&format!("attach stream ended: {}", s.message()));
-                            return Ok(None);
+                            warn(&format!("attach stream ended: {}", s.message()));
+                            return Ok(Outcome::Ended);
                         }
                     };
                     match msg {
                         Some(attach_response::Msg::Stdout(b)) => out.write(&b),
                         Some(attach_response::Msg::Stderr(b)) => err.write(&b),
-                        Some(attach_response::Msg::Exit(s)) => return Ok(Some(s)),
+                        Some(attach_response::Msg::Exit(s)) => return Ok(Outcome::Exited(s)),
                         Some(attach_response::Msg::Lagged(l)) => {
-                            tracing_free_warn(&format!(
+                            warn(&format!(
                                 "output fell {} bytes behind and was cut off; the container log has all of it",
                                 l.dropped_bytes
                             ));
-                            return Ok(None);
+                            return Ok(Outcome::Ended);
                         }
                         Some(attach_response::Msg::Attached(_)) | None => {}
                     }
@@ -121,15 +164,42 @@ impl Session {
                         None => std::future::pending().await,
                     }
                 } => {
+                    if tty {
+                        return Ok(Outcome::Signaled(sig));
+                    }
                     let mut c = client.clone();
                     let _ = c.kill(v1::KillRequest { id: self.id.clone(), signal: sig, all: false }).await;
+                }
+                Some(()) = async {
+                    match winch.as_mut() {
+                        Some(w) => w.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Some((rows, cols)) = window_size(0).or_else(|| window_size(1)) {
+                        let _ = self.input.send(req(attach_request::Msg::Resize(v1::WindowSize {
+                            rows: rows.into(),
+                            cols: cols.into(),
+                        }))).await;
+                    }
                 }
             }
         }
     }
 }
 
-fn tracing_free_warn(msg: &str) {
+/// How an attached session ended.
+pub enum Outcome {
+    Exited(v1::ExitStatus),
+    Detached,
+    /// The stream ended without an exit (the client fell behind, or the
+    /// shim went away): ask Wait.
+    Ended,
+    /// A signal ended the session (terminal mode).
+    Signaled(i32),
+}
+
+fn warn(msg: &str) {
     eprintln!("mydockerctl: {msg}");
 }
 
@@ -143,8 +213,8 @@ struct RawOut {
 
 impl RawOut {
     fn new(fd: i32) -> Self {
-        // SAFETY: fds 1 and 2 stay open for the life of the process, and the
-        // ManuallyDrop keeps this File from closing them.
+        // SAFETY: fds 1 and 2 stay open for the life of the process, and
+        // the ManuallyDrop keeps this File from closing them.
         let file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
         Self {
             file,

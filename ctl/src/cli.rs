@@ -39,6 +39,8 @@ pub enum Command {
     Wait(IdsArgs),
     /// Remove one or more containers
     Rm(RmArgs),
+    /// Attach to a running container's terminal or output
+    Attach(AttachArgs),
 }
 
 impl Command {
@@ -66,6 +68,12 @@ pub struct RunArgs {
     /// Keep stdin open and forward it to the container
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Allocate a terminal and attach to it interactively (implies -i)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Key sequence that detaches from a terminal, leaving the container running
+    #[arg(long, default_value = crate::terminal::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
@@ -101,6 +109,21 @@ pub struct KillArgs {
 pub struct IdsArgs {
     #[arg(required = true, value_name = "CONTAINER")]
     pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Shows the recent output first (up to 64 KiB), so a terminal shows its current screen. Exits with the container's exit code if it exits while attached; detaching exits 0."
+)]
+pub struct AttachArgs {
+    /// Key sequence that detaches, leaving the container running
+    #[arg(long, default_value = crate::terminal::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
+    /// Do not forward stdin
+    #[arg(long)]
+    pub no_stdin: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub id: String,
 }
 
 #[derive(Args, Debug)]
@@ -145,6 +168,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             })
             .await
         }
+        Command::Attach(args) => run::attach(&root, args).await,
         Command::Rm(args) => {
             let force = args.force;
             for_each(&root, &args.ids, |t| async move {

@@ -4,6 +4,7 @@ mod attach;
 mod cli;
 mod containers;
 mod run;
+mod terminal;
 
 use std::process::ExitCode;
 

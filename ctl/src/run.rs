@@ -9,10 +9,14 @@ use mydocker::v1;
 use mydocker::ShimClient;
 use tonic::Code;
 
-use crate::attach::{Session, Signals};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::attach::{Outcome, Session, Signals};
 use crate::cli::RunArgs;
 use crate::containers::wait_gone;
 use crate::exit_with;
+use crate::terminal::{parse_detach_keys, window_size, RawMode};
 
 /// Docker's code for "the container could not be created or run".
 const EXIT_RUN_FAILED: i32 = 125;
@@ -46,6 +50,15 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
     } else {
         Some(Signals::install()?)
     };
+    let detach_keys =
+        parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(EXIT_RUN_FAILED, e))?;
+    // A terminal is for typing into: -t implies -i here (the book's -ti).
+    let interactive = args.interactive || args.tty;
+    let terminal_size = if args.tty {
+        window_size(0).or_else(|| window_size(1))
+    } else {
+        None
+    };
     let id = new_id()?;
     let shim = mydocker::ShimCommand::find()?;
     let spawned = mydocker::spawn_shim(&shim, root, &id)?;
@@ -65,9 +78,12 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         env: expand_env(&args.env),
         cwd: args.workdir.clone().unwrap_or_default(),
         hostname: args.hostname.clone().unwrap_or_default(),
-        tty: false,
-        stdin: args.interactive,
-        terminal_size: None,
+        tty: args.tty,
+        stdin: interactive,
+        terminal_size: terminal_size.map(|(rows, cols)| v1::WindowSize {
+            rows: rows.into(),
+            cols: cols.into(),
+        }),
         resources: None,
         name: args.name.clone().unwrap_or_default(),
     };
@@ -101,17 +117,66 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         }
         return Err(exit_with(code, msg));
     }
-    if args.interactive {
-        session.forward_stdin();
-    }
-    let status = match session.copy_output(&client, signals).await? {
-        Some(s) => s,
-        None => wait(&mut client, &id).await?,
+    let outcome = interact(
+        &client,
+        &mut session,
+        Interaction {
+            tty: args.tty,
+            stdin: interactive,
+            detach_keys: detach_keys.clone(),
+            signals,
+        },
+    )
+    .await?;
+    let code = match outcome {
+        Outcome::Exited(s) => s.exit_code,
+        Outcome::Ended => wait(&mut client, &id).await?.exit_code,
+        Outcome::Detached => {
+            // The cursor is wherever the container left it.
+            println!("\n{id}");
+            return Ok(0);
+        }
+        Outcome::Signaled(sig) => return Ok(128 + sig),
     };
     if args.rm {
         delete(&mut client, &id, &mut process).await;
     }
-    Ok(status.exit_code)
+    Ok(code)
+}
+
+/// How to run an attached session.
+pub struct Interaction {
+    pub tty: bool,
+    /// Forward our stdin.
+    pub stdin: bool,
+    /// With `tty`: the sequence that detaches.
+    pub detach_keys: Vec<u8>,
+    pub signals: Option<Signals>,
+}
+
+/// Runs an attached session: raw mode on our terminal while a container
+/// terminal is attached (restored before this returns, whatever happens),
+/// stdin forwarded, output copied.
+pub async fn interact(
+    client: &ShimClient,
+    session: &mut Session,
+    how: Interaction,
+) -> anyhow::Result<Outcome> {
+    let raw = if how.tty && how.stdin {
+        RawMode::enter(0)
+    } else {
+        None
+    };
+    let detached = Arc::new(AtomicBool::new(false));
+    if how.stdin {
+        let keys = how.tty.then(|| how.detach_keys.clone());
+        session.forward_stdin(keys, detached.clone());
+    }
+    let outcome = session
+        .copy_output(client, how.signals, how.tty, &detached)
+        .await;
+    drop(raw);
+    outcome
 }
 
 /// Starts the container. `Some((code, message))` when its command could not
@@ -137,7 +202,7 @@ async fn start(client: &mut ShimClient, id: &str) -> anyhow::Result<Option<(i32,
     }
 }
 
-async fn wait(client: &mut ShimClient, id: &str) -> anyhow::Result<v1::ExitStatus> {
+pub async fn wait(client: &mut ShimClient, id: &str) -> anyhow::Result<v1::ExitStatus> {
     client
         .wait(v1::WaitRequest { id: id.to_string() })
         .await
@@ -160,4 +225,50 @@ async fn delete(client: &mut ShimClient, id: &str, process: &mut std::process::C
     // the shim's GOAWAY, or the shim waits for us while we wait for it.
     wait_gone(process.id()).await;
     let _ = process.wait();
+}
+
+/// `mydockerctl attach`.
+pub async fn attach(root: &Path, args: crate::cli::AttachArgs) -> anyhow::Result<i32> {
+    let detach_keys = parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(1, e))?;
+    let t = crate::containers::resolve(root, &args.id)?;
+    let mut client = t.connect().await?;
+    let state = client
+        .state(v1::StateRequest { id: t.id.clone() })
+        .await
+        .map_err(|s| t.status_error(s))?
+        .into_inner();
+    if state.status == v1::Status::Exited as i32 {
+        return Err(exit_with(
+            1,
+            format!("You cannot attach to a stopped container {}", t.arg),
+        ));
+    }
+    let signals = Some(Signals::install()?);
+    let mut session = Session::open(&mut client, &t.id, true).await?;
+    if state.tty {
+        // The screen may have another size than the one the container has.
+        if let Some((rows, cols)) = window_size(0).or_else(|| window_size(1)) {
+            session.resize(rows, cols).await;
+        }
+    }
+    let outcome = interact(
+        &client,
+        &mut session,
+        Interaction {
+            tty: state.tty,
+            stdin: state.stdin && !args.no_stdin,
+            detach_keys,
+            signals,
+        },
+    )
+    .await?;
+    match outcome {
+        Outcome::Exited(s) => Ok(s.exit_code),
+        Outcome::Ended => Ok(wait(&mut client, &t.id).await?.exit_code),
+        Outcome::Detached => {
+            println!("\n{}", t.id);
+            Ok(0)
+        }
+        Outcome::Signaled(sig) => Ok(128 + sig),
+    }
 }

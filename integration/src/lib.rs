@@ -243,3 +243,99 @@ pub async fn wait_child(mut child: std::process::Child) -> std::process::ExitSta
         .await
         .expect("join")
 }
+
+/// A real terminal: a tmux session on a private server, driven with
+/// send-keys and read with capture-pane.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` (a shell command line) in a new detached session of
+    /// `cols` x `rows`.
+    pub fn start(name: &str, cols: u16, rows: u16, command: &str) -> Self {
+        let socket = format!("mdit-{name}-{}", std::process::id());
+        let t = Self { socket };
+        let o = t
+            .cmd()
+            .args(["new-session", "-d", "-s", "main", "-x"])
+            .arg(cols.to_string())
+            .arg("-y")
+            .arg(rows.to_string())
+            .arg(command)
+            .output()
+            .expect("run tmux (installed by .ci/run)");
+        assert!(o.status.success(), "tmux new-session: {o:?}");
+        t
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    /// Types `text` literally (no key names).
+    pub fn type_text(&self, text: &str) {
+        let o = self
+            .cmd()
+            .args(["send-keys", "-t", "main", "-l", text])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+    }
+
+    /// Sends tmux key names: Enter, C-c, C-p, ...
+    pub fn keys(&self, keys: &[&str]) {
+        let o = self
+            .cmd()
+            .args(["send-keys", "-t", "main"])
+            .args(keys)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+    }
+
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let o = self
+            .cmd()
+            .args(["resize-window", "-t", "main", "-x"])
+            .arg(cols.to_string())
+            .arg("-y")
+            .arg(rows.to_string())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+    }
+
+    /// The visible screen.
+    pub fn screen(&self) -> String {
+        let o = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "main"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    /// Waits until the screen satisfies `f`; panics with the screen if not.
+    pub fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let s = self.screen();
+            if f(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("waited for {what}; the screen is:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").output();
+    }
+}

@@ -2,10 +2,13 @@
 //! output out to the log file, a bounded replay buffer and every attacher;
 //! one writer task feeds stdin.
 //!
-//! The readers never wait for an attacher: each attacher has a byte budget,
-//! and one that falls further behind is told so and dropped. The log is
-//! written inline, so nothing is lost when nobody is attached, and the
-//! container is slowed only by the disk.
+//! Flow control: each attacher has a byte budget. While one is over it, the
+//! readers pause (so a client that reads slower than the container writes
+//! still gets every byte, as with docker), but only for as long as that
+//! attacher keeps draining: one that stays over budget for
+//! [`LAGGARD_TIMEOUT`] is told so and dropped, and the container goes on.
+//! With nobody attached nothing waits: the log is written inline, so nothing
+//! is lost, and the container is slowed only by the disk.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -14,7 +17,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::unix::AsyncFd;
@@ -25,8 +28,14 @@ use crate::container::ExitStatus;
 
 /// How much recent output a late attacher is sent first.
 pub const REPLAY_BYTES: usize = 64 * 1024;
-/// How far an attacher may fall behind before it is dropped.
-pub const ATTACHER_BUDGET: usize = 16 << 20;
+/// How far an attacher may fall behind before the readers wait for it.
+pub const ATTACHER_BUDGET: usize = 4 << 20;
+/// How long the readers wait for an attacher over budget to get back under
+/// it before dropping it. An attacher must drain at least its budget per
+/// this time to keep up with a container that outpaces it.
+pub const LAGGARD_TIMEOUT: Duration = Duration::from_secs(1);
+/// Hard cap: an attacher this far behind is dropped at once.
+const ATTACHER_HARD_CAP: usize = 4 * ATTACHER_BUDGET;
 /// Size of one read from a PTY or pipe.
 const READ_CHUNK: usize = 128 * 1024;
 
@@ -176,13 +185,17 @@ pub struct Attacher {
     pub id: u64,
     rx: mpsc::UnboundedReceiver<Event>,
     queued: Arc<AtomicUsize>,
+    room: Arc<Notify>,
 }
 
 impl Attacher {
     pub async fn recv(&mut self) -> Option<Event> {
         let ev = self.rx.recv().await?;
         if let Event::Output(_, b) = &ev {
-            self.queued.fetch_sub(b.len(), Ordering::Relaxed);
+            let before = self.queued.fetch_sub(b.len(), Ordering::AcqRel);
+            if before > ATTACHER_BUDGET && before - b.len() <= ATTACHER_BUDGET {
+                self.room.notify_waiters();
+            }
         }
         Some(ev)
     }
@@ -204,6 +217,8 @@ pub struct OutputHub {
     inner: Mutex<HubInner>,
     open_streams: AtomicUsize,
     drained: Notify,
+    /// Notified when an attacher gets back under its budget.
+    room: Arc<Notify>,
 }
 
 impl OutputHub {
@@ -224,15 +239,50 @@ impl OutputHub {
         }
         g.replay.push(kind, &data);
         g.attachers.retain(|a| {
-            let queued = a.queued.load(Ordering::Relaxed);
-            if queued + data.len() > ATTACHER_BUDGET {
-                tracing::warn!(attacher = a.id, queued, "attacher fell behind; dropping it");
-                let _ = a.tx.send(Event::Lagged(queued as u64));
+            let queued = a.queued.load(Ordering::Acquire);
+            if queued + data.len() > ATTACHER_HARD_CAP {
+                drop_laggard(a, queued);
                 return false;
             }
-            a.queued.fetch_add(data.len(), Ordering::Relaxed);
+            a.queued.fetch_add(data.len(), Ordering::AcqRel);
             a.tx.send(Event::Output(kind, data.clone())).is_ok()
         });
+    }
+
+    fn over_budget(&self) -> bool {
+        let g = self.inner.lock().unwrap();
+        g.attachers
+            .iter()
+            .any(|a| a.queued.load(Ordering::Acquire) > ATTACHER_BUDGET)
+    }
+
+    /// Called by a reader before it reads more: waits while an attacher is
+    /// over budget and still has time to catch up; drops those that do not.
+    pub async fn wait_for_room(&self) {
+        if !self.over_budget() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + LAGGARD_TIMEOUT;
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.over_budget() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let mut g = self.inner.lock().unwrap();
+                g.attachers.retain(|a| {
+                    let queued = a.queued.load(Ordering::Acquire);
+                    if queued > ATTACHER_BUDGET {
+                        drop_laggard(a, queued);
+                        return false;
+                    }
+                    true
+                });
+                return;
+            }
+        }
     }
 
     /// Registers an attacher. With `replay`, it first gets the recent
@@ -259,7 +309,12 @@ impl OutputHub {
                 queued: queued.clone(),
             });
         }
-        Attacher { id, rx, queued }
+        Attacher {
+            id,
+            rx,
+            queued,
+            room: self.room.clone(),
+        }
     }
 
     pub fn detach(&self, id: u64) {
@@ -302,6 +357,11 @@ impl OutputHub {
             self.drained.notify_waiters();
         }
     }
+}
+
+fn drop_laggard(a: &AttacherTx, queued: usize) {
+    tracing::warn!(attacher = a.id, queued, "attacher fell behind; dropping it");
+    let _ = a.tx.send(Event::Lagged(queued as u64));
 }
 
 /// A non-blocking descriptor driven by the runtime: a pipe end or a PTY
@@ -399,6 +459,7 @@ pub fn spawn_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
     tokio::spawn(async move {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         loop {
+            hub.wait_for_room().await;
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
                 buf.reserve(READ_CHUNK);
             }
@@ -536,11 +597,13 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        // b never reads again: it must be dropped once over budget, while a
-        // (reading) keeps going.
+        // b never reads again: once it is over budget, the reader waits for
+        // it at most LAGGARD_TIMEOUT, then drops it, while a (reading) keeps
+        // going.
         let chunk = Bytes::from(vec![0u8; 1 << 20]);
         let mut lagged = false;
         for _ in 0..(ATTACHER_BUDGET >> 20) + 2 {
+            hub.wait_for_room().await;
             hub.publish(StreamKind::Stdout, chunk.clone());
             assert!(matches!(a.recv().await, Some(Event::Output(..))));
         }

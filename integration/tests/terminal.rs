@@ -1,0 +1,444 @@
+//! Terminals and streams, end to end: a real terminal (tmux) around
+//! mydockerctl, attach and detach, and bulk data through Attach and stdin.
+
+use std::io::{BufRead, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use mydocker::v1::{self, attach_request, attach_response};
+use mydocker_integration::*;
+use sha2::{Digest, Sha256};
+
+/// The wrapper run in tmux: records the terminal mode before and after
+/// mydockerctl, and its exit code, then stays so the screen can be read.
+fn wrapped(t: &TestRoot, args: &str) -> String {
+    format!(
+        "before=$(stty -g); MYDOCKER_ROOT={} {} {args}; rc=$?; after=$(stty -g); \
+         [ \"$before\" = \"$after\" ] && echo MODE-RESTORED || echo MODE-CHANGED; echo EXIT=$rc; sleep 600",
+        t.root.display(),
+        ctl_bin().display()
+    )
+}
+
+fn has_line(screen: &str, line: &str) -> bool {
+    screen.lines().any(|l| l.trim_end() == line)
+}
+
+fn state(t: &TestRoot, id: &str) -> String {
+    let o = grpcurl(
+        &mydocker::socket_path(&t.root, id),
+        Some(&format!(r#"{{"id":"{id}"}}"#)),
+        &["mydocker.shim.v1.Shim/State"],
+    );
+    stdout(&o)
+}
+
+#[test]
+fn interactive_shell_resize_ctrl_c_detach_reattach_and_exit_code() {
+    let t = TestRoot::new("tty");
+    let term = Tmux::start("tty1", 100, 30, &wrapped(&t, "run --tty sh"));
+    term.wait_for("a prompt", |s| s.lines().any(|l| l.starts_with('#')));
+
+    term.type_text("echo pid=$$\n");
+    term.wait_for("pid=1", |s| has_line(s, "pid=1"));
+    term.type_text("tty\n");
+    term.wait_for("a /dev/pts path", |s| {
+        s.lines().any(|l| l.starts_with("/dev/pts/"))
+    });
+    term.type_text("stty size\n");
+    term.wait_for("30 100", |s| has_line(s, "30 100"));
+    term.resize(120, 40);
+    // The resize reaches the container asynchronously (SIGWINCH, then an
+    // Attach message): ask until it shows.
+    let mut resized = false;
+    for _ in 0..20 {
+        term.type_text("stty size\n");
+        std::thread::sleep(Duration::from_millis(200));
+        if has_line(&term.screen(), "40 120") {
+            resized = true;
+            break;
+        }
+    }
+    assert!(resized, "resize never arrived:\n{}", term.screen());
+
+    term.type_text("clear; sleep 100\n");
+    std::thread::sleep(Duration::from_millis(500));
+    term.keys(&["C-c"]);
+    term.type_text("echo after-$((40+2))\n");
+    term.wait_for("the shell to survive ctrl-c", |s| has_line(s, "after-42"));
+
+    term.keys(&["C-p", "C-q"]);
+    let screen = term.wait_for("detach", |s| s.contains("EXIT="));
+    assert!(has_line(&screen, "EXIT=0"), "{screen}");
+    assert!(has_line(&screen, "MODE-RESTORED"), "{screen}");
+    let ids = t.ids();
+    assert_eq!(ids.len(), 1);
+    let id = &ids[0];
+    assert!(has_line(&screen, id), "detach prints the id:\n{screen}");
+    assert!(state(&t, id).contains("STATUS_RUNNING"));
+
+    let again = Tmux::start(
+        "tty2",
+        90,
+        25,
+        &wrapped(&t, &format!("attach {}", &id[..12])),
+    );
+    again.wait_for("the replayed screen", |s| has_line(s, "after-42"));
+    again.type_text("echo attached-$((1+1)); stty size\n");
+    again.wait_for("input after re-attach", |s| {
+        has_line(s, "attached-2") && has_line(s, "25 90")
+    });
+    again.type_text("exit 5\n");
+    let screen = again.wait_for("exit", |s| s.contains("EXIT="));
+    assert!(has_line(&screen, "EXIT=5"), "{screen}");
+    assert!(has_line(&screen, "MODE-RESTORED"), "{screen}");
+    drop((term, again));
+    let o = t.ctl_output(&["rm", id]);
+    assert!(o.status.success(), "{o:?}");
+    t.finish();
+}
+
+#[test]
+fn custom_detach_keys() {
+    let t = TestRoot::new("dkeys");
+    let term = Tmux::start(
+        "dk",
+        80,
+        24,
+        &wrapped(&t, "run -it --detach-keys ctrl-a,d sh"),
+    );
+    term.wait_for("a prompt", |s| s.lines().any(|l| l.starts_with('#')));
+    // ctrl-p ctrl-q is ordinary input now (then ctrl-u clears the line).
+    term.keys(&["C-p", "C-q", "C-u"]);
+    term.type_text("echo still-$((2*3))\n");
+    term.wait_for("no detach", |s| has_line(s, "still-6"));
+    term.keys(&["C-a", "d"]);
+    let screen = term.wait_for("detach", |s| s.contains("EXIT="));
+    assert!(has_line(&screen, "EXIT=0"), "{screen}");
+    drop(term);
+    let id = t.ids().pop().unwrap();
+    let o = t.ctl_output(&["rm", "-f", &id]);
+    assert!(o.status.success(), "{o:?}");
+    let o = t.ctl_output(&["run", "--rm", "--detach-keys", "ctrl-", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("invalid detach keys"), "{}", stderr(&o));
+    t.finish();
+}
+
+async fn attach(
+    c: &mut mydocker::ShimClient,
+    id: &str,
+    replay: bool,
+) -> tonic::Streaming<v1::AttachResponse> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(v1::AttachRequest {
+        msg: Some(attach_request::Msg::Open(v1::AttachOpen {
+            id: id.into(),
+            replay,
+        })),
+    })
+    .await
+    .unwrap();
+    // Keep our side open for the life of the stream.
+    std::mem::forget(tx);
+    let mut s = c
+        .attach(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    match s.message().await.unwrap().unwrap().msg {
+        Some(attach_response::Msg::Attached(_)) => s,
+        other => panic!("expected attached, got {other:?}"),
+    }
+}
+
+/// Output until the exit message: (stdout digest, stdout length, stderr, exit).
+async fn drain(
+    mut s: tonic::Streaming<v1::AttachResponse>,
+) -> (Vec<u8>, u64, Vec<u8>, v1::ExitStatus) {
+    let mut h = Sha256::new();
+    let mut n = 0u64;
+    let mut err = Vec::new();
+    loop {
+        match s
+            .message()
+            .await
+            .unwrap()
+            .expect("stream ended before the exit")
+            .msg
+        {
+            Some(attach_response::Msg::Stdout(b)) => {
+                n += b.len() as u64;
+                h.update(&b);
+            }
+            Some(attach_response::Msg::Stderr(b)) => err.extend_from_slice(&b),
+            Some(attach_response::Msg::Exit(e)) => return (h.finalize().to_vec(), n, err, e),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn random_file(t: &TestRoot, name: &str, bytes: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let path = t.root.join(name);
+    let mut f = std::fs::File::create(&path).unwrap();
+    let mut rnd = std::fs::File::open("/dev/urandom").unwrap();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(buf.len());
+        std::io::Read::read_exact(&mut rnd, &mut buf[..n]).unwrap();
+        f.write_all(&buf[..n]).unwrap();
+        h.update(&buf[..n]);
+        left -= n;
+    }
+    (path, h.finalize().to_vec())
+}
+
+#[tokio::test]
+async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_without_tty() {
+    let t = TestRoot::new("bulk");
+    let shim = mydocker::ShimCommand {
+        program: shim_bin(),
+    };
+    let (file, digest) = random_file(&t, "data", 100 << 20);
+    let file = file.to_str().unwrap().to_string();
+
+    for tty in [false, true] {
+        let id = if tty { "bulk-tty" } else { "bulk-pipe" };
+        let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
+        let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+        // With a tty, raw mode keeps the line discipline from rewriting
+        // bytes (\n to \r\n), so what arrives must be the file exactly.
+        let script = if tty {
+            format!("stty raw -echo; cat {file}; echo err >&2")
+        } else {
+            format!("cat {file}; echo err >&2")
+        };
+        c.create(v1::CreateRequest {
+            id: id.into(),
+            argv: vec!["sh".into(), "-c".into(), script],
+            tty,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let a = attach(&mut c, id, false).await;
+        let b = attach(&mut c, id, false).await;
+        c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+        let (ra, rb) = tokio::join!(drain(a), drain(b));
+        for (d, n, err, exit) in [ra, rb] {
+            assert_eq!(exit.exit_code, 0);
+            if tty {
+                // stdout and stderr are one terminal: the file, then "err\n"
+                // (raw mode: no \r added).
+                assert_eq!(n, (100 << 20) + 4, "tty={tty}");
+                assert!(err.is_empty());
+            } else {
+                assert_eq!(n, 100 << 20, "tty={tty}");
+                assert_eq!(d, digest, "tty={tty}: bytes differ");
+                assert_eq!(err, b"err\n", "stderr kept apart");
+            }
+        }
+        c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
+        drop(c);
+        wait_child(spawned.process).await;
+    }
+    // The tty digest, checked on its own stream without the trailing "err".
+    let id = "bulk-tty2";
+    let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
+    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    c.create(v1::CreateRequest {
+        id: id.into(),
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            format!("stty raw -echo; cat {file}"),
+        ],
+        tty: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let a = attach(&mut c, id, false).await;
+    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    let (d, n, _, exit) = drain(a).await;
+    assert_eq!((n, exit.exit_code), (100 << 20, 0));
+    assert_eq!(d, digest, "tty: bytes differ");
+    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
+    drop(c);
+    wait_child(spawned.process).await;
+    std::fs::remove_file(&file).unwrap();
+    t.finish();
+}
+
+#[test]
+fn stdin_50mib_through_run_i_hashes_as_on_the_host() {
+    let t = TestRoot::new("stdin50");
+    let (file, digest) = random_file(&t, "in", 50 << 20);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let o = t
+        .ctl()
+        .args(["run", "--rm", "-i", "--", "sha256sum"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o).split_whitespace().next(), Some(hex.as_str()));
+
+    let mut child = t
+        .ctl()
+        .args(["run", "--rm", "-i", "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hi\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "hi\n"));
+    std::fs::remove_file(&file).unwrap();
+    t.finish();
+}
+
+#[test]
+fn output_of_run_through_a_pipe_is_byte_exact() {
+    let t = TestRoot::new("pipe100");
+    let (file, digest) = random_file(&t, "out", 100 << 20);
+    let o = t
+        .ctl()
+        .args(["run", "--rm", "cat"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout.len(), 100 << 20);
+    assert_eq!(Sha256::digest(&o.stdout).to_vec(), digest);
+    std::fs::remove_file(&file).unwrap();
+    t.finish();
+}
+
+/// Rebuilds a stream from CRI log records.
+fn read_cri(path: &std::path::Path, stream: &str) -> (u64, Vec<u8>) {
+    let f = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut h = Sha256::new();
+    let mut n = 0u64;
+    for line in f.split(b'\n') {
+        let line = line.unwrap();
+        let mut parts = line.splitn(4, |b| *b == b' ');
+        let (_ts, s, tag, content) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap_or(b""),
+        );
+        if s != stream.as_bytes() {
+            continue;
+        }
+        h.update(content);
+        n += content.len() as u64;
+        if tag == b"F" {
+            h.update(b"\n");
+            n += 1;
+        }
+    }
+    (n, h.finalize().to_vec())
+}
+
+#[test]
+fn output_with_nobody_attached_all_lands_in_the_log() {
+    let t = TestRoot::new("log200");
+    let line = "the quick brown fox jumps over the lazy dog 0123456789\n";
+    let total: usize = 200 << 20;
+    let o = t.ctl_output(&[
+        "run",
+        "-d",
+        "sh",
+        "-c",
+        &format!("yes '{}' | head -c {total}", line.trim_end()),
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let id = stdout(&o).trim().to_string();
+    let w = t.ctl_output(&["wait", &id]);
+    assert_eq!(stdout(&w).trim(), "0");
+    let mut h = Sha256::new();
+    let mut left = total;
+    while left > 0 {
+        let n = left.min(line.len());
+        h.update(&line.as_bytes()[..n]);
+        left -= n;
+    }
+    let (n, d) = read_cri(&t.root.join(&id).join("log"), "stdout");
+    assert_eq!(n, total as u64);
+    assert_eq!(d, h.finalize().to_vec());
+    let o = t.ctl_output(&["rm", &id]);
+    assert!(o.status.success(), "{o:?}");
+    t.finish();
+}
+
+#[test]
+fn grpcurl_attach_drives_a_tty_container() {
+    let t = TestRoot::new("gattach");
+    let o = t.ctl_output(&["run", "-d", "-t", "sh"]);
+    assert!(o.status.success(), "{o:?}");
+    let id = stdout(&o).trim().to_string();
+    let b64 = |s: &str| {
+        let o = std::process::Command::new("base64")
+            .arg("-w0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(s.as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let input = format!(
+        r#"{{"open": {{"id": "{id}", "replay": true}}}}
+{{"stdin": "{}"}}"#,
+        b64("echo hi-$((6*7))\nexit 3\n")
+    );
+    let mut child = std::process::Command::new("grpcurl")
+        .args(["-plaintext", "-authority", "localhost", "-d", "@", "-unix"])
+        .arg(mydocker::socket_path(&t.root, &id))
+        .arg("mydocker.shim.v1.Shim/Attach")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    // Output arrives as base64 in "stdout" fields; decode them all.
+    let mut text = Vec::new();
+    for l in out.lines() {
+        if let Some(v) = l.trim().strip_prefix("\"stdout\": \"") {
+            let v = v.trim_end_matches('"');
+            let d = std::process::Command::new("base64")
+                .arg("-d")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    c.stdin.take().unwrap().write_all(v.as_bytes())?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            text.extend_from_slice(&d.stdout);
+        }
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("hi-42"), "{text}");
+    assert!(out.contains("\"exitCode\": 3"), "{out}");
+    let o = t.ctl_output(&["rm", &id]);
+    assert!(o.status.success(), "{o:?}");
+    t.finish();
+}
