@@ -15,6 +15,7 @@
 //! ```
 
 pub mod client;
+pub mod state;
 
 /// Generated messages and the client and server of `mydocker.shim.v1.Shim`.
 pub mod v1 {

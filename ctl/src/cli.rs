@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use mydocker::v1;
 
 use crate::containers::{self, Target};
-use crate::{exit_with, run};
+use crate::{exit_with, logs, ps, run};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +33,18 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container
     Run(RunArgs),
+    /// Create a new container without starting it (prints its id)
+    Create(RunArgs),
+    /// Start one or more created containers
+    Start(StartArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Show low-level information on containers, as JSON
+    Inspect(IdsArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Stop one or more running containers: SIGTERM, then SIGKILL after a grace period
+    Stop(StopArgs),
     /// Send a signal to one or more running containers
     Kill(KillArgs),
     /// Block until one or more containers stop, then print their exit codes
@@ -48,7 +60,7 @@ impl Command {
     /// `run` (the container could not be run), 1 for the rest.
     pub fn failure_code(&self) -> i32 {
         match self {
-            Command::Run(_) => 125,
+            Command::Run(_) | Command::Create(_) => 125,
             _ => 1,
         }
     }
@@ -97,6 +109,58 @@ pub struct RunArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach to the container's output (and terminal) and forward signals
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach the container's stdin
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Key sequence that detaches from a terminal
+    #[arg(long, default_value = crate::terminal::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display container ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output format: "table" or "json" (one JSON object per line)
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow the output until the container exits
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for all)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait for the container to exit before killing it
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct KillArgs {
     /// Signal to send: a name (KILL, SIGTERM) or a number
     #[arg(short = 's', long = "signal", default_value = "KILL")]
@@ -139,9 +203,82 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let root = cli.root;
     match cli.command {
         Command::Run(args) => run::run(&root, args).await,
+        Command::Create(args) => {
+            if args.detach {
+                return Err(exit_with(
+                    125,
+                    "create takes no -d: it never starts the container",
+                ));
+            }
+            let created = run::create(&root, &args).await?;
+            println!("{}", created.id);
+            Ok(0)
+        }
+        Command::Start(args) => run::start_cmd(&root, args).await,
+        Command::Ps(args) => ps::ps(
+            &root,
+            ps::PsOptions {
+                all: args.all,
+                quiet: args.quiet,
+                json: args.format == "json",
+            },
+        ),
+        Command::Inspect(args) => {
+            let mut values = Vec::new();
+            let mut failed = false;
+            for arg in &args.ids {
+                match containers::resolve(&root, arg).and_then(|t| ps::inspect_value(&t)) {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        eprintln!("Error: {e:#}");
+                        failed = true;
+                    }
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&values)?);
+            if failed {
+                Err(exit_with(1, ""))
+            } else {
+                Ok(0)
+            }
+        }
+        Command::Logs(args) => {
+            let tail = match args.tail.as_str() {
+                "all" => None,
+                n => Some(n.parse::<usize>().map_err(|_| {
+                    exit_with(1, format!("invalid --tail {n:?}: a number or \"all\""))
+                })?),
+            };
+            let t = containers::resolve(&root, &args.id)?;
+            logs::logs(
+                &t,
+                logs::LogsOptions {
+                    follow: args.follow,
+                    tail,
+                    timestamps: args.timestamps,
+                },
+            )
+            .await?;
+            Ok(0)
+        }
+        Command::Stop(args) => {
+            let grace = std::time::Duration::from_secs(args.time);
+            for_each(&root, &args.ids, |t| async move {
+                containers::stop(&t, grace).await?;
+                println!("{}", t.arg);
+                Ok(())
+            })
+            .await
+        }
         Command::Kill(args) => {
             let signal = parse_signal(&args.signal)?;
             for_each(&root, &args.ids, |t| async move {
+                if !matches!(
+                    t.record()?.status(),
+                    containers::Status::Running | containers::Status::Created
+                ) {
+                    anyhow::bail!("cannot kill container {}: container is not running", t.arg);
+                }
                 let mut c = t.connect().await?;
                 c.kill(v1::KillRequest {
                     id: t.id.clone(),
@@ -157,26 +294,22 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Wait(args) => {
             for_each(&root, &args.ids, |t| async move {
-                let mut c = t.connect().await?;
-                let r = c
-                    .wait(v1::WaitRequest { id: t.id.clone() })
-                    .await
-                    .map_err(|s| t.status_error(s))?;
-                let code = r.into_inner().status.map(|s| s.exit_code).unwrap_or(-1);
+                let code = containers::wait_exit(&t).await?;
                 println!("{code}");
                 Ok(())
             })
             .await
         }
-        Command::Attach(args) => run::attach(&root, args).await,
         Command::Rm(args) => {
             let force = args.force;
             for_each(&root, &args.ids, |t| async move {
                 containers::remove(&t, force).await?;
+                println!("{}", t.arg);
                 Ok(())
             })
             .await
         }
+        Command::Attach(args) => run::attach(&root, args).await,
     }
 }
 

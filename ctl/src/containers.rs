@@ -1,9 +1,11 @@
-//! Finding containers by id or id prefix, and talking to their shims.
+//! Finding containers (full id, name, or unambiguous id prefix), reading
+//! their state from disk, and talking to their shims.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
+use mydocker::state::{self, ConfigRecord, ExitRecord, Phase, StateRecord};
 use mydocker::v1;
 use mydocker::ShimClient;
 use tonic::Code;
@@ -21,41 +23,131 @@ pub fn no_such(arg: &str) -> anyhow::Error {
     anyhow::anyhow!("No such container: {arg}")
 }
 
-/// Resolves a full id or an unambiguous prefix of one.
+/// Resolves, as docker does: a full id, then a name, then a unique prefix.
 pub fn resolve(root: &Path, arg: &str) -> anyhow::Result<Target> {
-    if mydocker::validate_id(arg).is_err() {
-        return Err(no_such(arg));
-    }
     let target = |id: &str| Target {
         id: id.to_string(),
         arg: arg.to_string(),
         root: root.to_path_buf(),
     };
-    if mydocker::shim_dir(root, arg).is_dir() {
+    if mydocker::validate_id(arg).is_ok() && mydocker::shim_dir(root, arg).is_dir() {
         return Ok(target(arg));
     }
-    let mut found = Vec::new();
-    if let Ok(dir) = std::fs::read_dir(root) {
-        for e in dir.flatten() {
-            if let Some(name) = e.file_name().to_str() {
-                if name.starts_with(arg) && e.path().is_dir() {
-                    found.push(name.to_string());
-                }
-            }
+    if let Some(id) = state::lookup_name(root, arg) {
+        if mydocker::shim_dir(root, &id).is_dir() {
+            return Ok(target(&id));
         }
     }
+    if mydocker::validate_id(arg).is_err() {
+        return Err(no_such(arg));
+    }
+    let found: Vec<String> = state::list_ids(root)
+        .into_iter()
+        .filter(|id| id.starts_with(arg))
+        .collect();
     match found.len() {
         0 => Err(no_such(arg)),
         1 => Ok(target(&found[0])),
-        n => {
-            anyhow::bail!("multiple containers ({n}) match the prefix {arg:?}: give more of the id")
+        n => anyhow::bail!("{n} containers match the id prefix {arg:?}: give more of the id"),
+    }
+}
+
+/// Everything known about a container, from its state directory.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    pub dir: PathBuf,
+    pub config: ConfigRecord,
+    pub state: StateRecord,
+    pub exit: Option<ExitRecord>,
+    pub shim_alive: bool,
+}
+
+/// What a container is doing, as far as can be told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Created,
+    Running,
+    Exited(ExitRecord),
+    /// The shim is gone without recording an exit: its container was killed
+    /// with it (PR_SET_PDEATHSIG), and no exit status is known.
+    Dead,
+}
+
+impl Record {
+    pub fn read(root: &Path, id: &str) -> anyhow::Result<Self> {
+        let dir = mydocker::shim_dir(root, id);
+        let config: ConfigRecord =
+            state::read_json(&dir.join(state::CONFIG_FILE))?.with_context(|| {
+                format!("container {id} has no config (it is being created or removed)")
+            })?;
+        let state: StateRecord =
+            state::read_json(&dir.join(state::STATE_FILE))?.unwrap_or_default();
+        let exit = state::read_json(&dir.join(state::EXIT_FILE))?;
+        let shim_alive = process_alive(state.shim_pid, id);
+        Ok(Self {
+            id: id.to_string(),
+            dir,
+            config,
+            state,
+            exit,
+            shim_alive,
+        })
+    }
+
+    /// Every container under `root` whose config could be read.
+    pub fn all(root: &Path) -> Vec<Self> {
+        let mut v: Vec<Self> = state::list_ids(root)
+            .iter()
+            .filter_map(|id| Self::read(root, id).ok())
+            .collect();
+        v.sort_by_key(|r| std::cmp::Reverse(r.config.created_at));
+        v
+    }
+
+    pub fn status(&self) -> Status {
+        if let Some(e) = &self.exit {
+            return Status::Exited(e.clone());
+        }
+        if !self.shim_alive {
+            return Status::Dead;
+        }
+        match self.state.phase {
+            Phase::Created => Status::Created,
+            Phase::Running => Status::Running,
         }
     }
+
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+}
+
+/// Whether `pid` is a live (not zombie) process whose command line names
+/// `id`: a recorded pid may have been reused by anything since.
+pub fn process_alive(pid: i32, id: &str) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+    if state.starts_with('Z') || state.starts_with('X') {
+        return false;
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| c.split(|b| *b == 0).any(|a| a == id.as_bytes()))
+        .unwrap_or(false)
 }
 
 impl Target {
     pub fn socket(&self) -> PathBuf {
         mydocker::socket_path(&self.root, &self.id)
+    }
+
+    pub fn record(&self) -> anyhow::Result<Record> {
+        Record::read(&self.root, &self.id)
     }
 
     pub async fn connect(&self) -> anyhow::Result<ShimClient> {
@@ -81,15 +173,74 @@ pub fn status_error(arg: &str, s: tonic::Status) -> anyhow::Error {
     }
 }
 
-/// `rm [-f]`: deletes the container; with `force`, kills it first.
-pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
+/// The exit code of a container, waiting for it if it runs. Read from disk
+/// when recorded, so it holds after the shim is gone.
+pub async fn wait_exit(t: &Target) -> anyhow::Result<i32> {
+    let rec = t.record()?;
+    match rec.status() {
+        Status::Exited(e) => Ok(e.exit_code),
+        Status::Dead => anyhow::bail!(
+            "container {}: its shim died, killing it; no exit status was recorded",
+            t.arg
+        ),
+        Status::Created | Status::Running => {
+            let mut c = t.connect().await?;
+            let r = c
+                .wait(v1::WaitRequest { id: t.id.clone() })
+                .await
+                .map_err(|s| t.status_error(s))?;
+            Ok(r.into_inner().status.map(|s| s.exit_code).unwrap_or(-1))
+        }
+    }
+}
+
+/// `stop`: SIGTERM, then SIGKILL after `timeout`, as docker does.
+pub async fn stop(t: &Target, timeout: Duration) -> anyhow::Result<()> {
+    let rec = t.record()?;
+    if rec.status() != Status::Running {
+        return Ok(());
+    }
     let mut c = t.connect().await?;
-    let state = c
+    let kill = |signal| v1::KillRequest {
+        id: t.id.clone(),
+        signal,
+        all: false,
+    };
+    match c.kill(kill(libc::SIGTERM)).await {
+        Ok(_) => {}
+        Err(s) if s.code() == Code::FailedPrecondition => return Ok(()),
+        Err(s) => return Err(t.status_error(s)),
+    }
+    let mut w = c.clone();
+    let waited = tokio::time::timeout(timeout, w.wait(v1::WaitRequest { id: t.id.clone() })).await;
+    if waited.is_err() {
+        match c.kill(kill(libc::SIGKILL)).await {
+            Ok(_) => {}
+            Err(s) if s.code() == Code::FailedPrecondition => {}
+            Err(s) => return Err(t.status_error(s)),
+        }
+        c.wait(v1::WaitRequest { id: t.id.clone() })
+            .await
+            .map_err(|s| t.status_error(s))?;
+    }
+    Ok(())
+}
+
+/// `rm [-f]`: deletes the container through its shim, or, when the shim is
+/// gone, removes what is left of it.
+pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
+    let rec = t.record().ok();
+    let shim_alive = rec.as_ref().map(|r| r.shim_alive).unwrap_or(false);
+    if !shim_alive {
+        return remove_leftovers(t, rec.as_ref());
+    }
+    let mut c = t.connect().await?;
+    let st = c
         .state(v1::StateRequest { id: t.id.clone() })
         .await
         .map_err(|s| t.status_error(s))?
         .into_inner();
-    if state.status == v1::Status::Running as i32 {
+    if st.status == v1::Status::Running as i32 {
         if !force {
             anyhow::bail!(
                 "cannot remove container {}: container is running: stop the container before removing or force remove (rm -f)",
@@ -116,9 +267,36 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
     c.delete(v1::DeleteRequest { id: t.id.clone() })
         .await
         .map_err(|s| t.status_error(s))?;
-    wait_gone(state.shim_pid).await;
-    println!("{}", t.arg);
+    drop(c);
+    wait_gone(st.shim_pid).await;
     Ok(())
+}
+
+/// A container whose shim is gone: its processes died with the shim
+/// (PR_SET_PDEATHSIG); make sure of it, then remove the state and name.
+fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
+    if let Some(r) = rec {
+        // The init's pid, if something still runs under it in another PID
+        // namespace, is one of ours that escaped: kill it.
+        if r.state.pid > 0 && in_other_pid_namespace(r.state.pid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(r.state.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        state::release_name(&t.root, &r.config.name, &t.id);
+    }
+    let dir = mydocker::shim_dir(&t.root, &t.id);
+    std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+    Ok(())
+}
+
+fn in_other_pid_namespace(pid: i32) -> bool {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    match (ns(&pid.to_string()), ns("self")) {
+        (Some(a), Some(b)) => a != b,
+        _ => false,
+    }
 }
 
 /// Waits (briefly) for a shim process to be gone after Delete, so that
@@ -127,16 +305,73 @@ pub async fn wait_gone(pid: u32) {
     if pid == 0 {
         return;
     }
-    let pid = nix::unistd::Pid::from_raw(pid as i32);
     for _ in 0..500 {
-        // A zombie still answers kill(0) but holds nothing; /proc tells.
-        let alive = nix::sys::signal::kill(pid, None).is_ok()
-            && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map(|s| !s.contains(") Z "))
-                .unwrap_or(false);
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                let state = s.rsplit(')').next().unwrap_or("").trim_start();
+                !state.starts_with('Z') && !state.starts_with('X')
+            })
+            .unwrap_or(false);
         if !alive {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn from_nanos(n: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(n.max(0) as u64)
+}
+
+/// docker's way of saying how long ago: "5 seconds", "About a minute",
+/// "3 hours".
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match s {
+        0 => "Less than a second".into(),
+        1..=59 => plural(s, "second"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => plural(s / 60, "minute"),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => plural(s / 3600, "hour"),
+        172_800..=1_209_599 => plural(s / 86_400, "day"),
+        1_209_600..=5_183_999 => plural(s / 604_800, "week"),
+        5_184_000..=63_071_999 => plural(s / 2_592_000, "month"),
+        _ => plural(s / 31_536_000, "year"),
+    }
+}
+
+pub fn ago(n: i64) -> String {
+    let d = SystemTime::now()
+        .duration_since(from_nanos(n))
+        .unwrap_or_default();
+    format!("{} ago", human_duration(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_docker() {
+        let d = Duration::from_secs;
+        assert_eq!(human_duration(d(0)), "Less than a second");
+        assert_eq!(human_duration(d(1)), "1 second");
+        assert_eq!(human_duration(d(5)), "5 seconds");
+        assert_eq!(human_duration(d(61)), "About a minute");
+        assert_eq!(human_duration(d(180)), "3 minutes");
+        assert_eq!(human_duration(d(3600)), "About an hour");
+        assert_eq!(human_duration(d(3 * 3600)), "3 hours");
+        assert_eq!(human_duration(d(3 * 86_400)), "3 days");
+        assert_eq!(human_duration(d(15 * 86_400)), "2 weeks");
+        assert_eq!(human_duration(d(90 * 86_400)), "3 months");
+        assert_eq!(human_duration(d(800 * 86_400)), "2 years");
     }
 }

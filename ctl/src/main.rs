@@ -3,6 +3,9 @@
 mod attach;
 mod cli;
 mod containers;
+mod logs;
+mod names;
+mod ps;
 mod run;
 mod terminal;
 

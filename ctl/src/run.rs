@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::attach::{Outcome, Session, Signals};
 use crate::cli::RunArgs;
-use crate::containers::wait_gone;
+use crate::containers::{wait_gone, Target};
 use crate::exit_with;
 use crate::terminal::{parse_detach_keys, window_size, RawMode};
 
@@ -44,14 +44,22 @@ fn expand_env(env: &[String]) -> Vec<String> {
         .collect()
 }
 
-pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
-    let signals = if args.detach {
-        None
-    } else {
-        Some(Signals::install()?)
-    };
-    let detach_keys =
-        parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(EXIT_RUN_FAILED, e))?;
+/// A container created through a shim this process spawned.
+pub struct Created {
+    pub id: String,
+    pub client: ShimClient,
+    pub process: std::process::Child,
+}
+
+/// Spawns a shim and creates the container (run's and create's first half).
+/// On failure nothing is left: the shim is told to go and takes its
+/// directory with it.
+pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
+    if let Some(name) = &args.name {
+        mydocker::state::validate_name(name)
+            .map_err(|e| exit_with(EXIT_RUN_FAILED, e.to_string()))?;
+    }
+    parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(EXIT_RUN_FAILED, e))?;
     // A terminal is for typing into: -t implies -i here (the book's -ti).
     let interactive = args.interactive || args.tty;
     let terminal_size = if args.tty {
@@ -72,7 +80,7 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
             return Err(e.into());
         }
     };
-    let create = v1::CreateRequest {
+    let mut request = v1::CreateRequest {
         id: id.clone(),
         argv: args.command.clone(),
         env: expand_env(&args.env),
@@ -85,28 +93,70 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
             cols: cols.into(),
         }),
         resources: None,
-        name: args.name.clone().unwrap_or_default(),
+        name: String::new(),
     };
-    if let Err(s) = client.create(create).await {
-        // Nothing was created: let the shim go, and take its directory with it.
+    let mut attempts = 0;
+    let result = loop {
+        request.name = match &args.name {
+            Some(n) => n.clone(),
+            None => crate::names::generate(),
+        };
+        match client.create(request.clone()).await {
+            // A generated name that is taken: draw another.
+            Err(s) if s.code() == Code::AlreadyExists && args.name.is_none() && attempts < 10 => {
+                attempts += 1;
+            }
+            r => break r,
+        }
+    };
+    if let Err(s) = result {
         let _ = client.shutdown(v1::ShutdownRequest {}).await;
-        let _ = process.wait();
+        drop(client);
+        reap(process).await;
         return Err(exit_with(EXIT_RUN_FAILED, s.message()));
     }
+    Ok(Created {
+        id,
+        client,
+        process,
+    })
+}
+
+/// Waits for a shim we spawned to exit, without blocking the runtime (which
+/// must stay free to finish the connection the shim is closing).
+async fn reap(mut process: std::process::Child) {
+    wait_gone(process.id()).await;
+    let _ = process.wait();
+}
+
+pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
+    if args.detach && args.rm {
+        return Err(exit_with(
+            EXIT_RUN_FAILED,
+            "--rm with -d is not supported yet: remove the container with rm when it exits",
+        ));
+    }
+    let signals = if args.detach {
+        None
+    } else {
+        Some(Signals::install()?)
+    };
+    let detach_keys =
+        parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(EXIT_RUN_FAILED, e))?;
+    let interactive = args.interactive || args.tty;
+    let Created {
+        id,
+        mut client,
+        mut process,
+    } = create(root, &args).await?;
 
     if args.detach {
-        let code = start(&mut client, &id).await?;
-        return match code {
+        return match start(&mut client, &id).await? {
             None => {
                 println!("{id}");
                 Ok(0)
             }
-            Some((code, msg)) => {
-                if args.rm {
-                    delete(&mut client, &id, &mut process).await;
-                }
-                Err(exit_with(code, msg))
-            }
+            Some((code, msg)) => Err(exit_with(code, msg)),
         };
     }
 
@@ -181,7 +231,7 @@ pub async fn interact(
 
 /// Starts the container. `Some((code, message))` when its command could not
 /// be executed: the code is the one the container exited with (126, 127).
-async fn start(client: &mut ShimClient, id: &str) -> anyhow::Result<Option<(i32, String)>> {
+pub async fn start(client: &mut ShimClient, id: &str) -> anyhow::Result<Option<(i32, String)>> {
     match client.start(v1::StartRequest { id: id.to_string() }).await {
         Ok(_) => Ok(None),
         Err(s) if s.code() == Code::FailedPrecondition => {
@@ -271,4 +321,87 @@ pub async fn attach(root: &Path, args: crate::cli::AttachArgs) -> anyhow::Result
         }
         Outcome::Signaled(sig) => Ok(128 + sig),
     }
+}
+
+/// `mydockerctl start [-a] [-i] ID...`.
+pub async fn start_cmd(root: &Path, args: crate::cli::StartArgs) -> anyhow::Result<i32> {
+    if (args.attach || args.interactive) && args.ids.len() > 1 {
+        return Err(exit_with(
+            1,
+            "you cannot start and attach multiple containers at once",
+        ));
+    }
+    let mut failed = false;
+    for arg in &args.ids {
+        match start_one(root, arg, &args).await {
+            Ok(Some(code)) => return Ok(code),
+            Ok(None) => println!("{arg}"),
+            Err(e) => {
+                // An attached start that could not exec has its own code.
+                if let Some(x) = e.downcast_ref::<crate::Exit>() {
+                    if args.attach || args.interactive {
+                        return Err(exit_with(x.code, x.message.clone()));
+                    }
+                }
+                eprintln!("Error: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(exit_with(1, ""))
+    } else {
+        Ok(0)
+    }
+}
+
+/// Starts one container; `Some(code)` when attached until it exited.
+async fn start_one(
+    root: &Path,
+    arg: &str,
+    args: &crate::cli::StartArgs,
+) -> anyhow::Result<Option<i32>> {
+    let t: Target = crate::containers::resolve(root, arg)?;
+    let rec = t.record()?;
+    match rec.status() {
+        crate::containers::Status::Running => return Ok(None),
+        crate::containers::Status::Created => {}
+        _ => anyhow::bail!(
+            "container {arg} has exited and cannot be started again: create a new one"
+        ),
+    }
+    let mut client = t.connect().await?;
+    let attach = args.attach || args.interactive;
+    if !attach {
+        if let Some((code, msg)) = start(&mut client, &t.id).await? {
+            return Err(exit_with(code, msg));
+        }
+        return Ok(None);
+    }
+    let signals = Some(Signals::install()?);
+    let detach_keys = parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(1, e))?;
+    let mut session = Session::open(&mut client, &t.id, true).await?;
+    if let Some((code, msg)) = start(&mut client, &t.id).await? {
+        return Err(exit_with(code, msg));
+    }
+    let outcome = interact(
+        &client,
+        &mut session,
+        Interaction {
+            tty: rec.config.tty,
+            stdin: rec.config.stdin && (args.interactive || rec.config.tty),
+            detach_keys,
+            signals,
+        },
+    )
+    .await?;
+    Ok(Some(match outcome {
+        Outcome::Exited(s) => s.exit_code,
+        Outcome::Ended => wait(&mut client, &t.id).await?.exit_code,
+        Outcome::Detached => {
+            println!("\n{}", t.id);
+            0
+        }
+        Outcome::Signaled(sig) => 128 + sig,
+    }))
 }

@@ -79,15 +79,24 @@ impl TestRoot {
 
     /// Container ids present under the root.
     pub fn ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.root)
+        let mut v: Vec<String> = self
+            .entries()
+            .into_iter()
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Everything under the root.
+    pub fn entries(&self) -> Vec<String> {
+        std::fs::read_dir(&self.root)
             .map(|d| {
                 d.flatten()
                     .filter_map(|e| e.file_name().to_str().map(String::from))
                     .collect()
             })
-            .unwrap_or_default();
-        v.sort();
-        v
+            .unwrap_or_default()
     }
 
     /// The leak check: no shim or container process of this root, no state
@@ -95,7 +104,7 @@ impl TestRoot {
     pub fn finish(mut self) {
         self.finished = true;
         let procs = wait_no_processes(&self.root, Duration::from_secs(5));
-        let left = self.ids();
+        let left = self.entries();
         let mounts = host_mounts();
         let mounts_changed = mounts != self.mounts_before;
         cleanup(&self.root);

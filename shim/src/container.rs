@@ -13,6 +13,10 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use tokio::sync::watch;
 
+use mydocker::state::{
+    self, ConfigRecord, ExitRecord, LimitsRecord, Phase, StateError, StateRecord,
+};
+
 use crate::io::{self, AsyncIoFd, LogWriter, OutputHub, Stdin, StreamKind};
 use crate::relay::{self, InitFailure, InitMessage};
 use crate::spawn::{self, ChildStdio};
@@ -44,6 +48,8 @@ pub enum ContainerError {
         what: &'static str,
         source: nix::errno::Errno,
     },
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 pub type Result<T, E = ContainerError> = std::result::Result<T, E>;
@@ -231,10 +237,11 @@ impl Container {
         if !config.limits.is_empty() {
             return Err(ContainerError::LimitsUnsupported);
         }
-        let log = LogWriter::open(&dir.join("log")).map_err(|source| io::IoError::Sys {
-            what: "open container log",
-            source,
-        })?;
+        let log =
+            LogWriter::open(&dir.join(state::LOG_FILE)).map_err(|source| io::IoError::Sys {
+                what: "open container log",
+                source,
+            })?;
         let hub = Arc::new(OutputHub::new(Some(log)));
         let (init, stdin, pty) = if config.tty {
             let (master, slave) = open_pty(config.terminal_size)?;
@@ -281,10 +288,11 @@ impl Container {
             (init, stdin, None)
         };
         tracing::info!(pid = init.pid.as_raw(), "init created");
-        Ok(Arc::new(Self {
+        let created_at = SystemTime::now();
+        let c = Arc::new(Self {
             config,
             dir: dir.to_path_buf(),
-            created_at: SystemTime::now(),
+            created_at,
             hub,
             state: Mutex::new(State {
                 status: Status::Created,
@@ -298,7 +306,57 @@ impl Container {
             start_lock: tokio::sync::Mutex::new(()),
             stdin,
             pty,
-        }))
+        });
+        c.write_config(created_at)?;
+        c.write_state(Phase::Created, None)?;
+        Ok(c)
+    }
+
+    fn write_config(&self, created_at: SystemTime) -> Result<()> {
+        let c = &self.config;
+        let l = &c.limits;
+        let record = ConfigRecord {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            argv: c.argv.clone(),
+            env: c.env.clone(),
+            cwd: if c.cwd.is_empty() {
+                "/".into()
+            } else {
+                c.cwd.clone()
+            },
+            hostname: c.hostname.clone(),
+            tty: c.tty,
+            stdin: c.stdin,
+            limits: LimitsRecord {
+                memory_limit_bytes: l.memory_bytes,
+                nano_cpus: l.nano_cpus,
+                cpu_shares: l.cpu_shares,
+                cpuset_cpus: l.cpuset_cpus.clone(),
+                cpuset_mems: l.cpuset_mems.clone(),
+                pids_limit: l.pids,
+                cgroup_parent: l.cgroup_parent.clone(),
+            },
+            cgroup: String::new(),
+            created_at: nanos(created_at),
+        };
+        Ok(state::write_json(
+            &self.dir.join(state::CONFIG_FILE),
+            &record,
+        )?)
+    }
+
+    fn write_state(&self, phase: Phase, started_at: Option<SystemTime>) -> Result<()> {
+        let record = StateRecord {
+            phase,
+            pid: self.pid().as_raw(),
+            shim_pid: std::process::id() as i32,
+            started_at: started_at.map(nanos).unwrap_or(0),
+        };
+        Ok(state::write_json(
+            &self.dir.join(state::STATE_FILE),
+            &record,
+        )?)
     }
 
     pub fn id(&self) -> &str {
@@ -374,9 +432,16 @@ impl Container {
             }
         }
         if buf.is_empty() {
-            let mut s = self.state.lock().unwrap();
-            s.status = Status::Running;
-            s.started_at = Some(SystemTime::now());
+            let now = SystemTime::now();
+            {
+                let mut s = self.state.lock().unwrap();
+                s.status = Status::Running;
+                s.started_at = Some(now);
+            }
+            if let Err(e) = self.write_state(Phase::Running, Some(now)) {
+                // The command runs; only the record of it failed.
+                tracing::error!(error = %e, "recording the start failed");
+            }
             tracing::info!(pid = pid.as_raw(), "started");
             return Ok(pid);
         }
@@ -412,6 +477,17 @@ impl Container {
             status.error = s.exec_error.clone();
         }
         tracing::info!(code = status.code, signal = status.signal, "exited");
+        // On disk before anyone is told, so that the status outlives us.
+        let record = ExitRecord {
+            exit_code: status.code,
+            signal: status.signal,
+            oom_killed: status.oom_killed,
+            error: status.error.clone().unwrap_or_default(),
+            finished_at: nanos(status.at),
+        };
+        if let Err(e) = state::write_json(&self.dir.join(state::EXIT_FILE), &record) {
+            tracing::error!(error = %e, "recording the exit failed");
+        }
         self.hub.finish(&status);
         self.exit.send_replace(Some(status));
     }
@@ -483,6 +559,12 @@ impl Container {
             None => Err(io::IoError::NoTerminal.into()),
         }
     }
+}
+
+pub fn nanos(t: SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// Every process whose PID namespace is that of `init`, found through

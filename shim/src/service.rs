@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::container::{self, Container, ContainerConfig, ContainerError, ExitStatus, Limits};
 use crate::io::{Event, StdinOp, StreamKind};
 use crate::reaper::Reaper;
+use mydocker::state::{self as disk, StateError};
 
 /// The one conversion from our errors to gRPC codes.
 impl From<ContainerError> for Status {
@@ -32,7 +33,9 @@ impl From<ContainerError> for Status {
             E::Io(crate::io::IoError::NoStdin | crate::io::IoError::NoTerminal) => {
                 Status::failed_precondition(msg)
             }
-            E::Spawn(_) | E::Io(_) | E::Relay(_) | E::Sys { .. } => {
+            E::State(StateError::NameInUse(..)) => Status::already_exists(msg),
+            E::State(StateError::InvalidName(_)) => Status::invalid_argument(msg),
+            E::Spawn(_) | E::Io(_) | E::Relay(_) | E::Sys { .. } | E::State(_) => {
                 tracing::error!(error = %msg, "internal error");
                 Status::internal(msg)
             }
@@ -114,6 +117,14 @@ impl Shim {
                 }
             }
         }
+        let root = self.dir.parent().unwrap_or(&self.dir).to_path_buf();
+        let name = config.name.clone();
+        if !name.is_empty() {
+            if let Err(e) = disk::reserve_name(&root, &name, &self.id) {
+                *self.container.lock().unwrap() = Slot::Empty;
+                return Err(ContainerError::from(e).into());
+            }
+        }
         match Container::create(config, &self.dir) {
             Ok(c) => {
                 // Registered before any await, so the reaper cannot miss it.
@@ -122,6 +133,7 @@ impl Shim {
                 Ok(c)
             }
             Err(e) => {
+                disk::release_name(&root, &name, &self.id);
                 *self.container.lock().unwrap() = Slot::Empty;
                 Err(e.into())
             }
@@ -295,6 +307,9 @@ impl ShimApi for ShimService {
             container::Status::Exited => c.wait().await,
         };
         *self.shim.container.lock().unwrap() = Slot::Deleted;
+        if let Some(root) = self.shim.dir.parent() {
+            disk::release_name(root, &c.config.name, c.id());
+        }
         // Gone before the answer: whoever deleted it can rely on it. The
         // shim keeps serving this last response on its open connection.
         if let Err(e) = std::fs::remove_dir_all(&self.shim.dir) {

@@ -1,0 +1,202 @@
+//! `ps` and `inspect`: read from the state directories, so they tell the
+//! truth about containers whose shim has gone, and cost no RPC.
+
+use std::path::Path;
+
+use mydocker::state;
+use serde_json::json;
+
+use crate::containers::{ago, from_nanos, Record, Status, Target};
+
+pub struct PsOptions {
+    pub all: bool,
+    pub quiet: bool,
+    pub json: bool,
+}
+
+/// The STATUS column, in docker's words.
+pub fn status_text(r: &Record) -> String {
+    match r.status() {
+        Status::Created => "Created".into(),
+        Status::Running => {
+            let since = if r.state.started_at > 0 {
+                r.state.started_at
+            } else {
+                r.config.created_at
+            };
+            format!("Up {}", ago(since).trim_end_matches(" ago"))
+        }
+        Status::Exited(e) => {
+            let mut s = format!("Exited ({}) {}", e.exit_code, ago(e.finished_at));
+            if e.oom_killed {
+                s.push_str(" (OOM killed)");
+            }
+            s
+        }
+        Status::Dead => "Dead (its shim died; exit status unknown)".into(),
+    }
+}
+
+fn status_word(s: &Status) -> &'static str {
+    match s {
+        Status::Created => "created",
+        Status::Running => "running",
+        Status::Exited(_) => "exited",
+        Status::Dead => "dead",
+    }
+}
+
+/// docker's COMMAND column: the command line, quoted, cut to 20 characters.
+fn command_text(argv: &[String]) -> String {
+    let line = argv.join(" ");
+    let cut: String = line.chars().take(20).collect();
+    if cut.len() < line.len() {
+        format!("\"{}…\"", cut.chars().take(19).collect::<String>())
+    } else {
+        format!("\"{line}\"")
+    }
+}
+
+pub fn ps(root: &Path, opts: PsOptions) -> anyhow::Result<i32> {
+    let records: Vec<Record> = Record::all(root)
+        .into_iter()
+        .filter(|r| opts.all || r.status() == Status::Running)
+        .collect();
+    if opts.quiet {
+        for r in &records {
+            println!("{}", r.short_id());
+        }
+        return Ok(0);
+    }
+    if opts.json {
+        for r in &records {
+            let st = r.status();
+            let line = json!({
+                "ID": r.short_id(),
+                "Names": r.config.name,
+                "Command": command_text(&r.config.argv),
+                "CreatedAt": rfc3339(r.config.created_at),
+                "RunningFor": ago(r.config.created_at),
+                "Status": status_text(r),
+                "State": status_word(&st),
+                "Pid": if matches!(st, Status::Running | Status::Created) { r.state.pid } else { 0 },
+            });
+            println!("{line}");
+        }
+        return Ok(0);
+    }
+    let rows: Vec<[String; 6]> = records
+        .iter()
+        .map(|r| {
+            let st = r.status();
+            [
+                r.short_id().to_string(),
+                r.config.name.clone(),
+                command_text(&r.config.argv),
+                ago(r.config.created_at),
+                status_text(r),
+                if matches!(st, Status::Running | Status::Created) {
+                    r.state.pid.to_string()
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    let header = [
+        "CONTAINER ID",
+        "NAME",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PID",
+    ];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let print = |cells: &[&str]| {
+        let mut line = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(c);
+            } else {
+                line.push_str(c);
+                line.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+            }
+        }
+        println!("{}", line.trim_end());
+    };
+    print(&header);
+    for row in &rows {
+        print(&row.each_ref().map(|s| s.as_str()));
+    }
+    Ok(0)
+}
+
+fn rfc3339(n: i64) -> String {
+    if n <= 0 {
+        return String::new();
+    }
+    humantime::format_rfc3339_nanos(from_nanos(n)).to_string()
+}
+
+pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
+    let r = t.record()?;
+    let st = r.status();
+    let exit = r.exit.clone().unwrap_or_default();
+    let c = &r.config;
+    let finished = r.exit.as_ref().map(|e| rfc3339(e.finished_at));
+    Ok(json!({
+        "Id": r.id,
+        "Name": c.name,
+        "Created": rfc3339(c.created_at),
+        "Path": c.argv.first(),
+        "Args": c.argv.get(1..).unwrap_or_default(),
+        "Config": {
+            "Cmd": c.argv,
+            "Env": c.env,
+            "WorkingDir": c.cwd,
+            "Hostname": c.hostname,
+            "Tty": c.tty,
+            "OpenStdin": c.stdin,
+            "Resources": c.limits,
+        },
+        "State": {
+            "Status": status_word(&st),
+            "Running": st == Status::Running,
+            "Dead": st == Status::Dead,
+            "Pid": if matches!(st, Status::Running | Status::Created) { r.state.pid } else { 0 },
+            "ShimPid": if r.shim_alive { r.state.shim_pid } else { 0 },
+            "ExitCode": r.exit.as_ref().map(|e| e.exit_code),
+            "Signal": r.exit.as_ref().map(|e| e.signal),
+            "OOMKilled": exit.oom_killed,
+            "Error": exit.error,
+            "StartedAt": rfc3339(r.state.started_at),
+            "FinishedAt": finished,
+        },
+        "Paths": {
+            "StateDir": r.dir,
+            "Socket": r.dir.join("shim.sock"),
+            "Log": r.dir.join(state::LOG_FILE),
+            "ShimLog": r.dir.join(state::SHIM_LOG_FILE),
+            "Cgroup": c.cgroup,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_quoted_and_cut() {
+        assert_eq!(command_text(&["true".into()]), "\"true\"");
+        assert_eq!(
+            command_text(&["sh".into(), "-c".into(), "echo hello world; sleep 1".into()]),
+            "\"sh -c echo hello wo…\""
+        );
+    }
+}

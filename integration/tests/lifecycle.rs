@@ -1,0 +1,388 @@
+//! The everyday commands, and state that tells the truth after the shim is
+//! gone.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use mydocker_integration::*;
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{o:?}");
+    stdout(o)
+}
+
+fn inspect(t: &TestRoot, id: &str) -> serde_json::Value {
+    let o = t.ctl_output(&["inspect", id]);
+    let v: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+    v[0].clone()
+}
+
+fn ps_line(t: &TestRoot, name: &str) -> String {
+    let o = t.ctl_output(&["ps", "-a"]);
+    ok(&o)
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn pid_state(pid: i64) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit(')').next()?.trim_start().chars().next()
+}
+
+#[test]
+fn create_start_ps_inspect_logs_stop_kill_wait_rm() {
+    let t = TestRoot::new("life");
+    // created
+    let id = ok(&t.ctl_output(&[
+        "create",
+        "--name",
+        "c1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; sleep 100",
+    ]))
+    .trim()
+    .to_string();
+    assert_eq!(id.len(), 64);
+    let line = ps_line(&t, "c1");
+    assert!(line.starts_with(&id[..12]), "{line}");
+    assert!(line.contains("Created"), "{line}");
+    assert!(
+        !ok(&t.ctl_output(&["ps"])).contains("c1"),
+        "ps without -a lists running only"
+    );
+    let v = inspect(&t, "c1");
+    assert_eq!(v["Id"], id.as_str());
+    assert_eq!(v["State"]["Status"], "created");
+    assert_eq!(v["Config"]["Cmd"][0], "sh");
+    assert!(v["Paths"]["Socket"]
+        .as_str()
+        .unwrap()
+        .ends_with("shim.sock"));
+
+    // running
+    assert_eq!(ok(&t.ctl_output(&["start", "c1"])).trim(), "c1");
+    let line = eventually(Duration::from_secs(5), || {
+        let l = ps_line(&t, "c1");
+        l.contains("Up ").then_some(l)
+    })
+    .expect("running");
+    assert!(ok(&t.ctl_output(&["ps"])).contains("c1"));
+    let pid = inspect(&t, &id[..8])["State"]["Pid"].as_i64().unwrap();
+    assert!(pid > 1, "{line}");
+    assert!(line.trim_end().ends_with(&pid.to_string()), "{line}");
+    let q = ok(&t.ctl_output(&["ps", "-q"]));
+    assert_eq!(q.trim(), &id[..12]);
+    let j = ok(&t.ctl_output(&["ps", "--format", "json"]));
+    let row: serde_json::Value = serde_json::from_str(j.trim()).unwrap();
+    assert_eq!(row["State"], "running");
+    eventually(Duration::from_secs(5), || {
+        let o = t.ctl_output(&["logs", "c1"]);
+        (stdout(&o) == "out\n" && stderr(&o) == "err\n").then_some(())
+    })
+    .expect("logs split stdout and stderr");
+    let o = t.ctl_output(&["logs", "-t", "c1"]);
+    assert!(
+        stdout(&o).ends_with("Z out\n") && stdout(&o).starts_with("20"),
+        "{o:?}"
+    );
+    // kill with a signal the shell's PID 1 ignores (no handler): still up.
+    assert_eq!(
+        ok(&t.ctl_output(&["kill", "-s", "TERM", "c1"])).trim(),
+        "c1"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(inspect(&t, "c1")["State"]["Status"], "running");
+    // stop: SIGTERM is ignored, so SIGKILL after the grace period.
+    let started = Instant::now();
+    assert_eq!(ok(&t.ctl_output(&["stop", "-t", "1", "c1"])).trim(), "c1");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(ok(&t.ctl_output(&["wait", "c1"])).trim(), "137");
+
+    // exited
+    let line = ps_line(&t, "c1");
+    assert!(line.contains("Exited (137) "), "{line}");
+    let v = inspect(&t, "c1");
+    assert_eq!(v["State"]["Status"], "exited");
+    assert_eq!(v["State"]["ExitCode"], 137);
+    assert_eq!(v["State"]["Signal"], 9);
+    assert!(v["State"]["FinishedAt"].as_str().unwrap().starts_with("20"));
+    let o = t.ctl_output(&["kill", "c1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not running"), "{o:?}");
+    let o = t.ctl_output(&["start", "c1"]);
+    assert_eq!(o.status.code(), Some(1));
+    // stop of an exited container is a no-op, as docker's.
+    ok(&t.ctl_output(&["stop", "c1"]));
+    assert_eq!(ok(&t.ctl_output(&["rm", "c1"])).trim(), "c1");
+    let o = t.ctl_output(&["inspect", "c1"]);
+    assert_eq!(stderr(&o), "Error: No such container: c1\n");
+    t.finish();
+}
+
+#[test]
+fn stop_lets_a_container_that_handles_sigterm_exit_by_itself() {
+    let t = TestRoot::new("stop");
+    let id = ok(&t.ctl_output(&[
+        "run",
+        "-d",
+        "sh",
+        "-c",
+        "trap 'exit 4' TERM; while :; do sleep 0.1; done",
+    ]))
+    .trim()
+    .to_string();
+    let started = Instant::now();
+    ok(&t.ctl_output(&["stop", &id]));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(ok(&t.ctl_output(&["wait", &id])).trim(), "4");
+    ok(&t.ctl_output(&["rm", &id]));
+    t.finish();
+}
+
+#[test]
+fn start_a_attaches_and_exits_with_the_code() {
+    let t = TestRoot::new("starta");
+    let id = ok(&t.ctl_output(&["create", "sh", "-c", "echo attached-out; exit 6"]))
+        .trim()
+        .to_string();
+    let o = t.ctl_output(&["start", "-a", &id[..10]]);
+    assert_eq!(o.status.code(), Some(6), "{o:?}");
+    assert_eq!(stdout(&o), "attached-out\n");
+    let id2 = ok(&t.ctl_output(&["create", "no-such-cmd-qq"]))
+        .trim()
+        .to_string();
+    let o = t.ctl_output(&["start", "-a", &id2]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    assert!(stderr(&o).contains("executable file not found"), "{o:?}");
+    ok(&t.ctl_output(&["rm", &id, &id2]));
+    t.finish();
+}
+
+#[test]
+fn the_exit_status_outlives_the_shim() {
+    let t = TestRoot::new("outlive");
+    let o = t.ctl_output(&["run", "--name", "gone", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    let shim = inspect(&t, "gone")["State"]["ShimPid"].as_i64().unwrap();
+    assert!(shim > 0);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually(Duration::from_secs(5), || {
+        (!matches!(pid_state(shim), Some(c) if c != 'Z')).then_some(())
+    })
+    .expect("shim gone");
+    let line = ps_line(&t, "gone");
+    assert!(line.contains("Exited (3) "), "{line}");
+    let v = inspect(&t, "gone");
+    assert_eq!(v["State"]["ExitCode"], 3);
+    assert_eq!(v["State"]["ShimPid"], 0);
+    assert_eq!(ok(&t.ctl_output(&["wait", "gone"])).trim(), "3");
+    ok(&t.ctl_output(&["rm", "gone"]));
+    // The name is free again.
+    let o = t.ctl_output(&["run", "--rm", "--name", "gone", "true"]);
+    assert!(o.status.success(), "{o:?}");
+    t.finish();
+}
+
+#[test]
+fn a_shim_killed_while_running_takes_its_container_with_it() {
+    let t = TestRoot::new("shimkill");
+    let id = ok(&t.ctl_output(&[
+        "run",
+        "-d",
+        "--name",
+        "orphan",
+        "sh",
+        "-c",
+        "sleep 1000 & sleep 1000",
+    ]))
+    .trim()
+    .to_string();
+    let v = inspect(&t, &id);
+    let (pid, shim) = (
+        v["State"]["Pid"].as_i64().unwrap(),
+        v["State"]["ShimPid"].as_i64().unwrap(),
+    );
+    // Both sleeps run, in the container's PID namespace.
+    let members = eventually(Duration::from_secs(5), || {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+        let c: Vec<i64> = children
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        (c.len() == 2).then_some(c)
+    })
+    .expect("two children");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // Nothing of the container runs unsupervised: the init and its children
+    // are dead (zombies at most, until the host's init reaps them).
+    for p in std::iter::once(pid).chain(members) {
+        eventually(Duration::from_secs(5), || {
+            matches!(pid_state(p), None | Some('Z') | Some('X')).then_some(())
+        })
+        .unwrap_or_else(|| panic!("process {p} still runs"));
+    }
+    let line = ps_line(&t, "orphan");
+    assert!(line.contains("Dead"), "{line}");
+    let o = t.ctl_output(&["wait", "orphan"]);
+    assert_eq!(o.status.code(), Some(1), "no made-up exit code: {o:?}");
+    assert_eq!(
+        inspect(&t, "orphan")["State"]["ExitCode"],
+        serde_json::Value::Null
+    );
+    ok(&t.ctl_output(&["rm", "-f", "orphan"]));
+    assert!(state_names(&t).is_empty());
+    t.finish();
+}
+
+fn state_names(t: &TestRoot) -> Vec<String> {
+    std::fs::read_dir(t.root.join(".names"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn names_prefixes_and_bad_input() {
+    let t = TestRoot::new("names");
+    let a = ok(&t.ctl_output(&["run", "-d", "--name", "alpha", "sleep", "100"]))
+        .trim()
+        .to_string();
+    // A duplicate name: refused, and nothing new is left.
+    let o = t.ctl_output(&["run", "-d", "--name", "alpha", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert_eq!(stderr(&o).lines().count(), 1, "{o:?}");
+    assert!(stderr(&o).contains("already in use"), "{o:?}");
+    assert_eq!(t.ids(), vec![a.clone()]);
+    // An invalid name: refused before anything starts.
+    for bad in ["-x", "a/b", "x"] {
+        let o = t.ctl_output(&["create", "--name", bad, "true"]);
+        assert_eq!(o.status.code(), Some(125), "{bad}: {o:?}");
+        assert!(stderr(&o).contains("invalid name"), "{o:?}");
+    }
+    assert_eq!(t.ids().len(), 1);
+    // Generated names are unique and usable.
+    let b = ok(&t.ctl_output(&["create", "true"])).trim().to_string();
+    let name = inspect(&t, &b)["Name"].as_str().unwrap().to_string();
+    assert!(name.contains('_'), "{name}");
+    assert_eq!(inspect(&t, &name)["Id"], b.as_str());
+    // Prefixes: unique resolves, shared is an error naming the problem.
+    let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    if common > 0 {
+        let o = t.ctl_output(&["inspect", &a[..common]]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("containers match"), "{o:?}");
+    }
+    assert_eq!(inspect(&t, &a[..common + 1])["Id"], a.as_str());
+    // rm of a running container needs -f, and says so.
+    let o = t.ctl_output(&["rm", "alpha"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("rm -f"), "{o:?}");
+    let o = t.ctl_output(&["rm", "-f", "alpha", &b, "nope"]);
+    assert_eq!(o.status.code(), Some(1), "one failed: {o:?}");
+    assert_eq!(stdout(&o), format!("alpha\n{b}\n"));
+    assert_eq!(stderr(&o), "Error: No such container: nope\n");
+    assert!(state_names(&t).is_empty(), "{:?}", state_names(&t));
+    t.finish();
+}
+
+#[test]
+fn run_rm_leaves_nothing_even_when_the_command_is_missing() {
+    let t = TestRoot::new("rmrm");
+    let o = t.ctl_output(&["run", "--rm", "--name", "tmp1", "sh", "-c", "echo x"]);
+    assert_eq!(ok(&o), "x\n");
+    let o = t.ctl_output(&["run", "--rm", "--name", "tmp2", "no-such-cmd-zz"]);
+    assert_eq!(o.status.code(), Some(127));
+    let left: Vec<String> = t.ids().into_iter().filter(|i| i != ".names").collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(state_names(&t).is_empty());
+    t.finish();
+}
+
+#[test]
+fn logs_follow_streams_until_exit_and_tail_counts_lines() {
+    let t = TestRoot::new("logs");
+    let id = ok(&t.ctl_output(&[
+        "run",
+        "-d",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done; printf 'no newline'",
+    ]))
+    .trim()
+    .to_string();
+    let mut f = t
+        .ctl()
+        .args(["logs", "-f", &id])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It is live: the first line shows before the container is done.
+    let mut out = f.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    assert_eq!(&first, b"line1\n");
+    assert_ne!(inspect(&t, &id)["State"]["Status"], "exited");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = f.wait().unwrap();
+    assert!(status.success());
+    assert_eq!(rest, "line2\nline3\nline4\nline5\nno newline");
+    let o = t.ctl_output(&["logs", "--tail", "3", &id]);
+    assert_eq!(ok(&o), "line4\nline5\nno newline");
+    let o = t.ctl_output(&["logs", "--tail", "x", &id]);
+    assert_eq!(o.status.code(), Some(1));
+    ok(&t.ctl_output(&["rm", &id]));
+    t.finish();
+}
+
+#[test]
+fn every_command_has_complete_help() {
+    let t = TestRoot::new("help");
+    for (cmd, must) in [
+        (
+            "run",
+            &[
+                "--rm",
+                "--detach",
+                "--interactive",
+                "--tty",
+                "--name",
+                "--env",
+                "--workdir",
+                "--hostname",
+                "--detach-keys",
+            ][..],
+        ),
+        ("create", &["--name", "--tty"][..]),
+        ("start", &["--attach", "--interactive"][..]),
+        ("ps", &["--all", "--quiet", "--format"][..]),
+        ("inspect", &["CONTAINER"][..]),
+        ("logs", &["--follow", "--tail", "--timestamps"][..]),
+        ("stop", &["--time"][..]),
+        ("kill", &["--signal"][..]),
+        ("wait", &["CONTAINER"][..]),
+        ("rm", &["--force"][..]),
+        ("attach", &["--detach-keys", "--no-stdin"][..]),
+    ] {
+        let o = t.ctl_output(&[cmd, "--help"]);
+        let help = ok(&o);
+        for m in must {
+            assert!(help.contains(m), "{cmd} --help lacks {m}:\n{help}");
+        }
+    }
+    t.finish();
+}
