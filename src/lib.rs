@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod state;
+pub mod units;
 
 /// Generated messages and the client and server of `mydocker.shim.v1.Shim`.
 pub mod v1 {

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use mydocker::v1;
 
 use crate::containers::{self, Target};
-use crate::{exit_with, logs, ps, run};
+use crate::{exit_with, logs, ps, run, stats};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -53,6 +53,10 @@ pub enum Command {
     Rm(RmArgs),
     /// Attach to a running container's terminal or output
     Attach(AttachArgs),
+    /// Show live resource usage of containers
+    Stats(StatsArgs),
+    /// Change the resource limits of one or more containers
+    Update(UpdateArgs),
 }
 
 impl Command {
@@ -98,6 +102,8 @@ pub struct RunArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// The command and its arguments; options after CMD belong to CMD
     #[arg(
         required = true,
@@ -106,6 +112,101 @@ pub struct RunArgs {
         value_name = "CMD"
     )]
     pub command: Vec<String>,
+}
+
+/// Resource limits, with docker's names and units.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LimitArgs {
+    /// Memory limit (bytes, or with a b, k, m or g suffix; at least 6m)
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Number of CPUs (a decimal: CFS quota over a 100 ms period)
+    #[arg(long, value_name = "DECIMAL")]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight, 2 to 262144)
+    #[arg(short = 'c', long, value_name = "SHARES")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1 or 0 for none)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Parent cgroup of the container's cgroup (<parent>/<id>)
+    #[arg(
+        long,
+        env = "MYDOCKER_CGROUP_PARENT",
+        default_value = "mydocker",
+        value_name = "PATH"
+    )]
+    pub cgroup_parent: String,
+}
+
+impl LimitArgs {
+    /// Parses and checks the limits as docker does, before anything starts.
+    pub fn to_resources(&self) -> anyhow::Result<v1::Resources> {
+        use mydocker::units;
+        let memory = self
+            .memory
+            .as_deref()
+            .map(units::parse_bytes)
+            .transpose()?
+            .unwrap_or(0);
+        let nano_cpus = self
+            .cpus
+            .as_deref()
+            .map(units::parse_cpus)
+            .transpose()?
+            .unwrap_or(0);
+        let r = v1::Resources {
+            memory_limit_bytes: memory,
+            nano_cpus,
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
+            pids_limit: self.pids_limit.unwrap_or(0),
+            cgroup_parent: self.cgroup_parent.clone(),
+        };
+        units::check_limits(&r, &units::online("cpu"), &units::online("node"))?;
+        Ok(r)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Memory limit (bytes, or with a b, k, m or g suffix)
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Number of CPUs
+    #[arg(long, value_name = "DECIMAL")]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long, value_name = "SHARES")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1 for none)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Print one table and exit, instead of refreshing it every second
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Containers (default: all running)
+    #[arg(value_name = "CONTAINER")]
+    pub ids: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -310,6 +411,50 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             .await
         }
         Command::Attach(args) => run::attach(&root, args).await,
+        Command::Stats(args) => stats::stats(&root, args).await,
+        Command::Update(args) => {
+            use mydocker::units;
+            let memory = args
+                .memory
+                .as_deref()
+                .map(units::parse_bytes)
+                .transpose()?
+                .unwrap_or(0);
+            let nano_cpus = args
+                .cpus
+                .as_deref()
+                .map(units::parse_cpus)
+                .transpose()?
+                .unwrap_or(0);
+            let res = v1::Resources {
+                memory_limit_bytes: memory,
+                nano_cpus,
+                cpu_shares: args.cpu_shares.unwrap_or(0),
+                cpuset_cpus: args.cpuset_cpus.clone().unwrap_or_default(),
+                cpuset_mems: args.cpuset_mems.clone().unwrap_or_default(),
+                pids_limit: args.pids_limit.unwrap_or(0),
+                cgroup_parent: String::new(),
+            };
+            units::check_limits(&res, &units::online("cpu"), &units::online("node"))?;
+            if res == (v1::Resources::default()) {
+                return Err(exit_with(1, "update needs at least one limit to change"));
+            }
+            for_each(&root, &args.ids, |t| {
+                let res = res.clone();
+                async move {
+                    let mut c = t.connect().await?;
+                    c.update(v1::UpdateRequest {
+                        id: t.id.clone(),
+                        resources: Some(res),
+                    })
+                    .await
+                    .map_err(|s| t.status_error(s))?;
+                    println!("{}", t.arg);
+                    Ok(())
+                }
+            })
+            .await
+        }
     }
 }
 

@@ -284,10 +284,63 @@ fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+        if !r.config.cgroup.is_empty() {
+            remove_cgroup(&r.config.cgroup)?;
+        }
         state::release_name(&t.root, &r.config.name, &t.id);
     }
     let dir = mydocker::shim_dir(&t.root, &t.id);
     std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
+    Ok(())
+}
+
+/// Removes a cgroup a dead shim left, in every hierarchy it is in: kill
+/// what is inside, then rmdir (retried while the dying leave), then the
+/// parent if it is left empty.
+fn remove_cgroup(path: &str) -> anyhow::Result<()> {
+    if path.split('/').any(|c| c.is_empty() || c == "..") {
+        anyhow::bail!("refusing to remove the recorded cgroup {path:?}");
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mounts.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fstype = right.split_whitespace().next().unwrap_or("");
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let Some(mountpoint) = left.split_whitespace().nth(4) else {
+            continue;
+        };
+        let dir = Path::new(mountpoint).join(path);
+        if !dir.is_dir() {
+            continue;
+        }
+        for _ in 0..200 {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            let pids: Vec<i32> = procs
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            for p in &pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(*p),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if dir.exists() {
+            anyhow::bail!("cannot remove cgroup {}", dir.display());
+        }
+        if let Some(parent) = dir.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
     Ok(())
 }
 

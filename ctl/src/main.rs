@@ -7,6 +7,7 @@ mod logs;
 mod names;
 mod ps;
 mod run;
+mod stats;
 mod terminal;
 
 use std::process::ExitCode;

@@ -60,6 +60,10 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
             .map_err(|e| exit_with(EXIT_RUN_FAILED, e.to_string()))?;
     }
     parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(EXIT_RUN_FAILED, e))?;
+    let resources = args
+        .limits
+        .to_resources()
+        .map_err(|e| exit_with(EXIT_RUN_FAILED, e.to_string()))?;
     // A terminal is for typing into: -t implies -i here (the book's -ti).
     let interactive = args.interactive || args.tty;
     let terminal_size = if args.tty {
@@ -92,7 +96,7 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
             rows: rows.into(),
             cols: cols.into(),
         }),
-        resources: None,
+        resources: Some(resources),
         name: String::new(),
     };
     let mut attempts = 0;
@@ -178,9 +182,9 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         },
     )
     .await?;
-    let code = match outcome {
-        Outcome::Exited(s) => s.exit_code,
-        Outcome::Ended => wait(&mut client, &id).await?.exit_code,
+    let status = match outcome {
+        Outcome::Exited(s) => s,
+        Outcome::Ended => wait(&mut client, &id).await?,
         Outcome::Detached => {
             // The cursor is wherever the container left it.
             println!("\n{id}");
@@ -188,6 +192,13 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         }
         Outcome::Signaled(sig) => return Ok(128 + sig),
     };
+    if status.oom_killed {
+        eprintln!(
+            "mydockerctl: container {} was OOM-killed (it reached its memory limit)",
+            &id[..12]
+        );
+    }
+    let code = status.exit_code;
     if args.rm {
         delete(&mut client, &id, &mut process).await;
     }

@@ -63,13 +63,31 @@ impl TestRoot {
         }
     }
 
-    /// `mydockerctl` with this root.
+    /// `mydockerctl` with this root, and this test's cgroup parent.
     pub fn ctl(&self) -> Command {
         let mut c = Command::new(ctl_bin());
         c.env("MYDOCKER_ROOT", &self.root)
+            .env("MYDOCKER_CGROUP_PARENT", self.cgroup_parent())
             .env_remove("MYDOCKER_SHIM")
             .stdin(Stdio::null());
         c
+    }
+
+    /// Resources for API callers: no limit, this test's cgroup parent.
+    pub fn resources(&self) -> mydocker::v1::Resources {
+        mydocker::v1::Resources {
+            cgroup_parent: self.cgroup_parent(),
+            ..Default::default()
+        }
+    }
+
+    /// The parent cgroup of this test's containers; the leak check looks for
+    /// it in every hierarchy.
+    pub fn cgroup_parent(&self) -> String {
+        format!(
+            "mydocker-it-{}",
+            self.root.file_name().unwrap().to_string_lossy()
+        )
     }
 
     /// Runs `mydockerctl ARGS` to completion.
@@ -107,7 +125,10 @@ impl TestRoot {
         let left = self.entries();
         let mounts = host_mounts();
         let mounts_changed = mounts != self.mounts_before;
+        let cgroups = cgroup_dirs(&self.cgroup_parent());
         cleanup(&self.root);
+        remove_cgroup_dirs(&cgroups);
+        assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:?}");
         assert!(procs.is_empty(), "processes left behind: {procs:?}");
         assert!(left.is_empty(), "state dirs left behind: {left:?}");
         assert!(
@@ -122,7 +143,45 @@ impl Drop for TestRoot {
     fn drop(&mut self) {
         if !self.finished {
             cleanup(&self.root);
+            remove_cgroup_dirs(&cgroup_dirs(&self.cgroup_parent()));
         }
+    }
+}
+
+/// The cgroup mount points of this host (v1 controllers and v2).
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split_whitespace().next()?;
+            let mountpoint = left.split_whitespace().nth(4)?;
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(mountpoint))
+        })
+        .collect()
+}
+
+/// `name` (a top-level cgroup) in every hierarchy where it exists.
+pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
+    cgroup_mounts()
+        .into_iter()
+        .map(|m| m.join(name))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+fn remove_cgroup_dirs(dirs: &[PathBuf]) {
+    for d in dirs {
+        // Children first: rmdir takes only empty cgroups.
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                if e.path().is_dir() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(d);
     }
 }
 
@@ -329,7 +388,8 @@ impl Tmux {
 
     /// Waits until the screen satisfies `f`; panics with the screen if not.
     pub fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Generous: the suite runs bulk-data tests beside this on 2 CPUs.
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.screen();
             if f(&s) {

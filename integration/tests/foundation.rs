@@ -138,6 +138,7 @@ async fn a_1mib_argument_reaches_the_init_and_the_kernel_limit_is_a_clear_error(
     c.create(v1::CreateRequest {
         id: "big".into(),
         argv: vec!["echo".into(), "x".repeat(1 << 20)],
+        resources: Some(t.resources()),
         ..Default::default()
     })
     .await
@@ -378,7 +379,10 @@ fn grpcurl_drives_a_shim_started_by_hand() {
     }
     let o = grpcurl(
         &sock,
-        Some(r#"{"id":"byhand","argv":["sh","-c","echo from grpcurl; exit 9"]}"#),
+        Some(&format!(
+            r#"{{"id":"byhand","argv":["sh","-c","echo from grpcurl; exit 9"],"resources":{{"cgroupParent":"{}","pidsLimit":"50"}}}}"#,
+            t.cgroup_parent()
+        )),
         &["mydocker.shim.v1.Shim/Create"],
     );
     assert!(o.status.success(), "{o:?}");
@@ -454,6 +458,7 @@ async fn api_crate_drives_a_shim_with_the_right_error_codes() {
     let create = |argv: &[&str]| v1::CreateRequest {
         id: id.into(),
         argv: argv.iter().map(|s| s.to_string()).collect(),
+        resources: Some(t.resources()),
         ..Default::default()
     };
     let bad = c

@@ -51,7 +51,7 @@ fn interactive_shell_resize_ctrl_c_detach_reattach_and_exit_code() {
     // The resize reaches the container asynchronously (SIGWINCH, then an
     // Attach message): ask until it shows.
     let mut resized = false;
-    for _ in 0..20 {
+    for _ in 0..100 {
         term.type_text("stty size\n");
         std::thread::sleep(Duration::from_millis(200));
         if has_line(&term.screen(), "40 120") {
@@ -219,6 +219,7 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
             id: id.into(),
             argv: vec!["sh".into(), "-c".into(), script],
             tty,
+            resources: Some(t.resources()),
             ..Default::default()
         })
         .await
@@ -256,6 +257,7 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
             format!("stty raw -echo; cat {file}"),
         ],
         tty: true,
+        resources: Some(t.resources()),
         ..Default::default()
     })
     .await

@@ -3,6 +3,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +18,7 @@ use mydocker::state::{
     self, ConfigRecord, ExitRecord, LimitsRecord, Phase, StateError, StateRecord,
 };
 
+use crate::cgroup::{self, ContainerCgroup};
 use crate::io::{self, AsyncIoFd, LogWriter, OutputHub, Stdin, StreamKind};
 use crate::relay::{self, InitFailure, InitMessage};
 use crate::spawn::{self, ChildStdio};
@@ -35,8 +37,8 @@ pub enum ContainerError {
     ExitedBeforeStart(String),
     #[error("{0}")]
     ExecFailed(String),
-    #[error("resource limits are not enforced by this shim yet; refusing to run the container without them")]
-    LimitsUnsupported,
+    #[error(transparent)]
+    Cgroup(#[from] cgroup::CgroupError),
     #[error(transparent)]
     Spawn(#[from] spawn::SpawnError),
     #[error(transparent)]
@@ -149,6 +151,7 @@ impl ContainerConfig {
                 self.hostname
             )));
         }
+        cgroup::check(&self.limits).map_err(|e| invalid(e.to_string()))?;
         if let Some((rows, cols)) = self.terminal_size {
             if rows == 0 || cols == 0 {
                 self.terminal_size = None;
@@ -227,6 +230,9 @@ pub struct Container {
     start_lock: tokio::sync::Mutex<()>,
     stdin: Option<Stdin>,
     pty: Option<Arc<AsyncIoFd>>,
+    cgroup: Mutex<Option<ContainerCgroup>>,
+    oom_seen: Arc<AtomicBool>,
+    oom_watch: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Container {
@@ -234,9 +240,76 @@ impl Container {
     /// command itself is not run until [`Container::start`].
     pub fn create(mut config: ContainerConfig, dir: &Path) -> Result<Arc<Self>> {
         config.validate()?;
-        if !config.limits.is_empty() {
-            return Err(ContainerError::LimitsUnsupported);
+        // Limits are in place before the init exists, and the init is in
+        // the cgroup before Create returns: the command can only ever run
+        // constrained.
+        let cgroup = ContainerCgroup::create(&config.id, &config.limits)?;
+        let (init, stdin, pty, hub) = match Self::spawn_parts(&config, dir) {
+            Ok(parts) => parts,
+            Err(e) => {
+                let _ = cgroup.remove();
+                return Err(e);
+            }
+        };
+        if let Err(e) = cgroup.join(init.pid.as_raw()) {
+            let _ = nix::sys::signal::kill(init.pid, Signal::SIGKILL);
+            let _ = cgroup.remove();
+            return Err(e.into());
         }
+        tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
+        let oom_seen = Arc::new(AtomicBool::new(false));
+        let oom_watch = cgroup.watch_oom(oom_seen.clone(), init.pid.as_raw());
+        tracing::debug!(watching = oom_watch.is_some(), "oom watch");
+        if oom_watch.is_some() && config.limits.memory_bytes > 0 {
+            if let Err(e) = cgroup.disable_oom_killer() {
+                tracing::warn!(error = %e, "the kernel's OOM killer stays on");
+            }
+        }
+        let created_at = SystemTime::now();
+        let c = Arc::new(Self {
+            config,
+            dir: dir.to_path_buf(),
+            created_at,
+            hub,
+            state: Mutex::new(State {
+                status: Status::Created,
+                pid: init.pid,
+                pipes: Some((init.cmd, init.status)),
+                start_requested: false,
+                started_at: None,
+                exec_error: None,
+            }),
+            exit: watch::Sender::new(None),
+            start_lock: tokio::sync::Mutex::new(()),
+            stdin,
+            pty,
+            cgroup: Mutex::new(Some(cgroup)),
+            oom_seen,
+            oom_watch,
+        });
+        if let Err(e) = c
+            .write_config(created_at)
+            .and_then(|_| c.write_state(Phase::Created, None))
+        {
+            let _ = c.kill(libc::SIGKILL, false);
+            c.remove_cgroup();
+            return Err(e);
+        }
+        Ok(c)
+    }
+
+    /// The streams and the init. On error nothing is left running: an init
+    /// already cloned exits when its command pipe closes unread.
+    #[allow(clippy::type_complexity)]
+    fn spawn_parts(
+        config: &ContainerConfig,
+        dir: &Path,
+    ) -> Result<(
+        spawn::SpawnedInit,
+        Option<Stdin>,
+        Option<Arc<AsyncIoFd>>,
+        Arc<OutputHub>,
+    )> {
         let log =
             LogWriter::open(&dir.join(state::LOG_FILE)).map_err(|source| io::IoError::Sys {
                 what: "open container log",
@@ -287,29 +360,44 @@ impl Container {
             };
             (init, stdin, None)
         };
-        tracing::info!(pid = init.pid.as_raw(), "init created");
-        let created_at = SystemTime::now();
-        let c = Arc::new(Self {
-            config,
-            dir: dir.to_path_buf(),
-            created_at,
-            hub,
-            state: Mutex::new(State {
-                status: Status::Created,
-                pid: init.pid,
-                pipes: Some((init.cmd, init.status)),
-                start_requested: false,
-                started_at: None,
-                exec_error: None,
-            }),
-            exit: watch::Sender::new(None),
-            start_lock: tokio::sync::Mutex::new(()),
-            stdin,
-            pty,
-        });
-        c.write_config(created_at)?;
-        c.write_state(Phase::Created, None)?;
-        Ok(c)
+        Ok((init, stdin, pty, hub))
+    }
+
+    /// Removes the cgroup (killing what is left in it), once.
+    pub fn remove_cgroup(&self) {
+        if let Some(w) = &self.oom_watch {
+            w.abort();
+        }
+        if let Some(cg) = self.cgroup.lock().unwrap().take() {
+            if let Err(e) = cg.remove() {
+                tracing::error!(error = %e, "removing the cgroup failed");
+            }
+        }
+    }
+
+    pub fn stats(&self) -> Option<cgroup::Stats> {
+        self.cgroup.lock().unwrap().as_ref().map(|c| c.stats())
+    }
+
+    /// Changes the limits of a created or running container.
+    pub fn update(&self, limits: &Limits) -> Result<()> {
+        if self.status() == Status::Exited {
+            return Err(ContainerError::NotRunning(self.id().into()));
+        }
+        cgroup::check(limits)?;
+        match self.cgroup.lock().unwrap().as_ref() {
+            Some(cg) => Ok(cg.apply(limits)?),
+            None => Err(ContainerError::NotRunning(self.id().into())),
+        }
+    }
+
+    pub fn cgroup_path(&self) -> String {
+        self.cgroup
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|c| c.path.clone())
+            .unwrap_or_default()
     }
 
     fn write_config(&self, created_at: SystemTime) -> Result<()> {
@@ -337,7 +425,7 @@ impl Container {
                 pids_limit: l.pids,
                 cgroup_parent: l.cgroup_parent.clone(),
             },
-            cgroup: String::new(),
+            cgroup: self.cgroup_path(),
             created_at: nanos(created_at),
         };
         Ok(state::write_json(
@@ -476,6 +564,16 @@ impl Container {
             s.pipes = None;
             status.error = s.exec_error.clone();
         }
+        // The counter is the kernel's own record; the watcher covers kernels
+        // whose v1 memory.oom_control has no oom_kill line.
+        let kills = self
+            .cgroup
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|c| c.oom_kills())
+            .unwrap_or(0);
+        status.oom_killed = kills > 0 || self.oom_seen.load(Ordering::SeqCst);
         tracing::info!(code = status.code, signal = status.signal, "exited");
         // On disk before anyone is told, so that the status outlives us.
         let record = ExitRecord {

@@ -1,6 +1,7 @@
 //! The library of `mydocker-shim`: one container's lifecycle, its init, its
 //! standard streams, and the gRPC service over them.
 
+pub mod cgroup;
 pub mod container;
 pub mod init;
 pub mod io;

@@ -92,6 +92,10 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
     if let Some(c) = shim.container() {
         tracing::info!("killing the container before exiting");
         c.kill_and_wait().await;
+        c.remove_cgroup();
+        if let Some(root) = c.dir.parent() {
+            mydocker::state::release_name(root, &c.config.name, c.id());
+        }
     }
     Ok(())
 }

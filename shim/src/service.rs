@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use mydocker::v1::{self, attach_request, attach_response, shim_server::Shim as ShimApi};
 use tokio::sync::{mpsc, Notify};
@@ -12,7 +12,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
-use crate::container::{self, Container, ContainerConfig, ContainerError, ExitStatus, Limits};
+use crate::container::{
+    self, nanos, Container, ContainerConfig, ContainerError, ExitStatus, Limits,
+};
 use crate::io::{Event, StdinOp, StreamKind};
 use crate::reaper::Reaper;
 use mydocker::state::{self as disk, StateError};
@@ -29,7 +31,9 @@ impl From<ContainerError> for Status {
             | E::StillRunning(_)
             | E::ExitedBeforeStart(_)
             | E::ExecFailed(_) => Status::failed_precondition(msg),
-            E::LimitsUnsupported => Status::unimplemented(msg),
+            E::Cgroup(crate::cgroup::CgroupError::Invalid(_)) => Status::invalid_argument(msg),
+            E::Cgroup(crate::cgroup::CgroupError::Write { .. }) => Status::invalid_argument(msg),
+            E::Cgroup(_) => Status::failed_precondition(msg),
             E::Io(crate::io::IoError::NoStdin | crate::io::IoError::NoTerminal) => {
                 Status::failed_precondition(msg)
             }
@@ -151,12 +155,6 @@ impl ShimService {
     }
 }
 
-fn nanos(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
 fn exit_to_proto(s: &ExitStatus) -> v1::ExitStatus {
     v1::ExitStatus {
         exit_code: s.code,
@@ -178,7 +176,7 @@ fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
                 .map_err(|_| Status::invalid_argument("terminal cols over 65535"))?,
         )),
     };
-    let res = r.resources.unwrap_or_default();
+    let limits = limits_from_proto(r.resources.unwrap_or_default());
     Ok(ContainerConfig {
         id: r.id,
         name: r.name,
@@ -189,16 +187,20 @@ fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
         tty: r.tty,
         stdin: r.stdin,
         terminal_size,
-        limits: Limits {
-            memory_bytes: res.memory_limit_bytes,
-            nano_cpus: res.nano_cpus,
-            cpu_shares: res.cpu_shares,
-            cpuset_cpus: res.cpuset_cpus,
-            cpuset_mems: res.cpuset_mems,
-            pids: res.pids_limit,
-            cgroup_parent: res.cgroup_parent,
-        },
+        limits,
     })
+}
+
+fn limits_from_proto(res: v1::Resources) -> Limits {
+    Limits {
+        memory_bytes: res.memory_limit_bytes,
+        nano_cpus: res.nano_cpus,
+        cpu_shares: res.cpu_shares,
+        cpuset_cpus: res.cpuset_cpus,
+        cpuset_mems: res.cpuset_mems,
+        pids: res.pids_limit,
+        cgroup_parent: res.cgroup_parent,
+    }
 }
 
 #[tonic::async_trait]
@@ -306,6 +308,7 @@ impl ShimApi for ShimService {
             container::Status::Created => c.kill_and_wait().await,
             container::Status::Exited => c.wait().await,
         };
+        c.remove_cgroup();
         *self.shim.container.lock().unwrap() = Slot::Deleted;
         if let Some(root) = self.shim.dir.parent() {
             disk::release_name(root, &c.config.name, c.id());
@@ -320,6 +323,47 @@ impl ShimApi for ShimService {
         Ok(Response::new(v1::DeleteResponse {
             status: Some(exit_to_proto(&status)),
         }))
+    }
+
+    #[tracing::instrument(name = "Stats", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn stats(
+        &self,
+        req: Request<v1::StatsRequest>,
+    ) -> Result<Response<v1::StatsResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        let s = c
+            .stats()
+            .ok_or_else(|| Status::failed_precondition("the container has no cgroup any more"))?;
+        Ok(Response::new(v1::StatsResponse {
+            memory_usage_bytes: s.memory_usage_bytes,
+            memory_limit_bytes: s.memory_limit_bytes,
+            cpu_usage_nanos: s.cpu_usage_nanos,
+            cpu_throttled_nanos: s.cpu_throttled_nanos,
+            cpu_throttled_periods: s.cpu_throttled_periods,
+            pids_current: s.pids_current,
+            pids_limit: s.pids_limit,
+            read_at_unix_nanos: nanos(SystemTime::now()),
+            online_cpus: mydocker::units::online("cpu").len() as u32,
+            cgroup: c.cgroup_path(),
+        }))
+    }
+
+    #[tracing::instrument(name = "Update", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn update(
+        &self,
+        req: Request<v1::UpdateRequest>,
+    ) -> Result<Response<v1::UpdateResponse>, Status> {
+        let r = req.into_inner();
+        let c = self.shim.lookup(&r.id)?;
+        let res = r.resources.unwrap_or_default();
+        if !res.cgroup_parent.is_empty() {
+            return Err(Status::invalid_argument(
+                "the cgroup parent of a container cannot change",
+            ));
+        }
+        c.update(&limits_from_proto(res))?;
+        tracing::info!("limits updated");
+        Ok(Response::new(v1::UpdateResponse {}))
     }
 
     #[tracing::instrument(name = "Shutdown", skip_all)]

@@ -1,0 +1,424 @@
+//! Resource limits on this machine's real cgroups (v1 here; the v2 files
+//! are unit-tested in the shim, and proven in a v2 guest by its own suite).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mydocker::v1;
+use mydocker_integration::*;
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(o.status.success(), "{o:?}");
+    stdout(o)
+}
+
+fn inspect(t: &TestRoot, id: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&ok(&t.ctl_output(&["inspect", id]))).unwrap();
+    v[0].clone()
+}
+
+/// The container's directory in `controller`'s hierarchy (or the v2 one).
+fn cgroup_dir(t: &TestRoot, id: &str, controller: &str) -> PathBuf {
+    let rel = inspect(t, id)["Paths"]["Cgroup"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(rel.ends_with(id), "{rel}");
+    let v1 = PathBuf::from("/sys/fs/cgroup").join(controller).join(&rel);
+    if v1.is_dir() {
+        v1
+    } else {
+        PathBuf::from("/sys/fs/cgroup").join(&rel)
+    }
+}
+
+fn read(p: PathBuf) -> String {
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn memory_limit_oom_kills_and_is_reported() {
+    let t = TestRoot::new("oom");
+    let o = t.ctl_output(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "32m",
+        "--",
+        "stress",
+        "--vm",
+        "1",
+        "--vm-bytes",
+        "64M",
+        "--vm-keep",
+    ]);
+    assert_eq!(o.status.code(), Some(137), "{o:?}");
+    assert!(stderr(&o).contains("OOM-killed"), "{}", stderr(&o));
+    let v = inspect(&t, "hog");
+    assert_eq!(v["State"]["OOMKilled"], true);
+    assert_eq!(v["State"]["ExitCode"], 137);
+    let ps = ok(&t.ctl_output(&["ps", "-a"]));
+    assert!(
+        ps.contains("Exited (137)") && ps.contains("(OOM killed)"),
+        "{ps}"
+    );
+    ok(&t.ctl_output(&["rm", "hog"]));
+
+    // The same under a limit it fits in keeps running.
+    let id = ok(&t.ctl_output(&[
+        "run",
+        "-d",
+        "-m",
+        "256m",
+        "--",
+        "stress",
+        "--vm",
+        "1",
+        "--vm-bytes",
+        "64M",
+        "--vm-keep",
+    ]))
+    .trim()
+    .to_string();
+    std::thread::sleep(Duration::from_secs(3));
+    let v = inspect(&t, &id);
+    assert_eq!(v["State"]["Status"], "running", "{v}");
+    assert_eq!(
+        read(cgroup_dir(&t, &id, "memory").join("memory.limit_in_bytes")),
+        (256u64 << 20).to_string()
+    );
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}
+
+#[test]
+fn pids_limit_holds_a_fork_bomb() {
+    let t = TestRoot::new("pids");
+    let id = ok(&t.ctl_output(&[
+        "run",
+        "-d",
+        "--pids-limit",
+        "20",
+        // bash, not dash: dash exits when a fork fails, bash retries.
+        "bash",
+        "-c",
+        // Forks for ever, each child staying: without the limit this
+        // would take the host's whole pid space.
+        "while :; do sleep 1000 & done 2>/dev/null",
+    ]))
+    .trim()
+    .to_string();
+    let dir = cgroup_dir(&t, &id, "pids");
+    assert_eq!(read(dir.join("pids.max")), "20");
+    let mut max_seen = 0u64;
+    let mut hit_limit = false;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let n: u64 = read(dir.join("pids.current")).parse().unwrap();
+        max_seen = max_seen.max(n);
+        hit_limit |= n == 20;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(max_seen <= 20, "pids.current reached {max_seen}");
+    assert!(
+        hit_limit,
+        "the bomb never got near the limit ({max_seen}): not a real test"
+    );
+    // The host is still usable.
+    let s = Instant::now();
+    let o = std::process::Command::new("true").output().unwrap();
+    assert!(o.status.success() && s.elapsed() < Duration::from_secs(2));
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}
+
+#[test]
+fn cpuset_pins_the_container() {
+    let t = TestRoot::new("cpuset");
+    let o = t.ctl_output(&[
+        "run",
+        "--rm",
+        "--cpuset-cpus",
+        "0",
+        "grep",
+        "Cpus_allowed_list",
+        "/proc/self/status",
+    ]);
+    let out = ok(&o);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["Cpus_allowed_list:", "0"]
+    );
+    t.finish();
+}
+
+#[test]
+fn cpus_half_a_cpu_is_fifty_percent() {
+    let t = TestRoot::new("cpus");
+    let id = ok(&t.ctl_output(&[
+        "run",
+        "-d",
+        "--cpus",
+        "0.5",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]))
+    .trim()
+    .to_string();
+    let dir = cgroup_dir(&t, &id, "cpu");
+    assert_eq!(read(dir.join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(dir.join("cpu.cfs_period_us")), "100000");
+    let usage = || -> u64 {
+        read(cgroup_dir(&t, &id, "cpuacct").join("cpuacct.usage"))
+            .parse()
+            .unwrap()
+    };
+    // Let it settle into its quota, then measure two seconds of the cgroup's
+    // own accounting.
+    std::thread::sleep(Duration::from_millis(300));
+    let (u0, t0) = (usage(), Instant::now());
+    std::thread::sleep(Duration::from_secs(2));
+    let (u1, t1) = (usage(), Instant::now());
+    let pct = (u1 - u0) as f64 / (t1 - t0).as_nanos() as f64 * 100.0;
+    assert!(
+        (35.0..=65.0).contains(&pct),
+        "CPU use {pct:.1}% of one CPU, want 50 ± 15"
+    );
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}
+
+#[test]
+fn cpu_shares_land_in_cpu_shares() {
+    let t = TestRoot::new("shares");
+    let id = ok(&t.ctl_output(&["run", "-d", "--cpu-shares", "512", "sleep", "100"]))
+        .trim()
+        .to_string();
+    let dir = cgroup_dir(&t, &id, "cpu");
+    if dir.join("cpu.shares").exists() {
+        assert_eq!(read(dir.join("cpu.shares")), "512");
+    } else {
+        assert_eq!(
+            read(dir.join("cpu.weight")),
+            mydocker::units::shares_to_weight(512).to_string()
+        );
+    }
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}
+
+#[test]
+fn stats_are_live_and_update_changes_limits() {
+    let t = TestRoot::new("stats");
+    let id = ok(&t.ctl_output(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "30",
+        "sh",
+        "-c",
+        "while :; do :; done & sleep 1000",
+    ]))
+    .trim()
+    .to_string();
+    let sock = mydocker::socket_path(&t.root, &id);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = mydocker::connect(&sock).await.unwrap();
+        let s0 = c
+            .stats(v1::StatsRequest { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let s1 = c
+            .stats(v1::StatsRequest { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(s1.memory_limit_bytes, 64 << 20);
+        assert!(
+            s1.memory_usage_bytes > 0 && s1.memory_usage_bytes < 64 << 20,
+            "{s1:?}"
+        );
+        assert_eq!(
+            (s1.pids_current, s1.pids_limit),
+            (3, 30),
+            "sh, its loop and sleep: {s1:?}"
+        );
+        // The busy loop is using (most of) a CPU.
+        let busy = (s1.cpu_usage_nanos - s0.cpu_usage_nanos) as f64
+            / (s1.read_at_unix_nanos - s0.read_at_unix_nanos) as f64;
+        assert!(busy > 0.5, "cpu {busy}");
+        assert!(s1.cgroup.ends_with(&id));
+
+        c.update(v1::UpdateRequest {
+            id: id.clone(),
+            resources: Some(v1::Resources {
+                memory_limit_bytes: 128 << 20,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+        let s2 = c
+            .stats(v1::StatsRequest { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(s2.memory_limit_bytes, 128 << 20);
+        let bad = c
+            .update(v1::UpdateRequest {
+                id: id.clone(),
+                resources: Some(v1::Resources {
+                    cpuset_cpus: "99".into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    });
+    assert_eq!(
+        ok(&t.ctl_output(&["update", "-m", "96m", "--pids-limit", "40", "busy"])).trim(),
+        "busy"
+    );
+    let dir = cgroup_dir(&t, &id, "memory");
+    assert_eq!(
+        read(dir.join("memory.limit_in_bytes")),
+        (96u64 << 20).to_string()
+    );
+    assert_eq!(read(cgroup_dir(&t, &id, "pids").join("pids.max")), "40");
+
+    let table = ok(&t.ctl_output(&["stats", "--no-stream", "busy"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("CONTAINER ID") && lines[0].contains("MEM USAGE / LIMIT"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with(&id[..12])
+            && lines[1].contains("96.00MiB")
+            && lines[1].contains("/ 40"),
+        "{table}"
+    );
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}
+
+#[test]
+fn bad_limits_are_one_line_exit_125_and_leave_nothing() {
+    let t = TestRoot::new("badlim");
+    for args in [
+        &["-m", "10xb"][..],
+        &["-m", "-5"],
+        &["-m", "1m"],
+        &["--cpus", "0"],
+        &["--cpus", "-1"],
+        &["--cpus", "64"],
+        &["--cpuset-cpus", "99"],
+        &["--cpuset-cpus", "3-1"],
+        &["--pids-limit", "-2"],
+        &["--cpu-shares", "1"],
+        &["--cgroup-parent", "../escape"],
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend_from_slice(args);
+        cmd.push("true");
+        let o = t.ctl_output(&cmd);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {o:?}");
+        assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("Error: "), "{}", stderr(&o));
+        assert!(t.entries().is_empty(), "{args:?} left {:?}", t.entries());
+    }
+    t.finish();
+}
+
+/// The shim checks limits itself: a grpcurl caller or embedder gets
+/// InvalidArgument, and nothing is created.
+#[tokio::test]
+async fn the_shim_rejects_bad_limits_itself() {
+    let t = TestRoot::new("shimlim");
+    let shim = mydocker::ShimCommand {
+        program: shim_bin(),
+    };
+    let spawned = mydocker::spawn_shim(&shim, &t.root, "lim").unwrap();
+    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    for res in [
+        v1::Resources {
+            memory_limit_bytes: -5,
+            ..t.resources()
+        },
+        v1::Resources {
+            cpuset_cpus: "99".into(),
+            ..t.resources()
+        },
+        v1::Resources {
+            nano_cpus: -1,
+            ..t.resources()
+        },
+        v1::Resources {
+            pids_limit: -2,
+            ..t.resources()
+        },
+        v1::Resources {
+            cgroup_parent: "a/../../b".into(),
+            ..t.resources()
+        },
+    ] {
+        let e = c
+            .create(v1::CreateRequest {
+                id: "lim".into(),
+                argv: vec!["true".into()],
+                resources: Some(res.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{res:?}: {e:?}");
+        assert!(cgroup_dirs(&t.cgroup_parent()).is_empty());
+    }
+    c.shutdown(v1::ShutdownRequest {}).await.unwrap();
+    drop(c);
+    wait_child(spawned.process).await;
+    t.finish();
+}
+
+#[test]
+fn rm_f_of_a_dead_shim_removes_its_cgroup() {
+    let t = TestRoot::new("deadcg");
+    let id = ok(&t.ctl_output(&["run", "-d", "-m", "64m", "sleep", "1000"]))
+        .trim()
+        .to_string();
+    let dir = cgroup_dir(&t, &id, "memory");
+    assert!(dir.is_dir());
+    let shim = inspect(&t, &id)["State"]["ShimPid"].as_i64().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually(Duration::from_secs(5), || {
+        inspect(&t, &id)["State"]["Dead"]
+            .as_bool()
+            .filter(|d| *d)
+            .map(|_| ())
+    })
+    .expect("dead");
+    assert!(dir.is_dir(), "the dead shim could not remove it");
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    assert!(!dir.exists());
+    t.finish();
+}
