@@ -374,10 +374,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Kill(args) => {
             let signal = parse_signal(&args.signal)?;
             for_each(&root, &args.ids, |t| async move {
-                if !matches!(
-                    t.record()?.status(),
-                    containers::Status::Running | containers::Status::Created
-                ) {
+                if t.record()?.status() != containers::Status::Running {
                     anyhow::bail!("cannot kill container {}: container is not running", t.arg);
                 }
                 let mut c = t.connect().await?;

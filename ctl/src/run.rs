@@ -84,10 +84,15 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
             return Err(e.into());
         }
     };
+    let mut env = expand_env(&args.env);
+    // What docker gives a terminal, so that top, vi and less draw.
+    if args.tty && !env.iter().any(|kv| kv.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
     let mut request = v1::CreateRequest {
         id: id.clone(),
         argv: args.command.clone(),
-        env: expand_env(&args.env),
+        env,
         cwd: args.workdir.clone().unwrap_or_default(),
         hostname: args.hostname.clone().unwrap_or_default(),
         tty: args.tty,

@@ -276,6 +276,17 @@ fn env_and_path_lookup() {
         .unwrap();
     assert!(o.status.success(), "{o:?}");
     assert_eq!(stdout(&o), "x y\n=eq\nhosty\n");
+    // docker's defaults.
+    let o = t.ctl_output(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "hh",
+        "sh",
+        "-c",
+        "echo $HOME $HOSTNAME; echo ${TERM:-none}",
+    ]);
+    assert_eq!(stdout(&o), "/root hh\nnone\n");
     // A custom PATH is the one searched.
     let o = t.ctl_output(&["run", "--rm", "-e", "PATH=/nonexistent", "true"]);
     assert_eq!(o.status.code(), Some(127), "{o:?}");

@@ -61,7 +61,17 @@ fn interactive_shell_resize_ctrl_c_detach_reattach_and_exit_code() {
     }
     assert!(resized, "resize never arrived:\n{}", term.screen());
 
-    term.type_text("clear; sleep 100\n");
+    // Full-screen programs draw (TERM is set), and job control works.
+    term.type_text("top\n");
+    term.wait_for("top's screen", |s| {
+        s.contains("PID") && s.contains("Tasks:")
+    });
+    term.type_text("q");
+    term.type_text("clear; sleep 200\n");
+    std::thread::sleep(Duration::from_millis(500));
+    term.keys(&["C-z"]);
+    term.wait_for("ctrl-z to stop the job", |s| s.contains("Stopped"));
+    term.type_text("kill -9 %1; clear; sleep 100\n");
     std::thread::sleep(Duration::from_millis(500));
     term.keys(&["C-c"]);
     term.type_text("echo after-$((40+2))\n");

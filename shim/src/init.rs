@@ -127,8 +127,16 @@ fn run(msg: &InitMessage) -> Result<Infallible, InitFailure> {
         .iter()
         .map(|a| c(a, "an environment variable"))
         .collect::<Result<Vec<_>, _>>()?;
-    if !msg.env.iter().any(|kv| kv.starts_with("PATH=")) {
+    // docker's defaults, each only when the caller did not set it.
+    let has = |k: &str| msg.env.iter().any(|kv| kv.split('=').next() == Some(k));
+    if !has("PATH") {
         env.push(c(&format!("PATH={DEFAULT_PATH}"), "PATH")?);
+    }
+    if !has("HOSTNAME") && !msg.hostname.is_empty() {
+        env.push(c(&format!("HOSTNAME={}", msg.hostname), "HOSTNAME")?);
+    }
+    if !has("HOME") {
+        env.push(c("HOME=/root", "HOME")?);
     }
     let program_c = CString::new(program.as_os_str().as_bytes())
         .map_err(|_| failure(EXIT_SETUP, "path contains a NUL byte".into()))?;
