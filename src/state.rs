@@ -75,6 +75,7 @@ pub struct ConfigRecord {
     pub cgroup: String,
     /// Nanoseconds since the Unix epoch.
     pub created_at: i64,
+    pub privileged: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -102,6 +102,9 @@ pub struct RunArgs {
     /// Working directory inside the container
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
+    /// Give the container every capability and no masked or read-only paths
+    #[arg(long)]
+    pub privileged: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// The command and its arguments; options after CMD belong to CMD
@@ -331,7 +334,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 match containers::resolve(&root, arg).and_then(|t| ps::inspect_value(&t)) {
                     Ok(v) => values.push(v),
                     Err(e) => {
-                        eprintln!("Error: {e:#}");
+                        eprintln!("Error: {}", crate::one_line(&e));
                         failed = true;
                     }
                 }
@@ -472,7 +475,7 @@ where
             Ok(()) => {}
             Err(e) => {
                 failed = true;
-                eprintln!("Error: {e:#}");
+                eprintln!("Error: {}", crate::one_line(&e));
             }
         }
     }

@@ -31,6 +31,24 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
+/// An error as one line: its context chain joined by ": ", leaving out a
+/// cause whose text the line already holds (our error types print their
+/// source themselves).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 pub fn exit_with(code: i32, message: impl Into<String>) -> anyhow::Error {
     Exit {
         code,
@@ -60,7 +78,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let (code, message) = match e.downcast_ref::<Exit>() {
                 Some(x) => (x.code, x.message.clone()),
-                None => (default_code, format!("{e:#}")),
+                None => (default_code, one_line(&e)),
             };
             if !message.is_empty() {
                 eprintln!("Error: {message}");

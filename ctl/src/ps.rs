@@ -162,6 +162,7 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
             "Hostname": c.hostname,
             "Tty": c.tty,
             "OpenStdin": c.stdin,
+            "Privileged": c.privileged,
             "Resources": c.limits,
         },
         "State": {

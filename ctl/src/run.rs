@@ -103,6 +103,7 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
         }),
         resources: Some(resources),
         name: String::new(),
+        privileged: args.privileged,
     };
     let mut attempts = 0;
     let result = loop {
@@ -359,7 +360,7 @@ pub async fn start_cmd(root: &Path, args: crate::cli::StartArgs) -> anyhow::Resu
                         return Err(exit_with(x.code, x.message.clone()));
                     }
                 }
-                eprintln!("Error: {e:#}");
+                eprintln!("Error: {}", crate::one_line(&e));
                 failed = true;
             }
         }

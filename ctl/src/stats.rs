@@ -162,7 +162,7 @@ pub async fn stats(root: &Path, args: StatsArgs) -> anyhow::Result<i32> {
     for (r, (t, _)) in before.iter().zip(&list) {
         if let Err(e) = r {
             if !args.ids.is_empty() {
-                return Err(crate::exit_with(1, format!("{}: {e:#}", t.arg)));
+                return Err(crate::exit_with(1, format!("{}: {}", t.arg, crate::one_line(e))));
             }
         }
     }

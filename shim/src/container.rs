@@ -105,6 +105,7 @@ pub struct ContainerConfig {
     /// rows, cols
     pub terminal_size: Option<(u16, u16)>,
     pub limits: Limits,
+    pub privileged: bool,
 }
 
 impl ContainerConfig {
@@ -426,6 +427,7 @@ impl Container {
                 cgroup_parent: l.cgroup_parent.clone(),
             },
             cgroup: self.cgroup_path(),
+            privileged: c.privileged,
             created_at: nanos(created_at),
         };
         Ok(state::write_json(
@@ -495,6 +497,7 @@ impl Container {
             env: self.config.env.clone(),
             cwd: self.config.cwd.clone(),
             hostname: self.config.hostname.clone(),
+            privileged: self.config.privileged,
         }
         .encode()?;
         let cmd = AsyncIoFd::new(cmd)?;

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 
+use crate::harden;
 use crate::relay::{self, InitFailure, InitMessage};
 
 /// Where the init finds the command pipe.
@@ -95,6 +96,9 @@ fn run(msg: &InitMessage) -> Result<Infallible, InitFailure> {
         None::<&str>,
     )
     .map_err(setup_err("mount /proc"))?;
+    if !msg.privileged {
+        harden::protect_paths().map_err(|m| failure(EXIT_SETUP, m))?;
+    }
     if !msg.hostname.is_empty() {
         nix::unistd::sethostname(&msg.hostname).map_err(setup_err("set hostname"))?;
     }
@@ -142,6 +146,10 @@ fn run(msg: &InitMessage) -> Result<Infallible, InitFailure> {
         .map_err(|_| failure(EXIT_SETUP, "path contains a NUL byte".into()))?;
 
     prepare_exec();
+    // Last, as everything before needed CAP_SYS_ADMIN.
+    if !msg.privileged {
+        harden::drop_privileges().map_err(|m| failure(EXIT_SETUP, m))?;
+    }
     let err = nix::unistd::execve(&program_c, &argv, &env).unwrap_err();
     Err(exec_failure(&msg.argv[0], err))
 }

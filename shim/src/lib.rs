@@ -3,6 +3,7 @@
 
 pub mod cgroup;
 pub mod container;
+pub mod harden;
 pub mod init;
 pub mod io;
 pub mod reaper;

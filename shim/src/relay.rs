@@ -48,6 +48,8 @@ pub struct InitMessage {
     pub env: Vec<String>,
     pub cwd: String,
     pub hostname: String,
+    /// Skip docker's default confinement (capabilities, masked paths).
+    pub privileged: bool,
 }
 
 /// Why the init could not execute the command, and the exit code it then
@@ -148,6 +150,7 @@ impl InitMessage {
         e.list(&self.env);
         e.str(&self.cwd);
         e.str(&self.hostname);
+        e.u32(self.privileged as u32);
         e.finish()
     }
 
@@ -159,6 +162,7 @@ impl InitMessage {
             env: d.list()?,
             cwd: d.str()?,
             hostname: d.str()?,
+            privileged: d.u32()? != 0,
         };
         d.end()?;
         Ok(m)
@@ -244,6 +248,7 @@ mod tests {
             env: vec!["A=1".into(), "B= spaced =".into()],
             cwd: "/tmp".into(),
             hostname: "host".into(),
+            privileged: true,
         }
     }
 
@@ -278,6 +283,7 @@ mod tests {
             env: vec!["A=1".into()],
             cwd: "/".into(),
             hostname: "h".into(),
+            privileged: false,
         }
         .encode()
         .unwrap();

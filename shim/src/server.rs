@@ -8,6 +8,8 @@ use std::time::Duration;
 use mydocker::v1::shim_server::ShimServer;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_stream::wrappers::UnixListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::UdsConnectInfo;
 
 use crate::reaper::Reaper;
 use crate::service::{Shim, ShimService};
@@ -29,6 +31,31 @@ pub type Result<T, E = ServerError> = std::result::Result<T, E>;
 
 fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> ServerError {
     move |source| ServerError::Io { what, source }
+}
+
+/// Lets in only root and the shim's own user, whatever the socket's mode
+/// says: the kernel's account of the caller (SO_PEERCRED) is checked on
+/// every request.
+#[allow(clippy::result_large_err)]
+fn check_peer(req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let cred = req
+        .extensions()
+        .get::<UdsConnectInfo>()
+        .and_then(|i| i.peer_cred);
+    let me = nix::unistd::geteuid().as_raw();
+    match cred {
+        Some(c) if c.uid() == 0 || c.uid() == me => Ok(req),
+        Some(c) => {
+            tracing::warn!(uid = c.uid(), pid = ?c.pid(), "refused a caller");
+            Err(tonic::Status::permission_denied(format!(
+                "uid {} may not use this shim (only root and uid {me})",
+                c.uid()
+            )))
+        }
+        None => Err(tonic::Status::permission_denied(
+            "the caller's credentials are unknown",
+        )),
+    }
 }
 
 /// Serves until told to stop, then makes sure no process of the container is
@@ -66,14 +93,15 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
     };
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
-        .add_service(
+        .add_service(InterceptedService::new(
             ShimServer::new(ShimService::new(shim.clone()))
                 .max_decoding_message_size(mydocker::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(mydocker::MAX_MESSAGE_BYTES),
-        )
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(health_service)
+            check_peer,
+        ))
+        .add_service(InterceptedService::new(reflection_v1, check_peer))
+        .add_service(InterceptedService::new(reflection_v1alpha, check_peer))
+        .add_service(InterceptedService::new(health_service, check_peer))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
             stop.await;
             let _ = stopped_tx.send(());

@@ -188,6 +188,7 @@ fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
         stdin: r.stdin,
         terminal_size,
         limits,
+        privileged: r.privileged,
     })
 }
 
