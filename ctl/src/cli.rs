@@ -107,6 +107,14 @@ pub struct RunArgs {
     pub privileged: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Parent cgroup of the container's cgroup (<parent>/<id>)
+    #[arg(
+        long,
+        env = "MYDOCKER_CGROUP_PARENT",
+        default_value = "mydocker",
+        value_name = "PATH"
+    )]
+    pub cgroup_parent: String,
     /// The command and its arguments; options after CMD belong to CMD
     #[arg(
         required = true,
@@ -117,7 +125,7 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-/// Resource limits, with docker's names and units.
+/// Resource limits, with docker's names and units (run, create, update).
 #[derive(Args, Debug, Clone, Default)]
 pub struct LimitArgs {
     /// Memory limit (bytes, or with a b, k, m or g suffix; at least 6m)
@@ -138,19 +146,11 @@ pub struct LimitArgs {
     /// Maximum number of processes (-1 or 0 for none)
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
-    /// Parent cgroup of the container's cgroup (<parent>/<id>)
-    #[arg(
-        long,
-        env = "MYDOCKER_CGROUP_PARENT",
-        default_value = "mydocker",
-        value_name = "PATH"
-    )]
-    pub cgroup_parent: String,
 }
 
 impl LimitArgs {
     /// Parses and checks the limits as docker does, before anything starts.
-    pub fn to_resources(&self) -> anyhow::Result<v1::Resources> {
+    pub fn to_resources(&self, cgroup_parent: &str) -> anyhow::Result<v1::Resources> {
         use mydocker::units;
         let memory = self
             .memory
@@ -171,7 +171,7 @@ impl LimitArgs {
             cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
             cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
             pids_limit: self.pids_limit.unwrap_or(0),
-            cgroup_parent: self.cgroup_parent.clone(),
+            cgroup_parent: cgroup_parent.to_string(),
         };
         units::check_limits(&r, &units::online("cpu"), &units::online("node"))?;
         Ok(r)
@@ -180,24 +180,8 @@ impl LimitArgs {
 
 #[derive(Args, Debug)]
 pub struct UpdateArgs {
-    /// Memory limit (bytes, or with a b, k, m or g suffix)
-    #[arg(short = 'm', long, value_name = "BYTES")]
-    pub memory: Option<String>,
-    /// Number of CPUs
-    #[arg(long, value_name = "DECIMAL")]
-    pub cpus: Option<String>,
-    /// CPU shares (relative weight)
-    #[arg(short = 'c', long, value_name = "SHARES")]
-    pub cpu_shares: Option<u64>,
-    /// CPUs in which to allow execution
-    #[arg(long, value_name = "LIST")]
-    pub cpuset_cpus: Option<String>,
-    /// Memory nodes in which to allow execution
-    #[arg(long, value_name = "LIST")]
-    pub cpuset_mems: Option<String>,
-    /// Maximum number of processes (-1 for none)
-    #[arg(long, value_name = "N", allow_negative_numbers = true)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     #[arg(required = true, value_name = "CONTAINER")]
     pub ids: Vec<String>,
 }
@@ -413,29 +397,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Attach(args) => run::attach(&root, args).await,
         Command::Stats(args) => stats::stats(&root, args).await,
         Command::Update(args) => {
-            use mydocker::units;
-            let memory = args
-                .memory
-                .as_deref()
-                .map(units::parse_bytes)
-                .transpose()?
-                .unwrap_or(0);
-            let nano_cpus = args
-                .cpus
-                .as_deref()
-                .map(units::parse_cpus)
-                .transpose()?
-                .unwrap_or(0);
-            let res = v1::Resources {
-                memory_limit_bytes: memory,
-                nano_cpus,
-                cpu_shares: args.cpu_shares.unwrap_or(0),
-                cpuset_cpus: args.cpuset_cpus.clone().unwrap_or_default(),
-                cpuset_mems: args.cpuset_mems.clone().unwrap_or_default(),
-                pids_limit: args.pids_limit.unwrap_or(0),
-                cgroup_parent: String::new(),
-            };
-            units::check_limits(&res, &units::online("cpu"), &units::online("node"))?;
+            let res = args.limits.to_resources("")?;
             if res == (v1::Resources::default()) {
                 return Err(exit_with(1, "update needs at least one limit to change"));
             }

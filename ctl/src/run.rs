@@ -62,7 +62,7 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
     parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(EXIT_RUN_FAILED, e))?;
     let resources = args
         .limits
-        .to_resources()
+        .to_resources(&args.cgroup_parent)
         .map_err(|e| exit_with(EXIT_RUN_FAILED, e.to_string()))?;
     // A terminal is for typing into: -t implies -i here (the book's -ti).
     let interactive = args.interactive || args.tty;

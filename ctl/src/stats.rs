@@ -162,7 +162,10 @@ pub async fn stats(root: &Path, args: StatsArgs) -> anyhow::Result<i32> {
     for (r, (t, _)) in before.iter().zip(&list) {
         if let Err(e) = r {
             if !args.ids.is_empty() {
-                return Err(crate::exit_with(1, format!("{}: {}", t.arg, crate::one_line(e))));
+                return Err(crate::exit_with(
+                    1,
+                    format!("{}: {}", t.arg, crate::one_line(e)),
+                ));
             }
         }
     }

@@ -18,9 +18,12 @@ fn command_is_pid_1_and_sees_only_its_own_namespaces() {
         hostname changed-inside && echo "host2=$(hostname)"
         tail -n +3 /proc/net/dev | while IFS=: read -r name rest; do echo "if=$(echo $name)"; done
     "#;
+    // Privileged: only CAP_SYS_ADMIN may set a hostname (as in docker), and
+    // the point is that even a container that may cannot touch the host's.
     let o = t.ctl_output(&[
         "run",
         "--rm",
+        "--privileged",
         "--hostname",
         "box1",
         "--",

@@ -33,7 +33,10 @@ fn masked_with_content() -> Vec<&'static str> {
 fn the_command_runs_with_dockers_default_confinement() {
     let t = TestRoot::new("harden");
     let masked = masked_with_content();
-    assert!(!masked.is_empty(), "no masked path has content here: nothing to prove");
+    assert!(
+        !masked.is_empty(),
+        "no masked path has content here: nothing to prove"
+    );
     let mut script = String::from("grep -E '^(Cap|NoNewPrivs)' /proc/self/status; ");
     for p in &masked {
         script.push_str(&format!("echo {p}=$(wc -c < {p}); "));
@@ -51,10 +54,17 @@ fn the_command_runs_with_dockers_default_confinement() {
     assert_eq!(status_field(&out, "CapAmb"), "0000000000000000");
     assert_eq!(status_field(&out, "NoNewPrivs"), "1");
     for p in &masked {
-        assert!(out.contains(&format!("{p}=0\n")), "{p} reads as empty: {out}");
+        assert!(
+            out.contains(&format!("{p}=0\n")),
+            "{p} reads as empty: {out}"
+        );
     }
     assert!(out.contains("sysctl=denied"), "{out}");
-    assert!(stderr(&o).contains("Read-only file system"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Read-only file system"),
+        "{}",
+        stderr(&o)
+    );
     assert!(out.contains("firmware=0"), "{out}");
     t.finish();
 }

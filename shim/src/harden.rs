@@ -92,8 +92,14 @@ pub fn protect_paths() -> Result<(), String> {
         if std::fs::symlink_metadata(p).is_err() {
             continue;
         }
-        mount(Some(*p), *p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(err("bind", p))?;
+        mount(
+            Some(*p),
+            *p,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(err("bind", p))?;
         mount(
             Some(*p),
             *p,
@@ -148,12 +154,21 @@ pub fn drop_privileges() -> Result<(), String> {
         // SAFETY: prctl with integer arguments.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
         if rc < 0 && Errno::last() != Errno::EINVAL {
-            return Err(format!("drop capability {cap} from the bounding set: {}", Errno::last().desc()));
+            return Err(format!(
+                "drop capability {cap} from the bounding set: {}",
+                Errno::last().desc()
+            ));
         }
     }
     // SAFETY: prctl with integer arguments.
     unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        );
     }
     let mask = default_cap_mask();
     let lo = mask as u32;
@@ -175,7 +190,13 @@ pub fn drop_privileges() -> Result<(), String> {
         },
     ];
     // SAFETY: capset(2) reads a v3 header and two data structs we own.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
+    };
     if rc < 0 {
         return Err(format!("set capabilities: {}", Errno::last().desc()));
     }
