@@ -358,6 +358,21 @@ pub async fn wait_gone(pid: u32) {
     if pid == 0 {
         return;
     }
+    // A pidfd becomes readable the moment the process exits: no polling.
+    // SAFETY: pidfd_open(2) with integer arguments; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
+    if fd >= 0 {
+        // SAFETY: fd is a fresh descriptor that nothing else owns.
+        let fd =
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+        // SAFETY: an OwnedFd stays open, and the same, while the AsyncFd owns it.
+        if let Ok(afd) = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+        } {
+            let _ = tokio::time::timeout(Duration::from_secs(5), afd.readable()).await;
+            return;
+        }
+    }
     for _ in 0..500 {
         let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .map(|s| {

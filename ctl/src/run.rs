@@ -173,7 +173,8 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
     let mut session = Session::open(&mut client, &id, false).await?;
     if let Some((code, msg)) = start(&mut client, &id).await? {
         if args.rm {
-            delete(&mut client, &id, &mut process).await;
+            drop(session);
+            delete(client, &id, &mut process).await;
         }
         return Err(exit_with(code, msg));
     }
@@ -206,7 +207,8 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
     }
     let code = status.exit_code;
     if args.rm {
-        delete(&mut client, &id, &mut process).await;
+        drop(session);
+        delete(client, &id, &mut process).await;
     }
     Ok(code)
 }
@@ -280,7 +282,7 @@ pub async fn wait(client: &mut ShimClient, id: &str) -> anyhow::Result<v1::ExitS
 }
 
 /// `--rm`: deletes the container and waits for its shim to be gone.
-async fn delete(client: &mut ShimClient, id: &str, process: &mut std::process::Child) {
+async fn delete(mut client: ShimClient, id: &str, process: &mut std::process::Child) {
     if let Err(s) = client
         .delete(v1::DeleteRequest { id: id.to_string() })
         .await
@@ -288,6 +290,8 @@ async fn delete(client: &mut ShimClient, id: &str, process: &mut std::process::C
         eprintln!("Error: removing container {id}: {}", s.message());
         return;
     }
+    // Close our connection now: the shim exits once its clients are gone.
+    drop(client);
     // Polled, not a blocking wait(): the runtime must stay free to answer
     // the shim's GOAWAY, or the shim waits for us while we wait for it.
     wait_gone(process.id()).await;

@@ -38,6 +38,8 @@ pub const LAGGARD_TIMEOUT: Duration = Duration::from_secs(1);
 const ATTACHER_HARD_CAP: usize = 4 * ATTACHER_BUDGET;
 /// Size of one read from a PTY or pipe.
 const READ_CHUNK: usize = 128 * 1024;
+/// Output already waiting is gathered up to this much per message.
+const COALESCE: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
@@ -414,6 +416,34 @@ impl AsyncIoFd {
         }
     }
 
+    /// Reads what is ready now, without waiting, until `buf` holds `limit`
+    /// bytes. Returns true at end of file.
+    pub fn read_more(&self, buf: &mut BytesMut, limit: usize) -> bool {
+        while buf.len() < limit {
+            if buf.capacity() - buf.len() < 4096 {
+                buf.reserve(READ_CHUNK);
+            }
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: read(2) into the spare capacity of our own buffer.
+            let n = unsafe {
+                libc::read(
+                    self.raw(),
+                    spare.as_mut_ptr() as *mut libc::c_void,
+                    spare.len(),
+                )
+            };
+            match n {
+                0 => return true,
+                n if n > 0 => {
+                    // SAFETY: the kernel initialised n bytes.
+                    unsafe { buf.set_len(buf.len() + n as usize) };
+                }
+                _ => return matches!(io::Error::last_os_error().raw_os_error(), Some(libc::EIO)),
+            }
+        }
+        false
+    }
+
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let mut guard = self.0.writable().await?;
@@ -465,7 +495,16 @@ pub fn spawn_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
             }
             match src.read(&mut buf).await {
                 Ok(0) => break,
-                Ok(_) => hub.publish(kind, buf.split().freeze()),
+                Ok(_) => {
+                    // Take what else is there already (a PTY hands out at
+                    // most 4 KiB a read): fewer, larger messages for the
+                    // log and the attachers, and no wait for more.
+                    let eof = src.read_more(&mut buf, COALESCE);
+                    hub.publish(kind, buf.split().freeze());
+                    if eof {
+                        break;
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, stream = kind.name(), "reading container output failed");
                     break;
