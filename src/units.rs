@@ -71,12 +71,13 @@ pub fn cfs_quota_us(nano_cpus: i64) -> i64 {
 
 /// Parses a cpuset list (`0-2,5`) into its CPUs, ascending and unique.
 pub fn parse_cpu_list(s: &str) -> Result<Vec<u32>> {
-    let err = || UnitError::CpuList(s.to_string());
+    let err = || UnitError::CpuList(s.chars().take(64).collect());
     let t = s.trim();
-    if t.is_empty() {
+    // No real list is longer; a hostile one must not cost memory.
+    if t.is_empty() || t.len() > 16 * 1024 {
         return Err(err());
     }
-    let mut cpus = Vec::new();
+    let mut set = vec![false; 4096];
     for part in t.split(',') {
         let (a, b) = match part.split_once('-') {
             Some((a, b)) => (a, b),
@@ -87,11 +88,9 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<u32>> {
         if a > b || b > 4095 {
             return Err(err());
         }
-        cpus.extend(a..=b);
+        set[a as usize..=b as usize].fill(true);
     }
-    cpus.sort_unstable();
-    cpus.dedup();
-    Ok(cpus)
+    Ok((0..4096u32).filter(|c| set[*c as usize]).collect())
 }
 
 /// The CPUs or memory nodes this machine has online, from sysfs
@@ -259,6 +258,14 @@ mod tests {
             assert!(parse_cpu_list(bad).is_err(), "{bad}");
         }
         assert_eq!(format_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+        // Hostile: a huge list costs no memory, it is refused.
+        assert!(parse_cpu_list(&"0-4095,".repeat(100_000)).is_err());
+        assert_eq!(
+            parse_cpu_list("0-4095,".repeat(100).trim_end_matches(','))
+                .unwrap()
+                .len(),
+            4096
+        );
     }
 
     #[test]

@@ -272,18 +272,13 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A container whose shim is gone: its processes died with the shim
-/// (PR_SET_PDEATHSIG); make sure of it, then remove the state and name.
+/// A container whose shim is gone: remove its cgroup (killing anything left
+/// in it), its state and its name.
 fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
     if let Some(r) = rec {
-        // The init's pid, if something still runs under it in another PID
-        // namespace, is one of ours that escaped: kill it.
-        if r.state.pid > 0 && in_other_pid_namespace(r.state.pid) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(r.state.pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        // Its processes died with the shim (PR_SET_PDEATHSIG); anything
+        // that escaped is in its cgroup, which remove_cgroup kills. The pid
+        // on record is stale and may be anyone's now: it is not signalled.
         if !r.config.cgroup.is_empty() {
             remove_cgroup(&r.config.cgroup)?;
         }
@@ -342,14 +337,6 @@ fn remove_cgroup(path: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn in_other_pid_namespace(pid: i32) -> bool {
-    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-    match (ns(&pid.to_string()), ns("self")) {
-        (Some(a), Some(b)) => a != b,
-        _ => false,
-    }
 }
 
 /// Waits (briefly) for a shim process to be gone after Delete, so that

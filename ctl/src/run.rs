@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use mydocker::v1;
@@ -195,9 +196,17 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         Outcome::Detached => {
             // The cursor is wherever the container left it.
             println!("\n{id}");
+            if args.rm {
+                eprintln!("mydockerctl: the container keeps running; --rm cannot remove it after a detach (use rm -f)");
+            }
             return Ok(0);
         }
-        Outcome::Signaled(sig) => return Ok(128 + sig),
+        Outcome::Signaled(sig) => {
+            if args.rm {
+                eprintln!("mydockerctl: the container keeps running; --rm cannot remove it now (use rm -f)");
+            }
+            return Ok(128 + sig);
+        }
     };
     if status.oom_killed {
         eprintln!(
@@ -254,7 +263,14 @@ pub async fn start(client: &mut ShimClient, id: &str) -> anyhow::Result<Option<(
     match client.start(v1::StartRequest { id: id.to_string() }).await {
         Ok(_) => Ok(None),
         Err(s) if s.code() == Code::FailedPrecondition => {
-            let status = wait(client, id).await?;
+            // A command that could not be executed has its init exit at
+            // once; anything else refused (already started, say) does not,
+            // and is reported as it is rather than waited on.
+            let status = match tokio::time::timeout(Duration::from_secs(2), wait(client, id)).await
+            {
+                Ok(r) => r?,
+                Err(_) => return Err(exit_with(EXIT_RUN_FAILED, s.message())),
+            };
             let code = if status.exit_code == 0 {
                 EXIT_RUN_FAILED
             } else {

@@ -205,6 +205,9 @@ struct State {
     /// The init's pipes, until Start takes them.
     pipes: Option<(OwnedFd, OwnedFd)>,
     start_requested: bool,
+    /// The init has been reaped: its pid may already belong to another
+    /// process, so nothing may be sent to it any more.
+    reaped: bool,
     started_at: Option<SystemTime>,
     exec_error: Option<String>,
 }
@@ -277,6 +280,7 @@ impl Container {
                 pid: init.pid,
                 pipes: Some((init.cmd, init.status)),
                 start_requested: false,
+                reaped: false,
                 started_at: None,
                 exec_error: None,
             }),
@@ -511,6 +515,8 @@ impl Container {
         let status = AsyncIoFd::new(status)?;
         let mut buf = BytesMut::with_capacity(4096);
         loop {
+            // A full buffer would read 0 bytes, which looks like EOF.
+            buf.reserve(4096);
             let n = status
                 .read(&mut buf)
                 .await
@@ -543,6 +549,14 @@ impl Container {
         tracing::info!(error = %failure, "command could not be executed");
         self.state.lock().unwrap().exec_error = Some(failure.clone());
         Err(ContainerError::ExecFailed(failure))
+    }
+
+    /// Called by the reaper, synchronously, the moment the init is reaped.
+    pub fn mark_reaped(&self) {
+        self.state.lock().unwrap().reaped = true;
+        if let Some(w) = &self.oom_watch {
+            w.abort();
+        }
     }
 
     /// Called by the reaper with the init's wait status. Publishes the exit
@@ -611,23 +625,26 @@ impl Container {
 
     /// Signals PID 1, or every process of the container.
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        // Real-time signals too: 1 to SIGRTMAX, as the API says.
         let sig = match signal {
-            0 => Signal::SIGKILL,
-            n => Signal::try_from(n).map_err(|_| invalid(format!("invalid signal {n}")))?,
+            0 => libc::SIGKILL,
+            n if (1..=libc::SIGRTMAX()).contains(&n) => n,
+            n => return Err(invalid(format!("invalid signal {n}"))),
         };
-        let pid = {
-            let s = self.state.lock().unwrap();
-            if s.status == Status::Exited {
-                return Err(ContainerError::NotRunning(self.id().into()));
-            }
-            s.pid
-        };
+        // The runtime is single-threaded and the reaper marks `reaped` in the
+        // same synchronous step as its waitpid: between this check and the
+        // kill below, the pid cannot have been reaped and reused.
+        let s = self.state.lock().unwrap();
+        if s.status == Status::Exited || s.reaped {
+            return Err(ContainerError::NotRunning(self.id().into()));
+        }
+        let pid = s.pid;
         if all {
             for p in namespace_members(pid) {
-                let _ = nix::sys::signal::kill(p, sig);
+                let _ = signal_raw(p, sig);
             }
         }
-        match nix::sys::signal::kill(pid, sig) {
+        match signal_raw(pid, sig) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
             Err(source) => Err(ContainerError::Sys {
                 what: "kill",
@@ -659,6 +676,16 @@ impl Container {
             Some(m) => Ok(io::resize(m, rows, cols)?),
             None => Err(io::IoError::NoTerminal.into()),
         }
+    }
+}
+
+/// kill(2) with any signal number, real-time ones included.
+fn signal_raw(pid: Pid, sig: i32) -> std::result::Result<(), nix::errno::Errno> {
+    // SAFETY: kill(2) with integer arguments.
+    if unsafe { libc::kill(pid.as_raw(), sig) } == 0 {
+        Ok(())
+    } else {
+        Err(nix::errno::Errno::last())
     }
 }
 

@@ -12,10 +12,6 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::container::Container;
 
-/// Exits of pids nobody registered yet are kept this long (in entries), so
-/// that an exit reaped between clone and registration is not lost.
-const UNCLAIMED_MAX: usize = 64;
-
 #[derive(Default)]
 pub struct Reaper {
     inner: Mutex<Inner>,
@@ -24,7 +20,6 @@ pub struct Reaper {
 #[derive(Default)]
 struct Inner {
     watched: HashMap<i32, Arc<Container>>,
-    unclaimed: Vec<(i32, WaitStatus)>,
 }
 
 impl Reaper {
@@ -45,16 +40,16 @@ impl Reaper {
         Ok(reaper)
     }
 
-    /// Hands the exit of `pid` to `container` when it comes.
+    /// Hands the exit of `pid` to `container` when it comes. The shim's
+    /// runtime is single-threaded and Create calls this right after the
+    /// clone, before any await: the reaper cannot run in between, so no
+    /// exit can come before its registration.
     pub fn watch(&self, pid: Pid, container: Arc<Container>) {
-        let mut g = self.inner.lock().unwrap();
-        if let Some(i) = g.unclaimed.iter().position(|(p, _)| *p == pid.as_raw()) {
-            let (_, ws) = g.unclaimed.remove(i);
-            drop(g);
-            tokio::spawn(async move { container.on_init_exit(ws).await });
-            return;
-        }
-        g.watched.insert(pid.as_raw(), container);
+        self.inner
+            .lock()
+            .unwrap()
+            .watched
+            .insert(pid.as_raw(), container);
     }
 
     fn reap_all(&self) {
@@ -79,15 +74,12 @@ impl Reaper {
             match g.watched.remove(&pid.as_raw()) {
                 Some(c) => {
                     drop(g);
+                    // Before anything else runs: from now on the pid is not
+                    // ours to signal.
+                    c.mark_reaped();
                     tokio::spawn(async move { c.on_init_exit(ws).await });
                 }
-                None => {
-                    tracing::debug!(pid = pid.as_raw(), "reaped an orphan");
-                    if g.unclaimed.len() >= UNCLAIMED_MAX {
-                        g.unclaimed.remove(0);
-                    }
-                    g.unclaimed.push((pid.as_raw(), ws));
-                }
+                None => tracing::debug!(pid = pid.as_raw(), "reaped an orphan"),
             }
         }
     }

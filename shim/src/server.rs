@@ -107,16 +107,18 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
             let _ = stopped_tx.send(());
         });
     tokio::pin!(server);
-    tokio::select! {
-        r = &mut server => r?,
+    let served = tokio::select! {
+        r = &mut server => r,
         _ = stopped_rx => {
             // Let in-flight answers (the Delete that asked for this) go out,
             // but do not wait on clients that keep connections open.
             if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
                 tracing::debug!("clients still connected at exit");
             }
+            Ok(())
         }
-    }
+    };
+    // Whatever ended the serving, nothing of the container may outlive us.
     if let Some(c) = shim.container() {
         tracing::info!("killing the container before exiting");
         c.kill_and_wait().await;
@@ -125,5 +127,5 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
             mydocker::state::release_name(root, &c.config.name, c.id());
         }
     }
-    Ok(())
+    Ok(served?)
 }

@@ -224,7 +224,13 @@ impl ShimApi for ShimService {
         req: Request<v1::StartRequest>,
     ) -> Result<Response<v1::StartResponse>, Status> {
         let c = self.shim.lookup(&req.get_ref().id)?;
-        let pid = c.start().await?;
+        // In a task of its own: if the client goes away mid-Start, tonic
+        // drops this future, and a Start cut between sending the command
+        // and recording the result would leave a running container that
+        // says Created.
+        let pid = tokio::spawn(async move { c.start().await })
+            .await
+            .map_err(|e| Status::internal(format!("start: {e}")))??;
         Ok(Response::new(v1::StartResponse {
             pid: pid.as_raw() as u32,
         }))
@@ -422,7 +428,37 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
             container.hub.detach(attacher.id);
             return;
         }
-        let mut inbound_open = true;
+        // Input in a task of its own: a container that does not read its
+        // stdin makes writes wait, and that must not hold up its output
+        // (which would get this client dropped as a laggard).
+        let (end_tx, mut end_rx) = mpsc::channel::<Option<Status>>(1);
+        let input = {
+            let container = container.clone();
+            tokio::spawn(
+                async move {
+                    loop {
+                        match inbound.message().await {
+                            Ok(Some(m)) => {
+                                if let Err(end) = handle_input(&container, m).await {
+                                    let _ = end_tx.send(end).await;
+                                    return;
+                                }
+                            }
+                            // The client closed its side; it still wants
+                            // the output.
+                            Ok(None) => return,
+                            // The client went away.
+                            Err(_) => {
+                                let _ = end_tx.send(None).await;
+                                return;
+                            }
+                        }
+                    }
+                }
+                .in_current_span(),
+            )
+        };
+        let mut input_open = true;
         loop {
             tokio::select! {
                 ev = attacher.recv() => {
@@ -438,22 +474,15 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
                         break;
                     }
                 }
-                msg = inbound.message(), if inbound_open => match msg {
-                    Ok(Some(m)) => {
-                        if let Err(status) = handle_input(&container, m).await {
-                            match status {
-                                Some(s) => { let _ = tx.send(Err(s)).await; }
-                                None => tracing::debug!("detached"),
-                            }
-                            break;
-                        }
-                    }
-                    // The client closed its side; it still wants the output.
-                    Ok(None) => inbound_open = false,
-                    Err(_) => break,
+                end = end_rx.recv(), if input_open => match end {
+                    Some(Some(s)) => { let _ = tx.send(Err(s)).await; break; }
+                    Some(None) => { tracing::debug!("detached"); break; }
+                    // Half-closed: output goes on.
+                    None => input_open = false,
                 },
             }
         }
+        input.abort();
         container.hub.detach(attacher.id);
     }
     .instrument(span)
