@@ -95,6 +95,20 @@ impl TestRoot {
         self.ctl().args(args).output().expect("run mydockerctl")
     }
 
+    /// `mydockerctl inspect ID` as JSON (the one object).
+    pub fn inspect(&self, id: &str) -> serde_json::Value {
+        let o = self.ctl_output(&["inspect", id]);
+        let v: serde_json::Value = serde_json::from_str(&ok(&o)).expect("inspect prints JSON");
+        v[0].clone()
+    }
+
+    /// `mydockerctl run -d ARGS...`, which must succeed: the new id.
+    pub fn run_detached(&self, args: &[&str]) -> String {
+        let mut a = vec!["run", "-d"];
+        a.extend_from_slice(args);
+        ok(&self.ctl_output(&a)).trim().to_string()
+    }
+
     /// Container ids present under the root.
     pub fn ids(&self) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -281,6 +295,12 @@ pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The stdout of a command that must have succeeded.
+pub fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{o:?}");
+    stdout(o)
 }
 
 pub fn stdout(o: &Output) -> String {

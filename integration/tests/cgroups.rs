@@ -7,19 +7,9 @@ use std::time::{Duration, Instant};
 use mydocker::v1;
 use mydocker_integration::*;
 
-fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "{o:?}");
-    stdout(o)
-}
-
-fn inspect(t: &TestRoot, id: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&ok(&t.ctl_output(&["inspect", id]))).unwrap();
-    v[0].clone()
-}
-
 /// The container's directory in `controller`'s hierarchy (or the v2 one).
 fn cgroup_dir(t: &TestRoot, id: &str, controller: &str) -> PathBuf {
-    let rel = inspect(t, id)["Paths"]["Cgroup"]
+    let rel = t.inspect(id)["Paths"]["Cgroup"]
         .as_str()
         .unwrap()
         .to_string();
@@ -89,7 +79,7 @@ fn memory_limit_oom_kills_and_is_reported() {
     ]);
     assert_eq!(o.status.code(), Some(137), "{o:?}");
     assert!(stderr(&o).contains("OOM-killed"), "{}", stderr(&o));
-    let v = inspect(&t, "hog");
+    let v = t.inspect("hog");
     assert_eq!(v["State"]["OOMKilled"], true);
     assert_eq!(v["State"]["ExitCode"], 137);
     let ps = ok(&t.ctl_output(&["ps", "-a"]));
@@ -100,9 +90,7 @@ fn memory_limit_oom_kills_and_is_reported() {
     ok(&t.ctl_output(&["rm", "hog"]));
 
     // The same under a limit it fits in keeps running.
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
+    let id = t.run_detached(&[
         "-m",
         "256m",
         "--",
@@ -112,11 +100,9 @@ fn memory_limit_oom_kills_and_is_reported() {
         "--vm-bytes",
         "64M",
         "--vm-keep",
-    ]))
-    .trim()
-    .to_string();
+    ]);
     std::thread::sleep(Duration::from_secs(3));
-    let v = inspect(&t, &id);
+    let v = t.inspect(&id);
     assert_eq!(v["State"]["Status"], "running", "{v}");
     assert_eq!(read(memory_limit_file(&t, &id)), (256u64 << 20).to_string());
     ok(&t.ctl_output(&["rm", "-f", &id]));
@@ -126,9 +112,7 @@ fn memory_limit_oom_kills_and_is_reported() {
 #[test]
 fn pids_limit_holds_a_fork_bomb() {
     let t = TestRoot::new("pids");
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
+    let id = t.run_detached(&[
         "--pids-limit",
         "20",
         // bash, not dash: dash exits when a fork fails, bash retries.
@@ -137,9 +121,7 @@ fn pids_limit_holds_a_fork_bomb() {
         // Forks for ever, each child staying: without the limit this
         // would take the host's whole pid space.
         "while :; do sleep 1000 & done 2>/dev/null",
-    ]))
-    .trim()
-    .to_string();
+    ]);
     let dir = cgroup_dir(&t, &id, "pids");
     assert_eq!(read(dir.join("pids.max")), "20");
     let mut max_seen = 0u64;
@@ -187,17 +169,7 @@ fn cpuset_pins_the_container() {
 #[test]
 fn cpus_half_a_cpu_is_fifty_percent() {
     let t = TestRoot::new("cpus");
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
-        "--cpus",
-        "0.5",
-        "sh",
-        "-c",
-        "while :; do :; done",
-    ]))
-    .trim()
-    .to_string();
+    let id = t.run_detached(&["--cpus", "0.5", "sh", "-c", "while :; do :; done"]);
     let dir = cgroup_dir(&t, &id, "cpu");
     if v2() {
         assert_eq!(read(dir.join("cpu.max")), "50000 100000");
@@ -224,9 +196,7 @@ fn cpus_half_a_cpu_is_fifty_percent() {
 #[test]
 fn cpu_shares_land_in_cpu_shares() {
     let t = TestRoot::new("shares");
-    let id = ok(&t.ctl_output(&["run", "-d", "--cpu-shares", "512", "sleep", "100"]))
-        .trim()
-        .to_string();
+    let id = t.run_detached(&["--cpu-shares", "512", "sleep", "100"]);
     let dir = cgroup_dir(&t, &id, "cpu");
     if v2() {
         // 1 + (512 - 2) * 9999 / 262142
@@ -241,9 +211,7 @@ fn cpu_shares_land_in_cpu_shares() {
 #[test]
 fn stats_are_live_and_update_changes_limits() {
     let t = TestRoot::new("stats");
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
+    let id = t.run_detached(&[
         "--name",
         "busy",
         "-m",
@@ -253,9 +221,7 @@ fn stats_are_live_and_update_changes_limits() {
         "sh",
         "-c",
         "while :; do :; done & sleep 1000",
-    ]))
-    .trim()
-    .to_string();
+    ]);
     let sock = mydocker::socket_path(&t.root, &id);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -428,9 +394,7 @@ async fn the_shim_rejects_bad_limits_itself() {
 #[test]
 fn rm_f_of_a_dead_shim_removes_its_cgroup() {
     let t = TestRoot::new("deadcg");
-    let id = ok(&t.ctl_output(&["run", "-d", "-m", "64m", "sleep", "1000"]))
-        .trim()
-        .to_string();
+    let id = t.run_detached(&["-m", "64m", "sleep", "1000"]);
     let dir = cgroup_dir(&t, &id, "memory");
     assert!(dir.is_dir());
     if v2() {
@@ -443,14 +407,14 @@ fn rm_f_of_a_dead_shim_removes_its_cgroup() {
         }
         assert_eq!(read(dir.join("memory.oom.group")), "1");
     }
-    let shim = inspect(&t, &id)["State"]["ShimPid"].as_i64().unwrap();
+    let shim = t.inspect(&id)["State"]["ShimPid"].as_i64().unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(shim as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
     eventually(Duration::from_secs(5), || {
-        inspect(&t, &id)["State"]["Dead"]
+        t.inspect(&id)["State"]["Dead"]
             .as_bool()
             .filter(|d| *d)
             .map(|_| ())

@@ -6,14 +6,8 @@ use std::time::Duration;
 
 use mydocker_integration::*;
 
-fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "{o:?}");
-    stdout(o)
-}
-
 fn field(t: &TestRoot, id: &str, path: &[&str]) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&ok(&t.ctl_output(&["inspect", id]))).unwrap();
-    path.iter().fold(v[0].clone(), |v, k| v[*k].clone())
+    path.iter().fold(t.inspect(id), |v, k| v[*k].clone())
 }
 
 fn sigkill(pid: i64) {
@@ -53,15 +47,11 @@ fn shim_killed_after_create_leaves_no_waiting_init() {
 #[test]
 fn ctl_killed_during_attach_leaves_the_container_and_a_new_attach_works() {
     let t = TestRoot::new("killat");
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
+    let id = t.run_detached(&[
         "sh",
         "-c",
         "i=0; while [ $i -lt 100 ]; do echo tick$i; i=$((i+1)); sleep 0.05; done; exit 9",
-    ]))
-    .trim()
-    .to_string();
+    ]);
     let mut a = t
         .ctl()
         .args(["attach", &id])
@@ -99,15 +89,7 @@ fn a_pid_1_that_leaves_zombies_still_exits_cleanly() {
 #[test]
 fn a_container_ignoring_sigterm_is_stopped_anyway() {
     let t = TestRoot::new("ignterm");
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
-        "sh",
-        "-c",
-        "trap '' TERM; while :; do sleep 0.1; done",
-    ]))
-    .trim()
-    .to_string();
+    let id = t.run_detached(&["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"]);
     ok(&t.ctl_output(&["stop", "-t", "1", &id]));
     assert_eq!(ok(&t.ctl_output(&["wait", &id])).trim(), "137");
     ok(&t.ctl_output(&["rm", &id]));
@@ -118,15 +100,11 @@ fn a_container_ignoring_sigterm_is_stopped_anyway() {
 fn a_flood_of_output_with_nobody_attached_never_blocks_and_is_all_logged() {
     let t = TestRoot::new("flood");
     // As fast as it can for 2 s (10 s would write gigabytes of log in CI).
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
+    let id = t.run_detached(&[
         "sh",
         "-c",
         "timeout 2 yes 0123456789abcdef; echo end-of-flood",
-    ]))
-    .trim()
-    .to_string();
+    ]);
     let w = t.ctl().args(["wait", &id]).output().unwrap();
     assert_eq!(stdout(&w).trim(), "0", "{w:?}");
     // Rebuild the lines from the CRI records, streaming: the log is big.

@@ -6,17 +6,6 @@ use std::time::{Duration, Instant};
 
 use mydocker_integration::*;
 
-fn ok(o: &std::process::Output) -> String {
-    assert!(o.status.success(), "{o:?}");
-    stdout(o)
-}
-
-fn inspect(t: &TestRoot, id: &str) -> serde_json::Value {
-    let o = t.ctl_output(&["inspect", id]);
-    let v: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
-    v[0].clone()
-}
-
 fn ps_line(t: &TestRoot, name: &str) -> String {
     let o = t.ctl_output(&["ps", "-a"]);
     ok(&o)
@@ -53,7 +42,7 @@ fn create_start_ps_inspect_logs_stop_kill_wait_rm() {
         !ok(&t.ctl_output(&["ps"])).contains("c1"),
         "ps without -a lists running only"
     );
-    let v = inspect(&t, "c1");
+    let v = t.inspect("c1");
     assert_eq!(v["Id"], id.as_str());
     assert_eq!(v["State"]["Status"], "created");
     assert_eq!(v["Config"]["Cmd"][0], "sh");
@@ -70,7 +59,7 @@ fn create_start_ps_inspect_logs_stop_kill_wait_rm() {
     })
     .expect("running");
     assert!(ok(&t.ctl_output(&["ps"])).contains("c1"));
-    let pid = inspect(&t, &id[..8])["State"]["Pid"].as_i64().unwrap();
+    let pid = t.inspect(&id[..8])["State"]["Pid"].as_i64().unwrap();
     assert!(pid > 1, "{line}");
     assert!(line.trim_end().ends_with(&pid.to_string()), "{line}");
     let q = ok(&t.ctl_output(&["ps", "-q"]));
@@ -94,7 +83,7 @@ fn create_start_ps_inspect_logs_stop_kill_wait_rm() {
         "c1"
     );
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(inspect(&t, "c1")["State"]["Status"], "running");
+    assert_eq!(t.inspect("c1")["State"]["Status"], "running");
     // stop: SIGTERM is ignored, so SIGKILL after the grace period.
     let started = Instant::now();
     assert_eq!(ok(&t.ctl_output(&["stop", "-t", "1", "c1"])).trim(), "c1");
@@ -104,7 +93,7 @@ fn create_start_ps_inspect_logs_stop_kill_wait_rm() {
     // exited
     let line = ps_line(&t, "c1");
     assert!(line.contains("Exited (137) "), "{line}");
-    let v = inspect(&t, "c1");
+    let v = t.inspect("c1");
     assert_eq!(v["State"]["Status"], "exited");
     assert_eq!(v["State"]["ExitCode"], 137);
     assert_eq!(v["State"]["Signal"], 9);
@@ -125,15 +114,11 @@ fn create_start_ps_inspect_logs_stop_kill_wait_rm() {
 #[test]
 fn stop_lets_a_container_that_handles_sigterm_exit_by_itself() {
     let t = TestRoot::new("stop");
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
+    let id = t.run_detached(&[
         "sh",
         "-c",
         "trap 'exit 4' TERM; while :; do sleep 0.1; done",
-    ]))
-    .trim()
-    .to_string();
+    ]);
     let started = Instant::now();
     ok(&t.ctl_output(&["stop", &id]));
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -166,7 +151,7 @@ fn the_exit_status_outlives_the_shim() {
     let t = TestRoot::new("outlive");
     let o = t.ctl_output(&["run", "--name", "gone", "sh", "-c", "exit 3"]);
     assert_eq!(o.status.code(), Some(3));
-    let shim = inspect(&t, "gone")["State"]["ShimPid"].as_i64().unwrap();
+    let shim = t.inspect("gone")["State"]["ShimPid"].as_i64().unwrap();
     assert!(shim > 0);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(shim as i32),
@@ -179,7 +164,7 @@ fn the_exit_status_outlives_the_shim() {
     .expect("shim gone");
     let line = ps_line(&t, "gone");
     assert!(line.contains("Exited (3) "), "{line}");
-    let v = inspect(&t, "gone");
+    let v = t.inspect("gone");
     assert_eq!(v["State"]["ExitCode"], 3);
     assert_eq!(v["State"]["ShimPid"], 0);
     assert_eq!(ok(&t.ctl_output(&["wait", "gone"])).trim(), "3");
@@ -193,18 +178,8 @@ fn the_exit_status_outlives_the_shim() {
 #[test]
 fn a_shim_killed_while_running_takes_its_container_with_it() {
     let t = TestRoot::new("shimkill");
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
-        "--name",
-        "orphan",
-        "sh",
-        "-c",
-        "sleep 1000 & sleep 1000",
-    ]))
-    .trim()
-    .to_string();
-    let v = inspect(&t, &id);
+    let id = t.run_detached(&["--name", "orphan", "sh", "-c", "sleep 1000 & sleep 1000"]);
+    let v = t.inspect(&id);
     let (pid, shim) = (
         v["State"]["Pid"].as_i64().unwrap(),
         v["State"]["ShimPid"].as_i64().unwrap(),
@@ -237,7 +212,7 @@ fn a_shim_killed_while_running_takes_its_container_with_it() {
     let o = t.ctl_output(&["wait", "orphan"]);
     assert_eq!(o.status.code(), Some(1), "no made-up exit code: {o:?}");
     assert_eq!(
-        inspect(&t, "orphan")["State"]["ExitCode"],
+        t.inspect("orphan")["State"]["ExitCode"],
         serde_json::Value::Null
     );
     ok(&t.ctl_output(&["rm", "-f", "orphan"]));
@@ -258,9 +233,7 @@ fn state_names(t: &TestRoot) -> Vec<String> {
 #[test]
 fn names_prefixes_and_bad_input() {
     let t = TestRoot::new("names");
-    let a = ok(&t.ctl_output(&["run", "-d", "--name", "alpha", "sleep", "100"]))
-        .trim()
-        .to_string();
+    let a = t.run_detached(&["--name", "alpha", "sleep", "100"]);
     // A duplicate name: refused, and nothing new is left.
     let o = t.ctl_output(&["run", "-d", "--name", "alpha", "true"]);
     assert_eq!(o.status.code(), Some(125));
@@ -276,9 +249,9 @@ fn names_prefixes_and_bad_input() {
     assert_eq!(t.ids().len(), 1);
     // Generated names are unique and usable.
     let b = ok(&t.ctl_output(&["create", "true"])).trim().to_string();
-    let name = inspect(&t, &b)["Name"].as_str().unwrap().to_string();
+    let name = t.inspect(&b)["Name"].as_str().unwrap().to_string();
     assert!(name.contains('_'), "{name}");
-    assert_eq!(inspect(&t, &name)["Id"], b.as_str());
+    assert_eq!(t.inspect(&name)["Id"], b.as_str());
     // Prefixes: unique resolves, shared is an error naming the problem.
     let common = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
     if common > 0 {
@@ -286,7 +259,7 @@ fn names_prefixes_and_bad_input() {
         assert_eq!(o.status.code(), Some(1));
         assert!(stderr(&o).contains("containers match"), "{o:?}");
     }
-    assert_eq!(inspect(&t, &a[..common + 1])["Id"], a.as_str());
+    assert_eq!(t.inspect(&a[..common + 1])["Id"], a.as_str());
     // rm of a running container needs -f, and says so.
     let o = t.ctl_output(&["rm", "alpha"]);
     assert_eq!(o.status.code(), Some(1));
@@ -315,15 +288,11 @@ fn run_rm_leaves_nothing_even_when_the_command_is_missing() {
 #[test]
 fn logs_follow_streams_until_exit_and_tail_counts_lines() {
     let t = TestRoot::new("logs");
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
+    let id = t.run_detached(&[
         "sh",
         "-c",
         "for i in 1 2 3 4 5; do echo line$i; sleep 0.2; done; printf 'no newline'",
-    ]))
-    .trim()
-    .to_string();
+    ]);
     let mut f = t
         .ctl()
         .args(["logs", "-f", &id])
@@ -335,7 +304,7 @@ fn logs_follow_streams_until_exit_and_tail_counts_lines() {
     let mut first = [0u8; 6];
     std::io::Read::read_exact(&mut out, &mut first).unwrap();
     assert_eq!(&first, b"line1\n");
-    assert_ne!(inspect(&t, &id)["State"]["Status"], "exited");
+    assert_ne!(t.inspect(&id)["State"]["Status"], "exited");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     let status = f.wait().unwrap();
