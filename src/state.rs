@@ -45,19 +45,6 @@ pub const LOG_FILE: &str = "log";
 pub const SHIM_LOG_FILE: &str = "shim.log";
 const NAMES_DIR: &str = ".names";
 
-/// Limits as recorded (the same fields as the API's `Resources`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LimitsRecord {
-    pub memory_limit_bytes: i64,
-    pub nano_cpus: i64,
-    pub cpu_shares: u64,
-    pub cpuset_cpus: String,
-    pub cpuset_mems: String,
-    pub pids_limit: i64,
-    pub cgroup_parent: String,
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ConfigRecord {
@@ -69,7 +56,7 @@ pub struct ConfigRecord {
     pub hostname: String,
     pub tty: bool,
     pub stdin: bool,
-    pub limits: LimitsRecord,
+    pub limits: crate::units::Limits,
     /// Path of the container's cgroup, relative to each hierarchy's root;
     /// empty when it has none.
     pub cgroup: String,

@@ -102,14 +102,52 @@ pub fn online(kind: &str) -> Vec<u32> {
         .unwrap_or_else(|| if kind == "node" { vec![0] } else { Vec::new() })
 }
 
+/// Resource limits: the API's `Resources` as the shim and the CLI use them,
+/// and as `config.json` records them (the same field names).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    pub memory_limit_bytes: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: u64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub pids_limit: i64,
+    pub cgroup_parent: String,
+}
+
+impl From<crate::v1::Resources> for Limits {
+    fn from(r: crate::v1::Resources) -> Self {
+        Self {
+            memory_limit_bytes: r.memory_limit_bytes,
+            nano_cpus: r.nano_cpus,
+            cpu_shares: r.cpu_shares,
+            cpuset_cpus: r.cpuset_cpus,
+            cpuset_mems: r.cpuset_mems,
+            pids_limit: r.pids_limit,
+            cgroup_parent: r.cgroup_parent,
+        }
+    }
+}
+
+impl From<Limits> for crate::v1::Resources {
+    fn from(l: Limits) -> Self {
+        Self {
+            memory_limit_bytes: l.memory_limit_bytes,
+            nano_cpus: l.nano_cpus,
+            cpu_shares: l.cpu_shares,
+            cpuset_cpus: l.cpuset_cpus,
+            cpuset_mems: l.cpuset_mems,
+            pids_limit: l.pids_limit,
+            cgroup_parent: l.cgroup_parent,
+        }
+    }
+}
+
 /// Checks a set of limits the way docker does, before anything is created.
 /// `online_cpus` and `online_mems` are what the machine has.
-pub fn check_limits(
-    r: &crate::v1::Resources,
-    online_cpus: &[u32],
-    online_mems: &[u32],
-) -> Result<()> {
-    let crate::v1::Resources {
+pub fn check_limits(r: &Limits, online_cpus: &[u32], online_mems: &[u32]) -> Result<()> {
+    let Limits {
         memory_limit_bytes: memory_bytes,
         nano_cpus,
         cpu_shares,
@@ -272,7 +310,7 @@ mod tests {
     fn limits_are_checked_like_docker() {
         let cpus = [0, 1];
         let mems = [0];
-        let res = |m, n, s, c: &str, p| crate::v1::Resources {
+        let res = |m, n, s, c: &str, p| Limits {
             memory_limit_bytes: m,
             nano_cpus: n,
             cpu_shares: s,
@@ -293,7 +331,7 @@ mod tests {
         assert!(ok(0, 0, 0, "99", 0).is_err());
         assert!(ok(0, 0, 0, "3-1", 0).is_err());
         assert!(ok(0, 0, 0, "", -2).is_err());
-        let mems_bad = crate::v1::Resources {
+        let mems_bad = Limits {
             cpuset_mems: "1".into(),
             ..Default::default()
         };

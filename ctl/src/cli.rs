@@ -164,7 +164,7 @@ impl LimitArgs {
             .map(units::parse_cpus)
             .transpose()?
             .unwrap_or(0);
-        let r = v1::Resources {
+        let limits = units::Limits {
             memory_limit_bytes: memory,
             nano_cpus,
             cpu_shares: self.cpu_shares.unwrap_or(0),
@@ -173,8 +173,8 @@ impl LimitArgs {
             pids_limit: self.pids_limit.unwrap_or(0),
             cgroup_parent: cgroup_parent.to_string(),
         };
-        units::check_limits(&r, &units::online("cpu"), &units::online("node"))?;
-        Ok(r)
+        units::check_limits(&limits, &units::online("cpu"), &units::online("node"))?;
+        Ok(limits.into())
     }
 }
 

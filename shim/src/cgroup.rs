@@ -64,16 +64,7 @@ const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids"];
 /// Checks limits that came over the API (the CLI checked them already,
 /// but grpcurl callers and embedders did not).
 pub fn check(limits: &Limits) -> Result<()> {
-    let res = mydocker::v1::Resources {
-        memory_limit_bytes: limits.memory_bytes,
-        nano_cpus: limits.nano_cpus,
-        cpu_shares: limits.cpu_shares,
-        cpuset_cpus: limits.cpuset_cpus.clone(),
-        cpuset_mems: limits.cpuset_mems.clone(),
-        pids_limit: limits.pids,
-        cgroup_parent: limits.cgroup_parent.clone(),
-    };
-    units::check_limits(&res, &units::online("cpu"), &units::online("node"))
+    units::check_limits(limits, &units::online("cpu"), &units::online("node"))
         .map_err(|e| CgroupError::Invalid(e.to_string()))?;
     parent_path(&limits.cgroup_parent)?;
     Ok(())
@@ -213,7 +204,7 @@ impl ContainerCgroup {
 
     /// Writes the limits that are set (non-zero, non-empty).
     pub fn apply(&self, l: &Limits) -> Result<()> {
-        if l.memory_bytes > 0 {
+        if l.memory_limit_bytes > 0 {
             let mem: &MemController = self.controller("memory")?;
             let file = if self.v2 {
                 "memory.max"
@@ -224,8 +215,8 @@ impl ContainerCgroup {
             if !self.v2 && self.has_file("memory", "memory.memsw.limit_in_bytes") {
                 let _ = mem.set_memswap_limit(-1);
             }
-            mem.set_limit(l.memory_bytes)
-                .map_err(self.write_err(file, l.memory_bytes))?;
+            mem.set_limit(l.memory_limit_bytes)
+                .map_err(self.write_err(file, l.memory_limit_bytes))?;
             // No swap beyond the limit: -m means memory, as a user reads it.
             if self.v2 {
                 if self.has_file("memory", "memory.oom.group") {
@@ -245,8 +236,8 @@ impl ContainerCgroup {
                         .map_err(self.write_err("memory.swap.max", 0))?;
                 }
             } else if self.has_file("memory", "memory.memsw.limit_in_bytes") {
-                mem.set_memswap_limit(l.memory_bytes)
-                    .map_err(self.write_err("memory.memsw.limit_in_bytes", l.memory_bytes))?;
+                mem.set_memswap_limit(l.memory_limit_bytes)
+                    .map_err(self.write_err("memory.memsw.limit_in_bytes", l.memory_limit_bytes))?;
             }
         }
         if l.nano_cpus > 0 {
@@ -279,15 +270,15 @@ impl ContainerCgroup {
             cs.set_mems(&l.cpuset_mems)
                 .map_err(self.write_err("cpuset.mems", &l.cpuset_mems))?;
         }
-        if l.pids != 0 {
+        if l.pids_limit != 0 {
             let p: &PidController = self.controller("pids")?;
-            let v = if l.pids < 0 {
+            let v = if l.pids_limit < 0 {
                 MaxValue::Max
             } else {
-                MaxValue::Value(l.pids)
+                MaxValue::Value(l.pids_limit)
             };
             p.set_pid_max(v)
-                .map_err(self.write_err("pids.max", l.pids))?;
+                .map_err(self.write_err("pids.max", l.pids_limit))?;
         }
         Ok(())
     }
@@ -465,10 +456,6 @@ impl ContainerCgroup {
         let mem: &MemController = self.controller("memory")?;
         mem.disable_oom_killer()
             .map_err(self.write_err("memory.oom_control", 1))
-    }
-
-    pub fn memory_dir(&self) -> Option<PathBuf> {
-        self.dir_of("memory")
     }
 
     pub fn is_v2(&self) -> bool {
@@ -757,12 +744,12 @@ pub(crate) mod tests {
         fs::write(dir.join("memory.swap.max"), "max\n").unwrap();
         fs::write(dir.join("memory.oom.group"), "0\n").unwrap();
         let limits = Limits {
-            memory_bytes: 64 << 20,
+            memory_limit_bytes: 64 << 20,
             nano_cpus: 500_000_000,
             cpu_shares: 512,
             cpuset_cpus: "0".into(),
             cpuset_mems: String::new(),
-            pids: 20,
+            pids_limit: 20,
             cgroup_parent: String::new(),
         };
         let fake = || -> Box<dyn Hierarchy> { Box::new(FakeV2 { root: root.clone() }) };

@@ -14,9 +14,7 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use tokio::sync::watch;
 
-use mydocker::state::{
-    self, ConfigRecord, ExitRecord, LimitsRecord, Phase, StateError, StateRecord,
-};
+use mydocker::state::{self, ConfigRecord, ExitRecord, Phase, StateError, StateRecord};
 
 use crate::cgroup::{self, ContainerCgroup};
 use crate::io::{self, AsyncIoFd, LogWriter, OutputHub, Stdin, StreamKind};
@@ -60,37 +58,7 @@ fn invalid(msg: impl Into<String>) -> ContainerError {
     ContainerError::InvalidArgument(msg.into())
 }
 
-/// Resource limits as the API gives them (enforced through cgroups).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Limits {
-    pub memory_bytes: i64,
-    pub nano_cpus: i64,
-    pub cpu_shares: u64,
-    pub cpuset_cpus: String,
-    pub cpuset_mems: String,
-    pub pids: i64,
-    pub cgroup_parent: String,
-}
-
-impl Limits {
-    pub fn is_empty(&self) -> bool {
-        let Limits {
-            memory_bytes,
-            nano_cpus,
-            cpu_shares,
-            cpuset_cpus,
-            cpuset_mems,
-            pids,
-            cgroup_parent: _,
-        } = self;
-        *memory_bytes == 0
-            && *nano_cpus == 0
-            && *cpu_shares == 0
-            && cpuset_cpus.is_empty()
-            && cpuset_mems.is_empty()
-            && *pids == 0
-    }
-}
+pub use mydocker::units::Limits;
 
 #[derive(Debug, Clone, Default)]
 pub struct ContainerConfig {
@@ -264,7 +232,7 @@ impl Container {
         let oom_seen = Arc::new(AtomicBool::new(false));
         let oom_watch = cgroup.watch_oom(oom_seen.clone(), init.pid.as_raw());
         tracing::debug!(watching = oom_watch.is_some(), "oom watch");
-        if oom_watch.is_some() && config.limits.memory_bytes > 0 {
+        if oom_watch.is_some() && config.limits.memory_limit_bytes > 0 {
             if let Err(e) = cgroup.disable_oom_killer() {
                 tracing::warn!(error = %e, "the kernel's OOM killer stays on");
             }
@@ -407,7 +375,6 @@ impl Container {
 
     fn write_config(&self, created_at: SystemTime) -> Result<()> {
         let c = &self.config;
-        let l = &c.limits;
         let record = ConfigRecord {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -421,15 +388,7 @@ impl Container {
             hostname: c.hostname.clone(),
             tty: c.tty,
             stdin: c.stdin,
-            limits: LimitsRecord {
-                memory_limit_bytes: l.memory_bytes,
-                nano_cpus: l.nano_cpus,
-                cpu_shares: l.cpu_shares,
-                cpuset_cpus: l.cpuset_cpus.clone(),
-                cpuset_mems: l.cpuset_mems.clone(),
-                pids_limit: l.pids,
-                cgroup_parent: l.cgroup_parent.clone(),
-            },
+            limits: c.limits.clone(),
             cgroup: self.cgroup_path(),
             privileged: c.privileged,
             created_at: nanos(created_at),
@@ -617,10 +576,6 @@ impl Container {
             .expect("exit channel open")
             .clone();
         status.expect("is_some")
-    }
-
-    pub fn exit_status(&self) -> Option<ExitStatus> {
-        self.exit.borrow().clone()
     }
 
     /// Signals PID 1, or every process of the container.

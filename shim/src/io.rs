@@ -126,7 +126,7 @@ pub fn encode_cri(out: &mut Vec<u8>, at: SystemTime, kind: StreamKind, data: &[u
     let ts = humantime::format_rfc3339_nanos(at).to_string();
     let mut rest = data;
     while !rest.is_empty() {
-        let (line, tag, next) = match memchr(b'\n', rest) {
+        let (line, tag, next) = match memchr::memchr(b'\n', rest) {
             Some(i) => (&rest[..i], b'F', &rest[i + 1..]),
             None => (rest, b'P', &rest[rest.len()..]),
         };
@@ -140,10 +140,6 @@ pub fn encode_cri(out: &mut Vec<u8>, at: SystemTime, kind: StreamKind, data: &[u
         out.push(b'\n');
         rest = next;
     }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
 }
 
 /// The most recent output, at most [`REPLAY_BYTES`].

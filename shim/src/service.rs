@@ -176,7 +176,7 @@ fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
                 .map_err(|_| Status::invalid_argument("terminal cols over 65535"))?,
         )),
     };
-    let limits = limits_from_proto(r.resources.unwrap_or_default());
+    let limits: Limits = r.resources.unwrap_or_default().into();
     Ok(ContainerConfig {
         id: r.id,
         name: r.name,
@@ -190,18 +190,6 @@ fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
         limits,
         privileged: r.privileged,
     })
-}
-
-fn limits_from_proto(res: v1::Resources) -> Limits {
-    Limits {
-        memory_bytes: res.memory_limit_bytes,
-        nano_cpus: res.nano_cpus,
-        cpu_shares: res.cpu_shares,
-        cpuset_cpus: res.cpuset_cpus,
-        cpuset_mems: res.cpuset_mems,
-        pids: res.pids_limit,
-        cgroup_parent: res.cgroup_parent,
-    }
 }
 
 #[tonic::async_trait]
@@ -368,7 +356,7 @@ impl ShimApi for ShimService {
                 "the cgroup parent of a container cannot change",
             ));
         }
-        c.update(&limits_from_proto(res))?;
+        c.update(&res.into())?;
         tracing::info!("limits updated");
         Ok(Response::new(v1::UpdateResponse {}))
     }
