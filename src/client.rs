@@ -23,7 +23,7 @@ pub const LISTEN_FD: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("invalid container id {0:?}: must match [a-zA-Z0-9][a-zA-Z0-9_.-]{{0,63}}")]
+    #[error("invalid container id {0}: must match [a-zA-Z0-9][a-zA-Z0-9_.-]{{0,63}}")]
     InvalidId(String),
     #[error("container {0} already exists")]
     AlreadyExists(String),
@@ -65,7 +65,7 @@ pub fn validate_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(ClientError::InvalidId(id.to_string()))
+        Err(ClientError::InvalidId(crate::brief(id)))
     }
 }
 

@@ -27,7 +27,29 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/shim_descriptor.bin"));
 
+/// `s` quoted for an error message, cut to its first 64 characters: a
+/// hostile 10 MB field must still make a one-line error.
+pub fn brief(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &s[..cut], s.len()),
+    }
+}
+
 pub use client::{
     bind, connect, default_root, shim_dir, short_socket_path, socket_path, spawn_shim, validate_id,
     ClientError, ShimClient, ShimCommand, SpawnedShim, LISTEN_FD, MAX_MESSAGE_BYTES,
 };
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn brief_cuts_long_strings_on_a_char_boundary() {
+        assert_eq!(super::brief("a/b"), "\"a/b\"");
+        let long = "é".repeat(10_000);
+        let b = super::brief(&long);
+        assert!(b.starts_with(&format!("\"{}\"...", "é".repeat(64))), "{b}");
+        assert!(b.ends_with("(20000 bytes)"), "{b}");
+    }
+}

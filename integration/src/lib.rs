@@ -1,6 +1,8 @@
 //! Shared harness of the end-to-end tests: the real binaries, a private
 //! state root per test, and a leak check that every test ends with.
 
+pub mod leaks;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -58,7 +60,7 @@ impl TestRoot {
         std::fs::create_dir_all(&root).unwrap();
         Self {
             root,
-            mounts_before: host_mounts(),
+            mounts_before: leaks::mount_table(),
             finished: false,
         }
     }
@@ -131,50 +133,35 @@ impl TestRoot {
             .unwrap_or_default()
     }
 
-    /// The leak check: no shim or container process of this root, no state
-    /// dir, and the host's mount table as it was. Panics with what is left.
+    /// What this test owns, for the leak check.
+    fn scope(&self) -> leaks::Scope {
+        leaks::Scope::test(&self.root, &self.cgroup_parent())
+    }
+
+    /// The leak check (`leaks`): nothing of this root or cgroup parent is
+    /// left, and the host's mount table is as it was. Panics with the list.
     pub fn finish(mut self) {
         self.finished = true;
-        let procs = wait_no_processes(&self.root, Duration::from_secs(5));
-        let left = self.entries();
-        let mounts = host_mounts();
-        let mounts_changed = mounts != self.mounts_before;
-        let cgroups = cgroup_dirs(&self.cgroup_parent());
-        cleanup(&self.root);
-        remove_cgroup_dirs(&cgroups);
-        assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:?}");
-        assert!(procs.is_empty(), "processes left behind: {procs:?}");
-        assert!(left.is_empty(), "state dirs left behind: {left:?}");
-        assert!(
-            !mounts_changed,
-            "the host's mount table changed:\nbefore:\n{}\nafter:\n{}",
-            self.mounts_before, mounts
-        );
+        let scope = leaks::Scope {
+            mounts_baseline: Some(self.mounts_before.clone()),
+            ..self.scope()
+        };
+        let left = leaks::wait_clean(&scope, Duration::from_secs(5));
+        leaks::clean(&scope);
+        let list: Vec<String> = left.iter().map(|l| format!("  {l}")).collect();
+        assert!(left.is_empty(), "left behind:\n{}", list.join("\n"));
     }
 }
 
 impl Drop for TestRoot {
     fn drop(&mut self) {
         if !self.finished {
-            cleanup(&self.root);
-            remove_cgroup_dirs(&cgroup_dirs(&self.cgroup_parent()));
+            leaks::clean(&self.scope());
         }
     }
 }
 
-/// The cgroup mount points of this host (v1 controllers and v2).
-pub fn cgroup_mounts() -> Vec<PathBuf> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            let mountpoint = left.split_whitespace().nth(4)?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(mountpoint))
-        })
-        .collect()
-}
+pub use leaks::cgroup_mounts;
 
 /// `name` (a top-level cgroup) in every hierarchy where it exists.
 pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
@@ -185,102 +172,15 @@ pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-fn remove_cgroup_dirs(dirs: &[PathBuf]) {
-    for d in dirs {
-        // Children first: rmdir takes only empty cgroups.
-        if let Ok(rd) = std::fs::read_dir(d) {
-            for e in rd.flatten() {
-                if e.path().is_dir() {
-                    let _ = std::fs::remove_dir(e.path());
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(d);
-    }
-}
-
-/// The host's mounts, without the per-mount ids that can be reused.
-pub fn host_mounts() -> String {
-    let mut lines: Vec<String> = std::fs::read_to_string("/proc/1/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split(' ').skip(3).collect::<Vec<_>>().join(" "))
-        .collect();
-    lines.sort();
-    lines.join("\n")
-}
-
-/// Live (non-zombie) processes whose command line mentions `root`: the
-/// shims started with `--root <root>`. Container processes are children of
-/// those shims and are found through them.
+/// Live shims started with `--root <root>`, and every process under them.
 pub fn processes_of(root: &Path) -> Vec<(i32, String)> {
-    let needle = root.to_string_lossy().to_string();
-    let mut shims = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if cmd.contains(&needle) && is_live(pid) {
-            shims.push((pid, cmd));
-        }
-    }
-    let mut all = shims.clone();
-    for (pid, _) in &shims {
-        all.extend(descendants(*pid));
-    }
-    all
-}
-
-fn is_live(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let state = s.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
+    leaks::processes(&leaks::Scope::test(root, ""))
+        .into_iter()
+        .filter_map(|l| match l {
+            leaks::Leak::Process { pid, cmdline } => Some((pid, cmdline)),
+            _ => None,
         })
-        .unwrap_or(false)
-}
-
-fn descendants(pid: i32) -> Vec<(i32, String)> {
-    let mut out = Vec::new();
-    let children =
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    for c in children
-        .split_whitespace()
-        .filter_map(|c| c.parse::<i32>().ok())
-    {
-        if is_live(c) {
-            let cmd = std::fs::read(format!("/proc/{c}/cmdline")).unwrap_or_default();
-            out.push((c, String::from_utf8_lossy(&cmd).replace('\0', " ")));
-        }
-        out.extend(descendants(c));
-    }
-    out
-}
-
-pub fn wait_no_processes(root: &Path, timeout: Duration) -> Vec<(i32, String)> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let p = processes_of(root);
-        if p.is_empty() || Instant::now() > deadline {
-            return p;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn cleanup(root: &Path) {
-    for (pid, _) in processes_of(root) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-    let _ = wait_no_processes(root, Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(root);
+        .collect()
 }
 
 /// Polls `f` until it returns Some or the timeout passes.

@@ -96,7 +96,8 @@ impl ContainerConfig {
                 Some((k, _)) if !k.is_empty() => {}
                 _ => {
                     return Err(invalid(format!(
-                        "environment entry {kv:?} is not KEY=VALUE"
+                        "environment entry {} is not KEY=VALUE",
+                        mydocker::brief(kv)
                     )))
                 }
             }
@@ -106,8 +107,8 @@ impl ContainerConfig {
         }
         if !self.cwd.is_empty() && !self.cwd.starts_with('/') {
             return Err(invalid(format!(
-                "working directory {:?} is not absolute",
-                self.cwd
+                "working directory {} is not absolute",
+                mydocker::brief(&self.cwd)
             )));
         }
         if self.hostname.is_empty() {
@@ -116,8 +117,8 @@ impl ContainerConfig {
         }
         if self.hostname.len() > 64 || nul(&self.hostname) || self.hostname.contains('/') {
             return Err(invalid(format!(
-                "hostname {:?} is invalid (at most 64 bytes)",
-                self.hostname
+                "hostname {} is invalid (at most 64 bytes, no `/`)",
+                mydocker::brief(&self.hostname)
             )));
         }
         cgroup::check(&self.limits).map_err(|e| invalid(e.to_string()))?;
@@ -625,7 +626,9 @@ impl Container {
 
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
         if rows == 0 || cols == 0 {
-            return Err(invalid(format!("invalid terminal size {rows}x{cols}")));
+            return Err(invalid(format!(
+                "invalid terminal size {rows}x{cols}: rows and cols must be 1 to 65535"
+            )));
         }
         match &self.pty {
             Some(m) => Ok(io::resize(m, rows, cols)?),

@@ -116,7 +116,7 @@ fn run(msg: &InitMessage) -> Result<Infallible, InitFailure> {
         .rev()
         .find_map(|kv| kv.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
-    let program = lookup(&msg.argv[0], path_var).map_err(|e| exec_failure(&msg.argv[0], e))?;
+    let program = lookup(&msg.argv[0], path_var).map_err(|e| exec_failure(msg, e))?;
 
     let c = |s: &str, what: &str| {
         CString::new(s).map_err(|_| failure(EXIT_SETUP, format!("{what} contains a NUL byte")))
@@ -151,7 +151,7 @@ fn run(msg: &InitMessage) -> Result<Infallible, InitFailure> {
         harden::drop_privileges().map_err(|m| failure(EXIT_SETUP, m))?;
     }
     let err = nix::unistd::execve(&program_c, &argv, &env).unwrap_err();
-    Err(exec_failure(&msg.argv[0], err))
+    Err(exec_failure(msg, err))
 }
 
 /// Leaves the command nothing of ours: default signal dispositions (the Rust
@@ -177,7 +177,12 @@ fn prepare_exec() {
     }
 }
 
-fn exec_failure(cmd: &str, e: Errno) -> InitFailure {
+/// Longest single argument or environment string execve takes, with its NUL
+/// (the kernel's MAX_ARG_STRLEN: 32 pages).
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+fn exec_failure(msg: &InitMessage, e: Errno) -> InitFailure {
+    let cmd = msg.argv[0].as_str();
     match e {
         Errno::ENOENT if !cmd.contains('/') => failure(
             EXIT_NOT_FOUND,
@@ -187,12 +192,31 @@ fn exec_failure(cmd: &str, e: Errno) -> InitFailure {
             EXIT_NOT_FOUND,
             format!("exec: {cmd:?}: no such file or directory"),
         ),
-        Errno::E2BIG => failure(
-            EXIT_CANNOT_INVOKE,
-            format!(
-                "exec: {cmd:?}: argument list too long (Linux takes at most 128 KiB per argument)"
-            ),
-        ),
+        Errno::E2BIG => {
+            // Say which of the kernel's two limits was crossed: the user
+            // can shorten one string, or needs to send less in all.
+            let strings = || msg.argv.iter().chain(&msg.env);
+            let longest = strings().map(|s| s.len() + 1).max().unwrap_or(0);
+            let total: usize = strings().map(|s| s.len() + 1 + size_of::<usize>()).sum();
+            // SAFETY: sysconf has no memory effects.
+            let arg_max = unsafe { libc::sysconf(libc::_SC_ARG_MAX) }.max(0) as usize;
+            let why = if longest > MAX_ARG_STRLEN {
+                format!(
+                    "a string of {} KiB, and Linux takes at most 128 KiB per argument or variable",
+                    longest >> 10
+                )
+            } else {
+                format!(
+                    "{} KiB of arguments and environment, and the limit is {} KiB in all",
+                    total >> 10,
+                    arg_max >> 10
+                )
+            };
+            failure(
+                EXIT_CANNOT_INVOKE,
+                format!("exec: {cmd:?}: argument list too long: {why}"),
+            )
+        }
         e => failure(EXIT_CANNOT_INVOKE, format!("exec: {cmd:?}: {}", e.desc())),
     }
 }
@@ -248,11 +272,47 @@ mod tests {
 
     #[test]
     fn failures_follow_docker_exit_codes() {
-        assert_eq!(exec_failure("nope", Errno::ENOENT).exit_code, 127);
-        assert_eq!(exec_failure("/bin/nope", Errno::ENOENT).exit_code, 127);
-        assert_eq!(exec_failure("/etc/passwd", Errno::EACCES).exit_code, 126);
-        assert!(exec_failure("nope", Errno::ENOENT)
+        let cmd = cmd_of;
+        assert_eq!(exec_failure(&cmd(&["nope"]), Errno::ENOENT).exit_code, 127);
+        assert_eq!(
+            exec_failure(&cmd(&["/bin/nope"]), Errno::ENOENT).exit_code,
+            127
+        );
+        assert_eq!(
+            exec_failure(&cmd(&["/etc/passwd"]), Errno::EACCES).exit_code,
+            126
+        );
+        assert!(exec_failure(&cmd(&["nope"]), Errno::ENOENT)
             .message
             .contains("not found in $PATH"));
+    }
+
+    #[test]
+    fn too_long_says_which_limit() {
+        let long = "x".repeat(200 << 10);
+        let one = exec_failure(&cmd_of(&["echo", &long]), Errno::E2BIG);
+        assert_eq!(one.exit_code, 126);
+        assert!(
+            one.message.contains("a string of 200 KiB"),
+            "{}",
+            one.message
+        );
+        let many: Vec<String> = (0..40).map(|_| "y".repeat(100 << 10)).collect();
+        let mut m = cmd_of(&["echo"]);
+        m.env = many;
+        let all = exec_failure(&m, Errno::E2BIG);
+        assert!(
+            all.message
+                .contains("4000 KiB of arguments and environment"),
+            "{}",
+            all.message
+        );
+    }
+
+    fn cmd_of(argv: &[&str]) -> InitMessage {
+        InitMessage {
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
     }
 }

@@ -88,6 +88,8 @@ impl Shim {
 
     fn lookup(&self, id: &str) -> Result<Arc<Container>, Status> {
         if id != self.id {
+            // A malformed id is the caller's mistake, not a missing container.
+            mydocker::validate_id(id).map_err(|e| Status::invalid_argument(e.to_string()))?;
             return Err(Status::not_found(format!("no such container: {id}")));
         }
         self.container()
@@ -435,9 +437,12 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
                             // The client closed its side; it still wants
                             // the output.
                             Ok(None) => return,
-                            // The client went away.
-                            Err(_) => {
-                                let _ = end_tx.send(None).await;
+                            // A message that does not decode (cut short,
+                            // not protobuf) ends the stream with tonic's
+                            // status for it; a client that went away gets
+                            // the same, unread.
+                            Err(status) => {
+                                let _ = end_tx.send(Some(status)).await;
                                 return;
                             }
                         }
@@ -490,8 +495,12 @@ async fn handle_input(c: &Container, m: v1::AttachRequest) -> Result<(), Option<
             .await
             .map_err(|e| Some(e.into())),
         Some(Msg::Resize(ws)) => {
-            let rows = u16::try_from(ws.rows).unwrap_or(0);
-            let cols = u16::try_from(ws.cols).unwrap_or(0);
+            let (Ok(rows), Ok(cols)) = (u16::try_from(ws.rows), u16::try_from(ws.cols)) else {
+                return Err(Some(Status::invalid_argument(format!(
+                    "invalid terminal size {}x{}: rows and cols must be 1 to 65535",
+                    ws.rows, ws.cols
+                ))));
+            };
             c.resize(rows, cols).map_err(|e| Some(e.into()))
         }
         Some(Msg::Detach(_)) => Err(None),
