@@ -166,28 +166,60 @@ impl Bench {
         Ok(())
     }
 
+    /// Create+Start+Wait+Delete of `/bin/true`, timed whole and by phase:
+    /// the phases say where the time goes.
     async fn latency(&mut self, runs: usize, warmup: usize) -> anyhow::Result<serde_json::Value> {
+        const PHASES: [&str; 6] = [
+            "spawn+connect",
+            "create",
+            "start",
+            "wait",
+            "delete",
+            "shim exit",
+        ];
         let mut times = Vec::with_capacity(runs);
+        let mut phases: Vec<Vec<f64>> = vec![Vec::with_capacity(runs); PHASES.len()];
         for i in 0..runs + warmup {
             let t0 = Instant::now();
-            let mut r = self.create(&["/bin/true"], false).await?;
-            r.client
-                .start(v1::StartRequest { id: r.id.clone() })
-                .await?;
-            let st = r.client.wait(v1::WaitRequest { id: r.id.clone() }).await?;
+            let mut marks = Vec::with_capacity(PHASES.len());
+            let id = self.next_id();
+            let spawned = mydocker::spawn_shim(&self.shim, &self.root, &id)?;
+            let mut client = mydocker::connect(&spawned.socket).await?;
+            marks.push(Instant::now());
+            client.create(req(&["/bin/true"], &id, false)).await?;
+            marks.push(Instant::now());
+            client.start(v1::StartRequest { id: id.clone() }).await?;
+            marks.push(Instant::now());
+            let st = client.wait(v1::WaitRequest { id: id.clone() }).await?;
             if st.into_inner().status.map(|s| s.exit_code) != Some(0) {
                 bail!("/bin/true did not exit 0");
             }
-            Self::remove(r).await?;
+            marks.push(Instant::now());
+            client.delete(v1::DeleteRequest { id: id.clone() }).await?;
+            marks.push(Instant::now());
+            drop(client);
+            reap(spawned.process).await;
+            marks.push(Instant::now());
             if i >= warmup {
                 times.push(t0.elapsed().as_secs_f64() * 1000.0);
+                let mut prev = t0;
+                for (p, m) in phases.iter_mut().zip(&marks) {
+                    p.push((*m - prev).as_secs_f64() * 1000.0);
+                    prev = *m;
+                }
             }
         }
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let mut by_phase = serde_json::Map::new();
+        for (name, mut p) in PHASES.iter().zip(phases) {
+            p.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            by_phase.insert(name.to_string(), json!(percentile(&p, 0.5)));
+        }
         Ok(json!({
             "runs": runs,
             "median_ms": percentile(&times, 0.5),
             "p90_ms": percentile(&times, 0.9),
+            "phases_median_ms": by_phase,
         }))
     }
 

@@ -12,6 +12,7 @@
 
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,7 +26,6 @@ use cgroups_rs::fs::hierarchies;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
 use cgroups_rs::fs::{Controller, Hierarchy, MaxValue};
-use cgroups_rs::CgroupPid;
 use mydocker::units;
 
 use crate::container::Limits;
@@ -46,17 +46,27 @@ pub enum CgroupError {
     Create { path: String, cause: String },
     #[error("cgroup v2: the {controller} controller is not available under {path} (check cgroup.subtree_control of its parent)")]
     Controller { controller: String, path: String },
-    #[error("move pid {pid} into cgroup {path}: {cause}")]
-    Join {
-        pid: i32,
-        path: String,
-        cause: String,
-    },
+    #[error("put the init into cgroup {path}: {cause}")]
+    Join { path: String, cause: String },
     #[error("remove cgroup {path}: {cause}")]
     Remove { path: String, cause: String },
 }
 
 pub type Result<T, E = CgroupError> = std::result::Result<T, E>;
+
+/// How the init enters its cgroup as it is born, before it runs anything.
+///
+/// Not by writing its pid to `cgroup.procs` from the shim: moving a whole
+/// thread group takes the kernel's cgroup_threadgroup_rwsem for writing,
+/// which waits for an RCU grace period, 5-15 ms of every container start.
+pub enum JoinAt {
+    /// cgroup v2: clone3 with CLONE_INTO_CGROUP and this directory.
+    Dir(OwnedFd),
+    /// cgroup v1: the clone child, still single-threaded, writes "0" (its
+    /// own thread) to each hierarchy's `tasks` file; moving one thread of
+    /// its own needs no thread-group lock.
+    Tasks(Vec<OwnedFd>),
+}
 
 /// The controllers a container's cgroup is created in.
 const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids"];
@@ -302,15 +312,45 @@ impl ContainerCgroup {
             })
     }
 
-    /// Puts a whole process (cgroup.procs, not a thread) in the cgroup.
-    pub fn join(&self, pid: i32) -> Result<()> {
-        self.cg
-            .add_task_by_tgid(CgroupPid::from(pid as u64))
-            .map_err(|e| CgroupError::Join {
-                pid,
+    /// What a new process needs to be born into this cgroup (see
+    /// [`JoinAt`]), opened now so that the clone child only has to write.
+    pub fn join_at(&self) -> Result<JoinAt> {
+        let open_err = |p: &Path, e: std::io::Error| CgroupError::Join {
+            path: self.path.clone(),
+            cause: format!("open {}: {e}", p.display()),
+        };
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for sub in self.cg.subsystems() {
+            let dir = sub.to_controller().path();
+            // Co-mounted controllers (cpu,cpuacct) share one directory.
+            let real = fs::canonicalize(dir).map_err(|e| open_err(dir, e))?;
+            if !dirs.contains(&real) {
+                dirs.push(real);
+            }
+        }
+        if self.v2 {
+            let dir = dirs.first().ok_or_else(|| CgroupError::Join {
                 path: self.path.clone(),
-                cause: describe(&e),
-            })
+                cause: "no cgroup directory".into(),
+            })?;
+            let f = fs::File::options()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(dir)
+                .map_err(|e| open_err(dir, e))?;
+            return Ok(JoinAt::Dir(f.into()));
+        }
+        let mut files = Vec::with_capacity(dirs.len());
+        for d in dirs {
+            let tasks = d.join("tasks");
+            let f = fs::File::options()
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&tasks)
+                .map_err(|e| open_err(&tasks, e))?;
+            files.push(f.into());
+        }
+        Ok(JoinAt::Tasks(files))
     }
 
     pub fn procs(&self) -> Vec<i32> {

@@ -9,14 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
 use nix::fcntl::OFlag;
-use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use tokio::sync::watch;
 
 use mydocker::state::{self, ConfigRecord, ExitRecord, Phase, StateError, StateRecord};
 
-use crate::cgroup::{self, ContainerCgroup};
+use crate::cgroup::{self, ContainerCgroup, JoinAt};
 use crate::io::{self, AsyncIoFd, LogWriter, OutputHub, Stdin, StreamKind};
 use crate::relay::{self, InitFailure, InitMessage};
 use crate::spawn::{self, ChildStdio};
@@ -217,18 +216,17 @@ impl Container {
         // the cgroup before Create returns: the command can only ever run
         // constrained.
         let cgroup = ContainerCgroup::create(&config.id, &config.limits)?;
-        let (init, stdin, pty, hub) = match Self::spawn_parts(&config, dir) {
+        let parts = cgroup
+            .join_at()
+            .map_err(ContainerError::from)
+            .and_then(|join| Self::spawn_parts(&config, dir, &join));
+        let (init, stdin, pty, hub) = match parts {
             Ok(parts) => parts,
             Err(e) => {
                 let _ = cgroup.remove();
                 return Err(e);
             }
         };
-        if let Err(e) = cgroup.join(init.pid.as_raw()) {
-            let _ = nix::sys::signal::kill(init.pid, Signal::SIGKILL);
-            let _ = cgroup.remove();
-            return Err(e.into());
-        }
         tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
         let oom_seen = Arc::new(AtomicBool::new(false));
         let oom_watch = cgroup.watch_oom(oom_seen.clone(), init.pid.as_raw());
@@ -278,6 +276,7 @@ impl Container {
     fn spawn_parts(
         config: &ContainerConfig,
         dir: &Path,
+        join: &JoinAt,
     ) -> Result<(
         spawn::SpawnedInit,
         Option<Stdin>,
@@ -298,7 +297,7 @@ impl Container {
                 stderr: slave,
                 controlling_tty: true,
             };
-            let init = spawn::spawn_init(stdio)?;
+            let init = spawn::spawn_init(stdio, join)?;
             let master = Arc::new(AsyncIoFd::new(master)?);
             io::spawn_pump(hub.clone(), master.clone(), StreamKind::Stdout);
             (init, Some(Stdin::spawn(master.clone(), true)), Some(master))
@@ -317,7 +316,7 @@ impl Container {
                 stderr: err_w,
                 controlling_tty: false,
             };
-            let init = spawn::spawn_init(stdio)?;
+            let init = spawn::spawn_init(stdio, join)?;
             io::spawn_pump(
                 hub.clone(),
                 Arc::new(AsyncIoFd::new(out_r)?),
