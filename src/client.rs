@@ -55,14 +55,7 @@ pub fn default_root() -> PathBuf {
 /// Checks an id against `[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}`, which keeps it a
 /// single, harmless path component.
 pub fn validate_id(id: &str) -> Result<()> {
-    let b = id.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
-    if ok {
+    if crate::is_valid_id(id) {
         Ok(())
     } else {
         Err(ClientError::InvalidId(crate::brief(id)))

@@ -14,18 +14,33 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "grpc")]
 pub mod client;
 pub mod state;
 pub mod units;
 
 /// Generated messages and the client and server of `mydocker.shim.v1.Shim`.
+#[cfg(feature = "grpc")]
 pub mod v1 {
     tonic::include_proto!("mydocker.shim.v1");
 }
 
 /// The encoded `FileDescriptorSet` of the API, for gRPC server reflection.
+#[cfg(feature = "grpc")]
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/shim_descriptor.bin"));
+
+/// A container id: `[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}`, so that it is a safe
+/// single path component and fits a hostname.
+pub fn is_valid_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
 
 /// `s` quoted for an error message, cut to its first 64 characters: a
 /// hostile 10 MB field must still make a one-line error.
@@ -37,6 +52,7 @@ pub fn brief(s: &str) -> String {
     }
 }
 
+#[cfg(feature = "grpc")]
 pub use client::{
     bind, connect, default_root, shim_dir, short_socket_path, socket_path, spawn_shim, validate_id,
     ClientError, ShimClient, ShimCommand, SpawnedShim, LISTEN_FD, MAX_MESSAGE_BYTES,

@@ -3,11 +3,11 @@
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnitError {
-    #[error("invalid size {0:?}: use a number with an optional b, k, m or g suffix (e.g. 100m)")]
+    #[error("invalid size {0}: use a number with an optional b, k, m or g suffix (e.g. 100m)")]
     Size(String),
-    #[error("invalid number of CPUs {0:?}: use a decimal number greater than 0 (e.g. 0.5)")]
+    #[error("invalid number of CPUs {0}: use a decimal number greater than 0 (e.g. 0.5)")]
     Cpus(String),
-    #[error("invalid CPU list {0:?}: use numbers and ranges such as 0-2,5")]
+    #[error("invalid CPU list {0}: use numbers and ranges such as 0-2,5")]
     CpuList(String),
     #[error("{0}")]
     Range(String),
@@ -23,7 +23,7 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 /// Parses a size as docker's `-m` does: `1024`, `512k`, `100m`, `1.5g`,
 /// `2gb`; suffixes are binary (k = 1024) and case-insensitive.
 pub fn parse_bytes(s: &str) -> Result<i64> {
-    let err = || UnitError::Size(s.to_string());
+    let err = || UnitError::Size(crate::brief(s));
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
     let num_end = lower
@@ -43,7 +43,9 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
     };
     let value: f64 = num.parse().map_err(|_| err())?;
     let bytes = value * mult;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > i64::MAX as f64 {
+    // i64::MAX is not an f64: `as f64` rounds it up to 2^63, which must
+    // itself be refused (found by fuzzing).
+    if !bytes.is_finite() || bytes < 0.0 || bytes >= i64::MAX as f64 {
         return Err(err());
     }
     Ok(bytes as i64)
@@ -51,14 +53,14 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
 
 /// Parses `--cpus` (a decimal number of CPUs) into billionths of a CPU.
 pub fn parse_cpus(s: &str) -> Result<i64> {
-    let err = || UnitError::Cpus(s.to_string());
+    let err = || UnitError::Cpus(crate::brief(s));
     let t = s.trim();
     if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(err());
     }
     let v: f64 = t.parse().map_err(|_| err())?;
     let nano = (v * 1e9).round();
-    if nano.is_nan() || nano <= 0.0 || nano > i64::MAX as f64 {
+    if nano.is_nan() || nano <= 0.0 || nano >= i64::MAX as f64 {
         return Err(err());
     }
     Ok(nano as i64)
@@ -71,7 +73,7 @@ pub fn cfs_quota_us(nano_cpus: i64) -> i64 {
 
 /// Parses a cpuset list (`0-2,5`) into its CPUs, ascending and unique.
 pub fn parse_cpu_list(s: &str) -> Result<Vec<u32>> {
-    let err = || UnitError::CpuList(s.chars().take(64).collect());
+    let err = || UnitError::CpuList(crate::brief(s));
     let t = s.trim();
     // No real list is longer; a hostile one must not cost memory.
     if t.is_empty() || t.len() > 16 * 1024 {
@@ -116,6 +118,7 @@ pub struct Limits {
     pub cgroup_parent: String,
 }
 
+#[cfg(feature = "grpc")]
 impl From<crate::v1::Resources> for Limits {
     fn from(r: crate::v1::Resources) -> Self {
         Self {
@@ -130,6 +133,7 @@ impl From<crate::v1::Resources> for Limits {
     }
 }
 
+#[cfg(feature = "grpc")]
 impl From<Limits> for crate::v1::Resources {
     fn from(l: Limits) -> Self {
         Self {
@@ -217,7 +221,8 @@ pub fn format_list(cpus: &[u32]) -> String {
     while i < cpus.len() {
         let start = cpus[i];
         let mut end = start;
-        while i + 1 < cpus.len() && cpus[i + 1] == end + 1 {
+        // checked: u32::MAX followed by anything is not a run (fuzzing).
+        while i + 1 < cpus.len() && end.checked_add(1) == Some(cpus[i + 1]) {
             i += 1;
             end = cpus[i];
         }
@@ -247,6 +252,23 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the fuzz targets found (fuzz/README.md), kept as plain tests.
+    #[test]
+    fn fuzz_findings_stay_fixed() {
+        assert_eq!(format_list(&[u32::MAX, 0]), "4294967295,0");
+        assert_eq!(
+            format_list(&[u32::MAX - 1, u32::MAX]),
+            "4294967294-4294967295"
+        );
+        for s in ["9223372036854775808", "9223372036854776000", "8388608t"] {
+            assert!(parse_bytes(s).is_err(), "{s}");
+        }
+        assert_eq!(parse_bytes("9223372036854774784"), Ok(9223372036854774784));
+        assert!(parse_cpus("9223372036.854775808").is_err());
+        let e = parse_bytes(&"9".repeat(10 << 20)).unwrap_err().to_string();
+        assert!(e.len() < 200 && e.contains("(10485760 bytes)"), "{e}");
+    }
 
     #[test]
     fn sizes_parse_as_docker_takes_them() {

@@ -184,18 +184,59 @@ pub struct Attacher {
     rx: mpsc::UnboundedReceiver<Event>,
     queued: Arc<AtomicUsize>,
     room: Arc<Notify>,
+    /// An event taken while gathering output, to be returned next.
+    held: Option<Event>,
 }
 
 impl Attacher {
+    /// The next event. Output of one stream already queued behind it is
+    /// gathered into one chunk of up to [`COALESCE`] bytes: an attacher that
+    /// has fallen behind catches up in fewer, larger messages (a PTY hands
+    /// out 4 KiB at a time, and each message costs far more than its copy).
     pub async fn recv(&mut self) -> Option<Event> {
-        let ev = self.rx.recv().await?;
-        if let Event::Output(_, b) = &ev {
-            let before = self.queued.fetch_sub(b.len(), Ordering::AcqRel);
-            if before > ATTACHER_BUDGET && before - b.len() <= ATTACHER_BUDGET {
-                self.room.notify_waiters();
+        let ev = match self.held.take() {
+            Some(ev) => ev,
+            None => self.rx.recv().await?,
+        };
+        let Event::Output(kind, first) = ev else {
+            return Some(ev);
+        };
+        self.taken(first.len());
+        let mut gathered: Option<BytesMut> = None;
+        let mut len = first.len();
+        while len < COALESCE {
+            match self.rx.try_recv() {
+                Ok(Event::Output(k, b)) if k == kind && len + b.len() <= COALESCE => {
+                    self.taken(b.len());
+                    len += b.len();
+                    gathered
+                        .get_or_insert_with(|| {
+                            let mut g = BytesMut::with_capacity(COALESCE);
+                            g.extend_from_slice(&first);
+                            g
+                        })
+                        .extend_from_slice(&b);
+                }
+                Ok(other) => {
+                    self.held = Some(other);
+                    break;
+                }
+                Err(_) => break,
             }
         }
-        Some(ev)
+        Some(Event::Output(
+            kind,
+            gathered.map(BytesMut::freeze).unwrap_or(first),
+        ))
+    }
+
+    /// Accounts for `n` bytes leaving the queue, and wakes the readers when
+    /// that brings this attacher back under its budget.
+    fn taken(&self, n: usize) {
+        let before = self.queued.fetch_sub(n, Ordering::AcqRel);
+        if before > ATTACHER_BUDGET && before - n <= ATTACHER_BUDGET {
+            self.room.notify_waiters();
+        }
     }
 }
 
@@ -312,6 +353,7 @@ impl OutputHub {
             rx,
             queued,
             room: self.room.clone(),
+            held: None,
         }
     }
 
@@ -613,6 +655,43 @@ mod tests {
         );
         assert_eq!(r.bytes, REPLAY_BYTES);
         assert_eq!(r.chunks.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn queued_output_is_gathered_per_stream_in_order() {
+        let hub = OutputHub::new(None);
+        let mut a = hub.attach(false);
+        let out = |d: &'static [u8]| hub.publish(StreamKind::Stdout, Bytes::from_static(d));
+        out(b"a");
+        out(b"b");
+        hub.publish(StreamKind::Stderr, Bytes::from_static(b"c"));
+        out(b"d");
+        let big = Bytes::from(vec![7u8; COALESCE]);
+        hub.publish(StreamKind::Stdout, big.clone());
+        out(b"e");
+        let got = |ev: Option<Event>| match ev {
+            Some(Event::Output(k, d)) => (k, d.to_vec()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(got(a.recv().await), (StreamKind::Stdout, b"ab".to_vec()));
+        assert_eq!(got(a.recv().await), (StreamKind::Stderr, b"c".to_vec()));
+        // Never more than COALESCE in one message: the big chunk waits.
+        assert_eq!(got(a.recv().await), (StreamKind::Stdout, b"d".to_vec()));
+        let mut rest = b"".to_vec();
+        rest.extend_from_slice(&big);
+        rest.extend_from_slice(b"e");
+        let (k, first) = got(a.recv().await);
+        assert_eq!((k, first.len()), (StreamKind::Stdout, COALESCE));
+        assert_eq!(got(a.recv().await), (StreamKind::Stdout, b"e".to_vec()));
+        assert_eq!(a.queued.load(Ordering::Acquire), 0, "every byte accounted");
+        hub.finish(&ExitStatus {
+            code: 0,
+            signal: 0,
+            at: UNIX_EPOCH,
+            oom_killed: false,
+            error: None,
+        });
+        assert!(matches!(a.recv().await, Some(Event::Exit(_))));
     }
 
     #[tokio::test]

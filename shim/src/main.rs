@@ -7,26 +7,89 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "mydocker-shim",
-    version,
-    about = "Supervises one container and serves the mydocker.shim.v1 gRPC API on <root>/<id>/shim.sock",
-    after_help = "Runs in the foreground. Drive it with mydockerctl, grpcurl, or the mydocker API crate.\nLogs go to <root>/<id>/shim.log (RUST_LOG sets the level; default info)."
-)]
+const USAGE: &str = "\
+Supervises one container and serves the mydocker.shim.v1 gRPC API on <root>/<id>/shim.sock
+
+Usage: mydocker-shim --id <ID> [--root <DIR>]
+
+Options:
+  --id <ID>       Id of the container this shim serves: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}
+  --root <DIR>    State root; the shim uses <root>/<id>/ [env: MYDOCKER_ROOT] [default: /run/mydocker]
+  -h, --help      Print help
+  -V, --version   Print version
+
+Runs in the foreground. Drive it with mydockerctl, grpcurl, or the mydocker API crate.
+Logs go to <root>/<id>/shim.log (RUST_LOG sets the level; default info).
+";
+
+#[derive(Debug, PartialEq)]
 struct Args {
-    /// Id of the container this shim serves: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}.
-    #[arg(long)]
     id: String,
-    /// State root; the shim uses <root>/<id>/.
-    #[arg(long, env = "MYDOCKER_ROOT", default_value = "/run/mydocker")]
     root: PathBuf,
     /// Serve on this already-listening socket descriptor instead of binding
-    /// <root>/<id>/shim.sock (used by mydockerctl, which created the dir).
-    #[arg(long, hide = true)]
+    /// <root>/<id>/shim.sock (mydockerctl and the API crate pass it).
     listen_fd: Option<i32>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+enum Cli {
+    Run(Args),
+    Help,
+    Version,
+}
+
+/// The shim's few flags, by hand: clap was a tenth of the binary, resident
+/// in every shim.
+fn parse_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    env_root: Option<std::ffi::OsString>,
+) -> anyhow::Result<Cli> {
+    let mut id = None;
+    let mut root = env_root.map(PathBuf::from);
+    let mut listen_fd = None;
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let arg = arg
+            .into_string()
+            .map_err(|a| anyhow::anyhow!("argument {a:?} is not UTF-8"))?;
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg, None),
+        };
+        let mut value = || -> anyhow::Result<String> {
+            match inline.clone() {
+                Some(v) => Ok(v),
+                None => it
+                    .next()
+                    .and_then(|v| v.into_string().ok())
+                    .with_context(|| format!("{flag} needs a value")),
+            }
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Cli::Help),
+            "-V" | "--version" => return Ok(Cli::Version),
+            "--id" => id = Some(value()?),
+            "--root" => root = Some(PathBuf::from(value()?)),
+            "--listen-fd" => {
+                let v = value()?;
+                listen_fd = Some(
+                    v.parse()
+                        .with_context(|| format!("--listen-fd {v:?}: not a descriptor number"))?,
+                );
+            }
+            other => bail!("unexpected argument {other:?} (see --help)"),
+        }
+    }
+    Ok(Cli::Run(Args {
+        id: id.context("--id is required (see --help)")?,
+        root: root.unwrap_or_else(|| PathBuf::from("/run/mydocker")),
+        listen_fd,
+    }))
 }
 
 fn main() {
@@ -42,7 +105,20 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let args = match parse_args(
+        std::env::args_os().skip(1),
+        std::env::var_os("MYDOCKER_ROOT"),
+    )? {
+        Cli::Run(a) => a,
+        Cli::Help => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Cli::Version => {
+            println!("mydocker-shim {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+    };
     mydocker::validate_id(&args.id)?;
     let dir = mydocker::shim_dir(&args.root, &args.id);
     let (listener, created_dir) = match args.listen_fd {
@@ -121,18 +197,85 @@ fn run() -> anyhow::Result<()> {
     result.map_err(Into::into)
 }
 
+fn default_filter() -> Targets {
+    Targets::new().with_default(tracing::Level::INFO)
+}
+
 fn init_logging(dir: &std::path::Path) -> anyhow::Result<()> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("shim.log"))
         .context("open shim.log")?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(file))
+    // RUST_LOG's `level` and `target=level` directives, without EnvFilter:
+    // its regex engine would be a third of the shim's binary, resident in
+    // every shim.
+    let (filter, bad) = match std::env::var("RUST_LOG") {
+        Ok(spec) => match spec.parse::<Targets>() {
+            Ok(t) => (t, None),
+            Err(e) => (default_filter(), Some(format!("RUST_LOG={spec:?}: {e}"))),
+        },
+        Err(_) => (default_filter(), None),
+    };
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file)),
+        )
+        .with(filter)
         .init();
+    if let Some(bad) = bad {
+        tracing::warn!("ignored: {bad}");
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str], env: Option<&str>) -> anyhow::Result<Cli> {
+        parse_args(args.iter().map(|a| a.into()), env.map(Into::into))
+    }
+
+    #[test]
+    fn flags_values_and_defaults() {
+        let run = |id: &str, root: &str, fd| {
+            Cli::Run(Args {
+                id: id.into(),
+                root: root.into(),
+                listen_fd: fd,
+            })
+        };
+        assert_eq!(
+            parse(&["--id", "a"], None).unwrap(),
+            run("a", "/run/mydocker", None)
+        );
+        assert_eq!(
+            parse(&["--id", "a"], Some("/e")).unwrap(),
+            run("a", "/e", None)
+        );
+        assert_eq!(
+            parse(&["--root=/r", "--id=a=b", "--listen-fd", "3"], Some("/e")).unwrap(),
+            run("a=b", "/r", Some(3))
+        );
+        assert_eq!(parse(&["--id", "a", "--help"], None).unwrap(), Cli::Help);
+        assert_eq!(parse(&["-V"], None).unwrap(), Cli::Version);
+    }
+
+    #[test]
+    fn mistakes_are_one_clear_line() {
+        let err = |a: &[&str]| parse(a, None).unwrap_err().to_string();
+        assert_eq!(err(&[]), "--id is required (see --help)");
+        assert_eq!(err(&["--id"]), "--id needs a value");
+        assert_eq!(
+            err(&["--id", "a", "--bogus"]),
+            "unexpected argument \"--bogus\" (see --help)"
+        );
+        assert_eq!(
+            err(&["--id", "a", "--listen-fd", "x"]),
+            "--listen-fd \"x\": not a descriptor number"
+        );
+    }
 }
