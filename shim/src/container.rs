@@ -299,7 +299,7 @@ impl Container {
             };
             let init = spawn::spawn_init(stdio, join)?;
             let master = Arc::new(AsyncIoFd::new(master)?);
-            io::spawn_pump(hub.clone(), master.clone(), StreamKind::Stdout);
+            io::spawn_threaded_pump(hub.clone(), master.clone(), StreamKind::Stdout);
             (init, Some(Stdin::spawn(master.clone(), true)), Some(master))
         } else {
             let (in_r, in_w) = if config.stdin {

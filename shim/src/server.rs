@@ -1,13 +1,19 @@
 //! Serving the API on the shim's socket until the container is deleted, the
 //! shim is told to shut down, or it gets SIGTERM/SIGINT.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::os::unix::net::UnixListener as StdUnixListener;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mydocker::v1::shim_server::ShimServer;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_stream::wrappers::UnixListenerStream;
+use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::UdsConnectInfo;
 
@@ -58,6 +64,76 @@ fn check_peer(req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Stat
     }
 }
 
+/// Every service we serve is described, so `grpcurl list` shows them all.
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(mydocker::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+}
+
+type HttpRequest = tonic::codegen::http::Request<tonic::body::Body>;
+type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
+
+/// A service built on its first request. Building reflection (both protocol
+/// versions, three descriptor sets decoded and indexed) took longer than the
+/// rest of the shim's start-up, on the path of every container's Create,
+/// and most shims never answer a reflection request.
+struct Lazy<S> {
+    cell: Arc<OnceLock<Result<S, String>>>,
+    build: fn() -> std::result::Result<S, tonic_reflection::server::Error>,
+}
+
+impl<S> Lazy<S> {
+    fn new(build: fn() -> std::result::Result<S, tonic_reflection::server::Error>) -> Self {
+        Self {
+            cell: Arc::new(OnceLock::new()),
+            build,
+        }
+    }
+}
+
+impl<S> Clone for Lazy<S> {
+    fn clone(&self) -> Self {
+        Self {
+            cell: self.cell.clone(),
+            build: self.build,
+        }
+    }
+}
+
+impl<S: NamedService> NamedService for Lazy<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> tonic::codegen::Service<HttpRequest> for Lazy<S>
+where
+    S: tonic::codegen::Service<HttpRequest, Response = HttpResponse, Error = Infallible> + Clone,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: HttpRequest) -> Self::Future {
+        let built = self
+            .cell
+            .get_or_init(|| (self.build)().map_err(|e| e.to_string()));
+        match built {
+            // Generated gRPC services are always ready.
+            Ok(svc) => Box::pin(svc.clone().call(req)),
+            Err(e) => {
+                let status = tonic::Status::internal(format!("reflection: {e}"));
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
+
 /// Serves until told to stop, then makes sure no process of the container is
 /// left behind.
 pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Result<()> {
@@ -68,16 +144,9 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
     let reaper = Reaper::start().map_err(io("install SIGCHLD handler"))?;
     let shim = Shim::new(id, dir, reaper);
 
-    // Every service we serve is described, so `grpcurl list` shows them all.
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(mydocker::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
-    };
-    let reflection_v1 = reflection().build_v1()?;
     // grpcurl up to 1.8.x speaks only the v1alpha reflection protocol.
-    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let reflection_v1 = Lazy::new(|| reflection().build_v1());
+    let reflection_v1alpha = Lazy::new(|| reflection().build_v1alpha());
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ShimServer<ShimService>>().await;
 
@@ -128,4 +197,15 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
         }
     }
     Ok(served?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Reflection is built on first use; its inputs are compiled in, so
+    /// this proves the build cannot fail in a shim.
+    #[test]
+    fn reflection_builds_from_the_embedded_descriptors() {
+        super::reflection().build_v1().unwrap();
+        super::reflection().build_v1alpha().unwrap();
+    }
 }
