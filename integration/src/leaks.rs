@@ -159,10 +159,13 @@ pub fn clean(scope: &Scope) {
             kill(pid);
         }
     }
+    let spared = self_and_ancestors();
     for dir in cgroup_dirs_of(scope) {
         for d in subtree(&dir).iter().rev() {
             for pid in cgroup_procs(d) {
-                kill(pid);
+                if pid > 1 && !spared.contains(&pid) {
+                    kill(pid);
+                }
             }
         }
     }
@@ -224,19 +227,50 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
 }
 
 fn test_roots() -> Vec<PathBuf> {
-    let (dir, prefix) = TEST_ROOT_PREFIX.rsplit_once('/').unwrap();
+    let dir = Path::new(TEST_ROOT_PREFIX).parent().unwrap();
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
                 .map(|e| e.path())
+                .filter(|p| is_test_root(p))
                 .collect()
         })
         .unwrap_or_default()
 }
 
+/// `/tmp/md-<name>-<pid>-<n>` exactly: another tool's `/tmp/md-...` is
+/// not ours to report or remove.
 fn is_test_root(p: &Path) -> bool {
-    p.to_string_lossy().starts_with(TEST_ROOT_PREFIX)
+    let p = p.to_string_lossy();
+    let Some(rest) = p.strip_prefix(TEST_ROOT_PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.rsplitn(3, '-');
+    let (n, pid, name) = (parts.next(), parts.next(), parts.next());
+    let digits =
+        |s: Option<&str>| s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()));
+    digits(n) && digits(pid) && name.is_some_and(|n| !n.is_empty() && !n.contains('/'))
+}
+
+/// This process and its ancestors: never reported, never killed (a
+/// `sudo leak-check --root R` has R in its wrapper's command line too).
+fn self_and_ancestors() -> BTreeSet<i32> {
+    let mut out = BTreeSet::new();
+    let mut pid = std::process::id() as i32;
+    while pid > 0 && out.insert(pid) {
+        pid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0);
+    }
+    out
 }
 
 fn pids() -> Vec<i32> {
@@ -286,7 +320,7 @@ fn children(pid: i32) -> Vec<i32> {
 /// Shims of the scope (their command line names a root, or, host-wide, any
 /// `mydocker-shim`), and every live process under them.
 pub fn processes(scope: &Scope) -> Vec<Leak> {
-    let me = std::process::id() as i32;
+    let spared = self_and_ancestors();
     let roots: Vec<String> = scope
         .roots
         .iter()
@@ -295,7 +329,7 @@ pub fn processes(scope: &Scope) -> Vec<Leak> {
     let mut found = BTreeSet::new();
     let mut stack = Vec::new();
     for pid in pids() {
-        if pid == me {
+        if spared.contains(&pid) {
             continue;
         }
         let Some(argv) = cmdline(pid) else { continue };
@@ -303,18 +337,19 @@ pub fn processes(scope: &Scope) -> Vec<Leak> {
             .first()
             .is_some_and(|a0| a0.rsplit('/').next() == Some("mydocker-shim"));
         // `--root <root>` or `--root=<root>`, as shims are started.
-        let names_root = argv.iter().enumerate().any(|(i, a)| {
-            roots.iter().any(|r| {
-                (a == r && i > 0 && argv[i - 1] == "--root")
-                    || a.strip_prefix("--root=") == Some(r.as_str())
-            })
-        });
+        let names_root = is_shim
+            && argv.iter().enumerate().any(|(i, a)| {
+                roots.iter().any(|r| {
+                    (a == r && i > 0 && argv[i - 1] == "--root")
+                        || a.strip_prefix("--root=") == Some(r.as_str())
+                })
+            });
         if (names_root || (scope.host_wide && is_shim)) && is_live(pid) {
             stack.push(pid);
         }
     }
     while let Some(pid) = stack.pop() {
-        if found.insert(pid) {
+        if !spared.contains(&pid) && found.insert(pid) {
             stack.extend(children(pid).into_iter().filter(|c| is_live(*c)));
         }
     }
@@ -330,11 +365,7 @@ pub fn processes(scope: &Scope) -> Vec<Leak> {
 fn cgroup_dirs_of(scope: &Scope) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     for m in cgroup_mounts() {
-        for c in scope
-            .cgroups
-            .iter()
-            .filter(|c| !c.trim_matches('/').is_empty())
-        {
+        for c in scope.cgroups.iter().filter(|c| is_cgroup_name(c)) {
             let d = m.join(c.trim_start_matches('/'));
             if d.is_dir() {
                 dirs.push(d);
@@ -350,6 +381,13 @@ fn cgroup_dirs_of(scope: &Scope) -> Vec<PathBuf> {
     let all = dirs.clone();
     dirs.retain(|d| !all.iter().any(|o| o != d && d.starts_with(o)));
     dirs
+}
+
+/// A cgroup below a hierarchy's root: no empty, `.` or `..` component, so
+/// that no scope can name a root (and `clean` kill the whole host).
+pub fn is_cgroup_name(c: &str) -> bool {
+    let c = c.trim_matches('/');
+    !c.is_empty() && c.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
 }
 
 fn named_like(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<PathBuf>) {
@@ -531,9 +569,13 @@ mod tests {
         let scope = Scope::test(&root, &cg);
         let file = std::fs::File::create(root.join("abc/log")).unwrap();
         let sock = std::os::unix::net::UnixListener::bind(root.join("abc/s.sock")).unwrap();
-        // A process whose command line names the root as a shim's does.
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "sleep 100; :", "--root", root.to_str().unwrap()])
+        // A process named as a shim, with the root on its command line.
+        let mut child = std::process::Command::new("bash")
+            .args([
+                "-c",
+                "exec -a mydocker-shim bash -c 'sleep 100; :' x --root \"$0\"",
+                root.to_str().unwrap(),
+            ])
             .spawn()
             .unwrap();
         let cgdir = cgroup_mounts()
@@ -575,6 +617,26 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         find(scope)
+    }
+
+    #[test]
+    fn scopes_cannot_name_a_hierarchy_root_or_other_tools_dirs() {
+        for bad in ["", "/", ".", "..", "a/../..", "a//b", "./a"] {
+            assert!(!is_cgroup_name(bad), "{bad:?}");
+        }
+        assert!(is_cgroup_name("mydocker-it-x") && is_cgroup_name("a/b"));
+        assert!(is_test_root(Path::new("/tmp/md-hostil-123-0")));
+        assert!(is_test_root(Path::new("/tmp/md-a-b-1-2")));
+        for other in [
+            "/tmp/md-",
+            "/tmp/md-x",
+            "/tmp/md-x-1",
+            "/tmp/md-x-1-y",
+            "/tmp/mdx-1-2",
+        ] {
+            assert!(!is_test_root(Path::new(other)), "{other}");
+        }
+        assert!(self_and_ancestors().contains(&(std::process::id() as i32)));
     }
 
     #[test]

@@ -425,3 +425,46 @@ fn rm_f_of_a_dead_shim_removes_its_cgroup() {
     assert!(!dir.exists());
     t.finish();
 }
+
+/// Where clone3 is missing (old kernels, docker's default seccomp profile)
+/// the init is cloned with clone(2) and joins its cgroup itself: the same
+/// cgroup in every hierarchy, from before its first instruction.
+/// MYDOCKER_NO_CLONE3 takes that path here.
+#[test]
+fn without_clone3_the_init_still_starts_in_its_cgroup() {
+    let t = TestRoot::new("noclone3");
+    let o = t
+        .ctl()
+        .env("MYDOCKER_NO_CLONE3", "1")
+        .args([
+            "run",
+            "--rm",
+            "--pids-limit",
+            "7",
+            "cat",
+            "/proc/self/cgroup",
+        ])
+        .output()
+        .unwrap();
+    let out = ok(&o);
+    let parent = t.cgroup_parent();
+    // v1: one line per hierarchy; v2: the one "0::" line.
+    let ours: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains(':'))
+        .filter(|l| {
+            let ctrl = l.split(':').nth(1).unwrap_or("");
+            v2() || ["memory", "pids", "cpuset"]
+                .iter()
+                .any(|c| ctrl.split(',').any(|x| x == *c))
+        })
+        .collect();
+    assert!(!ours.is_empty(), "{out}");
+    for l in &ours {
+        assert!(
+            l.contains(&format!("/{parent}/")),
+            "not in its cgroup: {l}\n{out}"
+        );
+    }
+    t.finish();
+}

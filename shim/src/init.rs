@@ -198,8 +198,12 @@ fn exec_failure(msg: &InitMessage, e: Errno) -> InitFailure {
             let strings = || msg.argv.iter().chain(&msg.env);
             let longest = strings().map(|s| s.len() + 1).max().unwrap_or(0);
             let total: usize = strings().map(|s| s.len() + 1 + size_of::<usize>()).sum();
+            // The kernel's limit: a quarter of the stack limit, at most
+            // three quarters of 8 MiB (fs/exec.c); sysconf reports only the
+            // first.
             // SAFETY: sysconf has no memory effects.
-            let arg_max = unsafe { libc::sysconf(libc::_SC_ARG_MAX) }.max(0) as usize;
+            let arg_max =
+                (unsafe { libc::sysconf(libc::_SC_ARG_MAX) }.max(0) as usize).min(6 << 20);
             let why = if longest > MAX_ARG_STRLEN {
                 format!(
                     "a string of {} KiB, and Linux takes at most 128 KiB per argument or variable",

@@ -50,7 +50,8 @@ fn parse_args(
     env_root: Option<std::ffi::OsString>,
 ) -> anyhow::Result<Cli> {
     let mut id = None;
-    let mut root = env_root.map(PathBuf::from);
+    // An empty MYDOCKER_ROOT is unset, not "the current directory".
+    let mut root = env_root.filter(|r| !r.is_empty()).map(PathBuf::from);
     let mut listen_fd = None;
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -66,13 +67,18 @@ fn parse_args(
                 Some(v) => Ok(v),
                 None => it
                     .next()
-                    .and_then(|v| v.into_string().ok())
-                    .with_context(|| format!("{flag} needs a value")),
+                    .with_context(|| format!("{flag} needs a value"))?
+                    .into_string()
+                    .map_err(|v| anyhow::anyhow!("{flag} {v:?}: not UTF-8")),
             }
         };
+        if inline.is_some() && matches!(flag.as_str(), "-h" | "--help" | "-V" | "--version") {
+            bail!("{flag} takes no value");
+        }
         match flag.as_str() {
             "-h" | "--help" => return Ok(Cli::Help),
             "-V" | "--version" => return Ok(Cli::Version),
+            "--id" if id.is_some() => bail!("--id given twice"),
             "--id" => id = Some(value()?),
             "--root" => root = Some(PathBuf::from(value()?)),
             "--listen-fd" => {
@@ -260,6 +266,10 @@ mod tests {
             parse(&["--root=/r", "--id=a=b", "--listen-fd", "3"], Some("/e")).unwrap(),
             run("a=b", "/r", Some(3))
         );
+        assert_eq!(
+            parse(&["--id", "a"], Some("")).unwrap(),
+            run("a", "/run/mydocker", None)
+        );
         assert_eq!(parse(&["--id", "a", "--help"], None).unwrap(), Cli::Help);
         assert_eq!(parse(&["-V"], None).unwrap(), Cli::Version);
     }
@@ -268,6 +278,8 @@ mod tests {
     fn mistakes_are_one_clear_line() {
         let err = |a: &[&str]| parse(a, None).unwrap_err().to_string();
         assert_eq!(err(&[]), "--id is required (see --help)");
+        assert_eq!(err(&["--id", "a", "--id", "b"]), "--id given twice");
+        assert_eq!(err(&["--help=x"]), "--help takes no value");
         assert_eq!(err(&["--id"]), "--id needs a value");
         assert_eq!(
             err(&["--id", "a", "--bogus"]),

@@ -401,7 +401,12 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
                 .await;
             return;
         }
-        Err(_) => return,
+        // Cut short or not protobuf: the client hears why (unread if it
+        // went away).
+        Err(status) => {
+            let _ = tx.send(Err(status)).await;
+            return;
+        }
     };
     let container = match shim.lookup(&open.id) {
         Ok(c) => c,

@@ -45,6 +45,9 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("write {}", f.display()))?;
         return Ok(());
     }
+    if let Some(bad) = args.cgroup.iter().find(|c| !leaks::is_cgroup_name(c)) {
+        anyhow::bail!("--cgroup {bad:?}: must name a cgroup below a hierarchy's root");
+    }
     let mut scope = if args.root.is_empty() && args.cgroup.is_empty() {
         Scope::host()
     } else {
