@@ -298,7 +298,11 @@ impl Container {
                 controlling_tty: true,
             };
             let init = spawn::spawn_init(stdio, join)?;
-            let master = Arc::new(AsyncIoFd::new(master)?);
+            // Written to by the runtime (stdin), read by the pump's thread.
+            let master = Arc::new(AsyncIoFd::with_interest(
+                master,
+                tokio::io::Interest::WRITABLE,
+            )?);
             io::spawn_threaded_pump(hub.clone(), master.clone(), StreamKind::Stdout);
             (init, Some(Stdin::spawn(master.clone(), true)), Some(master))
         } else {

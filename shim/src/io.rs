@@ -410,10 +410,17 @@ pub struct AsyncIoFd(AsyncFd<OwnedFd>);
 
 impl AsyncIoFd {
     pub fn new(fd: OwnedFd) -> Result<Self> {
+        Self::with_interest(fd, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Registered for `interest` only: a PTY master whose reads are done
+    /// by a thread of its own (`spawn_threaded_pump`) would otherwise wake
+    /// the runtime for every chunk of output, for nothing.
+    pub fn with_interest(fd: OwnedFd, interest: Interest) -> Result<Self> {
         set_nonblocking(&fd)?;
         // SAFETY: an OwnedFd is a valid descriptor that stays open, and the
         // same, for as long as the AsyncFd owns it.
-        unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::WRITABLE) }
+        unsafe { AsyncFd::register_with_interest(fd, interest) }
             .map(Self)
             .map_err(|e| IoError::Sys {
                 what: "register with the runtime",
