@@ -79,10 +79,20 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
     let mut client = match mydocker::connect(&spawned.socket).await {
         Ok(c) => c,
         Err(e) => {
+            let exited = process.try_wait().ok().flatten();
             let _ = process.kill();
             let _ = process.wait();
             let _ = std::fs::remove_dir_all(mydocker::shim_dir(root, &id));
-            return Err(e.into());
+            return Err(match exited {
+                Some(st) => exit_with(
+                    EXIT_RUN_FAILED,
+                    format!(
+                        "mydocker-shim ({}) exited before serving: {st}",
+                        shim.program.display()
+                    ),
+                ),
+                None => e.into(),
+            });
         }
     };
     let mut env = expand_env(&args.env);
@@ -123,8 +133,20 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
     if let Err(s) = result {
         let _ = client.shutdown(v1::ShutdownRequest {}).await;
         drop(client);
-        reap(process).await;
-        return Err(exit_with(EXIT_RUN_FAILED, s.message()));
+        let status = reap(process).await;
+        // A shim that died (wrong binary, crash) never removed its state
+        // dir: nothing of a container that was never made may stay.
+        let _ = std::fs::remove_dir_all(mydocker::shim_dir(root, &id));
+        let message = match status {
+            Some(st) if !st.success() => {
+                format!(
+                    "mydocker-shim ({}) exited before serving: {st}",
+                    shim.program.display()
+                )
+            }
+            _ => s.message().to_string(),
+        };
+        return Err(exit_with(EXIT_RUN_FAILED, message));
     }
     Ok(Created {
         id,
@@ -135,9 +157,9 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
 
 /// Waits for a shim we spawned to exit, without blocking the runtime (which
 /// must stay free to finish the connection the shim is closing).
-async fn reap(mut process: std::process::Child) {
+async fn reap(mut process: std::process::Child) -> Option<std::process::ExitStatus> {
     wait_gone(process.id()).await;
-    let _ = process.wait();
+    process.wait().ok()
 }
 
 pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {

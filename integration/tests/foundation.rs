@@ -595,3 +595,24 @@ fn wait_log_contains(t: &TestRoot, id: &str, needle: &str) {
         path.display()
     );
 }
+
+/// A shim that dies before serving (here: not a shim at all) is one clear
+/// line and exit 125, and leaves no state dir behind.
+#[test]
+fn a_shim_that_dies_at_once_is_a_clear_error_and_leaves_nothing() {
+    let t = TestRoot::new("deadshim");
+    let o = t
+        .ctl()
+        .env("MYDOCKER_SHIM", "/bin/false")
+        .args(["run", "--rm", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("mydocker-shim (/bin/false) exited before serving"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    t.finish();
+}
