@@ -461,34 +461,6 @@ impl AsyncIoFd {
         }
     }
 
-    /// Reads what is ready now, without waiting, until `buf` holds `limit`
-    /// bytes. Returns true at end of file.
-    pub fn read_more(&self, buf: &mut BytesMut, limit: usize) -> bool {
-        while buf.len() < limit {
-            if buf.capacity() - buf.len() < 4096 {
-                buf.reserve(READ_CHUNK);
-            }
-            let spare = buf.spare_capacity_mut();
-            // SAFETY: read(2) into the spare capacity of our own buffer.
-            let n = unsafe {
-                libc::read(
-                    self.raw(),
-                    spare.as_mut_ptr() as *mut libc::c_void,
-                    spare.len(),
-                )
-            };
-            match n {
-                0 => return true,
-                n if n > 0 => {
-                    // SAFETY: the kernel initialised n bytes.
-                    unsafe { buf.set_len(buf.len() + n as usize) };
-                }
-                _ => return matches!(io::Error::last_os_error().raw_os_error(), Some(libc::EIO)),
-            }
-        }
-        false
-    }
-
     pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let mut guard = self.0.writable().await?;
@@ -544,7 +516,7 @@ pub fn spawn_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
                     // Take what else is there already (a PTY hands out at
                     // most 4 KiB a read): fewer, larger messages for the
                     // log and the attachers, and no wait for more.
-                    let eof = src.read_more(&mut buf, COALESCE);
+                    let eof = read_ready(src.raw(), &mut buf, COALESCE);
                     hub.publish(kind, buf.split().freeze());
                     if eof {
                         break;
@@ -565,7 +537,7 @@ pub fn spawn_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
 /// read, through the kernel's line discipline, and reading it is most of
 /// the work; on one thread every chunk's log write and gRPC send stalls the
 /// container's output for as long as they take (a thread took a terminal's
-/// attach throughput from 75-88% of a bare PTY's to 95-104%). Pipes do not
+/// attach throughput from 74-88% of a bare PTY's to 92-107%). Pipes do not
 /// need it, and a thread would only add a wake-up to every container's exit.
 /// A bounded channel carries the backpressure: when an attacher is over
 /// budget the task stops taking chunks, the thread stops reading, and the
@@ -594,9 +566,6 @@ pub fn spawn_threaded_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: Strea
                     }
                     break;
                 }
-                if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                    buf.reserve(READ_CHUNK);
-                }
                 let eof = read_ready(fd, &mut buf, COALESCE);
                 if !buf.is_empty() && tx.blocking_send(buf.split().freeze()).is_err() {
                     break;
@@ -620,10 +589,14 @@ pub fn spawn_threaded_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: Strea
     });
 }
 
-/// Reads what `fd` has now into `buf`, up to `limit` bytes. Returns true at
-/// end of file (or EIO: a PTY master whose slave is gone) or on an error.
+/// Reads what `fd` has now into `buf`, without waiting, up to `limit`
+/// bytes. Returns true when reading is over: end of file, EIO (a PTY master
+/// whose slave is gone), or an error (logged).
 fn read_ready(fd: i32, buf: &mut BytesMut, limit: usize) -> bool {
     while buf.len() < limit {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(READ_CHUNK);
+        }
         let spare = buf.spare_capacity_mut();
         // SAFETY: read(2) into the spare capacity of our own buffer.
         let n = unsafe { libc::read(fd, spare.as_mut_ptr() as *mut libc::c_void, spare.len()) };
@@ -632,15 +605,17 @@ fn read_ready(fd: i32, buf: &mut BytesMut, limit: usize) -> bool {
             n if n > 0 => {
                 // SAFETY: the kernel initialised n bytes.
                 unsafe { buf.set_len(buf.len() + n as usize) };
-                if buf.capacity() - buf.len() < 4096 {
-                    buf.reserve(READ_CHUNK);
-                }
             }
             _ => {
-                return !matches!(
-                    io::Error::last_os_error().raw_os_error(),
-                    Some(libc::EAGAIN) | Some(libc::EINTR)
-                );
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::EAGAIN) | Some(libc::EINTR) => false,
+                    Some(libc::EIO) => true,
+                    _ => {
+                        tracing::warn!(error = %e, "reading container output failed");
+                        true
+                    }
+                };
             }
         }
     }

@@ -158,65 +158,71 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt) -> Result<SpawnedInit> {
     };
     let ack = ack_w.as_raw_fd();
 
-    let use_clone3 = std::env::var_os(NO_CLONE3_ENV).is_none();
-    let mut pid = -1;
-    if use_clone3 {
+    let clone3 = if std::env::var_os(NO_CLONE3_ENV).is_some() {
+        Err(nix::errno::Errno::ENOSYS)
+    } else {
         // SAFETY: clone3 without CLONE_VM and without a stack is fork with
         // namespace and cgroup flags: the child gets a copy of this thread's
         // stack and runs only `child_setup`, which never returns.
-        pid = unsafe {
+        let r = unsafe {
             libc::syscall(
                 libc::SYS_clone3,
                 &mut args as *mut CloneArgs,
                 std::mem::size_of::<CloneArgs>(),
             )
         };
-        if pid == 0 {
+        if r == 0 {
             // SAFETY: in the clone child, with everything prepared above.
             unsafe { child_setup(&tasks, &moves, tty, ack, &exe, &argv, &envp) }
         }
-    }
-    // No clone3 (before Linux 5.3, or a seccomp profile such as docker's
-    // default that answers ENOSYS for it), or no CLONE_INTO_CGROUP (cgroup
-    // v2 before 5.7): clone(2), and the child joins by writing "0" to
-    // cgroup.procs, the thread-group move it cannot avoid then.
-    let errno = nix::errno::Errno::last();
-    let fallback = !use_clone3
-        || (pid < 0
-            && (errno == nix::errno::Errno::ENOSYS
-                || (errno == nix::errno::Errno::EINVAL && args.flags & CLONE_INTO_CGROUP != 0)));
+        if r < 0 {
+            Err(nix::errno::Errno::last())
+        } else {
+            Ok(r as i32)
+        }
+    };
     let procs_file;
-    if fallback {
-        let tasks = match join {
-            JoinAt::Dir(dir) => {
-                procs_file = nix::fcntl::openat(
-                    dir,
-                    "cgroup.procs",
-                    nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .map_err(sys("open cgroup.procs"))?;
-                vec![procs_file.as_raw_fd()]
+    let pid = match clone3 {
+        Ok(pid) => pid,
+        // No clone3 (before Linux 5.3, or a seccomp profile such as
+        // docker's default that answers ENOSYS for it), or no
+        // CLONE_INTO_CGROUP (cgroup v2 before 5.7): clone(2), and the child
+        // joins by writing "0" to cgroup.procs, the thread-group move it
+        // cannot avoid then.
+        Err(e)
+            if e == nix::errno::Errno::ENOSYS
+                || (e == nix::errno::Errno::EINVAL && args.flags & CLONE_INTO_CGROUP != 0) =>
+        {
+            let tasks = match join {
+                JoinAt::Dir(dir) => {
+                    procs_file = nix::fcntl::openat(
+                        dir,
+                        "cgroup.procs",
+                        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .map_err(sys("open cgroup.procs"))?;
+                    vec![procs_file.as_raw_fd()]
+                }
+                JoinAt::Tasks(_) => tasks.clone(),
+            };
+            let mut stack = vec![0u8; 64 * 1024];
+            let child = Box::new(|| -> isize {
+                // SAFETY: in the clone child, with everything prepared above.
+                unsafe { child_setup(&tasks, &moves, tty, ack, &exe, &argv, &envp) }
+            });
+            // SAFETY: the child runs only `child_setup` (async-signal-safe
+            // calls, then exec or _exit) on a stack that outlives the call
+            // (it gets its own copy: no CLONE_VM).
+            unsafe {
+                nix::sched::clone(child, &mut stack, NAMESPACES, Some(libc::SIGCHLD))
+                    .map_err(sys("clone"))?
             }
-            JoinAt::Tasks(_) => tasks.clone(),
-        };
-        let mut stack = vec![0u8; 64 * 1024];
-        let child = Box::new(|| -> isize {
-            // SAFETY: in the clone child, with everything prepared above.
-            unsafe { child_setup(&tasks, &moves, tty, ack, &exe, &argv, &envp) }
-        });
-        // SAFETY: the child runs only `child_setup` (async-signal-safe
-        // calls, then exec or _exit) on a stack that outlives the call (it
-        // gets its own copy: no CLONE_VM).
-        pid = unsafe {
-            nix::sched::clone(child, &mut stack, NAMESPACES, Some(libc::SIGCHLD))
-                .map_err(sys("clone"))?
+            .as_raw()
         }
-        .as_raw() as i64;
-    } else if pid < 0 {
-        return Err(sys("clone3")(errno));
-    }
-    let pid = Pid::from_raw(pid as i32);
+        Err(e) => return Err(sys("clone3")(e)),
+    };
+    let pid = Pid::from_raw(pid);
     // The child's ends: the init has its own copies now.
     drop((cmd_r, status_w, stdin, stdout, stderr, ack_w));
     if let Err(e) = read_ack(ack_r) {
