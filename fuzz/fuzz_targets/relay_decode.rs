@@ -1,24 +1,22 @@
-//! The decoder of the messages between the shim and the container's init
-//! (`mydocker_shim::relay`): frames read from a pipe (`read_frame`), frames
-//! from a buffer (`split_frame`), and the two message bodies
-//! (`InitMessage::decode`, `InitFailure::decode`).
+//! The decoders of the messages between the shim and the container's init
+//! (`mydocker_shim::relay`): the command the init parses in place, without
+//! allocating, into argv and envp for execve, and the fixed-size report it
+//! sends back.
 //!
 //! Checked on every input:
-//! - nothing panics, and no input makes the decoders reserve memory it does
-//!   not hold (libFuzzer's -malloc_limit_mb catches that);
-//! - `read_frame` and `split_frame` return exactly the frame the length
-//!   prefix describes, or the error the format says; both agree, and a reader
-//!   that hands out one byte at a time, interrupted, reads the same;
-//! - whatever decodes re-encodes to the same bytes (the only non-canonical
-//!   field is `privileged`, any non-zero word meaning true) and decodes back
-//!   to an equal value; a cut or an extended body does not decode;
-//! - messages built from the input (`arbitrary`) encode and decode back to
-//!   themselves, through both frame readers.
+//! - nothing panics, with pointer arrays of every size up to what is needed;
+//! - a command that decodes is canonical: its pointers are NUL-terminated
+//!   strings inside the input, the lists end in NULL, and encoding what was
+//!   decoded gives back exactly the input; any cut of it does not decode;
+//! - commands built from the input (`arbitrary`) encode and decode back to
+//!   themselves, and a string with a NUL inside is refused by the encoder;
+//! - a report decodes exactly when it has the size and magic, and encodes
+//!   back to the same bytes.
 #![no_main]
 
-use std::io::{self, Read};
+use std::ffi::{c_char, CStr};
 
-use arbitrary::{Arbitrary, Unstructured};
+use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 // The module itself, not the shim crate: it needs nothing but std and
 // thiserror, and the shim's dependencies would all be built instrumented.
@@ -26,257 +24,133 @@ use libfuzzer_sys::fuzz_target;
 #[allow(dead_code)]
 mod relay;
 
-use relay::{read_frame, split_frame, InitFailure, InitMessage, RelayError, MAX_FRAME};
-
-const INIT_MAGIC: &[u8] = b"MDI1";
-const FAIL_MAGIC: &[u8] = b"MDF1";
+use relay::{decode_command, encode_command, pointer_slots, RelayError, Report};
 
 fuzz_target!(|data: &[u8]| {
-    check_frame_readers(data);
-    // The input as a body already split from its frame.
-    check_body(data);
+    check_command(data);
+    check_report(data);
     check_encode_decode(data);
 });
 
-fn le32(b: &[u8]) -> u32 {
-    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+/// The bytes a pointer from the decoder points at, up to its NUL.
+fn bytes_at<'a>(msg: &'a [u8], p: *const c_char) -> &'a [u8] {
+    let start = (p as usize)
+        .checked_sub(msg.as_ptr() as usize)
+        .filter(|off| *off < msg.len())
+        .expect("a pointer outside the message");
+    let s = CStr::from_bytes_until_nul(&msg[start..]).expect("a string without its NUL");
+    s.to_bytes()
 }
 
-/// A short name for an error, to compare two results.
-fn kind(e: &RelayError) -> String {
-    match e {
-        RelayError::Io(e) => panic!("I/O error from an in-memory reader: {e}"),
-        RelayError::Trailing(n) => format!("Trailing({n})"),
-        RelayError::TooLarge(n) => format!("TooLarge({n})"),
-        other => format!("{other:?}"),
-    }
-}
-
-/// A pipe at its worst: one byte per read, and an `Interrupted` error before
-/// every other read.
-struct Trickle<'a> {
-    data: &'a [u8],
-    interrupt: bool,
-}
-
-impl Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.interrupt = !self.interrupt;
-        if self.interrupt {
-            return Err(io::ErrorKind::Interrupted.into());
+fn check_command(data: &[u8]) {
+    let mut ptrs = vec![std::ptr::null(); 64];
+    let Ok(cmd) = decode_command(data, &mut ptrs) else {
+        // Too few slots must be an error too, never a panic.
+        for n in 0..4 {
+            let _ = decode_command(data, &mut ptrs[..n]);
         }
-        match (self.data.split_first(), buf.first_mut()) {
-            (Some((b, rest)), Some(slot)) => {
-                *slot = *b;
-                self.data = rest;
-                Ok(1)
-            }
-            _ => Ok(0),
-        }
-    }
-}
-
-fn check_frame_readers(data: &[u8]) {
-    // What the format says the outcome is.
-    let expected: Result<Option<&[u8]>, String> = if data.is_empty() {
-        Ok(None)
-    } else if data.len() < 4 {
-        Err("Truncated".into())
-    } else {
-        let len = le32(data) as usize;
-        if len > MAX_FRAME {
-            Err(format!("TooLarge({len})"))
-        } else if data.len() - 4 < len {
-            Err("Truncated".into())
-        } else {
-            Ok(Some(&data[4..4 + len]))
-        }
-    };
-
-    // read_frame allocates the declared length before it reads (up to
-    // MAX_FRAME, 256 MiB), which under ASan costs ~20 ms a call: a fifth of
-    // all random prefixes would cut the speed tenfold. An input cannot hold
-    // a megabyte (-max_len), so such a frame is Truncated, as the unit tests
-    // and the shorter lengths here check; skip it.
-    if data.len() >= 4 && (1 << 20..=MAX_FRAME).contains(&(le32(data) as usize)) {
-        assert!(matches!(split_frame(data), Err(RelayError::Truncated)));
         return;
-    }
-
-    let mut rest = data;
-    let got = read_frame(&mut rest);
-    match (&got, &expected) {
-        (Ok(None), Ok(None)) => assert!(rest.is_empty()),
-        (Ok(Some(body)), Ok(Some(want))) => {
-            assert_eq!(&body[..], *want);
-            // It reads one frame and not a byte more.
-            assert_eq!(rest, &data[4 + body.len()..]);
-        }
-        (Err(e), Err(want)) => assert_eq!(&kind(e), want),
-        _ => panic!("read_frame: got {got:?}, the format says {expected:?}"),
-    }
-
-    let mut trickle = Trickle {
-        data,
-        interrupt: false,
     };
-    let slow = read_frame(&mut trickle);
-    match (&got, &slow) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b),
-        (Err(a), Err(b)) => assert_eq!(kind(a), kind(b)),
-        _ => panic!("read_frame: {got:?} from a slice, {slow:?} byte by byte"),
+    let need = pointer_slots(cmd.argc, cmd.envc);
+    assert!(need <= ptrs.len());
+    assert!(ptrs[cmd.argc].is_null() && ptrs[need - 1].is_null());
+    let argv: Vec<&[u8]> = ptrs[..cmd.argc]
+        .iter()
+        .map(|p| bytes_at(data, *p))
+        .collect();
+    let env: Vec<&[u8]> = ptrs[cmd.argc + 1..need - 1]
+        .iter()
+        .map(|p| bytes_at(data, *p))
+        .collect();
+    assert!(env.len() == cmd.envc && !argv.is_empty());
+    // The canonical encoding of what was decoded is the input itself.
+    let mut again = b"MDC2".to_vec();
+    let strings: Vec<&[u8]> = argv
+        .iter()
+        .chain(&env)
+        .copied()
+        .chain([cmd.path.to_bytes(), cmd.cwd.to_bytes()])
+        .collect();
+    let body = 8 + strings.iter().map(|s| s.len() + 1).sum::<usize>();
+    again.extend_from_slice(&(body as u32).to_le_bytes());
+    again.extend_from_slice(&(cmd.argc as u32).to_le_bytes());
+    again.extend_from_slice(&(cmd.envc as u32).to_le_bytes());
+    for s in &strings {
+        again.extend_from_slice(s);
+        again.push(0);
     }
-
-    // split_frame takes the whole buffer: a frame and nothing after it.
-    let split = split_frame(data);
-    let want_split: Result<&[u8], String> = if data.len() < 4 {
-        Err("Truncated".into())
-    } else {
-        let (len, n) = (le32(data) as usize, data.len() - 4);
-        if n < len {
-            Err("Truncated".into())
-        } else if n > len {
-            Err(format!("Trailing({})", n - len))
-        } else {
-            Ok(&data[4..])
-        }
-    };
-    match (&split, &want_split) {
-        (Ok(a), Ok(b)) => assert_eq!(a, b),
-        (Err(e), Err(want)) => assert_eq!(&kind(e), want),
-        _ => panic!("split_frame: got {split:?}, the format says {want_split:?}"),
-    }
-    // Where split_frame takes a buffer, read_frame takes the same frame.
-    if let Ok(body) = split {
-        assert_eq!(got.as_ref().ok(), Some(&Some(body.to_vec())));
-    }
-
-    if let Ok(Some(body)) = got {
-        check_body(&body);
-    }
-}
-
-fn check_body(body: &[u8]) {
-    let msg = InitMessage::decode(body);
-    let fail = InitFailure::decode(body);
-
-    // The magic comes first, and tells the two messages apart.
-    for (res_magic, name, ok) in [
-        (INIT_MAGIC, "InitMessage", msg.is_ok()),
-        (FAIL_MAGIC, "InitFailure", fail.is_ok()),
-    ] {
-        if ok {
-            assert!(
-                body.starts_with(res_magic),
-                "{name} decoded without its magic"
-            );
-        }
-    }
-    if body.len() < 4 {
-        assert!(matches!(msg, Err(RelayError::Truncated)), "{msg:?}");
-        assert!(matches!(fail, Err(RelayError::Truncated)), "{fail:?}");
-    } else {
-        if !body.starts_with(INIT_MAGIC) {
-            assert!(matches!(msg, Err(RelayError::BadMagic)), "{msg:?}");
-        }
-        if !body.starts_with(FAIL_MAGIC) {
-            assert!(matches!(fail, Err(RelayError::BadMagic)), "{fail:?}");
-        }
-    }
-    for e in [msg.as_ref().err(), fail.as_ref().err()]
-        .into_iter()
-        .flatten()
-    {
-        kind(e);
-    }
-
-    if let Ok(m) = msg {
-        let frame = m.encode().expect("a decoded message re-encodes");
-        // Byte-exact, but for the flag: any non-zero word decodes as true
-        // and encodes as 1.
-        let mut canonical = body.to_vec();
-        let flag = canonical.len() - 4;
-        let word = (le32(&canonical[flag..]) != 0) as u32;
-        canonical[flag..].copy_from_slice(&word.to_le_bytes());
-        assert_eq!(&frame[4..], &canonical[..], "re-encoding of {m:?}");
-        assert_round_trip(&frame, &m, InitMessage::decode);
-        assert_cuts_fail(body, InitMessage::decode);
-    }
-    if let Ok(f) = fail {
-        let frame = f.encode().expect("a decoded failure re-encodes");
-        assert_eq!(&frame[4..], body, "re-encoding of {f:?}");
-        assert_round_trip(&frame, &f, InitFailure::decode);
-        assert_cuts_fail(body, InitFailure::decode);
-    }
-}
-
-/// `frame` (from `encode`) has a correct length prefix, and reads and
-/// decodes back to `value` through both frame readers.
-fn assert_round_trip<T, F>(frame: &[u8], value: &T, decode: F)
-where
-    T: PartialEq + std::fmt::Debug,
-    F: Fn(&[u8]) -> Result<T, RelayError>,
-{
-    assert!(frame.len() >= 4 && frame.len() - 4 <= MAX_FRAME);
-    assert_eq!(le32(frame) as usize, frame.len() - 4, "length prefix");
-    let body = split_frame(frame).expect("split_frame of an encoding");
-    assert_eq!(&decode(body).expect("decode of an encoding"), value);
-    let mut r = frame;
-    let read = read_frame(&mut r)
-        .expect("read_frame of an encoding")
-        .expect("read_frame of an encoding is a frame");
-    assert!(r.is_empty());
-    assert_eq!(&read[..], body);
-}
-
-/// A body that decodes does not decode once cut or extended.
-fn assert_cuts_fail<T: std::fmt::Debug>(
-    body: &[u8],
-    decode: impl Fn(&[u8]) -> Result<T, RelayError>,
-) {
-    for cut in [0, 4, body.len() / 2, body.len() - 1] {
-        let r = decode(&body[..cut]);
+    assert_eq!(again, data, "decoded, but not canonical");
+    // Exactly enough slots work; one fewer is refused.
+    let mut exact = vec![std::ptr::null(); need];
+    assert!(decode_command(data, &mut exact).is_ok());
+    assert_eq!(
+        decode_command(data, &mut exact[..need - 1]),
+        Err(RelayError::TooLarge)
+    );
+    for cut in 0..data.len() {
         assert!(
-            matches!(r, Err(RelayError::Truncated)),
-            "cut at {cut}: {r:?}"
+            decode_command(&data[..cut], &mut ptrs).is_err(),
+            "cut at {cut}"
         );
     }
-    let mut long = body.to_vec();
-    long.push(0);
-    let r = decode(&long);
-    assert!(
-        matches!(r, Err(RelayError::Trailing(1))),
-        "one byte more: {r:?}"
-    );
+}
+
+fn check_report(data: &[u8]) {
+    match Report::decode(data) {
+        Ok(r) => {
+            assert_eq!(data.len(), Report::SIZE);
+            assert_eq!(&r.encode()[..], data);
+        }
+        Err(e) => assert!(
+            data.len() != Report::SIZE || &data[..4] != b"MDR2",
+            "a well-sized report with its magic refused: {e}"
+        ),
+    }
+}
+
+#[derive(Debug)]
+struct Cmd {
+    argv: Vec<String>,
+    env: Vec<String>,
+    path: String,
+    cwd: String,
 }
 
 fn check_encode_decode(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let Ok(m) = arbitrary_message(&mut u) else {
+    let c = (|| -> arbitrary::Result<Cmd> {
+        Ok(Cmd {
+            argv: u.arbitrary()?,
+            env: u.arbitrary()?,
+            path: u.arbitrary()?,
+            cwd: u.arbitrary()?,
+        })
+    })();
+    let Ok(c) = c else {
         return;
     };
-    let frame = m.encode().expect("encode");
-    assert_round_trip(&frame, &m, InitMessage::decode);
-    let Ok(f) = arbitrary_failure(&mut u) else {
-        return;
+    let has_nul = c
+        .argv
+        .iter()
+        .chain(&c.env)
+        .chain([&c.path, &c.cwd])
+        .any(|s| s.contains('\0'));
+    let msg = match encode_command(&c.argv, &c.env, &c.path, &c.cwd) {
+        Ok(m) => m,
+        Err(RelayError::InnerNul) => return assert!(has_nul),
+        Err(RelayError::NoCommand) => return assert!(c.argv.is_empty()),
+        Err(e) => panic!("encode failed: {e}"),
     };
-    let frame = f.encode().expect("encode");
-    assert_round_trip(&frame, &f, InitFailure::decode);
-}
-
-fn arbitrary_message(u: &mut Unstructured) -> arbitrary::Result<InitMessage> {
-    Ok(InitMessage {
-        argv: Vec::arbitrary(u)?,
-        env: Vec::arbitrary(u)?,
-        cwd: String::arbitrary(u)?,
-        hostname: String::arbitrary(u)?,
-        privileged: bool::arbitrary(u)?,
-    })
-}
-
-fn arbitrary_failure(u: &mut Unstructured) -> arbitrary::Result<InitFailure> {
-    Ok(InitFailure {
-        exit_code: i32::arbitrary(u)?,
-        message: String::arbitrary(u)?,
-    })
+    assert!(!has_nul && !c.argv.is_empty());
+    let mut ptrs = vec![std::ptr::null(); pointer_slots(c.argv.len(), c.env.len())];
+    let cmd = decode_command(&msg, &mut ptrs).expect("its own encoding must decode");
+    assert_eq!((cmd.argc, cmd.envc), (c.argv.len(), c.env.len()));
+    assert_eq!(cmd.path.to_bytes(), c.path.as_bytes());
+    assert_eq!(cmd.cwd.to_bytes(), c.cwd.as_bytes());
+    for (p, s) in ptrs[..cmd.argc].iter().zip(&c.argv) {
+        assert_eq!(bytes_at(&msg, *p), s.as_bytes());
+    }
+    for (p, s) in ptrs[cmd.argc + 1..].iter().zip(&c.env) {
+        assert_eq!(bytes_at(&msg, *p), s.as_bytes());
+    }
 }

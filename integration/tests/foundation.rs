@@ -82,6 +82,55 @@ fn default_hostname_is_the_id_and_only_fds_0_1_2_are_open() {
     t.finish();
 }
 
+/// Between Create and Start the init is a clone of the shim that has not
+/// exec'd: it must hold nothing of the shim's (a socket held there would
+/// outlive the shim's own close), and the command must not inherit the
+/// shim's runtime's signal handling.
+#[test]
+fn a_created_init_holds_nothing_of_the_shim_and_the_command_gets_default_signals() {
+    let t = TestRoot::new("created");
+    let o = t.ctl_output(&["create", "--", "cat", "/proc/self/status"]);
+    let id = ok(&o).trim().to_string();
+    let pid = t.inspect(&id)["State"]["Pid"].as_i64().expect("a pid") as i32;
+    assert!(pid > 0, "{pid}");
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "mydocker-init");
+    let mut fds: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let n = e.file_name().to_str().unwrap().parse().unwrap();
+            let target = std::fs::read_link(e.path()).unwrap();
+            (n, target.display().to_string())
+        })
+        .collect();
+    fds.sort();
+    let numbers: Vec<i32> = fds.iter().map(|f| f.0).collect();
+    // 0-2, the command pipe, the status pipe, the ack pipe (closed once it
+    // reported ready, so not here).
+    assert_eq!(numbers, [0, 1, 2, 3, 4], "{fds:?}");
+    assert!(
+        fds.iter()
+            .all(|(_, t)| t.starts_with("pipe:") || t == "/dev/null"),
+        "{fds:?}"
+    );
+    let o = t.ctl_output(&["start", "-a", &id]);
+    let out = ok(&o);
+    for field in ["SigBlk", "SigIgn", "SigCgt"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(field))
+            .unwrap_or_else(|| panic!("no {field} in {out}"));
+        assert_eq!(
+            line.split_whitespace().nth(1),
+            Some("0000000000000000"),
+            "{line}"
+        );
+    }
+    assert!(t.ctl_output(&["rm", &id]).status.success());
+    t.finish();
+}
+
 #[test]
 fn arguments_arrive_byte_exact() {
     let t = TestRoot::new("args");

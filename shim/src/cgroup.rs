@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -74,7 +74,19 @@ const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids"];
 /// Checks limits that came over the API (the CLI checked them already,
 /// but grpcurl callers and embedders did not).
 pub fn check(limits: &Limits) -> Result<()> {
-    units::check_limits(limits, &units::online("cpu"), &units::online("node"))
+    // Only these limits are checked against what is online: no sysfs reads
+    // for the rest, on every container's start.
+    let online = |kind| {
+        let needed = limits.nano_cpus > 0
+            || !limits.cpuset_cpus.is_empty()
+            || !limits.cpuset_mems.is_empty();
+        if needed {
+            units::online(kind)
+        } else {
+            Vec::new()
+        }
+    };
+    units::check_limits(limits, &online("cpu"), &online("node"))
         .map_err(|e| CgroupError::Invalid(e.to_string()))?;
     parent_path(&limits.cgroup_parent)?;
     Ok(())
@@ -118,13 +130,15 @@ impl ContainerCgroup {
         check(limits)?;
         let parent = parent_path(&limits.cgroup_parent)?;
         let path = format!("{parent}/{id}");
-        let v2 = hier().v2();
+        // Each hierarchy read parses the mount table: once, unless retried.
+        let mut first = Some(hier());
+        let v2 = first.as_ref().is_some_and(|h| h.v2());
         let wanted: Vec<String> = CONTROLLERS.iter().map(|c| c.to_string()).collect();
         // A concurrent removal of the (empty) parent can race with creating
         // the child under it: try again, the parent is recreated each time.
         let mut last = None;
         for _ in 0..3 {
-            let h = hier();
+            let h = first.take().unwrap_or_else(&hier);
             let created = if v2 {
                 create_v2(&h.root(), &path)
             } else {
@@ -320,12 +334,15 @@ impl ContainerCgroup {
             cause: format!("open {}: {e}", p.display()),
         };
         let mut dirs: Vec<PathBuf> = Vec::new();
+        let mut seen = Vec::new();
         for sub in self.cg.subsystems() {
             let dir = sub.to_controller().path();
-            // Co-mounted controllers (cpu,cpuacct) share one directory.
-            let real = fs::canonicalize(dir).map_err(|e| open_err(dir, e))?;
-            if !dirs.contains(&real) {
-                dirs.push(real);
+            // Co-mounted controllers (cpu,cpuacct) share one directory,
+            // reached through different links: the same inode.
+            let m = fs::metadata(dir).map_err(|e| open_err(dir, e))?;
+            if !seen.contains(&(m.dev(), m.ino())) {
+                seen.push((m.dev(), m.ino()));
+                dirs.push(dir.to_path_buf());
             }
         }
         if self.v2 {

@@ -16,8 +16,9 @@ use tokio::sync::watch;
 use mydocker::state::{self, ConfigRecord, ExitRecord, Phase, StateError, StateRecord};
 
 use crate::cgroup::{self, ContainerCgroup, JoinAt};
+use crate::init::{self, InitPlan};
 use crate::io::{self, AsyncIoFd, LogWriter, OutputHub, Stdin, StreamKind};
-use crate::relay::{self, InitFailure, InitMessage};
+use crate::relay::{self, Report};
 use crate::spawn::{self, ChildStdio};
 
 #[derive(Debug, thiserror::Error)]
@@ -170,8 +171,9 @@ pub enum Status {
 struct State {
     status: Status,
     pid: Pid,
-    /// The init's pipes, until Start takes them.
-    pipes: Option<(OwnedFd, OwnedFd)>,
+    /// The init's command and status pipes and the command to send it,
+    /// until Start takes them.
+    pipes: Option<(OwnedFd, OwnedFd, Vec<u8>)>,
     start_requested: bool,
     /// The init has been reaped: its pid may already belong to another
     /// process, so nothing may be sent to it any more.
@@ -220,7 +222,7 @@ impl Container {
             .join_at()
             .map_err(ContainerError::from)
             .and_then(|join| Self::spawn_parts(&config, dir, &join));
-        let (init, stdin, pty, hub) = match parts {
+        let (init, command, stdin, pty, hub) = match parts {
             Ok(parts) => parts,
             Err(e) => {
                 let _ = cgroup.remove();
@@ -245,7 +247,7 @@ impl Container {
             state: Mutex::new(State {
                 status: Status::Created,
                 pid: init.pid,
-                pipes: Some((init.cmd, init.status)),
+                pipes: Some((init.cmd, init.status, command)),
                 start_requested: false,
                 reaped: false,
                 started_at: None,
@@ -270,8 +272,9 @@ impl Container {
         Ok(c)
     }
 
-    /// The streams and the init. On error nothing is left running: an init
-    /// already cloned exits when its command pipe closes unread.
+    /// The streams, the init, and the command it will be sent. On error
+    /// nothing is left running: an init already cloned exits when its
+    /// command pipe closes unread.
     #[allow(clippy::type_complexity)]
     fn spawn_parts(
         config: &ContainerConfig,
@@ -279,6 +282,7 @@ impl Container {
         join: &JoinAt,
     ) -> Result<(
         spawn::SpawnedInit,
+        Vec<u8>,
         Option<Stdin>,
         Option<Arc<AsyncIoFd>>,
         Arc<OutputHub>,
@@ -289,6 +293,15 @@ impl Container {
                 source,
             })?;
         let hub = Arc::new(OutputHub::new(Some(log)));
+        let (command, envc) =
+            init::encode(&config.argv, &config.env, &config.cwd, &config.hostname)?;
+        let mut plan = InitPlan::new(
+            &config.hostname,
+            config.privileged,
+            command.len(),
+            config.argv.len(),
+            envc,
+        )?;
         let (init, stdin, pty) = if config.tty {
             let (master, slave) = open_pty(config.terminal_size)?;
             let stdio = ChildStdio {
@@ -297,7 +310,7 @@ impl Container {
                 stderr: slave,
                 controlling_tty: true,
             };
-            let init = spawn::spawn_init(stdio, join)?;
+            let init = spawn::spawn_init(stdio, join, &mut plan)?;
             // Written to by the runtime (stdin), read by the pump's thread.
             let master = Arc::new(AsyncIoFd::with_interest(
                 master,
@@ -320,7 +333,7 @@ impl Container {
                 stderr: err_w,
                 controlling_tty: false,
             };
-            let init = spawn::spawn_init(stdio, join)?;
+            let init = spawn::spawn_init(stdio, join, &mut plan)?;
             io::spawn_pump(
                 hub.clone(),
                 Arc::new(AsyncIoFd::new(out_r)?),
@@ -337,7 +350,7 @@ impl Container {
             };
             (init, stdin, None)
         };
-        Ok((init, stdin, pty, hub))
+        Ok((init, command, stdin, pty, hub))
     }
 
     /// Removes the cgroup (killing what is left in it), once.
@@ -447,7 +460,7 @@ impl Container {
     /// or fails with why it could not be.
     pub async fn start(&self) -> Result<Pid> {
         let _guard = self.start_lock.lock().await;
-        let (cmd, status, pid) = {
+        let (cmd, status, frame, pid) = {
             let mut s = self.state.lock().unwrap();
             if s.status == Status::Exited {
                 return Err(ContainerError::ExitedBeforeStart(self.id().into()));
@@ -456,17 +469,9 @@ impl Container {
                 return Err(ContainerError::AlreadyStarted(self.id().into()));
             }
             s.start_requested = true;
-            let (cmd, status) = s.pipes.take().expect("pipes are kept until Start");
-            (cmd, status, s.pid)
+            let (cmd, status, frame) = s.pipes.take().expect("pipes are kept until Start");
+            (cmd, status, frame, s.pid)
         };
-        let frame = InitMessage {
-            argv: self.config.argv.clone(),
-            env: self.config.env.clone(),
-            cwd: self.config.cwd.clone(),
-            hostname: self.config.hostname.clone(),
-            privileged: self.config.privileged,
-        }
-        .encode()?;
         let cmd = AsyncIoFd::new(cmd)?;
         if let Err(e) = cmd.write_all(&frame).await {
             tracing::warn!(error = %e, "sending the command to init failed");
@@ -487,7 +492,8 @@ impl Container {
                     what: "read init status",
                     source,
                 })?;
-            if n == 0 || buf.len() >= relay::MAX_FRAME {
+            // Anything past one report is not the init's.
+            if n == 0 || buf.len() > Report::SIZE {
                 break;
             }
         }
@@ -505,10 +511,13 @@ impl Container {
             tracing::info!(pid = pid.as_raw(), "started");
             return Ok(pid);
         }
-        let failure = relay::split_frame(&buf)
-            .and_then(InitFailure::decode)
-            .map(|f| f.message)
-            .unwrap_or_else(|e| format!("init failed: {e}"));
+        let failure = match Report::decode(&buf) {
+            Ok(r) => {
+                let c = &self.config;
+                init::describe(&r, &c.argv, &c.env, &c.cwd).1
+            }
+            Err(e) => format!("init failed: {e}"),
+        };
         tracing::info!(error = %failure, "command could not be executed");
         self.state.lock().unwrap().exec_error = Some(failure.clone());
         Err(ContainerError::ExecFailed(failure))

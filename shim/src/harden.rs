@@ -1,11 +1,14 @@
-//! What the init does last, before it execs the command: docker's default
+//! What the init does before it reports ready: docker's default
 //! confinement. Masked and read-only paths in the container's own mount
 //! namespace, docker's default capability set (every other capability
 //! dropped from the bounding, effective, permitted and inheritable sets, and
 //! no ambient ones), and `no_new_privs`. `--privileged` skips all of it.
 
+use std::ffi::CStr;
+
 use nix::errno::Errno;
-use nix::mount::{mount, MsFlags};
+
+use crate::init::{Fault, Step};
 
 /// docker's default capabilities (moby's `DefaultCapabilities`).
 pub const DEFAULT_CAPS: &[u32] = &[
@@ -27,28 +30,28 @@ pub const DEFAULT_CAPS: &[u32] = &[
 
 /// Paths docker hides: files get /dev/null over them, directories an empty
 /// read-only tmpfs.
-pub const MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
+pub const MASKED_PATHS: &[&CStr] = &[
+    c"/proc/asound",
+    c"/proc/acpi",
+    c"/proc/interrupts",
+    c"/proc/kcore",
+    c"/proc/keys",
+    c"/proc/latency_stats",
+    c"/proc/timer_list",
+    c"/proc/timer_stats",
+    c"/proc/sched_debug",
+    c"/proc/scsi",
+    c"/sys/firmware",
+    c"/sys/devices/virtual/powercap",
 ];
 
 /// Paths docker makes read-only.
-pub const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
+pub const READONLY_PATHS: &[&CStr] = &[
+    c"/proc/bus",
+    c"/proc/fs",
+    c"/proc/irq",
+    c"/proc/sys",
+    c"/proc/sysrq-trigger",
 ];
 
 /// The capability mask docker's default set makes.
@@ -56,63 +59,92 @@ pub fn default_cap_mask() -> u64 {
     DEFAULT_CAPS.iter().fold(0, |m, c| m | (1u64 << c))
 }
 
-fn err<'a>(what: &'static str, path: &'a str) -> impl FnOnce(Errno) -> String + 'a {
-    move |e| format!("{what} {path}: {}", e.desc())
+/// The highest capability this kernel knows. Read by the shim, once: the
+/// init cannot open files on the heap's behalf.
+pub fn last_cap() -> u32 {
+    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
-/// Masks and write-protects docker's paths. Must run after the fresh /proc
-/// is mounted, in the container's mount namespace.
-pub fn protect_paths() -> Result<(), String> {
-    for p in MASKED_PATHS {
-        let meta = match std::fs::symlink_metadata(p) {
-            Ok(m) => m,
-            Err(_) => continue, // Nothing there to hide.
-        };
-        if meta.is_dir() {
-            mount(
-                Some("tmpfs"),
-                *p,
-                Some("tmpfs"),
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                Some("size=0"),
-            )
-            .map_err(err("mask", p))?;
-        } else {
-            mount(
-                Some("/dev/null"),
-                *p,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(err("mask", p))?;
-        }
+fn check(rc: libc::c_int, step: Step, item: usize) -> Result<(), Fault> {
+    if rc < 0 {
+        return Err(Fault::last(step, item));
     }
-    for p in READONLY_PATHS {
-        if std::fs::symlink_metadata(p).is_err() {
+    Ok(())
+}
+
+/// Whether something is at `path`, and whether it is a directory.
+fn probe(path: &CStr) -> Option<bool> {
+    // SAFETY: an all-zero `struct stat` is a valid value to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: lstat(2) with a C string and a stat buffer we own.
+    if unsafe { libc::lstat(path.as_ptr(), &mut st) } < 0 {
+        return None;
+    }
+    Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// Masks and write-protects docker's paths. Runs in the init, after its
+/// fresh /proc is mounted: raw syscalls only, nothing allocated.
+pub fn protect_paths() -> Result<(), Fault> {
+    let ro = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    for (i, p) in MASKED_PATHS.iter().enumerate() {
+        let Some(is_dir) = probe(p) else {
+            continue; // Nothing there to hide.
+        };
+        // SAFETY: mount(2) with C strings that outlive the call.
+        let rc = unsafe {
+            if is_dir {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    p.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    ro,
+                    c"size=0".as_ptr().cast(),
+                )
+            } else {
+                libc::mount(
+                    c"/dev/null".as_ptr(),
+                    p.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                )
+            }
+        };
+        check(rc, Step::Mask, i)?;
+    }
+    for (i, p) in READONLY_PATHS.iter().enumerate() {
+        if probe(p).is_none() {
             continue;
         }
-        mount(
-            Some(*p),
-            *p,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(err("bind", p))?;
-        mount(
-            Some(*p),
-            *p,
-            None::<&str>,
-            MsFlags::MS_BIND
-                | MsFlags::MS_REMOUNT
-                | MsFlags::MS_RDONLY
-                | MsFlags::MS_NOSUID
-                | MsFlags::MS_NODEV
-                | MsFlags::MS_NOEXEC,
-            None::<&str>,
-        )
-        .map_err(err("make read-only", p))?;
+        // SAFETY: mount(2) with C strings that outlive the call.
+        let rc = unsafe {
+            libc::mount(
+                p.as_ptr(),
+                p.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            )
+        };
+        check(rc, Step::BindReadOnly, i)?;
+        // SAFETY: as above.
+        let rc = unsafe {
+            libc::mount(
+                p.as_ptr(),
+                p.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REMOUNT | ro,
+                std::ptr::null(),
+            )
+        };
+        check(rc, Step::MakeReadOnly, i)?;
     }
     Ok(())
 }
@@ -133,31 +165,19 @@ struct CapData {
 
 const CAP_VERSION_3: u32 = 0x2008_0522;
 
-/// The highest capability this kernel knows.
-fn last_cap() -> u32 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
-}
-
 /// Drops every capability outside docker's default set, then sets
 /// no_new_privs. The bounding set is what counts for root across exec: a
-/// root process gets its bounding set as permitted and effective.
-pub fn drop_privileges() -> Result<(), String> {
-    // /proc/sys is read-only now, but still readable.
-    let last = last_cap();
-    for cap in 0..=last {
+/// root process gets its bounding set as permitted and effective. Runs in
+/// the init: raw syscalls only.
+pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
+    for cap in 0..=last_cap {
         if DEFAULT_CAPS.contains(&cap) {
             continue;
         }
         // SAFETY: prctl with integer arguments.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
         if rc < 0 && Errno::last() != Errno::EINVAL {
-            return Err(format!(
-                "drop capability {cap} from the bounding set: {}",
-                Errno::last().desc()
-            ));
+            return Err(Fault::last(Step::DropCap, cap as usize));
         }
     }
     // SAFETY: prctl with integer arguments.
@@ -171,8 +191,7 @@ pub fn drop_privileges() -> Result<(), String> {
         );
     }
     let mask = default_cap_mask();
-    let lo = mask as u32;
-    let hi = (mask >> 32) as u32;
+    let (lo, hi) = (mask as u32, (mask >> 32) as u32);
     let mut header = CapHeader {
         version: CAP_VERSION_3,
         pid: 0,
@@ -197,14 +216,10 @@ pub fn drop_privileges() -> Result<(), String> {
             data.as_ptr(),
         )
     };
-    if rc < 0 {
-        return Err(format!("set capabilities: {}", Errno::last().desc()));
-    }
+    check(rc as libc::c_int, Step::SetCaps, 0)?;
     // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
-        return Err(format!("set no_new_privs: {}", Errno::last().desc()));
-    }
-    Ok(())
+    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    check(rc, Step::NoNewPrivs, 0)
 }
 
 #[cfg(test)]

@@ -1,28 +1,34 @@
-//! The container's init: the shim binary re-executed inside the new
-//! namespaces (`mydocker-shim init`). It is single-threaded and is PID 1 of
-//! its PID namespace. It waits for its command on fd 3, prepares the
-//! namespaces, and execs the command in its own place, so that the command
-//! is PID 1. Any failure is reported on fd 4 and ends the init.
+//! The container's init: the shim's clone child, in the new namespaces and
+//! the container's cgroup. It does not exec the shim again: a second
+//! process start of a 2 MB binary was a third of a container's start-up.
+//! Instead it runs here, in a copy of a threaded process, where only
+//! async-signal-safe calls are allowed until exec: raw syscalls on memory
+//! the shim prepared before the clone ([`InitPlan`]), nothing allocated,
+//! nothing locked, no panics.
+//!
+//! At Create it sets up its namespaces (private mounts, a fresh /proc,
+//! docker's masked paths, hostname, capabilities), reports ready on the ack
+//! pipe, and waits. At Start the shim sends it the command over the command
+//! pipe; it parses it in place, changes directory, finds the program on the
+//! PATH and execs it in its own place, so that the command is PID 1. Any
+//! failure is a fixed-size [`Report`] (step, errno, item) that the shim
+//! turns into words ([`describe`]); the init itself only exits.
 
-use std::convert::Infallible;
-use std::ffi::{CString, OsStr};
-use std::fs::File;
-use std::os::fd::{FromRawFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::ffi::{c_char, CStr, CString};
+use std::os::fd::RawFd;
 
 use nix::errno::Errno;
-use nix::mount::{mount, MsFlags};
 
 use crate::harden;
-use crate::relay::{self, InitFailure, InitMessage};
+use crate::relay::{self, RelayError, Report};
 
-/// Where the init finds the command pipe.
+/// Where the init reads its command.
 pub const CMD_FD: RawFd = 3;
-/// Where the init reports a failure; close-on-exec, so a successful exec
-/// closes it and the shim reads EOF.
+/// Where the init reports a failure to run the command; close-on-exec, so a
+/// successful exec closes it and the shim reads EOF.
 pub const STATUS_FD: RawFd = 4;
+/// Where the init reports its Create-time setup: ready, or what failed.
+pub const ACK_FD: RawFd = 5;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -33,169 +39,434 @@ const EXIT_CANNOT_INVOKE: i32 = 126;
 /// Exit code when the command was not found.
 const EXIT_NOT_FOUND: i32 = 127;
 
-/// Runs the init; returns only by exiting.
-pub fn main() -> ! {
-    // SAFETY: CMD_FD was placed by the shim for this process alone and is
-    // owned by nothing else here.
-    let mut cmd = unsafe { File::from_raw_fd(CMD_FD) };
-    let failure = match relay::read_frame(&mut cmd) {
-        // The shim went away (or deleted a never-started container): there is
-        // nobody to report to.
-        Ok(None) => std::process::exit(EXIT_SETUP),
-        Ok(Some(body)) => {
-            drop(cmd);
-            match InitMessage::decode(&body) {
-                Ok(msg) => match run(&msg) {
-                    Err(f) => f,
-                    Ok(never) => match never {},
-                },
-                Err(e) => failure(EXIT_SETUP, format!("init: {e}")),
-            }
+/// The init's steps, in order. A [`Report`] names the one that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Step {
+    Ready = 0,
+    JoinCgroup,
+    PlaceFds,
+    ControllingTty,
+    MakePrivate,
+    MountProc,
+    Mask,
+    BindReadOnly,
+    MakeReadOnly,
+    Hostname,
+    DropCap,
+    SetCaps,
+    NoNewPrivs,
+    ReadCommand,
+    DecodeCommand,
+    Chdir,
+    Exec,
+}
+
+impl Step {
+    const ALL: [Step; 17] = [
+        Step::Ready,
+        Step::JoinCgroup,
+        Step::PlaceFds,
+        Step::ControllingTty,
+        Step::MakePrivate,
+        Step::MountProc,
+        Step::Mask,
+        Step::BindReadOnly,
+        Step::MakeReadOnly,
+        Step::Hostname,
+        Step::DropCap,
+        Step::SetCaps,
+        Step::NoNewPrivs,
+        Step::ReadCommand,
+        Step::DecodeCommand,
+        Step::Chdir,
+        Step::Exec,
+    ];
+
+    fn from_u32(n: u32) -> Option<Self> {
+        Self::ALL.get(n as usize).copied()
+    }
+}
+
+/// A failed step: what the init reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub step: Step,
+    pub errno: i32,
+    pub item: u32,
+}
+
+impl Fault {
+    /// The step failed with the calling thread's errno.
+    pub fn last(step: Step, item: usize) -> Self {
+        Self {
+            step,
+            errno: Errno::last_raw(),
+            item: item as u32,
         }
-        Err(e) => failure(EXIT_SETUP, format!("init: {e}")),
-    };
-    report(&failure);
-    std::process::exit(failure.exit_code)
-}
+    }
 
-fn failure(exit_code: i32, message: String) -> InitFailure {
-    InitFailure { exit_code, message }
-}
-
-fn report(f: &InitFailure) {
-    // SAFETY: STATUS_FD was placed by the shim for this process alone.
-    let mut status = unsafe { File::from_raw_fd(STATUS_FD) };
-    if let Ok(frame) = f.encode() {
-        let _ = relay::write_frame(&mut status, &frame);
+    fn report(&self) -> Report {
+        Report {
+            step: self.step as u32,
+            errno: self.errno,
+            item: self.item,
+        }
     }
 }
 
-fn setup_err(what: &str) -> impl FnOnce(Errno) -> InitFailure + '_ {
-    move |e| failure(EXIT_SETUP, format!("{what}: {}", e.desc()))
+/// The exit code of an init that failed at `step` (docker's conventions).
+pub fn exit_code(step: Step, errno: i32) -> i32 {
+    match step {
+        Step::Chdir => EXIT_CANNOT_INVOKE,
+        Step::Exec if errno == libc::ENOENT => EXIT_NOT_FOUND,
+        Step::Exec => EXIT_CANNOT_INVOKE,
+        _ => EXIT_SETUP,
+    }
 }
 
-fn run(msg: &InitMessage) -> Result<Infallible, InitFailure> {
-    if msg.argv.is_empty() {
-        return Err(failure(EXIT_SETUP, "init: empty argv".into()));
-    }
-    // Private, recursively: with a shared `/` (systemd hosts) the /proc
-    // mount below would otherwise propagate to the host and hide its /proc.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(setup_err("make / private"))?;
-    mount(
-        Some("proc"),
-        "/proc",
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV,
-        None::<&str>,
-    )
-    .map_err(setup_err("mount /proc"))?;
-    if !msg.privileged {
-        harden::protect_paths().map_err(|m| failure(EXIT_SETUP, m))?;
-    }
-    if !msg.hostname.is_empty() {
-        nix::unistd::sethostname(&msg.hostname).map_err(setup_err("set hostname"))?;
-    }
-    let cwd = if msg.cwd.is_empty() { "/" } else { &msg.cwd };
-    nix::unistd::chdir(cwd).map_err(|e| {
-        failure(
-            EXIT_CANNOT_INVOKE,
-            format!("chdir to {cwd:?}: {}", e.desc()),
-        )
-    })?;
+/// Everything the init needs, made by the shim before the clone. The init
+/// only reads it and writes into its buffers (its own copies, after the
+/// clone).
+pub struct InitPlan {
+    hostname: CString,
+    privileged: bool,
+    last_cap: u32,
+    /// Receives the command: exactly as long as the one the shim will send.
+    buf: Vec<u8>,
+    /// Receives argv and envp, pointing into `buf`.
+    ptrs: Vec<*const c_char>,
+}
 
-    let path_var = msg
-        .env
+impl InitPlan {
+    /// A plan for running `command` (made by [`encode`]) as `argc`
+    /// arguments and `envc` variables.
+    pub fn new(
+        hostname: &str,
+        privileged: bool,
+        command_len: usize,
+        argc: usize,
+        envc: usize,
+    ) -> Result<Self, RelayError> {
+        Ok(Self {
+            hostname: CString::new(hostname).map_err(|_| RelayError::InnerNul)?,
+            privileged,
+            last_cap: harden::last_cap(),
+            buf: vec![0; command_len],
+            ptrs: vec![std::ptr::null(); relay::pointer_slots(argc, envc)],
+        })
+    }
+}
+
+/// The command the shim sends the init at Start: the arguments, the
+/// environment with docker's defaults added (each only when the caller did
+/// not set it), the PATH the program is looked up in, and the directory.
+pub fn encode(
+    argv: &[String],
+    env: &[String],
+    cwd: &str,
+    hostname: &str,
+) -> Result<(Vec<u8>, usize), RelayError> {
+    let has = |k: &str| env.iter().any(|kv| kv.split('=').next() == Some(k));
+    let mut env = env.to_vec();
+    if !has("PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has("HOSTNAME") && !hostname.is_empty() {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    if !has("HOME") {
+        env.push("HOME=/root".into());
+    }
+    let path = env
         .iter()
         .rev()
         .find_map(|kv| kv.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH);
-    let program = lookup(&msg.argv[0], path_var).map_err(|e| exec_failure(msg, e))?;
-
-    let c = |s: &str, what: &str| {
-        CString::new(s).map_err(|_| failure(EXIT_SETUP, format!("{what} contains a NUL byte")))
-    };
-    let argv = msg
-        .argv
-        .iter()
-        .map(|a| c(a, "an argument"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut env = msg
-        .env
-        .iter()
-        .map(|a| c(a, "an environment variable"))
-        .collect::<Result<Vec<_>, _>>()?;
-    // docker's defaults, each only when the caller did not set it.
-    let has = |k: &str| msg.env.iter().any(|kv| kv.split('=').next() == Some(k));
-    if !has("PATH") {
-        env.push(c(&format!("PATH={DEFAULT_PATH}"), "PATH")?);
-    }
-    if !has("HOSTNAME") && !msg.hostname.is_empty() {
-        env.push(c(&format!("HOSTNAME={}", msg.hostname), "HOSTNAME")?);
-    }
-    if !has("HOME") {
-        env.push(c("HOME=/root", "HOME")?);
-    }
-    let program_c = CString::new(program.as_os_str().as_bytes())
-        .map_err(|_| failure(EXIT_SETUP, "path contains a NUL byte".into()))?;
-
-    prepare_exec();
-    // Last, as everything before needed CAP_SYS_ADMIN.
-    if !msg.privileged {
-        harden::drop_privileges().map_err(|m| failure(EXIT_SETUP, m))?;
-    }
-    let err = nix::unistd::execve(&program_c, &argv, &env).unwrap_err();
-    Err(exec_failure(msg, err))
+    let cwd = if cwd.is_empty() { "/" } else { cwd };
+    Ok((relay::encode_command(argv, &env, path, cwd)?, env.len()))
 }
 
-/// Leaves the command nothing of ours: default signal dispositions (the Rust
-/// runtime ignores SIGPIPE, and an ignored signal stays ignored across exec),
-/// an empty signal mask, and no descriptor but 0, 1, 2 and the close-on-exec
-/// status pipe.
-fn prepare_exec() {
-    // SAFETY: plain syscalls on a single-threaded process about to exec.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-        libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC);
-        libc::close(CMD_FD);
-        libc::syscall(
-            libc::SYS_close_range,
-            (STATUS_FD + 1) as libc::c_uint,
-            libc::c_uint::MAX,
-            0 as libc::c_uint,
-        );
+/// Writes a report and, for a failure, exits. Async-signal-safe.
+fn send(fd: RawFd, r: &Report) {
+    let b = r.encode();
+    // SAFETY: write(2) from a buffer on our stack. A short or failed write
+    // leaves the shim with a truncated report or EOF, which it handles.
+    unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+}
+
+/// Reports `fault` on `fd` and exits with its code.
+pub fn fail(fd: RawFd, fault: Fault) -> ! {
+    send(fd, &fault.report());
+    // SAFETY: _exit(2) ends this process without running anything of the
+    // shim's (atexit handlers, buffered I/O) in the copy.
+    unsafe { libc::_exit(exit_code(fault.step, fault.errno)) }
+}
+
+/// The init, from the moment its descriptors are in place (0-2, CMD_FD,
+/// STATUS_FD, ACK_FD) until it execs the command.
+///
+/// # Safety
+/// Call only in the clone child, once, with the plan the shim made for it.
+pub unsafe fn run(plan: &mut InitPlan) -> ! {
+    if let Err(f) = setup(plan) {
+        fail(ACK_FD, f);
     }
+    send(ACK_FD, &Report::default());
+    // SAFETY: our own descriptor, not used again.
+    unsafe { libc::close(ACK_FD) };
+    let f = match receive_and_exec(plan) {
+        Err(f) => f,
+        Ok(never) => match never {},
+    };
+    fail(STATUS_FD, f)
+}
+
+fn check(rc: libc::c_int, step: Step) -> Result<(), Fault> {
+    if rc < 0 {
+        return Err(Fault::last(step, 0));
+    }
+    Ok(())
+}
+
+/// Create-time setup, in the init's own namespaces.
+fn setup(plan: &InitPlan) -> Result<(), Fault> {
+    // SAFETY: mount(2) with C strings that outlive the calls. Private,
+    // recursively: with a shared `/` (systemd hosts) the /proc mount below
+    // would otherwise propagate to the host and hide its /proc.
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    check(rc, Step::MakePrivate)?;
+    // SAFETY: as above.
+    let rc = unsafe {
+        libc::mount(
+            c"proc".as_ptr(),
+            c"/proc".as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV,
+            std::ptr::null(),
+        )
+    };
+    check(rc, Step::MountProc)?;
+    if !plan.privileged {
+        harden::protect_paths()?;
+    }
+    let host = plan.hostname.as_bytes();
+    if !host.is_empty() {
+        // SAFETY: sethostname(2) reads `host.len()` bytes we own.
+        let rc = unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) };
+        check(rc, Step::Hostname)?;
+    }
+    // Last, as everything before needed CAP_SYS_ADMIN.
+    if !plan.privileged {
+        harden::drop_privileges(plan.last_cap)?;
+    }
+    Ok(())
+}
+
+/// Start: the command, then exec. Returns only with why it failed.
+fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fault> {
+    let buf = &mut plan.buf[..];
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: read(2) into the unfilled part of a buffer we own.
+        let n = unsafe { libc::read(CMD_FD, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        match n {
+            // The shim went away, or deleted a container it never started:
+            // nobody to run a command for, or to report to.
+            // SAFETY: _exit(2), as in `fail`.
+            0 if got == 0 => unsafe { libc::_exit(EXIT_SETUP) },
+            0 => return Err(decode_fault(RelayError::Truncated)),
+            n if n < 0 && Errno::last() == Errno::EINTR => {}
+            n if n < 0 => return Err(Fault::last(Step::ReadCommand, 0)),
+            n => got += n as usize,
+        }
+    }
+    // SAFETY: our own descriptor, not used again.
+    unsafe { libc::close(CMD_FD) };
+    let cmd = relay::decode_command(&plan.buf, &mut plan.ptrs).map_err(decode_fault)?;
+    // SAFETY: chdir(2) with a C string.
+    check(unsafe { libc::chdir(cmd.cwd.as_ptr()) }, Step::Chdir)?;
+    // SAFETY: decode_command put a C string pointer in ptrs[0].
+    let name = unsafe { CStr::from_ptr(plan.ptrs[0]) };
+    let mut path_buf = [0u8; PATH_BUF];
+    let program =
+        lookup(name, cmd.path.to_bytes(), &mut path_buf, probe_exec).map_err(|e| Fault {
+            step: Step::Exec,
+            errno: e as i32,
+            item: 0,
+        })?;
+    prepare_exec();
+    let argv = plan.ptrs.as_ptr();
+    // SAFETY: decode_command filled ptrs with argv, NULL, envp, NULL.
+    let envp = unsafe { argv.add(cmd.argc + 1) };
+    // SAFETY: execve(2) with a C string path and NULL-terminated arrays of
+    // C strings, all in buffers that live until the exec.
+    unsafe { libc::execve(program.as_ptr(), argv, envp) };
+    Err(Fault::last(Step::Exec, 0))
+}
+
+fn decode_fault(e: RelayError) -> Fault {
+    Fault {
+        step: Step::DecodeCommand,
+        errno: 0,
+        item: e as u32,
+    }
+}
+
+/// Leaves the command nothing of ours: the status pipe close-on-exec again
+/// (dup2 cleared it), the way the shim's runtime set signals undone in the
+/// clone already (see spawn.rs).
+fn prepare_exec() {
+    // SAFETY: fcntl(2) on our own descriptor.
+    unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+/// Room for a PATH candidate: the kernel's PATH_MAX.
+pub const PATH_BUF: usize = libc::PATH_MAX as usize;
+
+/// What is at a candidate path, for [`lookup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Missing,
+    /// A regular file with an execute bit.
+    Executable,
+    /// Something that is there but cannot be run (a directory, no x bit).
+    NotExecutable,
+}
+
+fn probe_exec(path: &CStr) -> Probe {
+    // SAFETY: an all-zero `struct stat` is a valid value to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: stat(2) with a C string and a stat buffer we own.
+    if unsafe { libc::stat(path.as_ptr(), &mut st) } < 0 {
+        return Probe::Missing;
+    }
+    if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0 {
+        Probe::Executable
+    } else {
+        Probe::NotExecutable
+    }
+}
+
+/// Finds `cmd` as execvp(3) would, in `buf`, allocating nothing: a name with
+/// a `/` is taken as it is; otherwise the first executable regular file of
+/// that name on `path` (an empty entry is the current directory). A match
+/// that cannot be run is remembered, so that "permission denied" wins over
+/// "not found" when nothing better turns up. Candidates longer than
+/// PATH_MAX are skipped, as execvp does.
+pub fn lookup<'a>(
+    cmd: &'a CStr,
+    path: &[u8],
+    buf: &'a mut [u8; PATH_BUF],
+    probe: impl Fn(&CStr) -> Probe,
+) -> Result<&'a CStr, Errno> {
+    let name = cmd.to_bytes();
+    if name.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    if name.contains(&b'/') {
+        return Ok(cmd);
+    }
+    let mut denied = false;
+    let mut found = None;
+    for dir in path.split(|b| *b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let len = dir.len() + 1 + name.len();
+        if len >= buf.len() {
+            continue;
+        }
+        buf[..dir.len()].copy_from_slice(dir);
+        buf[dir.len()] = b'/';
+        buf[dir.len() + 1..len].copy_from_slice(name);
+        buf[len] = 0;
+        let Ok(candidate) = CStr::from_bytes_with_nul(&buf[..=len]) else {
+            continue; // A NUL inside PATH: that entry cannot be a path.
+        };
+        match probe(candidate) {
+            Probe::Executable => {
+                found = Some(len);
+                break;
+            }
+            Probe::NotExecutable => denied = true,
+            Probe::Missing => {}
+        }
+    }
+    let buf: &'a [u8] = buf;
+    match found {
+        Some(len) => CStr::from_bytes_with_nul(&buf[..=len]).map_err(|_| Errno::ENOENT),
+        None if denied => Err(Errno::EACCES),
+        None => Err(Errno::ENOENT),
+    }
+}
+
+/// The init's report in words, and the exit code it exited with, for a
+/// container of this command. Runs in the shim.
+pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
+    let Some(step) = Step::from_u32(r.step) else {
+        return (EXIT_SETUP, format!("init: unknown step {} failed", r.step));
+    };
+    let desc = Errno::from_raw(r.errno).desc();
+    let item = r.item as usize;
+    let path = |list: &[&CStr]| {
+        list.get(item)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| format!("#{item}"))
+    };
+    let msg = match step {
+        Step::Ready => "init: reported ready where it should have failed".into(),
+        Step::JoinCgroup => format!("join the cgroup: {}", Errno::from_raw(r.errno)),
+        Step::PlaceFds => format!("place the descriptors: {}", Errno::from_raw(r.errno)),
+        Step::ControllingTty => format!(
+            "take the controlling terminal: {}",
+            Errno::from_raw(r.errno)
+        ),
+        Step::MakePrivate => format!("make / private: {desc}"),
+        Step::MountProc => format!("mount /proc: {desc}"),
+        Step::Mask => format!("mask {}: {desc}", path(harden::MASKED_PATHS)),
+        Step::BindReadOnly => format!("bind {}: {desc}", path(harden::READONLY_PATHS)),
+        Step::MakeReadOnly => format!("make read-only {}: {desc}", path(harden::READONLY_PATHS)),
+        Step::Hostname => format!("set hostname: {desc}"),
+        Step::DropCap => format!("drop capability {item} from the bounding set: {desc}"),
+        Step::SetCaps => format!("set capabilities: {desc}"),
+        Step::NoNewPrivs => format!("set no_new_privs: {desc}"),
+        Step::ReadCommand => format!("init: read the command: {desc}"),
+        Step::DecodeCommand => match RelayError::from_code(r.item) {
+            Some(e) => format!("init: {e}"),
+            None => format!("init: bad command (code {})", r.item),
+        },
+        Step::Chdir => {
+            let cwd = if cwd.is_empty() { "/" } else { cwd };
+            format!("chdir to {cwd:?}: {desc}")
+        }
+        Step::Exec => return exec_failure(argv, env, Errno::from_raw(r.errno)),
+    };
+    (exit_code(step, r.errno), msg)
 }
 
 /// Longest single argument or environment string execve takes, with its NUL
 /// (the kernel's MAX_ARG_STRLEN: 32 pages).
 const MAX_ARG_STRLEN: usize = 32 * 4096;
 
-fn exec_failure(msg: &InitMessage, e: Errno) -> InitFailure {
-    let cmd = msg.argv[0].as_str();
-    match e {
-        Errno::ENOENT if !cmd.contains('/') => failure(
-            EXIT_NOT_FOUND,
-            format!("exec: {cmd:?}: executable file not found in $PATH"),
-        ),
-        Errno::ENOENT => failure(
-            EXIT_NOT_FOUND,
-            format!("exec: {cmd:?}: no such file or directory"),
-        ),
+fn exec_failure(argv: &[String], env: &[String], e: Errno) -> (i32, String) {
+    let cmd = argv.first().map(String::as_str).unwrap_or("");
+    let code = exit_code(Step::Exec, e as i32);
+    let msg = match e {
+        Errno::ENOENT if !cmd.contains('/') => {
+            format!("exec: {cmd:?}: executable file not found in $PATH")
+        }
+        Errno::ENOENT => format!("exec: {cmd:?}: no such file or directory"),
         Errno::E2BIG => {
             // Say which of the kernel's two limits was crossed: the user
             // can shorten one string, or needs to send less in all.
-            let strings = || msg.argv.iter().chain(&msg.env);
+            let strings = || argv.iter().chain(env);
             let longest = strings().map(|s| s.len() + 1).max().unwrap_or(0);
             let total: usize = strings().map(|s| s.len() + 1 + size_of::<usize>()).sum();
             // The kernel's limit: a quarter of the stack limit, at most
@@ -216,37 +487,11 @@ fn exec_failure(msg: &InitMessage, e: Errno) -> InitFailure {
                     arg_max >> 10
                 )
             };
-            failure(
-                EXIT_CANNOT_INVOKE,
-                format!("exec: {cmd:?}: argument list too long: {why}"),
-            )
+            format!("exec: {cmd:?}: argument list too long: {why}")
         }
-        e => failure(EXIT_CANNOT_INVOKE, format!("exec: {cmd:?}: {}", e.desc())),
-    }
-}
-
-/// Finds `cmd` as execvp(3) would: a name with a `/` is taken as it is;
-/// otherwise the first executable regular file of that name on `path`. A
-/// match that is not executable is remembered, so that "permission denied"
-/// wins over "not found" when nothing better turns up.
-pub fn lookup(cmd: &str, path: &str) -> Result<PathBuf, Errno> {
-    if cmd.is_empty() {
-        return Err(Errno::ENOENT);
-    }
-    if cmd.contains('/') {
-        return Ok(PathBuf::from(cmd));
-    }
-    let mut denied = false;
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = Path::new(dir).join(OsStr::new(cmd));
-        match std::fs::metadata(&candidate) {
-            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Ok(candidate),
-            Ok(_) => denied = true,
-            Err(_) => {}
-        }
-    }
-    Err(if denied { Errno::EACCES } else { Errno::ENOENT })
+        e => format!("exec: {cmd:?}: {}", e.desc()),
+    };
+    (code, msg)
 }
 
 #[cfg(test)]
@@ -254,69 +499,131 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    fn find(cmd: &CStr, path: &str) -> Result<String, Errno> {
+        let mut buf = [0u8; PATH_BUF];
+        lookup(cmd, path.as_bytes(), &mut buf, probe_exec).map(|p| p.to_str().unwrap().to_string())
+    }
+
     #[test]
     fn lookup_follows_path_order_and_permissions() {
         let dir = std::env::temp_dir().join(format!("mydocker-lookup-{}", std::process::id()));
         let a = dir.join("a");
         let b = dir.join("b");
         std::fs::create_dir_all(&a).unwrap();
-        std::fs::create_dir_all(&b).unwrap();
+        std::fs::create_dir_all(b.join("sub")).unwrap();
         std::fs::write(a.join("tool"), "").unwrap();
         std::fs::set_permissions(a.join("tool"), std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::write(b.join("tool"), "").unwrap();
         std::fs::set_permissions(b.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
         let path = format!("{}:{}", a.display(), b.display());
-        assert_eq!(lookup("tool", &path).unwrap(), b.join("tool"));
-        assert_eq!(lookup("tool", a.to_str().unwrap()), Err(Errno::EACCES));
-        assert_eq!(lookup("nope", &path), Err(Errno::ENOENT));
-        assert_eq!(lookup("", &path), Err(Errno::ENOENT));
-        assert_eq!(lookup("./x/y", &path).unwrap(), PathBuf::from("./x/y"));
+        let want = b.join("tool").display().to_string();
+        assert_eq!(find(c"tool", &path).unwrap(), want);
+        assert_eq!(find(c"tool", a.to_str().unwrap()), Err(Errno::EACCES));
+        // A directory of that name is found, and cannot be run.
+        assert_eq!(find(c"sub", b.to_str().unwrap()), Err(Errno::EACCES));
+        assert_eq!(find(c"nope", &path), Err(Errno::ENOENT));
+        assert_eq!(find(c"", &path), Err(Errno::ENOENT));
+        assert_eq!(find(c"./x/y", &path).unwrap(), "./x/y");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn failures_follow_docker_exit_codes() {
-        let cmd = cmd_of;
-        assert_eq!(exec_failure(&cmd(&["nope"]), Errno::ENOENT).exit_code, 127);
+    fn lookup_takes_empty_entries_as_here_and_skips_overlong_ones() {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let probe = |p: &CStr| {
+            seen.borrow_mut().push(p.to_str().unwrap().to_string());
+            Probe::Missing
+        };
+        let long = "d".repeat(PATH_BUF);
+        let path = format!("/x::{long}:/y");
+        let mut buf = [0u8; PATH_BUF];
         assert_eq!(
-            exec_failure(&cmd(&["/bin/nope"]), Errno::ENOENT).exit_code,
-            127
+            lookup(c"sh", path.as_bytes(), &mut buf, probe),
+            Err(Errno::ENOENT)
         );
+        assert_eq!(*seen.borrow(), ["/x/sh", "./sh", "/y/sh"]);
+    }
+
+    #[test]
+    fn failures_follow_docker_exit_codes() {
+        let argv = |a: &str| vec![a.to_string()];
+        assert_eq!(exec_failure(&argv("nope"), &[], Errno::ENOENT).0, 127);
+        assert_eq!(exec_failure(&argv("/bin/nope"), &[], Errno::ENOENT).0, 127);
         assert_eq!(
-            exec_failure(&cmd(&["/etc/passwd"]), Errno::EACCES).exit_code,
+            exec_failure(&argv("/etc/passwd"), &[], Errno::EACCES).0,
             126
         );
-        assert!(exec_failure(&cmd(&["nope"]), Errno::ENOENT)
-            .message
+        assert!(exec_failure(&argv("nope"), &[], Errno::ENOENT)
+            .1
             .contains("not found in $PATH"));
+        let chdir = Report {
+            step: Step::Chdir as u32,
+            errno: libc::ENOENT,
+            item: 0,
+        };
+        assert_eq!(
+            describe(&chdir, &argv("sh"), &[], "/nope"),
+            (126, "chdir to \"/nope\": No such file or directory".into())
+        );
+        let mask = Report {
+            step: Step::Mask as u32,
+            errno: libc::EPERM,
+            item: 3,
+        };
+        assert_eq!(
+            describe(&mask, &argv("sh"), &[], ""),
+            (125, "mask /proc/kcore: Operation not permitted".into())
+        );
+        let bogus = Report {
+            step: 99,
+            errno: 0,
+            item: 0,
+        };
+        assert_eq!(describe(&bogus, &[], &[], "").0, 125);
     }
 
     #[test]
     fn too_long_says_which_limit() {
         let long = "x".repeat(200 << 10);
-        let one = exec_failure(&cmd_of(&["echo", &long]), Errno::E2BIG);
-        assert_eq!(one.exit_code, 126);
-        assert!(
-            one.message.contains("a string of 200 KiB"),
-            "{}",
-            one.message
-        );
+        let one = exec_failure(&["echo".into(), long], &[], Errno::E2BIG);
+        assert_eq!(one.0, 126);
+        assert!(one.1.contains("a string of 200 KiB"), "{}", one.1);
         let many: Vec<String> = (0..40).map(|_| "y".repeat(100 << 10)).collect();
-        let mut m = cmd_of(&["echo"]);
-        m.env = many;
-        let all = exec_failure(&m, Errno::E2BIG);
+        let all = exec_failure(&["echo".into()], &many, Errno::E2BIG);
         assert!(
-            all.message
-                .contains("4000 KiB of arguments and environment"),
+            all.1.contains("4000 KiB of arguments and environment"),
             "{}",
-            all.message
+            all.1
         );
     }
 
-    fn cmd_of(argv: &[&str]) -> InitMessage {
-        InitMessage {
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            ..Default::default()
-        }
+    #[test]
+    fn the_command_gets_dockers_default_environment() {
+        let (msg, envc) = encode(&["sh".into()], &["A=1".into()], "", "h").unwrap();
+        assert_eq!(envc, 4);
+        let mut ptrs = vec![std::ptr::null(); relay::pointer_slots(1, envc)];
+        let cmd = relay::decode_command(&msg, &mut ptrs).unwrap();
+        assert_eq!(cmd.path.to_str().unwrap(), DEFAULT_PATH);
+        assert_eq!(cmd.cwd, c"/");
+        let env: Vec<_> = ptrs[2..6]
+            .iter()
+            // SAFETY: pointers to C strings inside `msg`.
+            .map(|p| unsafe { CStr::from_ptr(*p) }.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "A=1",
+                &format!("PATH={DEFAULT_PATH}"),
+                "HOSTNAME=h",
+                "HOME=/root"
+            ]
+        );
+        // The caller's PATH is both in the environment and searched.
+        let (msg, envc) = encode(&["sh".into()], &["PATH=/opt".into()], "/w", "").unwrap();
+        assert_eq!(envc, 2);
+        let mut ptrs = vec![std::ptr::null(); relay::pointer_slots(1, envc)];
+        let cmd = relay::decode_command(&msg, &mut ptrs).unwrap();
+        assert_eq!((cmd.path, cmd.cwd), (c"/opt", c"/w"));
     }
 }

@@ -99,11 +99,6 @@ fn parse_args(
 }
 
 fn main() {
-    // The container's init is this same binary, re-executed in the new
-    // namespaces; it must not start a runtime or parse our flags.
-    if std::env::args_os().nth(1).as_deref() == Some("init".as_ref()) && std::process::id() == 1 {
-        mydocker_shim::init::main();
-    }
     if let Err(e) = run() {
         eprintln!("mydocker-shim: {e:#}");
         std::process::exit(1);

@@ -1,332 +1,310 @@
-//! The messages between the shim and the container's init, over anonymous
-//! pipes. One encoder and one decoder, used by both ends, so the two can
-//! never disagree on the format.
+//! The two messages between the shim and the container's init, over
+//! anonymous pipes. One encoder and one decoder each, used by both ends, so
+//! the two can never disagree on the format.
 //!
-//! Shim -> init (the command pipe, fd 3 in the init): one [`InitMessage`].
-//! Init -> shim (the status pipe, fd 4 in the init): nothing at all when the
-//! command was executed (the pipe is close-on-exec, so the shim reads EOF),
-//! or one [`InitFailure`] when it could not be.
+//! The init is a clone of the shim that has not exec'd, and the shim is a
+//! threaded process: until the init execs, it may not allocate. So both
+//! decoders work in place, in memory the shim set aside before the clone,
+//! and every message has a size known in advance.
 //!
-//! Frame: `u32` little-endian body length, then the body. Inside a body every
-//! string is a `u32` length and its bytes; lists are a `u32` count first.
-//! Strings are passed byte-exact: no quoting, no splitting, no length limit
-//! but the frame's.
+//! Shim -> init (the command pipe): one [command](encode_command). Its
+//! strings are NUL-terminated, so the init hands pointers into its buffer
+//! straight to execve.
+//!
+//! Init -> shim (the ack pipe at Create, the status pipe at Start): one
+//! fixed-size [`Report`]: "ready", or the step that failed and its errno.
+//! After a successful exec the status pipe (close-on-exec) just closes.
 
-use std::io::{self, Read, Write};
+use std::ffi::{c_char, CStr};
 
-/// Largest frame either side accepts. Linux itself refuses an exec whose
-/// arguments and environment exceed a quarter of the stack limit, far below.
-pub const MAX_FRAME: usize = 256 << 20;
+const COMMAND_MAGIC: &[u8; 4] = b"MDC2";
+const REPORT_MAGIC: &[u8; 4] = b"MDR2";
+/// Magic and body length.
+const HEADER: usize = 8;
+/// argc and envc.
+const COUNTS: usize = 8;
 
-const INIT_MAGIC: &[u8; 4] = b"MDI1";
-const FAIL_MAGIC: &[u8; 4] = b"MDF1";
-
-#[derive(Debug, thiserror::Error)]
+/// Why a message did not decode. Plain data, so that the init can report it
+/// without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[repr(u32)]
 pub enum RelayError {
-    #[error("relay pipe: {0}")]
-    Io(#[from] io::Error),
     #[error("relay message truncated")]
-    Truncated,
-    #[error("relay message has {0} trailing bytes")]
-    Trailing(usize),
-    #[error("relay message of {0} bytes is over the limit")]
-    TooLarge(usize),
+    Truncated = 1,
+    #[error("relay message longer than its header says")]
+    Trailing = 2,
     #[error("relay message has a bad magic")]
-    BadMagic,
-    #[error("relay message has a string that is not UTF-8")]
-    NotUtf8,
-    #[error("relay pipe closed before a message")]
-    Closed,
+    BadMagic = 3,
+    #[error("relay message has more strings than its counts say, or fewer")]
+    BadCount = 4,
+    #[error("relay message has no command")]
+    NoCommand = 5,
+    #[error("relay message does not fit the init's buffers")]
+    TooLarge = 6,
+    #[error("relay message has a string with a NUL byte inside")]
+    InnerNul = 7,
+}
+
+impl RelayError {
+    pub fn from_code(code: u32) -> Option<Self> {
+        use RelayError::*;
+        [
+            Truncated, Trailing, BadMagic, BadCount, NoCommand, TooLarge, InnerNul,
+        ]
+        .into_iter()
+        .find(|e| *e as u32 == code)
+    }
 }
 
 pub type Result<T, E = RelayError> = std::result::Result<T, E>;
 
-/// What the init needs to become the container's command.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct InitMessage {
-    pub argv: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: String,
-    pub hostname: String,
-    /// Skip docker's default confinement (capabilities, masked paths).
-    pub privileged: bool,
+/// Encodes the command: `MDC2`, the body's length (u32 LE), argc and envc
+/// (u32 LE), then argc + envc + 2 NUL-terminated strings: the arguments,
+/// the environment, the PATH to search, and the working directory.
+pub fn encode_command(argv: &[String], env: &[String], path: &str, cwd: &str) -> Result<Vec<u8>> {
+    if argv.is_empty() {
+        return Err(RelayError::NoCommand);
+    }
+    let strings = || {
+        argv.iter()
+            .chain(env)
+            .map(String::as_str)
+            .chain([path, cwd])
+    };
+    if strings().any(|s| s.as_bytes().contains(&0)) {
+        return Err(RelayError::InnerNul);
+    }
+    let body = COUNTS + strings().map(|s| s.len() + 1).sum::<usize>();
+    let len = u32::try_from(body).map_err(|_| RelayError::TooLarge)?;
+    let argc = u32::try_from(argv.len()).map_err(|_| RelayError::TooLarge)?;
+    let envc = u32::try_from(env.len()).map_err(|_| RelayError::TooLarge)?;
+    let mut out = Vec::with_capacity(HEADER + body);
+    out.extend_from_slice(COMMAND_MAGIC);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&argc.to_le_bytes());
+    out.extend_from_slice(&envc.to_le_bytes());
+    for s in strings() {
+        out.extend_from_slice(s.as_bytes());
+        out.push(0);
+    }
+    Ok(out)
 }
 
-/// Why the init could not execute the command, and the exit code it then
-/// exits with (docker's conventions: 127 not found, 126 not invocable).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InitFailure {
-    pub exit_code: i32,
-    pub message: String,
+/// How many pointer slots [`decode_command`] needs for a message with these
+/// counts: both lists and their NULL terminators.
+pub fn pointer_slots(argc: usize, envc: usize) -> usize {
+    argc + envc + 2
 }
 
-struct Encoder(Vec<u8>);
+/// A decoded command. Its lists are in the pointer array given to
+/// [`decode_command`]: `ptrs[..=argc]` is argv with its NULL, and
+/// `ptrs[argc + 1..]` the environment with its NULL.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Command<'a> {
+    pub argc: usize,
+    pub envc: usize,
+    pub path: &'a CStr,
+    pub cwd: &'a CStr,
+}
 
-impl Encoder {
-    fn new(magic: &[u8; 4]) -> Self {
-        let mut v = Vec::with_capacity(256);
-        v.extend_from_slice(&[0; 4]);
-        v.extend_from_slice(magic);
-        Self(v)
+fn le32(b: &[u8]) -> usize {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
+}
+
+/// Decodes a whole command message in place, without allocating: checks
+/// every length and count, and fills `ptrs` with argv and envp as execve
+/// takes them (pointers into `msg`).
+pub fn decode_command<'a>(msg: &'a [u8], ptrs: &mut [*const c_char]) -> Result<Command<'a>> {
+    let (header, rest) = msg.split_at_checked(HEADER).ok_or(RelayError::Truncated)?;
+    if &header[..4] != COMMAND_MAGIC {
+        return Err(RelayError::BadMagic);
     }
-    fn u32(&mut self, n: u32) {
-        self.0.extend_from_slice(&n.to_le_bytes());
+    match le32(&header[4..]) {
+        n if n > rest.len() => return Err(RelayError::Truncated),
+        n if n < rest.len() => return Err(RelayError::Trailing),
+        _ => {}
     }
-    fn str(&mut self, s: &str) {
-        self.u32(s.len() as u32);
-        self.0.extend_from_slice(s.as_bytes());
+    let (counts, mut strings) = rest.split_at_checked(COUNTS).ok_or(RelayError::Truncated)?;
+    let (argc, envc) = (le32(counts), le32(&counts[4..]));
+    if argc == 0 {
+        return Err(RelayError::NoCommand);
     }
-    fn list(&mut self, l: &[String]) {
-        self.u32(l.len() as u32);
-        for s in l {
-            self.str(s);
+    // Each string takes at least its NUL: counts beyond that are lies.
+    let total = argc
+        .checked_add(envc)
+        .and_then(|n| n.checked_add(2))
+        .filter(|n| *n <= strings.len())
+        .ok_or(RelayError::BadCount)?;
+    if ptrs.len() < pointer_slots(argc, envc) {
+        return Err(RelayError::TooLarge);
+    }
+    let mut path = c"";
+    let mut cwd = c"";
+    for i in 0..total {
+        let end = strings
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or(RelayError::BadCount)?;
+        let (s, rest) = strings.split_at(end + 1);
+        strings = rest;
+        // The string with its NUL: a C string by construction.
+        let s = CStr::from_bytes_with_nul(s).map_err(|_| RelayError::BadCount)?;
+        match i {
+            i if i < argc => ptrs[i] = s.as_ptr(),
+            i if i < argc + envc => ptrs[i + 1] = s.as_ptr(),
+            i if i == argc + envc => path = s,
+            _ => cwd = s,
         }
     }
-    fn finish(mut self) -> Result<Vec<u8>> {
-        let body = self.0.len() - 4;
-        if body > MAX_FRAME {
-            return Err(RelayError::TooLarge(body));
-        }
-        self.0[..4].copy_from_slice(&(body as u32).to_le_bytes());
-        Ok(self.0)
+    if !strings.is_empty() {
+        return Err(RelayError::BadCount);
     }
+    ptrs[argc] = std::ptr::null();
+    ptrs[argc + envc + 1] = std::ptr::null();
+    Ok(Command {
+        argc,
+        envc,
+        path,
+        cwd,
+    })
 }
 
-struct Decoder<'a>(&'a [u8]);
+/// What the init reports: the step it reached (0: ready), the errno that
+/// step failed with, and which item of that step (a path's or a
+/// capability's index), where it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Report {
+    pub step: u32,
+    pub errno: i32,
+    pub item: u32,
+}
 
-impl<'a> Decoder<'a> {
-    fn new(body: &'a [u8], magic: &[u8; 4]) -> Result<Self> {
-        let mut d = Self(body);
-        if d.take(4)? != magic {
+impl Report {
+    pub const SIZE: usize = 16;
+
+    pub fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[..4].copy_from_slice(REPORT_MAGIC);
+        b[4..8].copy_from_slice(&self.step.to_le_bytes());
+        b[8..12].copy_from_slice(&self.errno.to_le_bytes());
+        b[12..].copy_from_slice(&self.item.to_le_bytes());
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        let b: &[u8; Self::SIZE] = match b.len() {
+            n if n < Self::SIZE => return Err(RelayError::Truncated),
+            n if n > Self::SIZE => return Err(RelayError::Trailing),
+            _ => b.try_into().map_err(|_| RelayError::Truncated)?,
+        };
+        if &b[..4] != REPORT_MAGIC {
             return Err(RelayError::BadMagic);
         }
-        Ok(d)
+        Ok(Self {
+            step: le32(&b[4..]) as u32,
+            errno: le32(&b[8..]) as i32,
+            item: le32(&b[12..]) as u32,
+        })
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.0.len() < n {
-            return Err(RelayError::Truncated);
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u32(&mut self) -> Result<u32> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn i32(&mut self) -> Result<i32> {
-        Ok(self.u32()? as i32)
-    }
-    fn str(&mut self) -> Result<String> {
-        let n = self.u32()? as usize;
-        let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| RelayError::NotUtf8)
-    }
-    fn list(&mut self) -> Result<Vec<String>> {
-        let n = self.u32()? as usize;
-        // Each entry takes at least its 4-byte length: a count larger than
-        // that is a lie, and must not make us reserve memory for it.
-        if n > self.0.len() / 4 {
-            return Err(RelayError::Truncated);
-        }
-        let mut v = Vec::with_capacity(n);
-        for _ in 0..n {
-            v.push(self.str()?);
-        }
-        Ok(v)
-    }
-    fn end(self) -> Result<()> {
-        match self.0.len() {
-            0 => Ok(()),
-            n => Err(RelayError::Trailing(n)),
-        }
-    }
-}
-
-impl InitMessage {
-    pub fn encode(&self) -> Result<Vec<u8>> {
-        let mut e = Encoder::new(INIT_MAGIC);
-        e.list(&self.argv);
-        e.list(&self.env);
-        e.str(&self.cwd);
-        e.str(&self.hostname);
-        e.u32(self.privileged as u32);
-        e.finish()
-    }
-
-    /// Decodes a frame body (without its length prefix).
-    pub fn decode(body: &[u8]) -> Result<Self> {
-        let mut d = Decoder::new(body, INIT_MAGIC)?;
-        let m = Self {
-            argv: d.list()?,
-            env: d.list()?,
-            cwd: d.str()?,
-            hostname: d.str()?,
-            privileged: d.u32()? != 0,
-        };
-        d.end()?;
-        Ok(m)
-    }
-}
-
-impl InitFailure {
-    pub fn encode(&self) -> Result<Vec<u8>> {
-        let mut e = Encoder::new(FAIL_MAGIC);
-        e.u32(self.exit_code as u32);
-        e.str(&self.message);
-        e.finish()
-    }
-
-    pub fn decode(body: &[u8]) -> Result<Self> {
-        let mut d = Decoder::new(body, FAIL_MAGIC)?;
-        let m = Self {
-            exit_code: d.i32()?,
-            message: d.str()?,
-        };
-        d.end()?;
-        Ok(m)
-    }
-}
-
-/// Reads one frame body. `Ok(None)` when the pipe is closed before the first
-/// byte; a frame cut short is an error.
-pub fn read_frame(r: &mut impl Read) -> Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match r.read(&mut len[got..]) {
-            Ok(0) if got == 0 => return Ok(None),
-            Ok(0) => return Err(RelayError::Truncated),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(RelayError::TooLarge(len));
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => RelayError::Truncated,
-        _ => RelayError::Io(e),
-    })?;
-    Ok(Some(body))
-}
-
-/// Parses a whole frame (length prefix included) as read by an async reader.
-pub fn split_frame(frame: &[u8]) -> Result<&[u8]> {
-    if frame.len() < 4 {
-        return Err(RelayError::Truncated);
-    }
-    let len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-    match frame.len() - 4 {
-        n if n < len => Err(RelayError::Truncated),
-        n if n > len => Err(RelayError::Trailing(n - len)),
-        _ => Ok(&frame[4..]),
-    }
-}
-
-pub fn write_frame(w: &mut impl Write, frame: &[u8]) -> Result<()> {
-    w.write_all(frame)?;
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample() -> InitMessage {
-        InitMessage {
-            argv: vec![
-                "sh".into(),
-                "-c".into(),
-                "a b  'c' \"d\"\nnewline ünïcödé 😀".into(),
-                String::new(),
-                "x".repeat(1 << 20),
-            ],
-            env: vec!["A=1".into(), "B= spaced =".into()],
-            cwd: "/tmp".into(),
-            hostname: "host".into(),
-            privileged: true,
-        }
+    fn strings(ptrs: &[*const c_char]) -> Vec<String> {
+        ptrs.iter()
+            .take_while(|p| !p.is_null())
+            // SAFETY: decode_command filled these with pointers to C strings
+            // inside the message, which outlives this call.
+            .map(|p| unsafe { CStr::from_ptr(*p) }.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn owned(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
     fn round_trip_is_byte_exact() {
-        let m = sample();
-        let frame = m.encode().unwrap();
-        let body = read_frame(&mut &frame[..]).unwrap().unwrap();
-        assert_eq!(InitMessage::decode(&body).unwrap(), m);
-        assert_eq!(split_frame(&frame).unwrap(), &body[..]);
+        let argv = owned(&[
+            "sh",
+            "-c",
+            "a b  'c' \"d\"\nnewline ünïcödé 😀",
+            "",
+            &"x".repeat(1 << 20),
+        ]);
+        let env = owned(&["A=1", "B= spaced ="]);
+        let msg = encode_command(&argv, &env, "/bin:/usr/bin", "/tmp").unwrap();
+        let mut ptrs = vec![std::ptr::null(); pointer_slots(argv.len(), env.len())];
+        let cmd = decode_command(&msg, &mut ptrs).unwrap();
+        assert_eq!((cmd.argc, cmd.envc), (5, 2));
+        assert_eq!(cmd.path, c"/bin:/usr/bin");
+        assert_eq!(cmd.cwd, c"/tmp");
+        assert_eq!(strings(&ptrs), argv);
+        assert!(ptrs[5].is_null());
+        assert_eq!(strings(&ptrs[6..]), env);
+        assert!(ptrs[8].is_null());
     }
 
     #[test]
-    fn failure_round_trip() {
-        let f = InitFailure {
-            exit_code: 127,
-            message: "exec: \"nope\": executable file not found in $PATH".into(),
-        };
-        let frame = f.encode().unwrap();
-        let body = read_frame(&mut &frame[..]).unwrap().unwrap();
-        assert_eq!(InitFailure::decode(&body).unwrap(), f);
-        assert!(matches!(
-            InitMessage::decode(&body),
-            Err(RelayError::BadMagic)
-        ));
-    }
-
-    #[test]
-    fn every_truncation_is_an_error_not_a_panic() {
-        let frame = InitMessage {
-            argv: vec!["echo".into(), "hi".into()],
-            env: vec!["A=1".into()],
-            cwd: "/".into(),
-            hostname: "h".into(),
-            privileged: false,
-        }
-        .encode()
-        .unwrap();
-        let body = &frame[4..];
-        for cut in 0..body.len() {
-            assert!(InitMessage::decode(&body[..cut]).is_err(), "cut at {cut}");
-        }
-        let mut long = body.to_vec();
-        long.push(0);
-        assert!(matches!(
-            InitMessage::decode(&long),
-            Err(RelayError::Trailing(1))
-        ));
-        for cut in 1..frame.len() {
+    fn every_cut_and_every_extension_is_an_error_not_a_panic() {
+        let msg = encode_command(&owned(&["echo", "hi"]), &owned(&["A=1"]), "/bin", "/").unwrap();
+        let mut ptrs = vec![std::ptr::null(); 16];
+        for cut in 0..msg.len() {
             assert!(
-                read_frame(&mut &frame[..cut]).is_err(),
-                "frame cut at {cut}"
+                decode_command(&msg[..cut], &mut ptrs).is_err(),
+                "cut at {cut}"
             );
         }
-        assert!(read_frame(&mut &[][..]).unwrap().is_none());
+        let mut long = msg.clone();
+        long.push(0);
+        assert_eq!(decode_command(&long, &mut ptrs), Err(RelayError::Trailing));
+        assert_eq!(
+            decode_command(&msg, &mut ptrs[..4]),
+            Err(RelayError::TooLarge)
+        );
     }
 
     #[test]
-    fn lying_counts_and_lengths_are_rejected() {
-        let mut body = INIT_MAGIC.to_vec();
-        body.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(InitMessage::decode(&body).is_err());
-        let mut body = INIT_MAGIC.to_vec();
-        body.extend_from_slice(&1u32.to_le_bytes());
-        body.extend_from_slice(&u32::MAX.to_le_bytes());
-        assert!(InitMessage::decode(&body).is_err());
-        let huge = ((MAX_FRAME + 1) as u32).to_le_bytes();
-        assert!(matches!(
-            read_frame(&mut &huge[..]),
-            Err(RelayError::TooLarge(_))
-        ));
-        let mut bad_utf8 = INIT_MAGIC.to_vec();
-        bad_utf8.extend_from_slice(&1u32.to_le_bytes());
-        bad_utf8.extend_from_slice(&1u32.to_le_bytes());
-        bad_utf8.push(0xff);
-        assert!(matches!(
-            InitMessage::decode(&bad_utf8),
-            Err(RelayError::NotUtf8)
-        ));
+    fn lying_counts_and_bad_input_are_rejected() {
+        let mut ptrs = vec![std::ptr::null(); 16];
+        let msg = encode_command(&owned(&["a"]), &[], "", "").unwrap();
+        // argc = 2 with three strings: the last one is taken as argv.
+        let mut lie = msg.clone();
+        lie[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(decode_command(&lie, &mut ptrs), Err(RelayError::BadCount));
+        lie[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_command(&lie, &mut ptrs), Err(RelayError::BadCount));
+        lie[8..12].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(decode_command(&lie, &mut ptrs), Err(RelayError::NoCommand));
+        let mut magic = msg.clone();
+        magic[0] = b'X';
+        assert_eq!(decode_command(&magic, &mut ptrs), Err(RelayError::BadMagic));
+        assert_eq!(
+            encode_command(&owned(&["a\0b"]), &[], "", ""),
+            Err(RelayError::InnerNul)
+        );
+        assert_eq!(encode_command(&[], &[], "", ""), Err(RelayError::NoCommand));
+    }
+
+    #[test]
+    fn reports_round_trip() {
+        let r = Report {
+            step: 15,
+            errno: 2,
+            item: 7,
+        };
+        assert_eq!(Report::decode(&r.encode()).unwrap(), r);
+        assert_eq!(
+            Report::decode(&r.encode()[..15]),
+            Err(RelayError::Truncated)
+        );
+        assert_eq!(Report::decode(&[0; 17]), Err(RelayError::Trailing));
+        assert_eq!(Report::decode(&[0; 16]), Err(RelayError::BadMagic));
+        for code in 1..=7 {
+            assert_eq!(RelayError::from_code(code).unwrap() as u32, code);
+        }
+        assert_eq!(RelayError::from_code(0), None);
     }
 }

@@ -2,19 +2,18 @@
 //!
 //! The shim runs a tokio runtime, and a forked copy of a threaded process may
 //! only make async-signal-safe calls until it execs. So the child of `clone3`
-//! does nothing but enter its cgroup, place its descriptors and exec our own
-//! binary in init mode; everything that needs memory or the filesystem
-//! happens in that fresh process (see `init.rs`).
+//! enters its cgroup, places its descriptors, closes everything else of the
+//! shim's, undoes the runtime's signal dispositions, and goes on as the
+//! init (see `init.rs`) on memory prepared here, before the clone.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 use crate::cgroup::JoinAt;
-use crate::init::{CMD_FD, STATUS_FD};
+use crate::init::{self, Fault, InitPlan, Step, ACK_FD, CMD_FD, STATUS_FD};
+use crate::relay::Report;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -23,8 +22,9 @@ pub enum SpawnError {
         what: &'static str,
         source: nix::errno::Errno,
     },
-    #[error("cannot locate the shim's own binary: {0}")]
-    SelfExe(std::io::Error),
+    /// The init could not set itself up; in its words (see init::describe).
+    #[error("{0}")]
+    Setup(String),
     #[error("the container's init exited before it was set up")]
     ChildDied,
 }
@@ -44,12 +44,12 @@ pub struct ChildStdio {
     pub controlling_tty: bool,
 }
 
-/// An init that is waiting for its command.
+/// An init that is set up and waiting for its command.
 pub struct SpawnedInit {
     pub pid: Pid,
-    /// The write end of the command pipe (the init reads fd 3).
+    /// The write end of the command pipe (the init reads CMD_FD).
     pub cmd: OwnedFd,
-    /// The read end of the status pipe (the init writes fd 4).
+    /// The read end of the status pipe (the init writes STATUS_FD).
     pub status: OwnedFd,
 }
 
@@ -105,30 +105,14 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// of that path.
 pub const NO_CLONE3_ENV: &str = "MYDOCKER_NO_CLONE3";
 
-/// Where the clone child got to when it failed: the ack says.
-const STAGES: [&str; 4] = [
-    "",
-    "join the cgroup",
-    "place the descriptors",
-    "take the controlling terminal",
-];
-
 /// Clones the init into new UTS, PID, mount, IPC and network namespaces,
-/// inside its cgroup from birth (see [`JoinAt`]), and returns once the
-/// child has joined the cgroup and set up its descriptors.
+/// inside its cgroup from birth (see [`JoinAt`]), and returns once the init
+/// has set itself up and waits for its command (or has failed and is gone).
 ///
 /// Must be called from the thread that will outlive the container (the
 /// shim's main thread): PR_SET_PDEATHSIG fires when the creating *thread*
 /// exits.
-pub fn spawn_init(stdio: ChildStdio, join: &JoinAt) -> Result<SpawnedInit> {
-    let exe = std::fs::read_link("/proc/self/exe").map_err(SpawnError::SelfExe)?;
-    let exe = CString::new(exe.as_os_str().as_bytes())
-        .map_err(|_| SpawnError::SelfExe(std::io::ErrorKind::InvalidInput.into()))?;
-    let argv0 = CString::from(c"mydocker-init");
-    let argv1 = CString::from(c"init");
-    let argv = [argv0.as_ptr(), argv1.as_ptr(), std::ptr::null()];
-    let envp = [std::ptr::null::<libc::c_char>()];
-
+pub fn spawn_init(stdio: ChildStdio, join: &JoinAt, plan: &mut InitPlan) -> Result<SpawnedInit> {
     let (cmd_r, cmd_w) = pipe_high()?;
     let (status_r, status_w) = pipe_high()?;
     let (ack_r, ack_w) = pipe_high()?;
@@ -141,6 +125,7 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt) -> Result<SpawnedInit> {
         (stderr.as_raw_fd(), 2),
         (cmd_r.as_raw_fd(), CMD_FD),
         (status_w.as_raw_fd(), STATUS_FD),
+        (ack_w.as_raw_fd(), ACK_FD),
     ];
     let tty = stdio.controlling_tty;
     let mut args = CloneArgs {
@@ -157,13 +142,15 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt) -> Result<SpawnedInit> {
         JoinAt::Tasks(files) => files.iter().map(|f| f.as_raw_fd()).collect(),
     };
     let ack = ack_w.as_raw_fd();
+    let plan_ptr: *mut InitPlan = plan;
 
     let clone3 = if std::env::var_os(NO_CLONE3_ENV).is_some() {
         Err(nix::errno::Errno::ENOSYS)
     } else {
         // SAFETY: clone3 without CLONE_VM and without a stack is fork with
         // namespace and cgroup flags: the child gets a copy of this thread's
-        // stack and runs only `child_setup`, which never returns.
+        // stack and memory (the plan among it) and runs only `child_setup`,
+        // which never returns.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_clone3,
@@ -172,8 +159,9 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt) -> Result<SpawnedInit> {
             )
         };
         if r == 0 {
-            // SAFETY: in the clone child, with everything prepared above.
-            unsafe { child_setup(&tasks, &moves, tty, ack, &exe, &argv, &envp) }
+            // SAFETY: in the clone child, with everything prepared above;
+            // the plan is the child's own copy.
+            unsafe { child_setup(&tasks, &moves, tty, ack, &mut *plan_ptr) }
         }
         if r < 0 {
             Err(nix::errno::Errno::last())
@@ -208,8 +196,9 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt) -> Result<SpawnedInit> {
             };
             let mut stack = vec![0u8; 64 * 1024];
             let child = Box::new(|| -> isize {
-                // SAFETY: in the clone child, with everything prepared above.
-                unsafe { child_setup(&tasks, &moves, tty, ack, &exe, &argv, &envp) }
+                // SAFETY: in the clone child, with everything prepared above;
+                // the plan is the child's own copy.
+                unsafe { child_setup(&tasks, &moves, tty, ack, &mut *plan_ptr) }
             });
             // SAFETY: the child runs only `child_setup` (async-signal-safe
             // calls, then exec or _exit) on a stack that outlives the call
@@ -249,49 +238,108 @@ unsafe fn child_setup(
     moves: &[(RawFd, RawFd)],
     tty: bool,
     ack: RawFd,
-    exe: &CString,
-    argv: &[*const libc::c_char; 3],
-    envp: &[*const libc::c_char; 1],
+    plan: &mut InitPlan,
 ) -> ! {
-    let fail = |stage: u32| -> ! {
-        let s = stage.to_le_bytes();
-        let e = (*libc::__errno_location()).to_le_bytes();
-        let msg = [s[0], s[1], s[2], s[3], e[0], e[1], e[2], e[3]];
-        libc::write(ack, msg.as_ptr().cast(), msg.len());
-        libc::_exit(125)
-    };
     // First, so that everything the container does is accounted to it.
     for &t in tasks {
         if libc::write(t, b"0".as_ptr().cast(), 1) != 1 {
-            fail(1);
+            init::fail(ack, Fault::last(Step::JoinCgroup, 0));
         }
     }
     for &(from, to) in moves {
         if libc::dup2(from, to) < 0 {
-            fail(2);
+            init::fail(ack, Fault::last(Step::PlaceFds, 0));
         }
     }
+    // Nothing of the shim's stays open here while the init waits for its
+    // command: a connection or the listening socket held by the init would
+    // outlive the shim's own close.
+    close_from(ACK_FD + 1);
     // Kill the container if the shim dies: nobody would supervise it.
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    libc::prctl(
+        libc::PR_SET_NAME,
+        c"mydocker-init".as_ptr() as libc::c_ulong,
+    );
     libc::setsid();
     if tty && libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
-        fail(3);
+        init::fail(ACK_FD, Fault::last(Step::ControllingTty, 0));
     }
-    // Handlers are reset by exec, ignored signals and the mask are not; the
-    // init resets them again before the user's command.
+    // The runtime's handlers and ignored signals are the shim's, not the
+    // container's: exec resets handlers but keeps what is ignored (SIGPIPE),
+    // and until then a handler would run the shim's code here.
+    reset_signals();
     let mut empty: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut empty);
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    let ok = [0u8; 8];
-    libc::write(ack, ok.as_ptr().cast(), ok.len());
-    libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
-    libc::_exit(125)
+    init::run(plan)
 }
 
-/// Waits for the child's 8-byte ack: stage 0 when it is set up, else the
-/// stage that failed and its errno. EOF means it died before saying.
+/// The kernel's `struct sigaction` (asm-generic layout, which x86_64 and
+/// aarch64 use).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets every signal to its default action, with the raw syscall: glibc's
+/// sigaction refuses its own two (32 and 33), and an ignored one would stay
+/// ignored in the command. What the shim inherited ignored is reset too.
+///
+/// # Safety
+/// Only in the clone child, which runs none of the shim's handlers again.
+unsafe fn reset_signals() {
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        // SIGKILL and SIGSTOP answer EINVAL: they cannot be changed.
+        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig as libc::c_long,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8 as libc::c_long,
+            );
+        } else {
+            let mut d: libc::sigaction = std::mem::zeroed();
+            d.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &d, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Closes every descriptor from `first` up.
+///
+/// # Safety
+/// Only where nothing else owns those descriptors: the clone child.
+unsafe fn close_from(first: RawFd) {
+    let r = libc::syscall(
+        libc::SYS_close_range,
+        first as libc::c_uint,
+        libc::c_uint::MAX,
+        0 as libc::c_uint,
+    );
+    if r < 0 {
+        // Before Linux 5.9: one by one, up to the descriptor limit.
+        let max = libc::sysconf(libc::_SC_OPEN_MAX).clamp(1024, 1 << 20) as RawFd;
+        for fd in first..max {
+            libc::close(fd);
+        }
+    }
+}
+
+/// Waits for the init's report: ready, or the step that failed. EOF means
+/// it died before saying.
 fn read_ack(ack: OwnedFd) -> Result<()> {
-    let mut buf = [0u8; 8];
+    let mut buf = [0u8; Report::SIZE];
     let mut got = 0;
     while got < buf.len() {
         match nix::unistd::read(&ack, &mut buf[got..]) {
@@ -301,15 +349,11 @@ fn read_ack(ack: OwnedFd) -> Result<()> {
             Err(e) => return Err(sys("read the init's ack")(e)),
         }
     }
-    let stage = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
-    let errno = i32::from_le_bytes(buf[4..].try_into().unwrap());
-    match stage {
-        0 => Ok(()),
-        n => Err(SpawnError::Sys {
-            what: STAGES.get(n).copied().unwrap_or("set up"),
-            source: nix::errno::Errno::from_raw(errno),
-        }),
+    let report = Report::decode(&buf).map_err(|_| SpawnError::ChildDied)?;
+    if report.step == Step::Ready as u32 {
+        return Ok(());
     }
+    Err(SpawnError::Setup(init::describe(&report, &[], &[], "").1))
 }
 
 #[cfg(test)]
@@ -337,7 +381,8 @@ mod tests {
             stderr: null(),
             controlling_tty: false,
         };
-        let err = spawn_init(stdio, &JoinAt::Tasks(vec![full.into()]))
+        let mut plan = InitPlan::new("h", false, 0, 1, 0).unwrap();
+        let err = spawn_init(stdio, &JoinAt::Tasks(vec![full.into()]), &mut plan)
             .err()
             .expect("the join must fail");
         let msg = err.to_string();
