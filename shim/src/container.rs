@@ -230,6 +230,7 @@ impl Container {
             }
         };
         tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
+        let setup = init.setup;
         let oom_seen = Arc::new(AtomicBool::new(false));
         let oom_watch = cgroup.watch_oom(oom_seen.clone(), init.pid.as_raw());
         tracing::debug!(watching = oom_watch.is_some(), "oom watch");
@@ -261,10 +262,16 @@ impl Container {
             oom_seen,
             oom_watch,
         });
-        if let Err(e) = c
+        let written = c
             .write_config(created_at)
-            .and_then(|_| c.write_state(Phase::Created, None))
-        {
+            .and_then(|_| c.write_state(Phase::Created, None));
+        // The init set itself up meanwhile (mounts, hostname, capabilities).
+        // Nothing above awaited, so its pid is still ours to reap on failure.
+        if let Err(e) = setup.wait() {
+            c.remove_cgroup();
+            return Err(e.into());
+        }
+        if let Err(e) = written {
             let _ = c.kill(libc::SIGKILL, false);
             c.remove_cgroup();
             return Err(e);

@@ -44,13 +44,39 @@ pub struct ChildStdio {
     pub controlling_tty: bool,
 }
 
-/// An init that is set up and waiting for its command.
+/// An init that is setting itself up, then waits for its command.
 pub struct SpawnedInit {
     pub pid: Pid,
     /// The write end of the command pipe (the init reads CMD_FD).
     pub cmd: OwnedFd,
     /// The read end of the status pipe (the init writes STATUS_FD).
     pub status: OwnedFd,
+    /// Its set-up, still under way.
+    pub setup: Setup,
+}
+
+/// The init's set-up, which runs while the shim goes on with Create.
+pub struct Setup {
+    pid: Pid,
+    ack: OwnedFd,
+}
+
+impl Setup {
+    /// Waits until the init has set itself up. On failure it is gone, and
+    /// reaped, when this returns.
+    ///
+    /// Call it before anything else may reap children (no await between
+    /// [`spawn_init`] and this): the pid is only ours to reap until then.
+    pub fn wait(self) -> Result<()> {
+        if let Err(e) = read_ack(self.ack) {
+            // It is exiting or stuck, and nobody watches it yet: end it and
+            // reap it here, so a failed spawn leaves nothing.
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(self.pid, None);
+            return Err(e);
+        }
+        Ok(())
+    }
 }
 
 const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUTS
@@ -106,8 +132,8 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub const NO_CLONE3_ENV: &str = "MYDOCKER_NO_CLONE3";
 
 /// Clones the init into new UTS, PID, mount, IPC and network namespaces,
-/// inside its cgroup from birth (see [`JoinAt`]), and returns once the init
-/// has set itself up and waits for its command (or has failed and is gone).
+/// inside its cgroup from birth (see [`JoinAt`]). It sets itself up while
+/// the caller goes on; [`Setup::wait`] waits for that.
 ///
 /// Must be called from the thread that will outlive the container (the
 /// shim's main thread): PR_SET_PDEATHSIG fires when the creating *thread*
@@ -214,17 +240,11 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt, plan: &mut InitPlan) -> Resu
     let pid = Pid::from_raw(pid);
     // The child's ends: the init has its own copies now.
     drop((cmd_r, status_w, stdin, stdout, stderr, ack_w));
-    if let Err(e) = read_ack(ack_r) {
-        // It is exiting or stuck before exec, and nobody watches it yet:
-        // end it and reap it here, so a failed spawn leaves nothing.
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(pid, None);
-        return Err(e);
-    }
     Ok(SpawnedInit {
         pid,
         cmd: cmd_w,
         status: status_r,
+        setup: Setup { pid, ack: ack_r },
     })
 }
 
@@ -383,8 +403,8 @@ mod tests {
         };
         let mut plan = InitPlan::new("h", false, 0, 1, 0).unwrap();
         let err = spawn_init(stdio, &JoinAt::Tasks(vec![full.into()]), &mut plan)
-            .err()
-            .expect("the join must fail");
+            .and_then(|init| init.setup.wait())
+            .expect_err("the join must fail");
         let msg = err.to_string();
         assert!(msg.starts_with("join the cgroup: ENOSPC"), "{msg}");
         // Reaped already: no child of ours is left, not even a zombie.
