@@ -374,32 +374,43 @@ impl ContainerCgroup {
         self.cg.procs().into_iter().map(|p| p.pid as i32).collect()
     }
 
-    /// Kills every process still in the cgroup, then removes it, and its
-    /// parent if that is left empty. cgroups-rs does neither the kill nor
-    /// the retry that rmdir needs while the dying processes leave.
+    /// Removes the cgroup, killing what is still in it, and its parent if
+    /// that is left empty. By the time a container is removed its init has
+    /// been reaped, and every process of its PID namespace with it, so the
+    /// rmdir is tried first; only a cgroup that is still busy (a process
+    /// moved in from outside, or one still dying) is emptied with SIGKILL
+    /// and tried again. (cgroups-rs's delete neither kills nor retries
+    /// without sleeping 10 to 80 ms a time on this thread.)
     pub fn remove(&self) -> Result<()> {
-        for _ in 0..200 {
-            let procs = self.procs();
-            if procs.is_empty() {
-                break;
+        let dirs: Vec<PathBuf> = self
+            .cg
+            .subsystems()
+            .iter()
+            .map(|s| s.to_controller().path().to_path_buf())
+            .collect();
+        let mut last = String::new();
+        for _ in 0..400 {
+            let mut busy = false;
+            for d in &dirs {
+                match fs::remove_dir(d) {
+                    // Co-mounted controllers (cpu,cpuacct) share a directory.
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        busy = true;
+                        last = format!("{}: {e}", d.display());
+                    }
+                }
             }
-            for p in procs {
+            if !busy {
+                self.remove_empty_parent();
+                return Ok(());
+            }
+            for p in self.procs() {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(p),
                     nix::sys::signal::Signal::SIGKILL,
                 );
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let mut last = String::new();
-        for _ in 0..200 {
-            match self.cg.delete() {
-                Ok(()) if !self.cg.exists() => {
-                    self.remove_empty_parent();
-                    return Ok(());
-                }
-                Ok(()) => {}
-                Err(e) => last = describe(&e),
             }
             std::thread::sleep(Duration::from_millis(5));
         }
