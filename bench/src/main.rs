@@ -209,9 +209,12 @@ impl Bench {
                 }
             }
         }
+        let raw_times = times.clone();
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let mut by_phase = serde_json::Map::new();
+        let mut raw_phases = serde_json::Map::new();
         for (name, mut p) in PHASES.iter().zip(phases) {
+            raw_phases.insert(name.to_string(), json!(p.clone()));
             p.sort_by(|a, b| a.partial_cmp(b).unwrap());
             by_phase.insert(name.to_string(), json!(percentile(&p, 0.5)));
         }
@@ -220,6 +223,9 @@ impl Bench {
             "median_ms": percentile(&times, 0.5),
             "p90_ms": percentile(&times, 0.9),
             "phases_median_ms": by_phase,
+            // Every run, for callers that pool several invocations.
+            "times_ms": raw_times,
+            "phases_ms": raw_phases,
         }))
     }
 
