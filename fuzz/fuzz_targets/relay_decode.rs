@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// The bytes a pointer from the decoder points at, up to its NUL.
-fn bytes_at<'a>(msg: &'a [u8], p: *const c_char) -> &'a [u8] {
+fn bytes_at(msg: &[u8], p: *const c_char) -> &[u8] {
     let start = (p as usize)
         .checked_sub(msg.as_ptr() as usize)
         .filter(|off| *off < msg.len())
