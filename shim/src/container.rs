@@ -269,14 +269,23 @@ impl Container {
         // Nothing above awaited, so its pid is still ours to reap on failure.
         if let Err(e) = setup.wait() {
             c.remove_cgroup();
+            c.forget_records();
             return Err(e.into());
         }
         if let Err(e) = written {
             let _ = c.kill(libc::SIGKILL, false);
             c.remove_cgroup();
+            c.forget_records();
             return Err(e);
         }
         Ok(c)
+    }
+
+    /// A Create that failed leaves no record claiming a container.
+    fn forget_records(&self) {
+        for f in [state::CONFIG_FILE, state::STATE_FILE] {
+            let _ = std::fs::remove_file(self.dir.join(f));
+        }
     }
 
     /// The streams, the init, and the command it will be sent. On error
