@@ -210,13 +210,14 @@ fn bind_and_spawn(shim: &ShimCommand, root: &Path, id: &str, dir: &Path) -> Resu
             source,
         },
     )?;
+    let fd = LISTEN_FD.to_string();
     let args: [&OsStr; 6] = [
         "--id".as_ref(),
         id.as_ref(),
         "--root".as_ref(),
         root.as_os_str(),
         "--listen-fd".as_ref(),
-        LISTEN_FD_ARG.as_ref(),
+        fd.as_ref(),
     ];
     let process =
         spawn_detached(&shim.program, &args, &listener).map_err(|source| ClientError::Io {
@@ -227,9 +228,6 @@ fn bind_and_spawn(shim: &ShimCommand, root: &Path, id: &str, dir: &Path) -> Resu
     drop(listener);
     Ok(SpawnedShim { socket, process })
 }
-
-const LISTEN_FD_ARG: &str = "3";
-const _: () = assert!(LISTEN_FD == 3);
 
 /// Starts `program` with `args` in a session of its own, with /dev/null as
 /// stdio, `listener` as LISTEN_FD, default signal handling and our

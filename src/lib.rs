@@ -15,6 +15,8 @@
 //! ```
 
 #[cfg(feature = "grpc")]
+pub mod cgroupfs;
+#[cfg(feature = "grpc")]
 pub mod client;
 pub mod state;
 pub mod units;

@@ -289,9 +289,8 @@ fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes a cgroup a dead shim left, in every hierarchy it is in: kill
-/// what is inside, then rmdir (retried while the dying leave), then the
-/// parent if it is left empty.
+/// Removes a cgroup a dead shim left, in every hierarchy it is in (killing
+/// what is inside), then the parent if it is left empty.
 fn remove_cgroup(path: &str) -> anyhow::Result<()> {
     if path.split('/').any(|c| c.is_empty() || c == "..") {
         anyhow::bail!("refusing to remove the recorded cgroup {path:?}");
@@ -312,26 +311,8 @@ fn remove_cgroup(path: &str) -> anyhow::Result<()> {
         if !dir.is_dir() {
             continue;
         }
-        for _ in 0..200 {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            let pids: Vec<i32> = procs
-                .lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .collect();
-            for p in &pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(*p),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            if std::fs::remove_dir(&dir).is_ok() || !dir.exists() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if dir.exists() {
-            anyhow::bail!("cannot remove cgroup {}", dir.display());
-        }
+        mydocker::cgroupfs::remove_dir(&dir)
+            .with_context(|| format!("cannot remove cgroup {}", dir.display()))?;
         if let Some(parent) = dir.parent() {
             let _ = std::fs::remove_dir(parent);
         }

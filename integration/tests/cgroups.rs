@@ -426,6 +426,30 @@ fn rm_f_of_a_dead_shim_removes_its_cgroup() {
     t.finish();
 }
 
+/// A process moved into a container's cgroup from outside does not die with
+/// the container's PID namespace: removing the container kills it, and the
+/// cgroup still goes.
+#[test]
+fn rm_kills_what_was_moved_into_the_cgroup_from_outside() {
+    let t = TestRoot::new("outsider");
+    let id = t.run_detached(&["sleep", "1000"]);
+    let dir = cgroup_dir(&t, &id, "memory");
+    let mut outsider = std::process::Command::new("sleep")
+        .arg("1000")
+        .spawn()
+        .unwrap();
+    std::fs::write(dir.join("cgroup.procs"), outsider.id().to_string()).unwrap();
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    let status = eventually(Duration::from_secs(5), || outsider.try_wait().unwrap())
+        .expect("the outsider is still alive");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+    assert!(!dir.exists());
+    t.finish();
+}
+
 /// Where clone3 is missing (old kernels, docker's default seccomp profile)
 /// the init is cloned with clone(2) and joins its cgroup itself: the same
 /// cgroup in every hierarchy, from before its first instruction.

@@ -16,7 +16,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use cgroups_rs::fs::cgroup::Cgroup;
 use cgroups_rs::fs::cpu::CpuController;
@@ -374,50 +373,22 @@ impl ContainerCgroup {
         self.cg.procs().into_iter().map(|p| p.pid as i32).collect()
     }
 
-    /// Removes the cgroup, killing what is still in it, and its parent if
-    /// that is left empty. By the time a container is removed its init has
-    /// been reaped, and every process of its PID namespace with it, so the
-    /// rmdir is tried first; only a cgroup that is still busy (a process
-    /// moved in from outside, or one still dying) is emptied with SIGKILL
-    /// and tried again. (cgroups-rs's delete neither kills nor retries
-    /// without sleeping 10 to 80 ms a time on this thread.)
+    /// Removes the cgroup, killing what is still in it (see
+    /// [`mydocker::cgroupfs::remove_dir`]), and its parent if that is left
+    /// empty. (cgroups-rs's delete neither kills nor retries without sleeping
+    /// 10 to 80 ms a time on this thread.)
     pub fn remove(&self) -> Result<()> {
-        let dirs: Vec<PathBuf> = self
-            .cg
-            .subsystems()
-            .iter()
-            .map(|s| s.to_controller().path().to_path_buf())
-            .collect();
-        let mut last = String::new();
-        for _ in 0..400 {
-            let mut busy = false;
-            for d in &dirs {
-                match fs::remove_dir(d) {
-                    // Co-mounted controllers (cpu,cpuacct) share a directory.
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        busy = true;
-                        last = format!("{}: {e}", d.display());
-                    }
-                }
-            }
-            if !busy {
-                self.remove_empty_parent();
-                return Ok(());
-            }
-            for p in self.procs() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(p),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        for sub in self.cg.subsystems() {
+            // Co-mounted controllers (cpu,cpuacct) share a directory: the
+            // second finds it gone.
+            let dir = sub.to_controller().path();
+            mydocker::cgroupfs::remove_dir(dir).map_err(|e| CgroupError::Remove {
+                path: self.path.clone(),
+                cause: format!("{}: {e}", dir.display()),
+            })?;
         }
-        Err(CgroupError::Remove {
-            path: self.path.clone(),
-            cause: last,
-        })
+        self.remove_empty_parent();
+        Ok(())
     }
 
     fn remove_empty_parent(&self) {

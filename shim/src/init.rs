@@ -187,7 +187,7 @@ pub fn encode(
     Ok((relay::encode_command(argv, &env, path, cwd)?, env.len()))
 }
 
-/// Writes a report and, for a failure, exits. Async-signal-safe.
+/// Writes a report. Async-signal-safe.
 fn send(fd: RawFd, r: &Report) {
     let b = r.encode();
     // SAFETY: write(2) from a buffer on our stack. A short or failed write
@@ -303,7 +303,11 @@ fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fau
             errno: e as i32,
             item: 0,
         })?;
-    prepare_exec();
+    // dup2 cleared close-on-exec on the status pipe: set it again, so that a
+    // successful exec closes it and the shim reads EOF. (Signals and every
+    // other descriptor of the shim's were dealt with in spawn.rs.)
+    // SAFETY: fcntl(2) on our own descriptor.
+    unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     let argv = plan.ptrs.as_ptr();
     // SAFETY: decode_command filled ptrs with argv, NULL, envp, NULL.
     let envp = unsafe { argv.add(cmd.argc + 1) };
@@ -319,14 +323,6 @@ fn decode_fault(e: RelayError) -> Fault {
         errno: 0,
         item: e as u32,
     }
-}
-
-/// Leaves the command nothing of ours: the status pipe close-on-exec again
-/// (dup2 cleared it), the way the shim's runtime set signals undone in the
-/// clone already (see spawn.rs).
-fn prepare_exec() {
-    // SAFETY: fcntl(2) on our own descriptor.
-    unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
 /// Room for a PATH candidate: the kernel's PATH_MAX.
@@ -556,30 +552,26 @@ mod tests {
         assert!(exec_failure(&argv("nope"), &[], Errno::ENOENT)
             .1
             .contains("not found in $PATH"));
-        let chdir = Report {
-            step: Step::Chdir as u32,
-            errno: libc::ENOENT,
-            item: 0,
-        };
+        let report = |step, errno, item| Report { step, errno, item };
         assert_eq!(
-            describe(&chdir, &argv("sh"), &[], "/nope"),
+            describe(
+                &report(Step::Chdir as u32, libc::ENOENT, 0),
+                &argv("sh"),
+                &[],
+                "/nope"
+            ),
             (126, "chdir to \"/nope\": No such file or directory".into())
         );
-        let mask = Report {
-            step: Step::Mask as u32,
-            errno: libc::EPERM,
-            item: 3,
-        };
         assert_eq!(
-            describe(&mask, &argv("sh"), &[], ""),
+            describe(
+                &report(Step::Mask as u32, libc::EPERM, 3),
+                &argv("sh"),
+                &[],
+                ""
+            ),
             (125, "mask /proc/kcore: Operation not permitted".into())
         );
-        let bogus = Report {
-            step: 99,
-            errno: 0,
-            item: 0,
-        };
-        assert_eq!(describe(&bogus, &[], &[], "").0, 125);
+        assert_eq!(describe(&report(99, 0, 0), &[], &[], "").0, 125);
     }
 
     #[test]
