@@ -10,8 +10,10 @@
 //! `cgroup.subtree_control`. Every write is checked: an error names the file
 //! and the value.
 
+use std::ffi::CString;
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,18 +55,28 @@ pub enum CgroupError {
 
 pub type Result<T, E = CgroupError> = std::result::Result<T, E>;
 
-/// How the init enters its cgroup as it is born, before it runs anything.
+/// How the init enters its cgroup, before it runs anything of the
+/// container's.
 ///
 /// Not by writing its pid to `cgroup.procs` from the shim: moving a whole
 /// thread group takes the kernel's cgroup_threadgroup_rwsem for writing,
 /// which waits for an RCU grace period, 5-15 ms of every container start.
 pub enum JoinAt {
-    /// cgroup v2: clone3 with CLONE_INTO_CGROUP and this directory.
-    Dir(OwnedFd),
+    /// cgroup v2: clone3 with CLONE_INTO_CGROUP and this directory. Where
+    /// clone3 cannot (see spawn.rs), the child writes "0" to `procs`.
+    Dir { dir: OwnedFd, procs: CString },
     /// cgroup v1: the clone child, still single-threaded, writes "0" (its
-    /// own thread) to each hierarchy's `tasks` file; moving one thread of
-    /// its own needs no thread-group lock.
-    Tasks(Vec<OwnedFd>),
+    /// own thread) to each hierarchy's `tasks` file
+    /// ([`ContainerCgroup::tasks_files`]); moving one thread of its own
+    /// needs no thread-group lock. The shim makes the cgroup, and sends it
+    /// those files, while the child creates its namespaces.
+    Later,
+}
+
+/// Whether this host has the unified (v2) hierarchy: one statfs, no mount
+/// table.
+pub fn unified() -> bool {
+    hierarchies::is_cgroup2_unified_mode()
 }
 
 /// The controllers a container's cgroup is created in.
@@ -111,6 +123,8 @@ pub struct ContainerCgroup {
     /// Relative to each hierarchy's root: `<parent>/<id>`.
     pub path: String,
     v2: bool,
+    /// The hierarchy's mount point (what v2's directory is created under).
+    root: PathBuf,
 }
 
 impl ContainerCgroup {
@@ -119,66 +133,74 @@ impl ContainerCgroup {
         Self::create_in(hierarchies::auto, id, limits)
     }
 
-    /// As [`ContainerCgroup::create`], on the hierarchy `hier` makes (a
-    /// fresh one per attempt: cgroups-rs takes it by value).
+    /// As [`ContainerCgroup::create`], on the hierarchy `hier` makes.
     pub fn create_in(
-        hier: impl Fn() -> Box<dyn Hierarchy>,
+        hier: impl FnOnce() -> Box<dyn Hierarchy>,
         id: &str,
         limits: &Limits,
     ) -> Result<Self> {
         check(limits)?;
+        let me = Self::load_in(hier, id, limits)?;
+        me.make(limits)?;
+        Ok(me)
+    }
+
+    /// Where `<parent>/<id>` is, on this host's hierarchy, for limits that
+    /// passed [`check`]: nothing is created yet (see
+    /// [`ContainerCgroup::make`]).
+    pub fn load(id: &str, limits: &Limits) -> Result<Self> {
+        Self::load_in(hierarchies::auto, id, limits)
+    }
+
+    fn load_in(
+        hier: impl FnOnce() -> Box<dyn Hierarchy>,
+        id: &str,
+        limits: &Limits,
+    ) -> Result<Self> {
         let parent = parent_path(&limits.cgroup_parent)?;
         let path = format!("{parent}/{id}");
-        // Each hierarchy read parses the mount table: once, unless retried.
-        let mut first = Some(hier());
-        let v2 = first.as_ref().is_some_and(|h| h.v2());
-        let wanted: Vec<String> = CONTROLLERS.iter().map(|c| c.to_string()).collect();
+        // One parse of the mount table per container.
+        let h = hier();
+        let v2 = h.v2();
+        let root = h.root();
+        let cg = if v2 {
+            Cgroup::load(h, &path)
+        } else {
+            let wanted = CONTROLLERS.iter().map(|c| c.to_string()).collect();
+            Cgroup::load_with_specified_controllers(h, &path, wanted)
+        };
+        Ok(Self { cg, path, v2, root })
+    }
+
+    /// Creates the cgroup and writes `limits`. On failure nothing of it is
+    /// left.
+    pub fn make(&self, limits: &Limits) -> Result<()> {
         // A concurrent removal of the (empty) parent can race with creating
         // the child under it: try again, the parent is recreated each time.
         let mut last = None;
         for _ in 0..3 {
-            let h = first.take().unwrap_or_else(&hier);
-            let created = if v2 {
-                create_v2(&h.root(), &path)
+            let created = if self.v2 {
+                create_v2(&self.root, &self.path)
             } else {
-                Ok(())
+                self.cg.create().map_err(|e| CgroupError::Create {
+                    path: self.path.clone(),
+                    cause: describe(&e),
+                })
             };
-            let cg = if v2 {
-                Cgroup::load(h, &path)
-            } else {
-                Cgroup::load_with_specified_controllers(h, &path, wanted.clone())
-            };
-            let created = created.and_then(|_| {
-                if v2 {
-                    Ok(())
-                } else {
-                    cg.create().map_err(|e| CgroupError::Create {
-                        path: path.clone(),
-                        cause: describe(&e),
-                    })
-                }
-            });
             match created {
                 Ok(()) => {
-                    let me = Self {
-                        cg,
-                        path: path.clone(),
-                        v2,
-                    };
-                    match me.prepare().and_then(|_| me.apply(limits)) {
-                        Ok(()) => return Ok(me),
-                        Err(e) => {
-                            let _ = me.remove();
-                            return Err(e);
-                        }
+                    let r = self.prepare().and_then(|_| self.apply(limits));
+                    if r.is_err() {
+                        let _ = self.remove();
                     }
+                    return r;
                 }
                 Err(e @ CgroupError::Controller { .. }) => return Err(e),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.unwrap_or(CgroupError::Create {
-            path,
+            path: self.path.clone(),
             cause: "gave up".into(),
         }))
     }
@@ -325,48 +347,51 @@ impl ContainerCgroup {
             })
     }
 
-    /// What a new process needs to be born into this cgroup (see
-    /// [`JoinAt`]), opened now so that the clone child only has to write.
+    /// How the init will join this cgroup (see [`JoinAt`]). On v2 the
+    /// directory must exist ([`ContainerCgroup::make`] first).
     pub fn join_at(&self) -> Result<JoinAt> {
-        let open_err = |p: &Path, e: std::io::Error| CgroupError::Join {
+        if !self.v2 {
+            return Ok(JoinAt::Later);
+        }
+        let join_err = |cause: String| CgroupError::Join {
             path: self.path.clone(),
-            cause: format!("open {}: {e}", p.display()),
+            cause,
         };
-        let mut dirs: Vec<PathBuf> = Vec::new();
+        let subs = self.cg.subsystems();
+        let dir = subs
+            .first()
+            .map(|s| s.to_controller().path())
+            .ok_or_else(|| join_err("no cgroup directory".into()))?;
+        let f = fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)
+            .map_err(|e| join_err(format!("open {}: {e}", dir.display())))?;
+        Ok(JoinAt::Dir {
+            dir: f.into(),
+            procs: c_path(dir.join("cgroup.procs")).map_err(join_err)?,
+        })
+    }
+
+    /// v1, once made: the `tasks` file of each of its directories, which the
+    /// init writes "0" to. Co-mounted controllers (cpu,cpuacct) share a
+    /// directory, reached through different links: the same inode, once.
+    pub fn tasks_files(&self) -> Result<Vec<CString>> {
         let mut seen = Vec::new();
+        let mut files = Vec::new();
         for sub in self.cg.subsystems() {
             let dir = sub.to_controller().path();
-            // Co-mounted controllers (cpu,cpuacct) share one directory,
-            // reached through different links: the same inode.
-            let m = fs::metadata(dir).map_err(|e| open_err(dir, e))?;
+            let err = |cause: String| CgroupError::Join {
+                path: self.path.clone(),
+                cause,
+            };
+            let m = fs::metadata(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
             if !seen.contains(&(m.dev(), m.ino())) {
                 seen.push((m.dev(), m.ino()));
-                dirs.push(dir.to_path_buf());
+                files.push(c_path(dir.join("tasks")).map_err(err)?);
             }
         }
-        if self.v2 {
-            let dir = dirs.first().ok_or_else(|| CgroupError::Join {
-                path: self.path.clone(),
-                cause: "no cgroup directory".into(),
-            })?;
-            let f = fs::File::options()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                .open(dir)
-                .map_err(|e| open_err(dir, e))?;
-            return Ok(JoinAt::Dir(f.into()));
-        }
-        let mut files = Vec::with_capacity(dirs.len());
-        for d in dirs {
-            let tasks = d.join("tasks");
-            let f = fs::File::options()
-                .write(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&tasks)
-                .map_err(|e| open_err(&tasks, e))?;
-            files.push(f.into());
-        }
-        Ok(JoinAt::Tasks(files))
+        Ok(files)
     }
 
     pub fn procs(&self) -> Vec<i32> {
@@ -537,6 +562,10 @@ impl ContainerCgroup {
         }
         s
     }
+}
+
+fn c_path(p: PathBuf) -> std::result::Result<CString, String> {
+    CString::new(p.into_os_string().into_vec()).map_err(|_| "a path holds a NUL byte".into())
 }
 
 /// v2: creates `path` under `root`, enabling our controllers in the

@@ -214,21 +214,68 @@ impl Container {
     /// command itself is not run until [`Container::start`].
     pub fn create(mut config: ContainerConfig, dir: &Path) -> Result<Arc<Self>> {
         config.validate()?;
-        // Limits are in place before the init exists, and the init is in
-        // the cgroup before Create returns: the command can only ever run
-        // constrained.
-        let cgroup = ContainerCgroup::create(&config.id, &config.limits)?;
-        let parts = cgroup
-            .join_at()
-            .map_err(ContainerError::from)
-            .and_then(|join| Self::spawn_parts(&config, dir, &join));
+        cgroup::check(&config.limits)?;
+        // Limits are in place, and the init in the cgroup, before the init
+        // sets up anything the command could see, and before Create returns:
+        // the command can only ever run constrained. v2: the clone is born
+        // into the directory, which must exist first. v1: the cgroup is made
+        // while the init creates its namespaces.
+        let early = if cgroup::unified() {
+            let cg = ContainerCgroup::load(&config.id, &config.limits)?;
+            cg.make(&config.limits)?;
+            Some(cg)
+        } else {
+            None
+        };
+        let parts = match &early {
+            Some(cg) => cg.join_at().map_err(ContainerError::from),
+            None => Ok(JoinAt::Later),
+        }
+        .and_then(|join| Self::spawn_parts(&config, dir, &join));
         let (init, command, stdin, pty, hub) = match parts {
             Ok(parts) => parts,
             Err(e) => {
-                let _ = cgroup.remove();
+                if let Some(cg) = &early {
+                    let _ = cg.remove();
+                }
                 return Err(e);
             }
         };
+        let made = match early {
+            Some(cg) => Ok((cg, Vec::new())),
+            None => ContainerCgroup::load(&config.id, &config.limits).and_then(|cg| {
+                cg.make(&config.limits)?;
+                match cg.tasks_files() {
+                    Ok(files) => Ok((cg, files)),
+                    Err(e) => {
+                        let _ = cg.remove();
+                        Err(e)
+                    }
+                }
+            }),
+        };
+        let (cgroup, tasks) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                init.setup.abort();
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = init.proceed(&tasks) {
+            // It died before hearing it (its namespaces failed): its own
+            // report says why.
+            let pid = init.pid;
+            let err = match init.setup.wait() {
+                Err(report) => report.into(),
+                Ok(()) => {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(pid, None);
+                    e.into()
+                }
+            };
+            let _ = cgroup.remove();
+            return Err(err);
+        }
         tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
         let setup = init.setup;
         let oom_seen = Arc::new(AtomicBool::new(false));

@@ -7,8 +7,9 @@
 //! nothing locked, no panics.
 //!
 //! At Create it sets up its namespaces (private mounts, a fresh /proc,
-//! docker's masked paths, hostname, capabilities), reports ready on the ack
-//! pipe, and waits. At Start the shim sends it the command over the command
+//! docker's masked paths, hostname), waits for the shim's word that its
+//! cgroup is made and joins it, drops its capabilities, reports ready on the
+//! ack pipe, and waits. At Start the shim sends it the command over the command
 //! pipe; it parses it in place, changes directory, finds the program on the
 //! PATH and execs it in its own place, so that the command is PID 1. Any
 //! failure is a fixed-size [`Report`] (step, errno, item) that the shim
@@ -44,6 +45,7 @@ const EXIT_NOT_FOUND: i32 = 127;
 #[repr(u32)]
 pub enum Step {
     Ready = 0,
+    Unshare,
     JoinCgroup,
     PlaceFds,
     ControllingTty,
@@ -63,8 +65,9 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 17] = [
+    const ALL: [Step; 18] = [
         Step::Ready,
+        Step::Unshare,
         Step::JoinCgroup,
         Step::PlaceFds,
         Step::ControllingTty,
@@ -136,6 +139,28 @@ pub struct InitPlan {
     buf: Vec<u8>,
     /// Receives argv and envp, pointing into `buf`.
     ptrs: Vec<*const c_char>,
+    /// Receives the cgroup files to join (see [`encode_join`]).
+    join_buf: Vec<u8>,
+}
+
+/// Room for the cgroup files the init joins: a few paths of a few hundred
+/// bytes at most.
+const JOIN_BUF: usize = 8192;
+
+/// The message that lets the init go on (see `SpawnedInit::proceed`): its
+/// length, then the files to write "0" to, each NUL-terminated, for it to
+/// use in place. None if they do not fit the init's buffer.
+pub fn encode_join(files: &[CString]) -> Option<Vec<u8>> {
+    let len: usize = files.iter().map(|f| f.as_bytes_with_nul().len()).sum();
+    if len > JOIN_BUF {
+        return None;
+    }
+    let mut msg = Vec::with_capacity(4 + len);
+    msg.extend_from_slice(&(len as u32).to_le_bytes());
+    for f in files {
+        msg.extend_from_slice(f.as_bytes_with_nul());
+    }
+    Some(msg)
 }
 
 impl InitPlan {
@@ -154,6 +179,7 @@ impl InitPlan {
             last_cap: harden::last_cap(),
             buf: vec![0; command_len],
             ptrs: vec![std::ptr::null(); relay::pointer_slots(argc, envc)],
+            join_buf: vec![0; JOIN_BUF],
         })
     }
 }
@@ -209,7 +235,17 @@ pub fn fail(fd: RawFd, fault: Fault) -> ! {
 /// # Safety
 /// Call only in the clone child, once, with the plan the shim made for it.
 pub unsafe fn run(plan: &mut InitPlan) -> ! {
-    if let Err(f) = setup(plan) {
+    if let Err(f) = setup(plan)
+        .and_then(|_| join_cgroup(&mut plan.join_buf))
+        .and_then(|_| {
+            // Last, as the mounts and the join needed CAP_SYS_ADMIN.
+            if plan.privileged {
+                Ok(())
+            } else {
+                harden::drop_privileges(plan.last_cap)
+            }
+        })
+    {
         fail(ACK_FD, f);
     }
     send(ACK_FD, &Report::default());
@@ -264,11 +300,66 @@ fn setup(plan: &InitPlan) -> Result<(), Fault> {
         let rc = unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) };
         check(rc, Step::Hostname)?;
     }
-    // Last, as everything before needed CAP_SYS_ADMIN.
-    if !plan.privileged {
-        harden::drop_privileges(plan.last_cap)?;
+    Ok(())
+}
+
+/// Waits for the shim to make the cgroup, and joins it: the command, and
+/// everything the init does from here, is accounted to the container. What
+/// came before (the namespaces, the mounts) is the runtime's work, and
+/// overlapped with the shim's.
+fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
+    let mut len = [0u8; 4];
+    if !read_exact(CMD_FD, &mut len)? {
+        // The shim gave up on this container (or died): nothing to report.
+        // SAFETY: _exit(2), as in `fail`.
+        unsafe { libc::_exit(EXIT_SETUP) }
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    let Some(files) = buf.get_mut(..len) else {
+        return Err(Fault {
+            step: Step::JoinCgroup,
+            errno: libc::E2BIG,
+            item: 0,
+        });
+    };
+    if !read_exact(CMD_FD, files)? {
+        // SAFETY: _exit(2), as in `fail`.
+        unsafe { libc::_exit(EXIT_SETUP) }
+    }
+    for (i, file) in files
+        .split(|&b| b == 0)
+        .filter(|f| !f.is_empty())
+        .enumerate()
+    {
+        // The NUL that ends `file` is the next byte of `buf`: a C string.
+        let path = file.as_ptr().cast::<c_char>();
+        // SAFETY: open(2) with a NUL-terminated path in our buffer, then
+        // write(2) and close(2) on the descriptor it returned.
+        unsafe {
+            let fd = libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(Fault::last(Step::JoinCgroup, i));
+            }
+            libc::close(fd);
+        }
     }
     Ok(())
+}
+
+/// Fills `buf` from `fd`: Ok(false) on EOF.
+fn read_exact(fd: RawFd, buf: &mut [u8]) -> Result<bool, Fault> {
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: read(2) into the unfilled part of a buffer we own.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        match n {
+            0 => return Ok(false),
+            n if n < 0 && Errno::last() == Errno::EINTR => {}
+            n if n < 0 => return Err(Fault::last(Step::JoinCgroup, 0)),
+            n => got += n as usize,
+        }
+    }
+    Ok(true)
 }
 
 /// Start: the command, then exec. Returns only with why it failed.
@@ -418,6 +509,7 @@ pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32,
     };
     let msg = match step {
         Step::Ready => "init: reported ready where it should have failed".into(),
+        Step::Unshare => format!("create the namespaces: {}", Errno::from_raw(r.errno)),
         Step::JoinCgroup => format!("join the cgroup: {}", Errno::from_raw(r.errno)),
         Step::PlaceFds => format!("place the descriptors: {}", Errno::from_raw(r.errno)),
         Step::ControllingTty => format!(

@@ -2,10 +2,20 @@
 //!
 //! The shim runs a tokio runtime, and a forked copy of a threaded process may
 //! only make async-signal-safe calls until it execs. So the child of `clone3`
-//! enters its cgroup, places its descriptors, closes everything else of the
-//! shim's, undoes the runtime's signal dispositions, and goes on as the
-//! init (see `init.rs`) on memory prepared here, before the clone.
+//! creates its namespaces, enters its cgroup, places its descriptors, closes
+//! everything else of the shim's, undoes the runtime's signal dispositions,
+//! and goes on as the init (see `init.rs`) on memory prepared here, before
+//! the clone.
+//!
+//! Only the PID namespace comes with the clone (the child must be born in it
+//! to be its PID 1). The others, the network namespace above all (0.6 ms
+//! here), the child creates itself with `unshare`, on another CPU, while the
+//! shim makes the cgroup (v1) and its records. The child then waits on the
+//! command pipe for the shim's word that the cgroup is there
+//! ([`SpawnedInit::proceed`]), and joins it before it sets up anything the
+//! command could see (init.rs).
 
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sched::CloneFlags;
@@ -53,6 +63,42 @@ pub struct SpawnedInit {
     pub status: OwnedFd,
     /// Its set-up, still under way.
     pub setup: Setup,
+    /// How it will join its cgroup when told to.
+    join: Join,
+}
+
+enum Join {
+    /// clone3 put it there (CLONE_INTO_CGROUP).
+    Born,
+    /// It writes "0" to this v2 `cgroup.procs` (the clone(2) fallback).
+    Procs(CString),
+    /// It writes "0" to the v1 `tasks` files the shim sends.
+    Files,
+}
+
+impl SpawnedInit {
+    /// Tells the init that its cgroup is made: on v1 it writes "0" to each
+    /// of `tasks` (one `tasks` file per hierarchy); on v2 it is in its
+    /// cgroup already and `tasks` is not used. Then it sets itself up.
+    pub fn proceed(&self, tasks: &[CString]) -> Result<()> {
+        let files = match &self.join {
+            Join::Born => &[],
+            Join::Procs(p) => std::slice::from_ref(p),
+            Join::Files => tasks,
+        };
+        let msg = init::encode_join(files)
+            .ok_or_else(|| SpawnError::Setup("the cgroup's paths are too long".into()))?;
+        let mut sent = 0;
+        while sent < msg.len() {
+            match nix::unistd::write(&self.cmd, &msg[sent..]) {
+                Ok(n) => sent += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                // EPIPE: it is gone, and its report says why.
+                Err(e) => return Err(sys("tell the init to go on")(e)),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The init's set-up, which runs while the shim goes on with Create.
@@ -77,13 +123,20 @@ impl Setup {
         }
         Ok(())
     }
+
+    /// Ends an init that will not be used, and reaps it.
+    pub fn abort(self) {
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+    }
 }
 
-const NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUTS
-    .union(CloneFlags::CLONE_NEWPID)
-    .union(CloneFlags::CLONE_NEWNS)
-    .union(CloneFlags::CLONE_NEWIPC)
-    .union(CloneFlags::CLONE_NEWNET);
+/// What the clone itself creates: the PID namespace, which the child must be
+/// born into to be its PID 1.
+const CLONE_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWPID;
+/// What the child creates itself, in parallel with the shim.
+const UNSHARE_NAMESPACES: libc::c_int =
+    libc::CLONE_NEWUTS | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET;
 
 /// Lowest descriptor number used for what the child must move into 0..=4,
 /// so that no `dup2` there can clobber a source still to be moved.
@@ -131,9 +184,10 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// of that path.
 pub const NO_CLONE3_ENV: &str = "MYDOCKER_NO_CLONE3";
 
-/// Clones the init into new UTS, PID, mount, IPC and network namespaces,
-/// inside its cgroup from birth (see [`JoinAt`]). It sets itself up while
-/// the caller goes on; [`Setup::wait`] waits for that.
+/// Clones the init into new UTS, PID, mount, IPC and network namespaces. It
+/// creates them while the caller goes on, then waits for
+/// [`SpawnedInit::proceed`] to join its cgroup (see [`JoinAt`]) and set
+/// itself up; [`Setup::wait`] waits for that.
 ///
 /// Must be called from the thread that will outlive the container (the
 /// shim's main thread): PR_SET_PDEATHSIG fires when the creating *thread*
@@ -155,19 +209,22 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt, plan: &mut InitPlan) -> Resu
     ];
     let tty = stdio.controlling_tty;
     let mut args = CloneArgs {
-        flags: NAMESPACES.bits() as u32 as u64,
+        flags: CLONE_NAMESPACES.bits() as u32 as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
-    let tasks: Vec<RawFd> = match join {
-        JoinAt::Dir(dir) => {
+    let mut how = match join {
+        JoinAt::Dir { dir, .. } => {
             args.flags |= CLONE_INTO_CGROUP;
             args.cgroup = dir.as_raw_fd() as u64;
-            Vec::new()
+            Join::Born
         }
-        JoinAt::Tasks(files) => files.iter().map(|f| f.as_raw_fd()).collect(),
+        JoinAt::Later => Join::Files,
     };
-    let ack = ack_w.as_raw_fd();
+    let pipes = InitPipes {
+        shim_end: cmd_w.as_raw_fd(),
+        ack: ack_w.as_raw_fd(),
+    };
     let plan_ptr: *mut InitPlan = plan;
 
     let clone3 = if std::env::var_os(NO_CLONE3_ENV).is_some() {
@@ -187,7 +244,7 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt, plan: &mut InitPlan) -> Resu
         if r == 0 {
             // SAFETY: in the clone child, with everything prepared above;
             // the plan is the child's own copy.
-            unsafe { child_setup(&tasks, &moves, tty, ack, &mut *plan_ptr) }
+            unsafe { child_setup(pipes, &moves, tty, &mut *plan_ptr) }
         }
         if r < 0 {
             Err(nix::errno::Errno::last())
@@ -195,42 +252,31 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt, plan: &mut InitPlan) -> Resu
             Ok(r as i32)
         }
     };
-    let procs_file;
     let pid = match clone3 {
         Ok(pid) => pid,
         // No clone3 (before Linux 5.3, or a seccomp profile such as
         // docker's default that answers ENOSYS for it), or no
-        // CLONE_INTO_CGROUP (cgroup v2 before 5.7): clone(2), and the child
-        // joins by writing "0" to cgroup.procs, the thread-group move it
-        // cannot avoid then.
+        // CLONE_INTO_CGROUP (cgroup v2 before 5.7): clone(2), and on v2 the
+        // child joins by writing "0" to cgroup.procs, the thread-group move
+        // it cannot avoid then.
         Err(e)
             if e == nix::errno::Errno::ENOSYS
                 || (e == nix::errno::Errno::EINVAL && args.flags & CLONE_INTO_CGROUP != 0) =>
         {
-            let tasks = match join {
-                JoinAt::Dir(dir) => {
-                    procs_file = nix::fcntl::openat(
-                        dir,
-                        "cgroup.procs",
-                        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                        nix::sys::stat::Mode::empty(),
-                    )
-                    .map_err(sys("open cgroup.procs"))?;
-                    vec![procs_file.as_raw_fd()]
-                }
-                JoinAt::Tasks(_) => tasks.clone(),
-            };
+            if let JoinAt::Dir { procs, .. } = join {
+                how = Join::Procs(procs.clone());
+            }
             let mut stack = vec![0u8; 64 * 1024];
             let child = Box::new(|| -> isize {
                 // SAFETY: in the clone child, with everything prepared above;
                 // the plan is the child's own copy.
-                unsafe { child_setup(&tasks, &moves, tty, ack, &mut *plan_ptr) }
+                unsafe { child_setup(pipes, &moves, tty, &mut *plan_ptr) }
             });
             // SAFETY: the child runs only `child_setup` (async-signal-safe
             // calls, then exec or _exit) on a stack that outlives the call
             // (it gets its own copy: no CLONE_VM).
             unsafe {
-                nix::sched::clone(child, &mut stack, NAMESPACES, Some(libc::SIGCHLD))
+                nix::sched::clone(child, &mut stack, CLONE_NAMESPACES, Some(libc::SIGCHLD))
                     .map_err(sys("clone"))?
             }
             .as_raw()
@@ -245,7 +291,16 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt, plan: &mut InitPlan) -> Resu
         cmd: cmd_w,
         status: status_r,
         setup: Setup { pid, ack: ack_r },
+        join: how,
     })
+}
+
+/// The pipe ends the child uses before it moves them into place.
+#[derive(Clone, Copy)]
+struct InitPipes {
+    /// The command pipe's write end, which the child has a copy of.
+    shim_end: RawFd,
+    ack: RawFd,
 }
 
 /// The clone child, a copy of a threaded process: only async-signal-safe
@@ -254,17 +309,20 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt, plan: &mut InitPlan) -> Resu
 /// # Safety
 /// Call only in a fresh clone/fork child, with descriptors that are open.
 unsafe fn child_setup(
-    tasks: &[RawFd],
+    pipes: InitPipes,
     moves: &[(RawFd, RawFd)],
     tty: bool,
-    ack: RawFd,
     plan: &mut InitPlan,
 ) -> ! {
-    // First, so that everything the container does is accounted to it.
-    for &t in tasks {
-        if libc::write(t, b"0".as_ptr().cast(), 1) != 1 {
-            init::fail(ack, Fault::last(Step::JoinCgroup, 0));
-        }
+    let ack = pipes.ack;
+    // Without this copy, a shim that died before PR_SET_PDEATHSIG below
+    // would leave the init waiting on the command pipe forever.
+    libc::close(pipes.shim_end);
+    // The costly part of the clone (the network namespace), made here while
+    // the shim makes the cgroup. Its kernel memory is charged to the shim's
+    // cgroup, as it would be if the clone made it.
+    if libc::unshare(UNSHARE_NAMESPACES) < 0 {
+        init::fail(ack, Fault::last(Step::Unshare, 0));
     }
     for &(from, to) in moves {
         if libc::dup2(from, to) < 0 {
@@ -391,10 +449,6 @@ mod tests {
             return;
         }
         let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
-        let full = std::fs::File::options()
-            .write(true)
-            .open("/dev/full")
-            .unwrap();
         let stdio = ChildStdio {
             stdin: null(),
             stdout: null(),
@@ -402,8 +456,11 @@ mod tests {
             controlling_tty: false,
         };
         let mut plan = InitPlan::new("h", false, 0, 1, 0).unwrap();
-        let err = spawn_init(stdio, &JoinAt::Tasks(vec![full.into()]), &mut plan)
-            .and_then(|init| init.setup.wait())
+        let err = spawn_init(stdio, &JoinAt::Later, &mut plan)
+            .and_then(|init| {
+                init.proceed(&[c"/dev/full".into()])?;
+                init.setup.wait()
+            })
             .expect_err("the join must fail");
         let msg = err.to_string();
         assert!(msg.starts_with("join the cgroup: ENOSPC"), "{msg}");
