@@ -63,6 +63,8 @@ pub struct ConfigRecord {
     /// Nanoseconds since the Unix epoch.
     pub created_at: i64,
     pub privileged: bool,
+    /// Removed when its command exits (`run --rm`).
+    pub auto_remove: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -163,6 +163,7 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
             "Tty": c.tty,
             "OpenStdin": c.stdin,
             "Privileged": c.privileged,
+            "AutoRemove": c.auto_remove,
             "Resources": c.limits,
         },
         "State": {

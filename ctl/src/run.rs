@@ -115,6 +115,7 @@ pub async fn create(root: &Path, args: &RunArgs) -> anyhow::Result<Created> {
         resources: Some(resources),
         name: String::new(),
         privileged: args.privileged,
+        auto_remove: args.rm,
     };
     let mut attempts = 0;
     let result = loop {
@@ -163,12 +164,6 @@ async fn reap(mut process: mydocker::ShimProcess) -> Option<std::process::ExitSt
 }
 
 pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
-    if args.detach && args.rm {
-        return Err(exit_with(
-            EXIT_RUN_FAILED,
-            "--rm with -d is not supported yet: remove the container with rm when it exits",
-        ));
-    }
     let signals = if args.detach {
         None
     } else {
@@ -189,7 +184,12 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
                 println!("{id}");
                 Ok(0)
             }
-            Some((code, msg)) => Err(exit_with(code, msg)),
+            Some((code, msg)) => {
+                if args.rm {
+                    delete(client, &id, &mut process).await;
+                }
+                Err(exit_with(code, msg))
+            }
         };
     }
 
@@ -217,18 +217,11 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         Outcome::Ended => wait(&mut client, &id).await?,
         Outcome::Detached => {
             // The cursor is wherever the container left it.
+            // With --rm its shim removes it when it exits.
             println!("\n{id}");
-            if args.rm {
-                eprintln!("mydockerctl: the container keeps running; --rm cannot remove it after a detach (use rm -f)");
-            }
             return Ok(0);
         }
-        Outcome::Signaled(sig) => {
-            if args.rm {
-                eprintln!("mydockerctl: the container keeps running; --rm cannot remove it now (use rm -f)");
-            }
-            return Ok(128 + sig);
-        }
+        Outcome::Signaled(sig) => return Ok(128 + sig),
     };
     if status.oom_killed {
         eprintln!(
@@ -238,8 +231,12 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
     }
     let code = status.exit_code;
     if args.rm {
+        // The shim removes it (auto_remove), and exits when done: nothing of
+        // the container is left once it is gone.
         drop(session);
-        delete(client, &id, &mut process).await;
+        drop(client);
+        wait_gone(process.id()).await;
+        let _ = process.wait();
     }
     Ok(code)
 }

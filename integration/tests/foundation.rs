@@ -499,6 +499,76 @@ fn grpcurl_drives_a_shim_started_by_hand() {
     t.finish();
 }
 
+/// `auto_remove` through the API: a Wait in flight gets the exit status,
+/// then the shim removes everything and exits by itself. A command that
+/// cannot be executed is not removed: the caller gets Start's error, may
+/// Wait for the code, and deletes it.
+#[tokio::test]
+async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
+    let t = TestRoot::new("apiauto");
+    let shim = mydocker::ShimCommand {
+        program: shim_bin(),
+    };
+    let create = |id: &str, argv: &[&str]| v1::CreateRequest {
+        id: id.into(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        resources: Some(t.resources()),
+        auto_remove: true,
+        ..Default::default()
+    };
+
+    let spawned = mydocker::spawn_shim(&shim, &t.root, "auto").unwrap();
+    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    c.create(create("auto", &["sh", "-c", "sleep 0.3; exit 5"]))
+        .await
+        .unwrap();
+    c.start(v1::StartRequest { id: "auto".into() })
+        .await
+        .unwrap();
+    let w = c
+        .wait(v1::WaitRequest { id: "auto".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(w.status.unwrap().exit_code, 5);
+    drop(c);
+    let status = tokio::time::timeout(Duration::from_secs(10), wait_child(spawned.process))
+        .await
+        .expect("the shim exits by itself");
+    assert!(status.success(), "{status:?}");
+    assert!(!t.root.join("auto").exists(), "its state is gone");
+
+    let spawned = mydocker::spawn_shim(&shim, &t.root, "noexec").unwrap();
+    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    c.create(create("noexec", &["no-such-command-xyz"]))
+        .await
+        .unwrap();
+    let e = c
+        .start(v1::StartRequest {
+            id: "noexec".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    let w = c
+        .wait(v1::WaitRequest {
+            id: "noexec".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(w.status.unwrap().exit_code, 127);
+    assert!(t.root.join("noexec").exists(), "kept for Delete");
+    c.delete(v1::DeleteRequest {
+        id: "noexec".into(),
+    })
+    .await
+    .unwrap();
+    drop(c);
+    assert!(wait_child(spawned.process).await.success());
+    t.finish();
+}
+
 /// An embedder's view: the API crate spawns a shim and drives it.
 #[tokio::test]
 async fn api_crate_drives_a_shim_with_the_right_error_codes() {

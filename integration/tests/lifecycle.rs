@@ -355,3 +355,62 @@ fn every_command_has_complete_help() {
     }
     t.finish();
 }
+
+/// `run -d --rm`: the shim removes the container when its command exits,
+/// with no client connected.
+#[test]
+fn run_d_rm_removes_the_container_when_it_exits() {
+    let t = TestRoot::new("drm");
+    let id = t.run_detached(&["--rm", "--name", "auto1", "sh", "-c", "sleep 0.5; exit 4"]);
+    let v = t.inspect(&id);
+    assert_eq!(v["Config"]["AutoRemove"], true, "{v}");
+    assert_eq!(v["State"]["Status"], "running", "{v}");
+    let shim = v["State"]["ShimPid"].as_i64().unwrap();
+    eventually(Duration::from_secs(10), || t.ids().is_empty().then_some(()))
+        .unwrap_or_else(|| panic!("still there: {:?}", t.ids()));
+    assert!(state_names(&t).is_empty(), "the name is released");
+    eventually(Duration::from_secs(5), || {
+        matches!(pid_state(shim), None | Some('Z') | Some('X')).then_some(())
+    })
+    .expect("the shim exits after removing its container");
+    let o = t.ctl_output(&["inspect", "auto1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    t.finish();
+}
+
+/// As docker's: `--rm` belongs to the container, not to the client. A
+/// `run --rm` whose client is killed still removes the container when the
+/// command exits.
+#[test]
+fn run_rm_removes_the_container_even_when_its_client_is_killed() {
+    let t = TestRoot::new("rmkill");
+    let mut ctl = t
+        .ctl()
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            "auto2",
+            "sh",
+            "-c",
+            "sleep 1; exit 0",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(5), || {
+        ps_line(&t, "auto2").contains("Up").then_some(())
+    })
+    .expect("running");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(ctl.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    ctl.wait().unwrap();
+    assert!(ps_line(&t, "auto2").contains("Up"), "it keeps running");
+    eventually(Duration::from_secs(10), || t.ids().is_empty().then_some(()))
+        .unwrap_or_else(|| panic!("still there: {:?}", t.ids()));
+    assert!(state_names(&t).is_empty());
+    t.finish();
+}

@@ -74,6 +74,8 @@ pub struct ContainerConfig {
     pub terminal_size: Option<(u16, u16)>,
     pub limits: Limits,
     pub privileged: bool,
+    /// Removed when the command exits (see the proto's `auto_remove`).
+    pub auto_remove: bool,
 }
 
 impl ContainerConfig {
@@ -471,6 +473,7 @@ impl Container {
             limits: c.limits.clone(),
             cgroup: self.cgroup_path(),
             privileged: c.privileged,
+            auto_remove: c.auto_remove,
             created_at: nanos(created_at),
         };
         Ok(state::write_json(
@@ -586,6 +589,11 @@ impl Container {
         Err(ContainerError::ExecFailed(failure))
     }
 
+    /// Whether its command was executed (Start succeeded).
+    pub fn ran(&self) -> bool {
+        self.state.lock().unwrap().started_at.is_some()
+    }
+
     /// Called by the reaper, synchronously, the moment the init is reaped.
     pub fn mark_reaped(&self) {
         self.state.lock().unwrap().reaped = true;
@@ -610,12 +618,13 @@ impl Container {
         let Some(mut status) = ExitStatus::from_wait(ws, at) else {
             return;
         };
-        {
+        let ran = {
             let mut s = self.state.lock().unwrap();
             s.status = Status::Exited;
             s.pipes = None;
             status.error = s.exec_error.clone();
-        }
+            s.started_at.is_some()
+        };
         // The counter is the kernel's own record; the watcher covers kernels
         // whose v1 memory.oom_control has no oom_kill line.
         let kills = self
@@ -627,16 +636,19 @@ impl Container {
             .unwrap_or(0);
         status.oom_killed = kills > 0 || self.oom_seen.load(Ordering::SeqCst);
         tracing::info!(code = status.code, signal = status.signal, "exited");
-        // On disk before anyone is told, so that the status outlives us.
-        let record = ExitRecord {
-            exit_code: status.code,
-            signal: status.signal,
-            oom_killed: status.oom_killed,
-            error: status.error.clone().unwrap_or_default(),
-            finished_at: nanos(status.at),
-        };
-        if let Err(e) = state::write_json(&self.dir.join(state::EXIT_FILE), &record) {
-            tracing::error!(error = %e, "recording the exit failed");
+        // On disk before anyone is told, so that the status outlives us;
+        // unless the records are about to go with the container.
+        if !(self.config.auto_remove && ran) {
+            let record = ExitRecord {
+                exit_code: status.code,
+                signal: status.signal,
+                oom_killed: status.oom_killed,
+                error: status.error.clone().unwrap_or_default(),
+                finished_at: nanos(status.at),
+            };
+            if let Err(e) = state::write_json(&self.dir.join(state::EXIT_FILE), &record) {
+                tracing::error!(error = %e, "recording the exit failed");
+            }
         }
         self.hub.finish(&status);
         self.exit.send_replace(Some(status));

@@ -86,6 +86,31 @@ impl Shim {
         }
     }
 
+    /// Removes the container, once: its cgroup (killing what is left in
+    /// it), its name and its state dir go, and the shim exits once the
+    /// answers in flight are out. For Delete, and for the exit of an
+    /// `auto_remove` container.
+    fn remove(&self, c: &Container) {
+        {
+            let mut slot = self.container.lock().unwrap();
+            if matches!(*slot, Slot::Deleted) {
+                return;
+            }
+            *slot = Slot::Deleted;
+        }
+        c.remove_cgroup();
+        if let Some(root) = self.dir.parent() {
+            disk::release_name(root, &c.config.name, c.id());
+        }
+        // Gone before the answer: whoever deleted it can rely on it. The
+        // shim keeps serving this last response on its open connection.
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(error = %e, "removing the state dir failed");
+        }
+        tracing::info!("deleted");
+        self.exit.notify_one();
+    }
+
     fn lookup(&self, id: &str) -> Result<Arc<Container>, Status> {
         if id != self.id {
             // A malformed id is the caller's mistake, not a missing container.
@@ -191,6 +216,7 @@ fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
         terminal_size,
         limits,
         privileged: r.privileged,
+        auto_remove: r.auto_remove,
     })
 }
 
@@ -203,6 +229,22 @@ impl ShimApi for ShimService {
     ) -> Result<Response<v1::CreateResponse>, Status> {
         let config = config_from_proto(req.into_inner())?;
         let c = self.shim.create(config)?;
+        if c.config.auto_remove {
+            // Its exit wakes the Attach and Wait calls in flight and this
+            // alike; the server lets their answers out before it stops.
+            let (shim, c) = (self.shim.clone(), c.clone());
+            tokio::spawn(
+                async move {
+                    c.wait().await;
+                    // A failed Start is answered with the error, and the
+                    // caller may Wait for the code: it stays for Delete.
+                    if c.ran() {
+                        shim.remove(&c);
+                    }
+                }
+                .in_current_span(),
+            );
+        }
         Ok(Response::new(v1::CreateResponse {
             pid: c.pid().as_raw() as u32,
         }))
@@ -305,18 +347,7 @@ impl ShimApi for ShimService {
             container::Status::Created => c.kill_and_wait().await,
             container::Status::Exited => c.wait().await,
         };
-        c.remove_cgroup();
-        *self.shim.container.lock().unwrap() = Slot::Deleted;
-        if let Some(root) = self.shim.dir.parent() {
-            disk::release_name(root, &c.config.name, c.id());
-        }
-        // Gone before the answer: whoever deleted it can rely on it. The
-        // shim keeps serving this last response on its open connection.
-        if let Err(e) = std::fs::remove_dir_all(&self.shim.dir) {
-            tracing::warn!(error = %e, "removing the state dir failed");
-        }
-        tracing::info!("deleted");
-        self.shim.exit.notify_one();
+        self.shim.remove(&c);
         Ok(Response::new(v1::DeleteResponse {
             status: Some(exit_to_proto(&status)),
         }))
