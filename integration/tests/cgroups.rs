@@ -341,6 +341,42 @@ fn bad_limits_are_one_line_exit_125_and_leave_nothing() {
     t.finish();
 }
 
+/// On v1 the cgroup is made after the init is cloned (while it creates its
+/// namespaces). A cgroup that cannot be made then still fails Create with
+/// one line and exit 125, and the init that was waiting is killed and
+/// reaped: no process, record or cgroup is left. Here the parent's cpuset
+/// holds only the last CPU, and the container asks for CPU 0.
+#[test]
+fn a_cgroup_that_cannot_be_made_after_the_clone_leaves_nothing() {
+    if v2() {
+        eprintln!("skipped: on v2 the cgroup is made before the clone");
+        return;
+    }
+    let t = TestRoot::new("lateg");
+    let cpuset = PathBuf::from("/sys/fs/cgroup/cpuset");
+    let last = read(cpuset.join("cpuset.effective_cpus"))
+        .rsplit(['-', ','])
+        .next()
+        .unwrap()
+        .to_string();
+    if last == "0" {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    }
+    let parent = cpuset.join(t.cgroup_parent());
+    std::fs::create_dir(&parent).unwrap();
+    std::fs::write(parent.join("cpuset.mems"), read(cpuset.join("cpuset.mems"))).unwrap();
+    std::fs::write(parent.join("cpuset.cpus"), &last).unwrap();
+    let o = t.ctl_output(&["run", "--rm", "--cpuset-cpus", "0", "true"]);
+    let _ = std::fs::remove_dir(&parent);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cpuset.cpus"), "{err}");
+    assert!(t.entries().is_empty(), "left {:?}", t.entries());
+    t.finish();
+}
+
 /// The shim checks limits itself: a grpcurl caller or embedder gets
 /// InvalidArgument, and nothing is created.
 #[tokio::test]
