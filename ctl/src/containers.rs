@@ -234,6 +234,7 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
     if !shim_alive {
         return remove_leftovers(t, rec.as_ref());
     }
+    let auto_remove = rec.as_ref().is_some_and(|r| r.config.auto_remove);
     let mut c = t.connect().await?;
     let st = c
         .state(v1::StateRequest { id: t.id.clone() })
@@ -260,15 +261,26 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
             Err(s) if s.code() == Code::FailedPrecondition => {}
             Err(s) => return Err(t.status_error(s)),
         }
-        c.wait(v1::WaitRequest { id: t.id.clone() })
-            .await
-            .map_err(|s| t.status_error(s))?;
+        // A --rm container is removed by its shim as it exits: the answers
+        // below may find it gone already, which is what was asked.
+        let waited = c.wait(v1::WaitRequest { id: t.id.clone() }).await;
+        if let Err(s) = waited {
+            if !auto_remove {
+                return Err(t.status_error(s));
+            }
+        }
     }
-    c.delete(v1::DeleteRequest { id: t.id.clone() })
-        .await
-        .map_err(|s| t.status_error(s))?;
+    let deleted = c.delete(v1::DeleteRequest { id: t.id.clone() }).await;
     drop(c);
+    match deleted {
+        Ok(_) => {}
+        Err(_) if auto_remove => {}
+        Err(s) => return Err(t.status_error(s)),
+    }
     wait_gone(st.shim_pid).await;
+    if auto_remove && mydocker::shim_dir(&t.root, &t.id).exists() {
+        anyhow::bail!("container {} was not removed by its shim", t.arg);
+    }
     Ok(())
 }
 

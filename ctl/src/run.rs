@@ -178,28 +178,43 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         mut process,
     } = create(root, &args).await?;
 
+    // A --rm container that never ran is not its shim's to remove.
     if args.detach {
-        return match start(&mut client, &id).await? {
-            None => {
+        let started = start(&mut client, &id).await;
+        let err = match started {
+            Ok(None) => {
                 println!("{id}");
-                Ok(0)
+                return Ok(0);
             }
-            Some((code, msg)) => {
-                if args.rm {
-                    delete(client, &id, &mut process).await;
-                }
-                Err(exit_with(code, msg))
-            }
+            Ok(Some((code, msg))) => exit_with(code, msg),
+            Err(e) => e,
         };
+        if args.rm {
+            delete(client, &id, &mut process).await;
+        }
+        return Err(err);
     }
 
-    let mut session = Session::open(&mut client, &id, false).await?;
-    if let Some((code, msg)) = start(&mut client, &id).await? {
+    let mut session = match Session::open(&mut client, &id, false).await {
+        Ok(s) => s,
+        Err(e) => {
+            if args.rm {
+                delete(client, &id, &mut process).await;
+            }
+            return Err(e);
+        }
+    };
+    let err = match start(&mut client, &id).await {
+        Ok(None) => None,
+        Ok(Some((code, msg))) => Some(exit_with(code, msg)),
+        Err(e) => Some(e),
+    };
+    if let Some(err) = err {
         if args.rm {
             drop(session);
             delete(client, &id, &mut process).await;
         }
-        return Err(exit_with(code, msg));
+        return Err(err);
     }
     let outcome = interact(
         &client,

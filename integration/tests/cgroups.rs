@@ -343,9 +343,10 @@ fn bad_limits_are_one_line_exit_125_and_leave_nothing() {
 
 /// On v1 the cgroup is made after the init is cloned (while it creates its
 /// namespaces). A cgroup that cannot be made then still fails Create with
-/// one line and exit 125, and the init that was waiting is killed and
-/// reaped: no process, record or cgroup is left. Here the parent's cpuset
-/// holds only the last CPU, and the container asks for CPU 0.
+/// one line and exit 125, and leaves no process, record or cgroup. Here the
+/// parent's cpuset holds only the last CPU, and the container asks for CPU
+/// 0. (An init the shim failed to kill would die with the shim anyway, by
+/// PR_SET_PDEATHSIG: this proves the error and the clean-up, not the kill.)
 #[test]
 fn a_cgroup_that_cannot_be_made_after_the_clone_leaves_nothing() {
     if v2() {

@@ -519,18 +519,30 @@ async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
 
     let spawned = mydocker::spawn_shim(&shim, &t.root, "auto").unwrap();
     let mut c = mydocker::connect(&spawned.socket).await.unwrap();
-    c.create(create("auto", &["sh", "-c", "sleep 0.3; exit 5"]))
+    let go = t.root.join(".go-auto");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.02; done; exit 5",
+        go.display()
+    );
+    c.create(create("auto", &["sh", "-c", &script]))
         .await
         .unwrap();
     c.start(v1::StartRequest { id: "auto".into() })
         .await
         .unwrap();
-    let w = c
-        .wait(v1::WaitRequest { id: "auto".into() })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut w = c.clone();
+    let waiting = tokio::spawn(async move {
+        w.wait(v1::WaitRequest { id: "auto".into() })
+            .await
+            .map(|r| r.into_inner())
+    });
+    // The Wait is in flight (sent on an open connection) well before the
+    // command is let go.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::write(&go, "").unwrap();
+    let w = waiting.await.unwrap().unwrap();
     assert_eq!(w.status.unwrap().exit_code, 5);
+    std::fs::remove_file(&go).unwrap();
     drop(c);
     let status = tokio::time::timeout(Duration::from_secs(10), wait_child(spawned.process))
         .await

@@ -356,16 +356,27 @@ fn every_command_has_complete_help() {
     t.finish();
 }
 
+/// A command that waits until the test creates `file`, then exits with
+/// `code`: no timing assumptions on a loaded machine.
+fn until(file: &std::path::Path, code: i32) -> String {
+    format!(
+        "while [ ! -e {} ]; do sleep 0.02; done; exit {code}",
+        file.display()
+    )
+}
+
 /// `run -d --rm`: the shim removes the container when its command exits,
 /// with no client connected.
 #[test]
 fn run_d_rm_removes_the_container_when_it_exits() {
     let t = TestRoot::new("drm");
-    let id = t.run_detached(&["--rm", "--name", "auto1", "sh", "-c", "sleep 0.5; exit 4"]);
+    let go = t.root.join(".go-drm");
+    let id = t.run_detached(&["--rm", "--name", "auto1", "sh", "-c", &until(&go, 4)]);
     let v = t.inspect(&id);
     assert_eq!(v["Config"]["AutoRemove"], true, "{v}");
     assert_eq!(v["State"]["Status"], "running", "{v}");
     let shim = v["State"]["ShimPid"].as_i64().unwrap();
+    std::fs::write(&go, "").unwrap();
     eventually(Duration::from_secs(10), || t.ids().is_empty().then_some(()))
         .unwrap_or_else(|| panic!("still there: {:?}", t.ids()));
     assert!(state_names(&t).is_empty(), "the name is released");
@@ -375,6 +386,7 @@ fn run_d_rm_removes_the_container_when_it_exits() {
     .expect("the shim exits after removing its container");
     let o = t.ctl_output(&["inspect", "auto1"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
+    std::fs::remove_file(&go).unwrap();
     t.finish();
 }
 
@@ -384,21 +396,14 @@ fn run_d_rm_removes_the_container_when_it_exits() {
 #[test]
 fn run_rm_removes_the_container_even_when_its_client_is_killed() {
     let t = TestRoot::new("rmkill");
+    let go = t.root.join(".go-kill");
     let mut ctl = t
         .ctl()
-        .args([
-            "run",
-            "--rm",
-            "--name",
-            "auto2",
-            "sh",
-            "-c",
-            "sleep 1; exit 0",
-        ])
+        .args(["run", "--rm", "--name", "auto2", "sh", "-c", &until(&go, 0)])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    eventually(Duration::from_secs(5), || {
+    eventually(Duration::from_secs(10), || {
         ps_line(&t, "auto2").contains("Up").then_some(())
     })
     .expect("running");
@@ -409,8 +414,65 @@ fn run_rm_removes_the_container_even_when_its_client_is_killed() {
     .unwrap();
     ctl.wait().unwrap();
     assert!(ps_line(&t, "auto2").contains("Up"), "it keeps running");
+    std::fs::write(&go, "").unwrap();
     eventually(Duration::from_secs(10), || t.ids().is_empty().then_some(()))
         .unwrap_or_else(|| panic!("still there: {:?}", t.ids()));
     assert!(state_names(&t).is_empty());
+    std::fs::remove_file(&go).unwrap();
+    t.finish();
+}
+
+/// `rm -f` of a running `--rm` container: its shim removes it as it dies,
+/// and `rm` says so without an error.
+#[test]
+fn rm_f_of_a_running_rm_container_succeeds() {
+    let t = TestRoot::new("rmfrm");
+    let id = t.run_detached(&["--rm", "--name", "auto3", "sleep", "100"]);
+    let o = t.ctl_output(&["rm", "-f", "auto3"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o).trim(), "auto3");
+    assert!(!t.root.join(&id).exists());
+    assert!(state_names(&t).is_empty());
+    t.finish();
+}
+
+/// A reader slower than the shim's exit: `run --rm` still delivers every
+/// byte and the exit code, as the shim of an auto-removed container stays
+/// until its clients hang up. The client is stopped (SIGSTOP) while the
+/// command writes 3 MiB and exits (within what an attacher may fall behind
+/// before it is dropped, io.rs's ATTACHER_BUDGET), and resumed well after
+/// the 2 s a shim otherwise gives its clients at exit.
+#[test]
+fn run_rm_output_reaches_a_stalled_reader_whole() {
+    let t = TestRoot::new("slowrd");
+    let go = t.root.join(".go-slow");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.02; done; head -c 3145728 /dev/zero | tr '\\0' x; exit 7",
+        go.display()
+    );
+    let mut ctl = t
+        .ctl()
+        .args(["run", "--rm", "--name", "slow1", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(10), || {
+        ps_line(&t, "slow1").contains("Up").then_some(())
+    })
+    .expect("running");
+    let pid = nix::unistd::Pid::from_raw(ctl.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    std::fs::write(&go, "").unwrap();
+    eventually(Duration::from_secs(10), || t.ids().is_empty().then_some(()))
+        .expect("removed at its exit");
+    std::thread::sleep(Duration::from_secs(3));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(ctl.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let status = ctl.wait().unwrap();
+    assert_eq!(out.len(), 3 << 20);
+    assert!(out.iter().all(|&b| b == b'x'));
+    assert_eq!(status.code(), Some(7));
+    std::fs::remove_file(&go).unwrap();
     t.finish();
 }

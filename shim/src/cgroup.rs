@@ -103,11 +103,20 @@ pub fn check(limits: &Limits) -> Result<()> {
     Ok(())
 }
 
+/// The longest cgroup parent taken: the init receives its cgroup's paths
+/// in a fixed buffer (spawn.rs), and no real hierarchy is this deep.
+const MAX_PARENT: usize = 1024;
+
 /// The parent cgroup path: relative, without `..`, default `mydocker`.
 pub fn parent_path(parent: &str) -> Result<String> {
     let p = parent.trim_matches('/');
     if p.is_empty() {
         return Ok("mydocker".into());
+    }
+    if p.len() > MAX_PARENT {
+        return Err(CgroupError::Invalid(format!(
+            "cgroup parent longer than {MAX_PARENT} bytes"
+        )));
     }
     if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") || p.contains('\0') {
         return Err(CgroupError::Invalid(format!(
@@ -882,6 +891,8 @@ pub(crate) mod tests {
         for bad in ["..", "a/../b", "a//b", "./a"] {
             assert!(parent_path(bad).is_err(), "{bad}");
         }
+        assert!(parent_path(&"a".repeat(MAX_PARENT)).is_ok());
+        assert!(parent_path(&"a".repeat(MAX_PARENT + 1)).is_err());
     }
 
     #[test]

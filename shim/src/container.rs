@@ -217,11 +217,11 @@ impl Container {
     pub fn create(mut config: ContainerConfig, dir: &Path) -> Result<Arc<Self>> {
         config.validate()?;
         cgroup::check(&config.limits)?;
-        // Limits are in place, and the init in the cgroup, before the init
-        // sets up anything the command could see, and before Create returns:
-        // the command can only ever run constrained. v2: the clone is born
-        // into the directory, which must exist first. v1: the cgroup is made
-        // while the init creates its namespaces.
+        // Limits are in place, and the init in the cgroup, before Create
+        // returns and so before the command can run: it only ever runs
+        // constrained. v2: the clone is born into the directory, which must
+        // exist first. v1: the cgroup is made while the init creates its
+        // namespaces and mounts, and the init joins it after.
         let early = if cgroup::unified() {
             let cg = ContainerCgroup::load(&config.id, &config.limits)?;
             cg.make(&config.limits)?;
@@ -264,13 +264,16 @@ impl Container {
             }
         };
         if let Err(e) = init.proceed(&tasks) {
-            // It died before hearing it (its namespaces failed): its own
-            // report says why.
+            // Either it died before hearing it (its namespaces failed), and
+            // its report says why; or it still waits for word, and is not to
+            // be used. Killed first, so that the report cannot be waited for
+            // in vain.
             let pid = init.pid;
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let err = match init.setup.wait() {
-                Err(report) => report.into(),
+                Err(report @ spawn::SpawnError::Setup(_)) => report.into(),
+                Err(_) => e.into(),
                 Ok(()) => {
-                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                     let _ = nix::sys::wait::waitpid(pid, None);
                     e.into()
                 }

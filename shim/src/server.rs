@@ -179,9 +179,15 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
     let served = tokio::select! {
         r = &mut server => r,
         _ = stopped_rx => {
-            // Let in-flight answers (the Delete that asked for this) go out,
-            // but do not wait on clients that keep connections open.
-            if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
+            if shim.linger.load(std::sync::atomic::Ordering::SeqCst) {
+                // No client asked for this: each gets the rest of the
+                // output and the exit status, at its own pace, and the
+                // shim goes when the last one hangs up.
+                let _ = (&mut server).await;
+            } else if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
+                // Let in-flight answers (the Delete that asked for this)
+                // go out, but do not wait on clients that keep connections
+                // open.
                 tracing::debug!("clients still connected at exit");
             }
             Ok(())

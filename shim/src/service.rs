@@ -55,6 +55,10 @@ pub struct Shim {
     container: Mutex<Slot>,
     /// Notified when the shim should stop serving and exit.
     pub exit: Arc<Notify>,
+    /// Set when the shim removed its container itself (`auto_remove`): it
+    /// then stays until every client has hung up, however slowly it reads
+    /// the rest of the output, instead of giving them 2 s.
+    pub linger: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -75,6 +79,7 @@ impl Shim {
             reaper,
             container: Mutex::new(Slot::Empty),
             exit: Arc::new(Notify::new()),
+            linger: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -89,7 +94,7 @@ impl Shim {
     /// Removes the container, once: its cgroup (killing what is left in
     /// it), its name and its state dir go, and the shim exits once the
     /// answers in flight are out. For Delete, and for the exit of an
-    /// `auto_remove` container.
+    /// `auto_remove` container (which sets `linger` first).
     fn remove(&self, c: &Container) {
         {
             let mut slot = self.container.lock().unwrap();
@@ -239,6 +244,9 @@ impl ShimApi for ShimService {
                     // A failed Start is answered with the error, and the
                     // caller may Wait for the code: it stays for Delete.
                     if c.ran() {
+                        // Its output may still be on its way to a slow
+                        // reader (`run --rm ... | less`).
+                        shim.linger.store(true, std::sync::atomic::Ordering::SeqCst);
                         shim.remove(&c);
                     }
                 }

@@ -10,10 +10,10 @@
 //! Only the PID namespace comes with the clone (the child must be born in it
 //! to be its PID 1). The others, the network namespace above all (0.6 ms
 //! here), the child creates itself with `unshare`, on another CPU, while the
-//! shim makes the cgroup (v1) and its records. The child then waits on the
+//! shim makes the cgroup (v1). The child then makes its mounts, waits on the
 //! command pipe for the shim's word that the cgroup is there
-//! ([`SpawnedInit::proceed`]), and joins it before it sets up anything the
-//! command could see (init.rs).
+//! ([`SpawnedInit::proceed`]), joins it, and drops its capabilities
+//! (init.rs).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -78,8 +78,9 @@ enum Join {
 
 impl SpawnedInit {
     /// Tells the init that its cgroup is made: on v1 it writes "0" to each
-    /// of `tasks` (one `tasks` file per hierarchy); on v2 it is in its
-    /// cgroup already and `tasks` is not used. Then it sets itself up.
+    /// of `tasks` (one `tasks` file per hierarchy); on v2 `tasks` is not
+    /// used: it was born in its cgroup, or, after the clone(2) fallback,
+    /// joins through `cgroup.procs`. Then it finishes its set-up.
     pub fn proceed(&self, tasks: &[CString]) -> Result<()> {
         let files = match &self.join {
             Join::Born => &[],
@@ -319,8 +320,9 @@ unsafe fn child_setup(
     // would leave the init waiting on the command pipe forever.
     libc::close(pipes.shim_end);
     // The costly part of the clone (the network namespace), made here while
-    // the shim makes the cgroup. Its kernel memory is charged to the shim's
-    // cgroup, as it would be if the clone made it.
+    // the shim makes the cgroup. Its kernel memory is charged to the cgroup
+    // the child is in: the container's on v2 (born there), the shim's on v1,
+    // as when the clone made it.
     if libc::unshare(UNSHARE_NAMESPACES) < 0 {
         init::fail(ack, Fault::last(Step::Unshare, 0));
     }
