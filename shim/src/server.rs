@@ -64,6 +64,83 @@ fn check_peer(req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Stat
     }
 }
 
+/// The incoming connections, each counted in `Shim::clients` while open.
+fn counted(
+    listener: tokio::net::UnixListener,
+    shim: Arc<Shim>,
+) -> impl tokio_stream::Stream<Item = std::io::Result<Counted>> {
+    use tokio_stream::StreamExt;
+    UnixListenerStream::new(listener).map(move |r| {
+        r.map(|io| {
+            shim.clients.send_modify(|n| *n += 1);
+            Counted {
+                io,
+                shim: shim.clone(),
+            }
+        })
+    })
+}
+
+/// A client's connection.
+struct Counted {
+    io: tokio::net::UnixStream,
+    shim: Arc<Shim>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.shim.clients.send_modify(|n| *n -= 1);
+    }
+}
+
+impl tonic::transport::server::Connected for Counted {
+    type ConnectInfo = UdsConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// Every service we serve is described, so `grpcurl list` shows them all.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
@@ -171,7 +248,7 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
         .add_service(InterceptedService::new(reflection_v1, check_peer))
         .add_service(InterceptedService::new(reflection_v1alpha, check_peer))
         .add_service(InterceptedService::new(health_service, check_peer))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(counted(listener, shim.clone()), async move {
             stop.await;
             let _ = stopped_tx.send(());
         });
@@ -179,15 +256,9 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
     let served = tokio::select! {
         r = &mut server => r,
         _ = stopped_rx => {
-            if shim.linger.load(std::sync::atomic::Ordering::SeqCst) {
-                // No client asked for this: each gets the rest of the
-                // output and the exit status, at its own pace, and the
-                // shim goes when the last one hangs up.
-                let _ = (&mut server).await;
-            } else if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
-                // Let in-flight answers (the Delete that asked for this)
-                // go out, but do not wait on clients that keep connections
-                // open.
+            // Let in-flight answers (the Delete that asked for this) go out,
+            // but do not wait on clients that keep connections open.
+            if tokio::time::timeout(Duration::from_secs(2), &mut server).await.is_err() {
                 tracing::debug!("clients still connected at exit");
             }
             Ok(())

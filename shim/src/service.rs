@@ -55,10 +55,9 @@ pub struct Shim {
     container: Mutex<Slot>,
     /// Notified when the shim should stop serving and exit.
     pub exit: Arc<Notify>,
-    /// Set when the shim removed its container itself (`auto_remove`): it
-    /// then stays until every client has hung up, however slowly it reads
-    /// the rest of the output, instead of giving them 2 s.
-    pub linger: std::sync::atomic::AtomicBool,
+    /// Client connections open (see server.rs): the shim of an
+    /// auto-removed container stays until the last one hangs up.
+    pub clients: tokio::sync::watch::Sender<usize>,
 }
 
 #[derive(Default)]
@@ -79,7 +78,7 @@ impl Shim {
             reaper,
             container: Mutex::new(Slot::Empty),
             exit: Arc::new(Notify::new()),
-            linger: std::sync::atomic::AtomicBool::new(false),
+            clients: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -94,7 +93,7 @@ impl Shim {
     /// Removes the container, once: its cgroup (killing what is left in
     /// it), its name and its state dir go, and the shim exits once the
     /// answers in flight are out. For Delete, and for the exit of an
-    /// `auto_remove` container (which sets `linger` first).
+    /// `auto_remove` container.
     fn remove(&self, c: &Container) {
         {
             let mut slot = self.container.lock().unwrap();
@@ -113,7 +112,6 @@ impl Shim {
             tracing::warn!(error = %e, "removing the state dir failed");
         }
         tracing::info!("deleted");
-        self.exit.notify_one();
     }
 
     fn lookup(&self, id: &str) -> Result<Arc<Container>, Status> {
@@ -244,10 +242,13 @@ impl ShimApi for ShimService {
                     // A failed Start is answered with the error, and the
                     // caller may Wait for the code: it stays for Delete.
                     if c.ran() {
-                        // Its output may still be on its way to a slow
-                        // reader (`run --rm ... | less`).
-                        shim.linger.store(true, std::sync::atomic::Ordering::SeqCst);
                         shim.remove(&c);
+                        // No client asked for this: each takes the rest of
+                        // the output and the exit status at its own pace (a
+                        // `run --rm ... | less`), and hangs up; stopping the
+                        // server now would cut them off.
+                        let _ = shim.clients.subscribe().wait_for(|n| *n == 0).await;
+                        shim.exit.notify_one();
                     }
                 }
                 .in_current_span(),
@@ -356,6 +357,7 @@ impl ShimApi for ShimService {
             container::Status::Exited => c.wait().await,
         };
         self.shim.remove(&c);
+        self.shim.exit.notify_one();
         Ok(Response::new(v1::DeleteResponse {
             status: Some(exit_to_proto(&status)),
         }))
