@@ -250,8 +250,7 @@ pub async fn run(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         // the container is left once it is gone.
         drop(session);
         drop(client);
-        wait_gone(process.id()).await;
-        let _ = process.wait();
+        reap(process).await;
     }
     Ok(code)
 }

@@ -11,10 +11,13 @@
 //! - commands built from the input (`arbitrary`) encode and decode back to
 //!   themselves, and a string with a NUL inside is refused by the encoder;
 //! - a report decodes exactly when it has the size and magic, and encodes
-//!   back to the same bytes.
+//!   back to the same bytes;
+//! - a join body decodes exactly when it is empty or ends in NUL, into the
+//!   non-empty paths it holds, which encode back to it (empty strings
+//!   dropped).
 #![no_main]
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, CStr, CString};
 
 use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
@@ -24,13 +27,32 @@ use libfuzzer_sys::fuzz_target;
 #[allow(dead_code)]
 mod relay;
 
-use relay::{decode_command, encode_command, pointer_slots, RelayError, Report};
+use relay::{
+    decode_command, decode_join, encode_command, encode_join, pointer_slots, RelayError, Report,
+};
 
 fuzz_target!(|data: &[u8]| {
     check_command(data);
     check_report(data);
     check_encode_decode(data);
+    check_join(data);
 });
+
+fn check_join(data: &[u8]) {
+    let Ok(paths) = decode_join(data) else {
+        assert!(data.last().is_some_and(|b| *b != 0));
+        return;
+    };
+    let paths: Vec<CString> = paths.map(CStr::to_owned).collect();
+    let msg = encode_join(&paths, data.len()).expect("no longer than the input");
+    let canonical: Vec<u8> = data
+        .split_inclusive(|b| *b == 0)
+        .filter(|s| s.len() > 1)
+        .flatten()
+        .copied()
+        .collect();
+    assert_eq!(&msg[4..], &canonical[..]);
+}
 
 /// The bytes a pointer from the decoder points at, up to its NUL.
 fn bytes_at(msg: &[u8], p: *const c_char) -> &[u8] {

@@ -356,13 +356,32 @@ fn every_command_has_complete_help() {
     t.finish();
 }
 
-/// A command that waits until the test creates `file`, then exits with
-/// `code`: no timing assumptions on a loaded machine.
-fn until(file: &std::path::Path, code: i32) -> String {
+/// A command that waits until the test creates `file`, then runs `then`:
+/// no timing assumptions on a loaded machine.
+fn after(file: &std::path::Path, then: &str) -> String {
     format!(
-        "while [ ! -e {} ]; do sleep 0.02; done; exit {code}",
+        "while [ ! -e {} ]; do sleep 0.02; done; {then}",
         file.display()
     )
+}
+
+/// `mydockerctl run --rm --name NAME sh -c SCRIPT`, once its container runs.
+fn run_rm_running(t: &TestRoot, name: &str, script: &str, stdout: Stdio) -> std::process::Child {
+    let ctl = t
+        .ctl()
+        .args(["run", "--rm", "--name", name, "sh", "-c", script])
+        .stdout(stdout)
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(10), || {
+        ps_line(t, name).contains("Up").then_some(())
+    })
+    .expect("running");
+    ctl
+}
+
+fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
 
 /// `run -d --rm`: the shim removes the container when its command exits,
@@ -371,7 +390,7 @@ fn until(file: &std::path::Path, code: i32) -> String {
 fn run_d_rm_removes_the_container_when_it_exits() {
     let t = TestRoot::new("drm");
     let go = t.root.join(".go-drm");
-    let id = t.run_detached(&["--rm", "--name", "auto1", "sh", "-c", &until(&go, 4)]);
+    let id = t.run_detached(&["--rm", "--name", "auto1", "sh", "-c", &after(&go, "exit 4")]);
     let v = t.inspect(&id);
     assert_eq!(v["Config"]["AutoRemove"], true, "{v}");
     assert_eq!(v["State"]["Status"], "running", "{v}");
@@ -397,21 +416,8 @@ fn run_d_rm_removes_the_container_when_it_exits() {
 fn run_rm_removes_the_container_even_when_its_client_is_killed() {
     let t = TestRoot::new("rmkill");
     let go = t.root.join(".go-kill");
-    let mut ctl = t
-        .ctl()
-        .args(["run", "--rm", "--name", "auto2", "sh", "-c", &until(&go, 0)])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    eventually(Duration::from_secs(10), || {
-        ps_line(&t, "auto2").contains("Up").then_some(())
-    })
-    .expect("running");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(ctl.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    let mut ctl = run_rm_running(&t, "auto2", &after(&go, "exit 0"), Stdio::null());
+    signal(&ctl, nix::sys::signal::Signal::SIGKILL);
     ctl.wait().unwrap();
     assert!(ps_line(&t, "auto2").contains("Up"), "it keeps running");
     std::fs::write(&go, "").unwrap();
@@ -446,27 +452,14 @@ fn rm_f_of_a_running_rm_container_succeeds() {
 fn run_rm_output_reaches_a_stalled_reader_whole() {
     let t = TestRoot::new("slowrd");
     let go = t.root.join(".go-slow");
-    let script = format!(
-        "while [ ! -e {} ]; do sleep 0.02; done; head -c 3145728 /dev/zero | tr '\\0' x; exit 7",
-        go.display()
-    );
-    let mut ctl = t
-        .ctl()
-        .args(["run", "--rm", "--name", "slow1", "sh", "-c", &script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    eventually(Duration::from_secs(10), || {
-        ps_line(&t, "slow1").contains("Up").then_some(())
-    })
-    .expect("running");
-    let pid = nix::unistd::Pid::from_raw(ctl.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let script = after(&go, "head -c 3145728 /dev/zero | tr '\\0' x; exit 7");
+    let mut ctl = run_rm_running(&t, "slow1", &script, Stdio::piped());
+    signal(&ctl, nix::sys::signal::Signal::SIGSTOP);
     std::fs::write(&go, "").unwrap();
     eventually(Duration::from_secs(10), || t.ids().is_empty().then_some(()))
         .expect("removed at its exit");
     std::thread::sleep(Duration::from_secs(3));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    signal(&ctl, nix::sys::signal::Signal::SIGCONT);
     let mut out = Vec::new();
     std::io::Read::read_to_end(ctl.stdout.as_mut().unwrap(), &mut out).unwrap();
     let status = ctl.wait().unwrap();

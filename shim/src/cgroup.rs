@@ -67,7 +67,7 @@ pub enum JoinAt {
     Dir { dir: OwnedFd, procs: CString },
     /// cgroup v1: the clone child, still single-threaded, writes "0" (its
     /// own thread) to each hierarchy's `tasks` file
-    /// ([`ContainerCgroup::tasks_files`]); moving one thread of its own
+    /// ([`ContainerCgroup::make`] names them); moving one thread of its own
     /// needs no thread-group lock. The shim makes the cgroup, and sends it
     /// those files, while the child creates its namespaces.
     Later,
@@ -181,9 +181,10 @@ impl ContainerCgroup {
         Ok(Self { cg, path, v2, root })
     }
 
-    /// Creates the cgroup and writes `limits`. On failure nothing of it is
-    /// left.
-    pub fn make(&self, limits: &Limits) -> Result<()> {
+    /// Creates the cgroup and writes `limits`; on v1, names the files a
+    /// process joins it through ([`JoinAt::Later`]). On failure nothing of
+    /// it is left.
+    pub fn make(&self, limits: &Limits) -> Result<Vec<CString>> {
         // A concurrent removal of the (empty) parent can race with creating
         // the child under it: try again, the parent is recreated each time.
         let mut last = None;
@@ -198,7 +199,10 @@ impl ContainerCgroup {
             };
             match created {
                 Ok(()) => {
-                    let r = self.prepare().and_then(|_| self.apply(limits));
+                    let r = self
+                        .prepare()
+                        .and_then(|_| self.apply(limits))
+                        .and_then(|_| self.tasks_files());
                     if r.is_err() {
                         let _ = self.remove();
                     }
@@ -383,9 +387,13 @@ impl ContainerCgroup {
     }
 
     /// v1, once made: the `tasks` file of each of its directories, which the
-    /// init writes "0" to. Co-mounted controllers (cpu,cpuacct) share a
-    /// directory, reached through different links: the same inode, once.
-    pub fn tasks_files(&self) -> Result<Vec<CString>> {
+    /// init writes "0" to (none on v2). Co-mounted controllers (cpu,cpuacct)
+    /// share a directory, reached through different links: the same inode,
+    /// once.
+    fn tasks_files(&self) -> Result<Vec<CString>> {
+        if self.v2 {
+            return Ok(Vec::new());
+        }
         let mut seen = Vec::new();
         let mut files = Vec::new();
         for sub in self.cg.subsystems() {

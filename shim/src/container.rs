@@ -245,41 +245,22 @@ impl Container {
         };
         let made = match early {
             Some(cg) => Ok((cg, Vec::new())),
-            None => ContainerCgroup::load(&config.id, &config.limits).and_then(|cg| {
-                cg.make(&config.limits)?;
-                match cg.tasks_files() {
-                    Ok(files) => Ok((cg, files)),
-                    Err(e) => {
-                        let _ = cg.remove();
-                        Err(e)
-                    }
-                }
-            }),
+            None => ContainerCgroup::load(&config.id, &config.limits)
+                .and_then(|cg| cg.make(&config.limits).map(|files| (cg, files))),
         };
         let (cgroup, tasks) = match made {
             Ok(made) => made,
             Err(e) => {
-                init.setup.abort();
+                init.setup.end();
                 return Err(e.into());
             }
         };
         if let Err(e) = init.proceed(&tasks) {
             // Either it died before hearing it (its namespaces failed), and
-            // its report says why; or it still waits for word, and is not to
-            // be used. Killed first, so that the report cannot be waited for
-            // in vain.
-            let pid = init.pid;
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let err = match init.setup.wait() {
-                Err(report @ spawn::SpawnError::Setup(_)) => report.into(),
-                Err(_) => e.into(),
-                Ok(()) => {
-                    let _ = nix::sys::wait::waitpid(pid, None);
-                    e.into()
-                }
-            };
+            // its report says why, or it still waits and will not be used.
+            let err = init.setup.end().unwrap_or(e);
             let _ = cgroup.remove();
-            return Err(err);
+            return Err(err.into());
         }
         tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
         let setup = init.setup;

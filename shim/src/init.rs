@@ -139,29 +139,13 @@ pub struct InitPlan {
     buf: Vec<u8>,
     /// Receives argv and envp, pointing into `buf`.
     ptrs: Vec<*const c_char>,
-    /// Receives the cgroup files to join (see [`encode_join`]).
+    /// Receives the cgroup files to join (see [`relay::encode_join`]).
     join_buf: Vec<u8>,
 }
 
 /// Room for the cgroup files the init joins: a few paths of a few hundred
-/// bytes at most.
-const JOIN_BUF: usize = 8192;
-
-/// The message that lets the init go on (see `SpawnedInit::proceed`): its
-/// length, then the files to write "0" to, each NUL-terminated, for it to
-/// use in place. None if they do not fit the init's buffer.
-pub fn encode_join(files: &[CString]) -> Option<Vec<u8>> {
-    let len: usize = files.iter().map(|f| f.as_bytes_with_nul().len()).sum();
-    if len > JOIN_BUF {
-        return None;
-    }
-    let mut msg = Vec::with_capacity(4 + len);
-    msg.extend_from_slice(&(len as u32).to_le_bytes());
-    for f in files {
-        msg.extend_from_slice(f.as_bytes_with_nul());
-    }
-    Some(msg)
-}
+/// bytes at most (cgroup parents are capped at 1 KiB, cgroup.rs).
+pub const JOIN_BUF: usize = 8192;
 
 impl InitPlan {
     /// A plan for running `command` (made by [`encode`]) as `argc`
@@ -308,35 +292,24 @@ fn setup(plan: &InitPlan) -> Result<(), Fault> {
 /// came before (the namespaces, the mounts) is the runtime's work, and
 /// overlapped with the shim's.
 fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
-    let mut len = [0u8; 4];
-    if !read_exact(CMD_FD, &mut len)? {
+    let mut header = [0u8; 4];
+    if read_full(CMD_FD, &mut header, Step::JoinCgroup)? < header.len() {
         // The shim gave up on this container (or died): nothing to report.
         // SAFETY: _exit(2), as in `fail`.
         unsafe { libc::_exit(EXIT_SETUP) }
     }
-    let len = u32::from_le_bytes(len) as usize;
-    let Some(files) = buf.get_mut(..len) else {
-        return Err(Fault {
-            step: Step::JoinCgroup,
-            errno: libc::E2BIG,
-            item: 0,
-        });
+    let Some(body) = buf.get_mut(..relay::join_len(header)) else {
+        return Err(decode_fault(RelayError::TooLarge));
     };
-    if !read_exact(CMD_FD, files)? {
+    if read_full(CMD_FD, body, Step::JoinCgroup)? < body.len() {
         // SAFETY: _exit(2), as in `fail`.
         unsafe { libc::_exit(EXIT_SETUP) }
     }
-    for (i, file) in files
-        .split(|&b| b == 0)
-        .filter(|f| !f.is_empty())
-        .enumerate()
-    {
-        // The NUL that ends `file` is the next byte of `buf`: a C string.
-        let path = file.as_ptr().cast::<c_char>();
-        // SAFETY: open(2) with a NUL-terminated path in our buffer, then
-        // write(2) and close(2) on the descriptor it returned.
+    for (i, path) in relay::decode_join(body).map_err(decode_fault)?.enumerate() {
+        // SAFETY: open(2) with a C string in our buffer, then write(2) and
+        // close(2) on the descriptor it returned.
         unsafe {
-            let fd = libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC);
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
             if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
                 return Err(Fault::last(Step::JoinCgroup, i));
             }
@@ -346,39 +319,32 @@ fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Fills `buf` from `fd`: Ok(false) on EOF.
-fn read_exact(fd: RawFd, buf: &mut [u8]) -> Result<bool, Fault> {
+/// Reads from `fd` until `buf` is full or EOF: how much it read. A read
+/// error is `step`'s fault.
+fn read_full(fd: RawFd, buf: &mut [u8], step: Step) -> Result<usize, Fault> {
     let mut got = 0;
     while got < buf.len() {
         // SAFETY: read(2) into the unfilled part of a buffer we own.
         let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
         match n {
-            0 => return Ok(false),
+            0 => break,
             n if n < 0 && Errno::last() == Errno::EINTR => {}
-            n if n < 0 => return Err(Fault::last(Step::JoinCgroup, 0)),
+            n if n < 0 => return Err(Fault::last(step, 0)),
             n => got += n as usize,
         }
     }
-    Ok(true)
+    Ok(got)
 }
 
 /// Start: the command, then exec. Returns only with why it failed.
 fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fault> {
-    let buf = &mut plan.buf[..];
-    let mut got = 0;
-    while got < buf.len() {
-        // SAFETY: read(2) into the unfilled part of a buffer we own.
-        let n = unsafe { libc::read(CMD_FD, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        match n {
-            // The shim went away, or deleted a container it never started:
-            // nobody to run a command for, or to report to.
-            // SAFETY: _exit(2), as in `fail`.
-            0 if got == 0 => unsafe { libc::_exit(EXIT_SETUP) },
-            0 => return Err(decode_fault(RelayError::Truncated)),
-            n if n < 0 && Errno::last() == Errno::EINTR => {}
-            n if n < 0 => return Err(Fault::last(Step::ReadCommand, 0)),
-            n => got += n as usize,
-        }
+    match read_full(CMD_FD, &mut plan.buf, Step::ReadCommand)? {
+        // The shim went away, or deleted a container it never started:
+        // nobody to run a command for, or to report to.
+        // SAFETY: _exit(2), as in `fail`.
+        0 => unsafe { libc::_exit(EXIT_SETUP) },
+        n if n < plan.buf.len() => return Err(decode_fault(RelayError::Truncated)),
+        _ => {}
     }
     // SAFETY: our own descriptor, not used again.
     unsafe { libc::close(CMD_FD) };

@@ -7,15 +7,16 @@
 //! decoders work in place, in memory the shim set aside before the clone,
 //! and every message has a size known in advance.
 //!
-//! Shim -> init (the command pipe): one [command](encode_command). Its
-//! strings are NUL-terminated, so the init hands pointers into its buffer
-//! straight to execve.
+//! Shim -> init (the command pipe): first, at Create, the cgroup files to
+//! join ([`encode_join`]); then, at Start, the [command](encode_command).
+//! Their strings are NUL-terminated, so the init hands pointers into its
+//! buffer straight to open(2) and execve.
 //!
 //! Init -> shim (the ack pipe at Create, the status pipe at Start): one
 //! fixed-size [`Report`]: "ready", or the step that failed and its errno.
 //! After a successful exec the status pipe (close-on-exec) just closes.
 
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, CStr, CString};
 
 const COMMAND_MAGIC: &[u8; 4] = b"MDC2";
 const REPORT_MAGIC: &[u8; 4] = b"MDR2";
@@ -88,6 +89,38 @@ pub fn encode_command(argv: &[String], env: &[String], path: &str, cwd: &str) ->
         out.push(0);
     }
     Ok(out)
+}
+
+/// Encodes the cgroup files the init joins: the body's length (u32 LE),
+/// then each path NUL-terminated. TooLarge if the body is over `room`, the
+/// init's buffer.
+pub fn encode_join(files: &[CString], room: usize) -> Result<Vec<u8>> {
+    let body: usize = files.iter().map(|f| f.as_bytes_with_nul().len()).sum();
+    if body > room {
+        return Err(RelayError::TooLarge);
+    }
+    let mut out = Vec::with_capacity(4 + body);
+    out.extend_from_slice(&(body as u32).to_le_bytes());
+    for f in files {
+        out.extend_from_slice(f.as_bytes_with_nul());
+    }
+    Ok(out)
+}
+
+/// The body length a join message's first four bytes give.
+pub fn join_len(header: [u8; 4]) -> usize {
+    u32::from_le_bytes(header) as usize
+}
+
+/// The paths of a join message's body, in place, without allocating.
+pub fn decode_join(body: &[u8]) -> Result<impl Iterator<Item = &CStr>> {
+    if body.last().is_some_and(|b| *b != 0) {
+        return Err(RelayError::Truncated);
+    }
+    Ok(body
+        .split_inclusive(|b| *b == 0)
+        .filter_map(|s| CStr::from_bytes_with_nul(s).ok())
+        .filter(|s| !s.is_empty()))
 }
 
 /// How many pointer slots [`decode_command`] needs for a message with these
@@ -306,5 +339,20 @@ mod tests {
             assert_eq!(RelayError::from_code(code).unwrap() as u32, code);
         }
         assert_eq!(RelayError::from_code(0), None);
+    }
+
+    #[test]
+    fn join_messages_round_trip_and_are_bounded() {
+        let files: Vec<CString> = vec![c"/sys/fs/cgroup/pids/a/tasks".into(), c"/x".into()];
+        let msg = encode_join(&files, 64).unwrap();
+        let body = &msg[4..];
+        assert_eq!(join_len(msg[..4].try_into().unwrap()), body.len());
+        let got: Vec<&CStr> = decode_join(body).unwrap().collect();
+        assert_eq!(got, [files[0].as_c_str(), files[1].as_c_str()]);
+        assert_eq!(decode_join(&[]).unwrap().count(), 0);
+        assert_eq!(encode_join(&[], 0).unwrap(), [0, 0, 0, 0]);
+        assert_eq!(encode_join(&files, 10), Err(RelayError::TooLarge));
+        // A last path without its NUL would be read past the body.
+        assert!(decode_join(b"/a\0/b").is_err());
     }
 }

@@ -91,9 +91,8 @@ impl Shim {
     }
 
     /// Removes the container, once: its cgroup (killing what is left in
-    /// it), its name and its state dir go, and the shim exits once the
-    /// answers in flight are out. For Delete, and for the exit of an
-    /// `auto_remove` container.
+    /// it), its name and its state dir go. For Delete, and for the exit of
+    /// an `auto_remove` container; the caller then lets the shim exit.
     fn remove(&self, c: &Container) {
         {
             let mut slot = self.container.lock().unwrap();
@@ -233,8 +232,8 @@ impl ShimApi for ShimService {
         let config = config_from_proto(req.into_inner())?;
         let c = self.shim.create(config)?;
         if c.config.auto_remove {
-            // Its exit wakes the Attach and Wait calls in flight and this
-            // alike; the server lets their answers out before it stops.
+            // Its exit wakes the Wait and Attach calls in flight and this
+            // alike: the removal does not take their status away.
             let (shim, c) = (self.shim.clone(), c.clone());
             tokio::spawn(
                 async move {

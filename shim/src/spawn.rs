@@ -87,8 +87,8 @@ impl SpawnedInit {
             Join::Procs(p) => std::slice::from_ref(p),
             Join::Files => tasks,
         };
-        let msg = init::encode_join(files)
-            .ok_or_else(|| SpawnError::Setup("the cgroup's paths are too long".into()))?;
+        let msg = crate::relay::encode_join(files, init::JOIN_BUF)
+            .map_err(|e| SpawnError::Setup(format!("the cgroup's paths: {e}")))?;
         let mut sent = 0;
         while sent < msg.len() {
             match nix::unistd::write(&self.cmd, &msg[sent..]) {
@@ -115,21 +115,27 @@ impl Setup {
     /// Call it before anything else may reap children (no await between
     /// [`spawn_init`] and this): the pid is only ours to reap until then.
     pub fn wait(self) -> Result<()> {
-        if let Err(e) = read_ack(self.ack) {
-            // It is exiting or stuck, and nobody watches it yet: end it and
-            // reap it here, so a failed spawn leaves nothing.
-            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(self.pid, None);
-            return Err(e);
-        }
-        Ok(())
+        // On failure it is exiting or stuck, and nobody watches it yet: end
+        // it and reap it here, so a failed spawn leaves nothing.
+        read_ack(self.ack).inspect_err(|_| end(self.pid))
     }
 
-    /// Ends an init that will not be used, and reaps it.
-    pub fn abort(self) {
+    /// Ends an init that will not be used, and reaps it. What it reported,
+    /// if it had failed on its own first (killed, it has nothing to say).
+    pub fn end(self) -> Option<SpawnError> {
+        // Killed first, so that the read ends.
         let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let report = read_ack(self.ack)
+            .err()
+            .filter(|e| matches!(e, SpawnError::Setup(_)));
         let _ = nix::sys::wait::waitpid(self.pid, None);
+        report
     }
+}
+
+fn end(pid: Pid) {
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(pid, None);
 }
 
 /// What the clone itself creates: the PID namespace, which the child must be
