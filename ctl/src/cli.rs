@@ -9,6 +9,9 @@ use mydocker::v1;
 use crate::containers::{self, Target};
 use crate::{exit_with, logs, ps, run, stats};
 
+/// Where the shims keep their state unless told otherwise.
+pub const DEFAULT_ROOT: &str = "/run/mydocker";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "mydockerctl",
@@ -22,7 +25,7 @@ pub struct Cli {
         long,
         global = true,
         env = "MYDOCKER_ROOT",
-        default_value = "/run/mydocker"
+        default_value = DEFAULT_ROOT
     )]
     pub root: PathBuf,
     #[command(subcommand)]
@@ -287,18 +290,36 @@ pub struct RmArgs {
     pub ids: Vec<String>,
 }
 
-pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+/// Runs the command. `early` is the shim [`run::spawn_early`] made for a
+/// `run` or `create`.
+pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result<i32> {
     let root = cli.root;
+    let early = match (&cli.command, early) {
+        (Command::Run(_) | Command::Create(_), e) => e,
+        (_, e) => {
+            if let Some(e) = e {
+                e.abandon();
+            }
+            None
+        }
+    };
+    if !matches!(&cli.command, Command::Run(a) if !a.detach) {
+        // Only an attached run proxies signals (it releases them itself).
+        run::release_signals();
+    }
     match cli.command {
-        Command::Run(args) => run::run(&root, args).await,
+        Command::Run(args) => run::run(&root, args, early).await,
         Command::Create(args) => {
             if args.detach {
+                if let Some(e) = early {
+                    e.abandon();
+                }
                 return Err(exit_with(
                     125,
                     "create takes no -d: it never starts the container",
                 ));
             }
-            let created = run::create(&root, &args).await?;
+            let created = run::create(&root, &args, early).await?;
             println!("{}", created.id);
             Ok(0)
         }

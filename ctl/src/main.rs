@@ -58,7 +58,18 @@ pub fn exit_with(code: i32, message: impl Into<String>) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // First, so that the shim starts while we parse and build the runtime.
+    let early = run::spawn_early();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if let Some(early) = early {
+                early.abandon();
+            }
+            run::release_signals();
+            e.exit()
+        }
+    };
     let default_code = cli.command.failure_code();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -66,11 +77,14 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
+            if let Some(early) = early {
+                early.abandon();
+            }
             eprintln!("Error: start runtime: {e}");
             return ExitCode::from(default_code as u8);
         }
     };
-    let result = rt.block_on(cli::dispatch(cli));
+    let result = rt.block_on(cli::dispatch(cli, early));
     // Do not wait for the blocking stdin reader: it may be parked in read(2).
     rt.shutdown_background();
     match result {

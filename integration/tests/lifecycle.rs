@@ -285,6 +285,32 @@ fn run_rm_leaves_nothing_even_when_the_command_is_missing() {
     t.finish();
 }
 
+/// `run` and `create` spawn their shim before the command line is parsed
+/// (it starts while mydockerctl parses): a command line that is then
+/// refused, by clap or by our own checks, takes that shim down with it.
+#[test]
+fn a_refused_command_line_leaves_no_shim_behind() {
+    let t = TestRoot::new("early");
+    for args in [
+        &["run", "-m"][..],
+        &["run", "--rm"],
+        &["run", "--cpus", "x", "true"],
+        &["create", "-m", "bogus", "true"],
+        &["create", "-d", "true"],
+        &["run", "--detach-keys", "", "true"],
+        &["run", "--name", "a/b", "true"],
+    ] {
+        let o = t.ctl_output(args);
+        assert!(!o.status.success(), "{args:?}: {o:?}");
+        assert!(!stderr(&o).is_empty(), "{args:?}: {o:?}");
+        assert!(t.entries().is_empty(), "{args:?} left {:?}", t.entries());
+    }
+    // Help takes the ordinary path (the shim is not spawned at all).
+    let o = t.ctl_output(&["run", "--help"]);
+    assert!(ok(&o).contains("Usage"), "{o:?}");
+    t.finish();
+}
+
 #[test]
 fn logs_follow_streams_until_exit_and_tail_counts_lines() {
     let t = TestRoot::new("logs");

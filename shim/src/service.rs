@@ -241,6 +241,11 @@ impl ShimApi for ShimService {
                     // A failed Start is answered with the error, and the
                     // caller may Wait for the code: it stays for Delete.
                     if c.ran() {
+                        // The removal blocks this thread for a while (ten
+                        // rmdirs, the records): let the connections send
+                        // the exit status first, so that clients take it
+                        // and hang up meanwhile.
+                        tokio::task::yield_now().await;
                         shim.remove(&c);
                         // No client asked for this: each takes the rest of
                         // the output and the exit status at its own pace (a
