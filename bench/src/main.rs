@@ -415,7 +415,9 @@ fn smaps_rollup(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("Rss:"), field("Pss:")))
 }
 
-/// What the scale run left: shim processes, state dirs, cgroups.
+/// What the scale run left: shim processes, state dirs, containers' cgroups
+/// (below the parent, which stays as runc leaves docker's; bench/run
+/// removes it at the end).
 fn leftovers(root: &Path) -> Vec<String> {
     let mut left = Vec::new();
     if let Ok(d) = std::fs::read_dir(root) {
@@ -433,10 +435,18 @@ fn leftovers(root: &Path) -> Vec<String> {
             left.push(format!("process {cmd}"));
         }
     }
-    for m in ["memory", "pids", "cpu", ""] {
-        let p = Path::new("/sys/fs/cgroup").join(m).join("mydocker-bench");
-        if p.exists() {
-            left.push(format!("cgroup {}", p.display()));
+    let hierarchies = std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .chain([PathBuf::from("/sys/fs/cgroup")]);
+    for h in hierarchies {
+        let children = std::fs::read_dir(h.join("mydocker-bench"))
+            .into_iter()
+            .flatten();
+        for c in children.flatten().filter(|c| c.path().is_dir()) {
+            left.push(format!("cgroup {}", c.path().display()));
         }
     }
     left

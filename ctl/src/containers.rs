@@ -302,7 +302,7 @@ fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
 }
 
 /// Removes a cgroup a dead shim left, in every hierarchy it is in (killing
-/// what is inside), then the parent if it is left empty.
+/// what is inside). Its parent stays, as the shim leaves it.
 fn remove_cgroup(path: &str) -> anyhow::Result<()> {
     if path.split('/').any(|c| c.is_empty() || c == "..") {
         anyhow::bail!("refusing to remove the recorded cgroup {path:?}");
@@ -325,9 +325,6 @@ fn remove_cgroup(path: &str) -> anyhow::Result<()> {
         }
         mydocker::cgroupfs::remove_dir(&dir)
             .with_context(|| format!("cannot remove cgroup {}", dir.display()))?;
-        if let Some(parent) = dir.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
     }
     Ok(())
 }

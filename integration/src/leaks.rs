@@ -19,10 +19,14 @@ use std::time::{Duration, Instant};
 pub struct Scope {
     /// State roots. With `host_wide`, existing test roots are leaks too.
     pub roots: Vec<PathBuf>,
-    /// Cgroups, relative to each hierarchy's root, that must not exist.
+    /// Cgroup parents, relative to each hierarchy's root: any cgroup below
+    /// one (a container's) is a leak, and so is a process in one. The parent
+    /// itself, empty, is not: the shim leaves it, as runc leaves docker's
+    /// (`clean` removes it).
     pub cgroups: Vec<String>,
-    /// Also: any `mydocker-shim` process, any cgroup named `mydocker*` up to
-    /// three levels deep, and any test root (`/tmp/md-*`) still there.
+    /// Also: any `mydocker-shim` process, any cgroup parent named
+    /// `mydocker*` up to three levels deep (as above), and any test root
+    /// (`/tmp/md-*`) still there.
     pub host_wide: bool,
     /// The host's mount table before (`mount_table()`): any change is a leak.
     pub mounts_baseline: Option<String>,
@@ -436,14 +440,27 @@ fn cgroup_procs(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// The cgroups below the parents, and a parent that holds processes itself.
 fn cgroups(scope: &Scope) -> Vec<Leak> {
-    cgroup_dirs_of(scope)
-        .into_iter()
-        .map(|path| {
-            let procs = subtree(&path).iter().map(|d| cgroup_procs(d).len()).sum();
-            Leak::Cgroup { path, procs }
-        })
-        .collect()
+    let procs_in = |d: &Path| subtree(d).iter().map(|d| cgroup_procs(d).len()).sum();
+    let mut leaks = Vec::new();
+    for parent in cgroup_dirs_of(scope) {
+        let own = cgroup_procs(&parent).len();
+        if own > 0 {
+            leaks.push(Leak::Cgroup {
+                path: parent.clone(),
+                procs: own,
+            });
+        }
+        // Each child with its own subtree: a container's cgroup.
+        for child in subtree(&parent).into_iter().skip(1) {
+            if child.parent() == Some(parent.as_path()) {
+                let procs = procs_in(&child);
+                leaks.push(Leak::Cgroup { path: child, procs });
+            }
+        }
+    }
+    leaks
 }
 
 /// Mount points under any root, in our mount namespace and the host's.
@@ -554,9 +571,10 @@ fn fds(scope: &Scope) -> Vec<Leak> {
 mod tests {
     use super::*;
 
-    /// The check finds what it must: a process, a cgroup, a state dir, a
-    /// bound socket and an open fd, all made here on purpose; then `clean`
-    /// removes them and the check is empty.
+    /// The check finds what it must: a process, a container's cgroup, a
+    /// state dir, a bound socket and an open fd, all made here on purpose;
+    /// then `clean` removes them and the check is empty. An empty cgroup
+    /// parent is not a leak, and `clean` removes it too.
     #[test]
     fn finds_each_kind_and_cleans_it() {
         if !nix::unistd::geteuid().is_root() {
@@ -578,12 +596,13 @@ mod tests {
             ])
             .spawn()
             .unwrap();
-        let cgdir = cgroup_mounts()
+        let cgdir: PathBuf = cgroup_mounts()
             .into_iter()
             .find(|m| m.join("cgroup.procs").exists())
             .unwrap()
             .join(&cg);
         std::fs::create_dir(&cgdir).unwrap();
+        std::fs::create_dir(cgdir.join("c1")).unwrap();
         let found = wait_until(&scope, |l| {
             l.iter().any(|l| matches!(l, Leak::Process { .. }))
         });
@@ -606,6 +625,10 @@ mod tests {
         let _ = child.wait();
         assert_eq!(find(&scope), vec![], "after clean");
         assert!(!root.exists() && !cgdir.exists());
+        std::fs::create_dir(&cgdir).unwrap();
+        assert_eq!(find(&scope), vec![], "an empty parent");
+        clean(&scope);
+        assert!(!cgdir.exists());
     }
 
     fn wait_until(scope: &Scope, f: impl Fn(&[Leak]) -> bool) -> Vec<Leak> {

@@ -463,6 +463,39 @@ fn rm_f_of_a_dead_shim_removes_its_cgroup() {
     t.finish();
 }
 
+/// A cgroup parent outlives its containers, as runc leaves docker's: the
+/// user's own, with a limit for all its containers, keeps it. Only the
+/// containers' cgroups go (the leak check in `finish` proves that too).
+#[test]
+fn a_users_cgroup_parent_and_its_limit_outlive_the_containers() {
+    let t = TestRoot::new("parent");
+    let hierarchy = if v2() {
+        PathBuf::from("/sys/fs/cgroup")
+    } else {
+        PathBuf::from("/sys/fs/cgroup/pids")
+    };
+    let parent = hierarchy.join(t.cgroup_parent());
+    std::fs::create_dir(&parent).unwrap();
+    // On v2 the parent's pids.max exists once its own parent delegates pids.
+    let limited = parent.join("pids.max").exists();
+    if limited {
+        std::fs::write(parent.join("pids.max"), "321").unwrap();
+    }
+    let id = t.run_detached(&["sleep", "1000"]);
+    let dir = cgroup_dir(&t, &id, "pids");
+    assert_eq!(dir.parent(), Some(parent.as_path()));
+    let o = t.ctl_output(&["run", "--rm", "true"]);
+    ok(&o);
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    assert!(!dir.exists(), "the container's cgroup stays");
+    assert!(parent.is_dir(), "the parent went with its last container");
+    if limited {
+        assert_eq!(read(parent.join("pids.max")), "321");
+    }
+    t.finish();
+    assert!(!parent.exists(), "the test's own parent is cleaned up");
+}
+
 /// A process moved into a container's cgroup from outside does not die with
 /// the container's PID namespace: removing the container kills it, and the
 /// cgroup still goes.
