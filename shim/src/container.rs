@@ -209,6 +209,8 @@ pub struct Container {
     cgroup: Mutex<Option<ContainerCgroup>>,
     oom_seen: Arc<AtomicBool>,
     oom_watch: Option<tokio::task::JoinHandle<()>>,
+    /// What the init runs on until it execs (it shares the shim's memory).
+    init_memory: Mutex<Option<spawn::InitMemory>>,
 }
 
 impl Container {
@@ -294,6 +296,7 @@ impl Container {
             cgroup: Mutex::new(Some(cgroup)),
             oom_seen,
             oom_watch,
+            init_memory: Mutex::new(init.memory),
         });
         let written = c
             .write_config(created_at)
@@ -344,7 +347,7 @@ impl Container {
         let hub = Arc::new(OutputHub::new(Some(log)));
         let (command, envc) =
             init::encode(&config.argv, &config.env, &config.cwd, &config.hostname)?;
-        let mut plan = InitPlan::new(
+        let plan = InitPlan::new(
             &config.hostname,
             config.privileged,
             command.len(),
@@ -359,7 +362,7 @@ impl Container {
                 stderr: slave,
                 controlling_tty: true,
             };
-            let init = spawn::spawn_init(stdio, join, &mut plan)?;
+            let init = spawn::spawn_init(stdio, join, plan)?;
             // Written to by the runtime (stdin), read by the pump's thread.
             let master = Arc::new(AsyncIoFd::with_interest(
                 master,
@@ -382,7 +385,7 @@ impl Container {
                 stderr: err_w,
                 controlling_tty: false,
             };
-            let init = spawn::spawn_init(stdio, join, &mut plan)?;
+            let init = spawn::spawn_init(stdio, join, plan)?;
             io::spawn_pump(
                 hub.clone(),
                 Arc::new(AsyncIoFd::new(out_r)?),
@@ -548,6 +551,9 @@ impl Container {
             }
         }
         if buf.is_empty() {
+            if let Some(m) = self.init_memory.lock().unwrap().take() {
+                m.exec_done();
+            }
             let now = SystemTime::now();
             {
                 let mut s = self.state.lock().unwrap();

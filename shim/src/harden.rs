@@ -6,9 +6,8 @@
 
 use std::ffi::CStr;
 
-use nix::errno::Errno;
-
 use crate::init::{Fault, Step};
+use crate::sys;
 
 /// docker's default capabilities (moby's `DefaultCapabilities`).
 pub const DEFAULT_CAPS: &[u32] = &[
@@ -71,21 +70,9 @@ pub fn last_cap() -> u32 {
     })
 }
 
-fn check(rc: libc::c_int, step: Step, item: usize) -> Result<(), Fault> {
-    if rc < 0 {
-        return Err(Fault::last(step, item));
-    }
-    Ok(())
-}
-
 /// Whether something is at `path`, and whether it is a directory.
 fn probe(path: &CStr) -> Option<bool> {
-    // SAFETY: an all-zero `struct stat` is a valid value to overwrite.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: lstat(2) with a C string and a stat buffer we own.
-    if unsafe { libc::lstat(path.as_ptr(), &mut st) } < 0 {
-        return None;
-    }
+    let st = sys::stat(path, false).ok()?;
     Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
@@ -97,54 +84,29 @@ pub fn protect_paths() -> Result<(), Fault> {
         let Some(is_dir) = probe(p) else {
             continue; // Nothing there to hide.
         };
-        // SAFETY: mount(2) with C strings that outlive the call.
-        let rc = unsafe {
-            if is_dir {
-                libc::mount(
-                    c"tmpfs".as_ptr(),
-                    p.as_ptr(),
-                    c"tmpfs".as_ptr(),
-                    ro,
-                    c"size=0".as_ptr().cast(),
-                )
-            } else {
-                libc::mount(
-                    c"/dev/null".as_ptr(),
-                    p.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_BIND,
-                    std::ptr::null(),
-                )
-            }
+        let r = if is_dir {
+            sys::mount(Some(c"tmpfs"), p, Some(c"tmpfs"), ro, Some(c"size=0"))
+        } else {
+            sys::mount(Some(c"/dev/null"), p, None, libc::MS_BIND, None)
         };
-        check(rc, Step::Mask, i)?;
+        Fault::check(r, Step::Mask, i)?;
     }
     for (i, p) in READONLY_PATHS.iter().enumerate() {
         if probe(p).is_none() {
             continue;
         }
-        // SAFETY: mount(2) with C strings that outlive the call.
-        let rc = unsafe {
-            libc::mount(
-                p.as_ptr(),
-                p.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REC,
-                std::ptr::null(),
-            )
-        };
-        check(rc, Step::BindReadOnly, i)?;
-        // SAFETY: as above.
-        let rc = unsafe {
-            libc::mount(
-                p.as_ptr(),
-                p.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REMOUNT | ro,
-                std::ptr::null(),
-            )
-        };
-        check(rc, Step::MakeReadOnly, i)?;
+        let bind = libc::MS_BIND | libc::MS_REC;
+        Fault::check(
+            sys::mount(Some(p), p, None, bind, None),
+            Step::BindReadOnly,
+            i,
+        )?;
+        let remount = libc::MS_BIND | libc::MS_REMOUNT | ro;
+        Fault::check(
+            sys::mount(Some(p), p, None, remount, None),
+            Step::MakeReadOnly,
+            i,
+        )?;
     }
     Ok(())
 }
@@ -174,25 +136,17 @@ pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
         if DEFAULT_CAPS.contains(&cap) {
             continue;
         }
-        // SAFETY: prctl with integer arguments.
-        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-        if rc < 0 && Errno::last() != Errno::EINVAL {
-            return Err(Fault::last(Step::DropCap, cap as usize));
+        match sys::prctl(libc::PR_CAPBSET_DROP, cap as usize, 0) {
+            // EINVAL: a capability this kernel does not have.
+            Ok(_) | Err(libc::EINVAL) => {}
+            Err(e) => return Err(Fault::new(Step::DropCap, e, cap as usize)),
         }
     }
-    // SAFETY: prctl with integer arguments.
-    unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL,
-            0,
-            0,
-            0,
-        );
-    }
+    let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as usize;
+    let _ = sys::prctl(libc::PR_CAP_AMBIENT, clear, 0);
     let mask = default_cap_mask();
     let (lo, hi) = (mask as u32, (mask >> 32) as u32);
-    let mut header = CapHeader {
+    let header = CapHeader {
         version: CAP_VERSION_3,
         pid: 0,
     };
@@ -208,18 +162,18 @@ pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
             inheritable: hi,
         },
     ];
-    // SAFETY: capset(2) reads a v3 header and two data structs we own.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut header as *mut CapHeader,
-            data.as_ptr(),
-        )
-    };
-    check(rc as libc::c_int, Step::SetCaps, 0)?;
-    // SAFETY: prctl with integer arguments.
-    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
-    check(rc, Step::NoNewPrivs, 0)
+    let header = &header as *const CapHeader as *const u8;
+    Fault::check(
+        sys::capset(header, data.as_ptr() as *const u8),
+        Step::SetCaps,
+        0,
+    )?;
+    Fault::check(
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0),
+        Step::NoNewPrivs,
+        0,
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use nix::errno::Errno;
 
 use crate::harden;
 use crate::relay::{self, RelayError, Report};
+use crate::sys;
 
 /// Where the init reads its command.
 pub const CMD_FD: RawFd = 3;
@@ -100,13 +101,18 @@ pub struct Fault {
 }
 
 impl Fault {
-    /// The step failed with the calling thread's errno.
-    pub fn last(step: Step, item: usize) -> Self {
+    /// The step failed with `errno`.
+    pub fn new(step: Step, errno: i32, item: usize) -> Self {
         Self {
             step,
-            errno: Errno::last_raw(),
+            errno,
             item: item as u32,
         }
+    }
+
+    /// A step's system call, its error as this step's fault.
+    pub fn check(r: sys::SysResult, step: Step, item: usize) -> Result<usize, Self> {
+        r.map_err(|e| Self::new(step, e, item))
     }
 
     fn report(&self) -> Report {
@@ -199,18 +205,16 @@ pub fn encode(
 
 /// Writes a report. Async-signal-safe.
 fn send(fd: RawFd, r: &Report) {
-    let b = r.encode();
-    // SAFETY: write(2) from a buffer on our stack. A short or failed write
-    // leaves the shim with a truncated report or EOF, which it handles.
-    unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+    // A short or failed write leaves the shim with a truncated report or
+    // EOF, which it handles.
+    let _ = sys::write(fd, &r.encode());
 }
 
-/// Reports `fault` on `fd` and exits with its code.
+/// Reports `fault` on `fd` and exits with its code (without running
+/// anything of the shim's: atexit handlers, buffered I/O).
 pub fn fail(fd: RawFd, fault: Fault) -> ! {
     send(fd, &fault.report());
-    // SAFETY: _exit(2) ends this process without running anything of the
-    // shim's (atexit handlers, buffered I/O) in the copy.
-    unsafe { libc::_exit(exit_code(fault.step, fault.errno)) }
+    sys::exit(exit_code(fault.step, fault.errno))
 }
 
 /// The init, from the moment its descriptors are in place (0-2, CMD_FD,
@@ -233,8 +237,7 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
         fail(ACK_FD, f);
     }
     send(ACK_FD, &Report::default());
-    // SAFETY: our own descriptor, not used again.
-    unsafe { libc::close(ACK_FD) };
+    let _ = sys::close(ACK_FD);
     let f = match receive_and_exec(plan) {
         Err(f) => f,
         Ok(never) => match never {},
@@ -242,47 +245,28 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
     fail(STATUS_FD, f)
 }
 
-fn check(rc: libc::c_int, step: Step) -> Result<(), Fault> {
-    if rc < 0 {
-        return Err(Fault::last(step, 0));
-    }
-    Ok(())
-}
-
 /// Create-time setup, in the init's own namespaces.
 fn setup(plan: &InitPlan) -> Result<(), Fault> {
-    // SAFETY: mount(2) with C strings that outlive the calls. Private,
-    // recursively: with a shared `/` (systemd hosts) the /proc mount below
-    // would otherwise propagate to the host and hide its /proc.
-    let rc = unsafe {
-        libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        )
-    };
-    check(rc, Step::MakePrivate)?;
-    // SAFETY: as above.
-    let rc = unsafe {
-        libc::mount(
-            c"proc".as_ptr(),
-            c"/proc".as_ptr(),
-            c"proc".as_ptr(),
-            libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV,
-            std::ptr::null(),
-        )
-    };
-    check(rc, Step::MountProc)?;
+    // Private, recursively: with a shared `/` (systemd hosts) the /proc
+    // mount below would otherwise propagate to the host and hide its /proc.
+    let private = libc::MS_REC | libc::MS_PRIVATE;
+    Fault::check(
+        sys::mount(None, c"/", None, private, None),
+        Step::MakePrivate,
+        0,
+    )?;
+    let flags = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
+    Fault::check(
+        sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None),
+        Step::MountProc,
+        0,
+    )?;
     if !plan.privileged {
         harden::protect_paths()?;
     }
     let host = plan.hostname.as_bytes();
     if !host.is_empty() {
-        // SAFETY: sethostname(2) reads `host.len()` bytes we own.
-        let rc = unsafe { libc::sethostname(host.as_ptr().cast(), host.len()) };
-        check(rc, Step::Hostname)?;
+        Fault::check(sys::sethostname(host), Step::Hostname, 0)?;
     }
     Ok(())
 }
@@ -295,25 +279,26 @@ fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
     let mut header = [0u8; 4];
     if read_full(CMD_FD, &mut header, Step::JoinCgroup)? < header.len() {
         // The shim gave up on this container (or died): nothing to report.
-        // SAFETY: _exit(2), as in `fail`.
-        unsafe { libc::_exit(EXIT_SETUP) }
+        sys::exit(EXIT_SETUP)
     }
     let Some(body) = buf.get_mut(..relay::join_len(header)) else {
         return Err(decode_fault(RelayError::TooLarge));
     };
     if read_full(CMD_FD, body, Step::JoinCgroup)? < body.len() {
-        // SAFETY: _exit(2), as in `fail`.
-        unsafe { libc::_exit(EXIT_SETUP) }
+        sys::exit(EXIT_SETUP)
     }
     for (i, path) in relay::decode_join(body).map_err(decode_fault)?.enumerate() {
-        // SAFETY: open(2) with a C string in our buffer, then write(2) and
-        // close(2) on the descriptor it returned.
-        unsafe {
-            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                return Err(Fault::last(Step::JoinCgroup, i));
-            }
-            libc::close(fd);
+        let fd = Fault::check(
+            sys::open(path, libc::O_WRONLY | libc::O_CLOEXEC),
+            Step::JoinCgroup,
+            i,
+        )? as RawFd;
+        let written = sys::write(fd, b"0");
+        let _ = sys::close(fd);
+        match written {
+            Ok(1) => {}
+            Ok(_) => return Err(Fault::new(Step::JoinCgroup, libc::EIO, i)),
+            Err(e) => return Err(Fault::new(Step::JoinCgroup, e, i)),
         }
     }
     Ok(())
@@ -324,13 +309,11 @@ fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
 fn read_full(fd: RawFd, buf: &mut [u8], step: Step) -> Result<usize, Fault> {
     let mut got = 0;
     while got < buf.len() {
-        // SAFETY: read(2) into the unfilled part of a buffer we own.
-        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        match n {
-            0 => break,
-            n if n < 0 && Errno::last() == Errno::EINTR => {}
-            n if n < 0 => return Err(Fault::last(step, 0)),
-            n => got += n as usize,
+        match sys::read(fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Err(libc::EINTR) => {}
+            Err(e) => return Err(Fault::new(step, e, 0)),
+            Ok(n) => got += n,
         }
     }
     Ok(got)
@@ -341,16 +324,13 @@ fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fau
     match read_full(CMD_FD, &mut plan.buf, Step::ReadCommand)? {
         // The shim went away, or deleted a container it never started:
         // nobody to run a command for, or to report to.
-        // SAFETY: _exit(2), as in `fail`.
-        0 => unsafe { libc::_exit(EXIT_SETUP) },
+        0 => sys::exit(EXIT_SETUP),
         n if n < plan.buf.len() => return Err(decode_fault(RelayError::Truncated)),
         _ => {}
     }
-    // SAFETY: our own descriptor, not used again.
-    unsafe { libc::close(CMD_FD) };
+    let _ = sys::close(CMD_FD);
     let cmd = relay::decode_command(&plan.buf, &mut plan.ptrs).map_err(decode_fault)?;
-    // SAFETY: chdir(2) with a C string.
-    check(unsafe { libc::chdir(cmd.cwd.as_ptr()) }, Step::Chdir)?;
+    Fault::check(sys::chdir(cmd.cwd), Step::Chdir, 0)?;
     // SAFETY: decode_command put a C string pointer in ptrs[0].
     let name = unsafe { CStr::from_ptr(plan.ptrs[0]) };
     let mut path_buf = [0u8; PATH_BUF];
@@ -363,15 +343,12 @@ fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fau
     // dup2 cleared close-on-exec on the status pipe: set it again, so that a
     // successful exec closes it and the shim reads EOF. (Signals and every
     // other descriptor of the shim's were dealt with in spawn.rs.)
-    // SAFETY: fcntl(2) on our own descriptor.
-    unsafe { libc::fcntl(STATUS_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    let _ = sys::set_cloexec(STATUS_FD);
     let argv = plan.ptrs.as_ptr();
-    // SAFETY: decode_command filled ptrs with argv, NULL, envp, NULL.
-    let envp = unsafe { argv.add(cmd.argc + 1) };
-    // SAFETY: execve(2) with a C string path and NULL-terminated arrays of
-    // C strings, all in buffers that live until the exec.
-    unsafe { libc::execve(program.as_ptr(), argv, envp) };
-    Err(Fault::last(Step::Exec, 0))
+    // SAFETY: decode_command filled ptrs with argv, NULL, envp, NULL, all C
+    // strings in buffers that live until the exec.
+    let errno = unsafe { sys::execve(program, argv, argv.add(cmd.argc + 1)) };
+    Err(Fault::new(Step::Exec, errno, 0))
 }
 
 fn decode_fault(e: RelayError) -> Fault {
@@ -396,12 +373,9 @@ pub enum Probe {
 }
 
 fn probe_exec(path: &CStr) -> Probe {
-    // SAFETY: an all-zero `struct stat` is a valid value to overwrite.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: stat(2) with a C string and a stat buffer we own.
-    if unsafe { libc::stat(path.as_ptr(), &mut st) } < 0 {
+    let Ok(st) = sys::stat(path, true) else {
         return Probe::Missing;
-    }
+    };
     if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0 {
         Probe::Executable
     } else {

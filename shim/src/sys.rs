@@ -1,0 +1,257 @@
+//! System calls for the container's init before it execs, which return
+//! their error instead of setting `errno`.
+//!
+//! On x86_64 the init shares the shim's memory (CLONE_VM, see spawn.rs) and,
+//! having no thread pointer of its own, the shim thread's `errno`: a libc
+//! wrapper that failed in the init (a masked path that is not there, say)
+//! would change that `errno` under the shim, between one of its own calls
+//! and its reading of the result. So these make the system call themselves.
+//! Elsewhere the init is a copy of the shim, and libc's `syscall` is used.
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+/// A system call's result: its return value, or the errno it failed with.
+pub type SysResult = Result<usize, i32>;
+
+/// # Safety
+/// As for the system call `n` with these arguments.
+#[cfg(target_arch = "x86_64")]
+unsafe fn syscall6(n: libc::c_long, a: [usize; 6]) -> SysResult {
+    let ret: isize;
+    // SAFETY: the caller's; `syscall` clobbers rcx and r11 only.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") n as isize => ret,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            in("rdx") a[2],
+            in("r10") a[3],
+            in("r8") a[4],
+            in("r9") a[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    // The kernel returns -4095..-1 for errors.
+    if (-4095..0).contains(&ret) {
+        Err(-ret as i32)
+    } else {
+        Ok(ret as usize)
+    }
+}
+
+/// # Safety
+/// As for the system call `n` with these arguments.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn syscall6(n: libc::c_long, a: [usize; 6]) -> SysResult {
+    // SAFETY: the caller's.
+    let r = unsafe { libc::syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if r < 0 {
+        Err(nix::errno::Errno::last_raw())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+fn call(n: libc::c_long, a: [usize; 6]) -> SysResult {
+    // SAFETY: every caller below passes integers, descriptors, and pointers
+    // to C strings and buffers that live across the call.
+    unsafe { syscall6(n, a) }
+}
+
+fn p<T>(ptr: *const T) -> usize {
+    ptr as usize
+}
+
+pub fn close(fd: RawFd) -> SysResult {
+    call(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0])
+}
+
+pub fn read(fd: RawFd, buf: &mut [u8]) -> SysResult {
+    call(
+        libc::SYS_read,
+        [fd as usize, buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0],
+    )
+}
+
+pub fn write(fd: RawFd, buf: &[u8]) -> SysResult {
+    call(
+        libc::SYS_write,
+        [fd as usize, p(buf.as_ptr()), buf.len(), 0, 0, 0],
+    )
+}
+
+pub fn open(path: &CStr, flags: libc::c_int) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    call(
+        libc::SYS_openat,
+        [at, p(path.as_ptr()), flags as usize, 0, 0, 0],
+    )
+}
+
+pub fn unshare(flags: libc::c_int) -> SysResult {
+    call(libc::SYS_unshare, [flags as usize, 0, 0, 0, 0, 0])
+}
+
+/// dup2(2), for `from != to`.
+pub fn dup_to(from: RawFd, to: RawFd) -> SysResult {
+    call(libc::SYS_dup3, [from as usize, to as usize, 0, 0, 0, 0])
+}
+
+pub fn close_range(first: RawFd) -> SysResult {
+    call(
+        libc::SYS_close_range,
+        [first as usize, u32::MAX as usize, 0, 0, 0, 0],
+    )
+}
+
+/// The soft limit on descriptors.
+pub fn open_max() -> SysResult {
+    let mut r = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    let res = libc::RLIMIT_NOFILE as usize;
+    call(libc::SYS_prlimit64, [0, res, 0, p(&mut r as *mut _), 0, 0])?;
+    Ok(r.rlim_cur as usize)
+}
+
+pub fn prctl(op: libc::c_int, a2: usize, a3: usize) -> SysResult {
+    call(libc::SYS_prctl, [op as usize, a2, a3, 0, 0, 0])
+}
+
+pub fn setsid() -> SysResult {
+    call(libc::SYS_setsid, [0; 6])
+}
+
+pub fn ioctl(fd: RawFd, request: libc::c_ulong, arg: usize) -> SysResult {
+    call(
+        libc::SYS_ioctl,
+        [fd as usize, request as usize, arg, 0, 0, 0],
+    )
+}
+
+/// The kernel's `struct sigaction` (asm-generic layout, which x86_64 and
+/// aarch64 use).
+#[repr(C)]
+pub struct KernelSigaction {
+    pub handler: usize,
+    pub flags: libc::c_ulong,
+    pub restorer: usize,
+    pub mask: u64,
+}
+
+pub fn rt_sigaction(sig: libc::c_int, act: &KernelSigaction) -> SysResult {
+    call(
+        libc::SYS_rt_sigaction,
+        [sig as usize, p(act as *const _), 0, 8, 0, 0],
+    )
+}
+
+/// Unblocks every signal.
+pub fn unblock_all() -> SysResult {
+    let none: u64 = 0;
+    call(
+        libc::SYS_rt_sigprocmask,
+        [libc::SIG_SETMASK as usize, p(&none as *const _), 0, 8, 0, 0],
+    )
+}
+
+pub fn mount(
+    src: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&CStr>,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> SysResult {
+    let opt = |s: Option<&CStr>| s.map_or(0, |s| p(s.as_ptr()));
+    call(
+        libc::SYS_mount,
+        [
+            opt(src),
+            p(target.as_ptr()),
+            opt(fstype),
+            flags as usize,
+            opt(data),
+            0,
+        ],
+    )
+}
+
+/// stat(2), or lstat(2) with `follow` false.
+pub fn stat(path: &CStr, follow: bool) -> Result<libc::stat, i32> {
+    // SAFETY: an all-zero `struct stat` is a valid value to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    let at = libc::AT_FDCWD as isize as usize;
+    call(
+        libc::SYS_newfstatat,
+        [
+            at,
+            p(path.as_ptr()),
+            p(&mut st as *mut _),
+            flags as usize,
+            0,
+            0,
+        ],
+    )?;
+    Ok(st)
+}
+
+pub fn sethostname(name: &[u8]) -> SysResult {
+    call(
+        libc::SYS_sethostname,
+        [p(name.as_ptr()), name.len(), 0, 0, 0, 0],
+    )
+}
+
+pub fn chdir(path: &CStr) -> SysResult {
+    call(libc::SYS_chdir, [p(path.as_ptr()), 0, 0, 0, 0, 0])
+}
+
+pub fn set_cloexec(fd: RawFd) -> SysResult {
+    call(
+        libc::SYS_fcntl,
+        [
+            fd as usize,
+            libc::F_SETFD as usize,
+            libc::FD_CLOEXEC as usize,
+            0,
+            0,
+            0,
+        ],
+    )
+}
+
+/// # Safety
+/// `argv` and `envp` are NULL-terminated arrays of C strings.
+pub unsafe fn execve(
+    path: &CStr,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+) -> i32 {
+    match call(
+        libc::SYS_execve,
+        [p(path.as_ptr()), p(argv), p(envp), 0, 0, 0],
+    ) {
+        Err(e) => e,
+        Ok(_) => 0,
+    }
+}
+
+/// capset(2) with a version 3 header and its two data blocks.
+pub fn capset(header: *const u8, data: *const u8) -> SysResult {
+    call(libc::SYS_capset, [p(header), p(data), 0, 0, 0, 0])
+}
+
+/// _exit(2) of the whole process.
+pub fn exit(code: i32) -> ! {
+    let _ = call(libc::SYS_exit_group, [code as usize, 0, 0, 0, 0, 0]);
+    // exit_group does not return; in case it did, nothing else may run here.
+    loop {
+        let _ = call(libc::SYS_exit, [code as usize, 0, 0, 0, 0, 0]);
+    }
+}
