@@ -442,9 +442,12 @@ fn leftovers(root: &Path) -> Vec<String> {
         .map(|e| e.path())
         .chain([PathBuf::from("/sys/fs/cgroup")]);
     for h in hierarchies {
-        let children = std::fs::read_dir(h.join("mydocker-bench"))
-            .into_iter()
-            .flatten();
+        let parent = h.join("mydocker-bench");
+        let procs = std::fs::read_to_string(parent.join("cgroup.procs")).unwrap_or_default();
+        if !procs.trim().is_empty() {
+            left.push(format!("processes in cgroup {}", parent.display()));
+        }
+        let children = std::fs::read_dir(&parent).into_iter().flatten();
         for c in children.flatten().filter(|c| c.path().is_dir()) {
             left.push(format!("cgroup {}", c.path().display()));
         }

@@ -303,8 +303,8 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
             None
         }
     };
-    if !matches!(&cli.command, Command::Run(a) if !a.detach) {
-        // Only an attached run proxies signals (it releases them itself).
+    if !matches!(&cli.command, Command::Run(_) | Command::Create(_)) {
+        // No shim of ours exists: nothing to hold signals back for.
         run::release_signals();
     }
     match cli.command {
@@ -314,12 +314,17 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
                 if let Some(e) = early {
                     e.abandon();
                 }
+                run::release_signals();
                 return Err(exit_with(
                     125,
                     "create takes no -d: it never starts the container",
                 ));
             }
-            let created = run::create(&root, &args, early).await?;
+            let early = run::unless_interrupted(early);
+            // Held back until the container is made or nothing is left.
+            let created = run::create(&root, &args, early).await;
+            run::release_signals();
+            let created = created?;
             println!("{}", created.id);
             Ok(0)
         }

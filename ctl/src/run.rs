@@ -98,6 +98,30 @@ pub fn release_signals() {
     unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
 }
 
+/// A signal that came while the command line was parsed ends us, as it did
+/// before the shim was spawned early: the early shim goes first, so that
+/// nothing is left. Otherwise the shim is handed on.
+pub fn unless_interrupted(early: Option<EarlyShim>) -> Option<EarlyShim> {
+    let held = proxied_signals();
+    // SAFETY: sigpending and sigismember on sets we own.
+    let pending = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut set);
+        [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]
+            .iter()
+            .any(|&s| libc::sigismember(&set, s) == 1 && libc::sigismember(&held, s) == 1)
+    };
+    if !pending {
+        return early;
+    }
+    if let Some(e) = early {
+        e.abandon();
+    }
+    // The signal's default action ends the process here.
+    release_signals();
+    None
+}
+
 /// For `run` and `create`, spawns the shim before anything else: before
 /// clap parses the command line and the runtime is built (0.4-0.5 ms
 /// here), which then overlap the shim's own start instead of preceding it.
@@ -122,6 +146,10 @@ pub fn spawn_early() -> Option<EarlyShim> {
     let root = std::env::var_os("MYDOCKER_ROOT")
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from(crate::cli::DEFAULT_ROOT), PathBuf::from);
+    // The first run makes the root; one refused then must not.
+    if !root.is_dir() {
+        return None;
+    }
     let id = new_id().ok()?;
     let shim = mydocker::ShimCommand::find().ok()?;
     let set = proxied_signals();
@@ -274,6 +302,7 @@ async fn reap(mut process: mydocker::ShimProcess) -> Option<std::process::ExitSt
 }
 
 pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow::Result<i32> {
+    let early = unless_interrupted(early);
     let signals = if args.detach {
         None
     } else {
@@ -283,19 +312,25 @@ pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow
                 if let Some(e) = early {
                     e.abandon();
                 }
+                release_signals();
                 return Err(e);
             }
         }
     };
-    // Held back since the early spawn: to the proxy's handlers now.
-    release_signals();
+    if signals.is_some() {
+        // Held back since the early spawn: to the proxy's handlers now.
+        release_signals();
+    }
     let interactive = args.interactive || args.tty;
+    let created = create(root, &args, early).await;
+    // Detached: held back until the container is made or nothing is left.
+    release_signals();
     let Created {
         id,
         mut client,
         mut process,
         detach_keys,
-    } = create(root, &args, early).await?;
+    } = created?;
 
     // A --rm container that never ran is not its shim's to remove.
     if args.detach {

@@ -183,10 +183,11 @@ impl ContainerCgroup {
 
     /// Creates the cgroup and writes `limits`; on v1, names the files a
     /// process joins it through ([`JoinAt::Later`]). On failure nothing of
-    /// it is left.
+    /// the container's cgroup is left (its parent stays, as always).
     pub fn make(&self, limits: &Limits) -> Result<Vec<CString>> {
-        // A concurrent removal of the (empty) parent can race with creating
-        // the child under it: try again, the parent is recreated each time.
+        // We leave parents in place, but someone else may remove an empty
+        // one (a user, an older mydocker) while the child is being made
+        // under it: try again, the parent is recreated each time.
         let mut last = None;
         for _ in 0..3 {
             let created = if self.v2 {

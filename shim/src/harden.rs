@@ -136,14 +136,16 @@ pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
         if DEFAULT_CAPS.contains(&cap) {
             continue;
         }
-        match sys::prctl(libc::PR_CAPBSET_DROP, cap as usize, 0) {
+        // SAFETY: prctl with integer arguments.
+        match unsafe { sys::prctl(libc::PR_CAPBSET_DROP, cap as usize, 0) } {
             // EINVAL: a capability this kernel does not have.
             Ok(_) | Err(libc::EINVAL) => {}
             Err(e) => return Err(Fault::new(Step::DropCap, e, cap as usize)),
         }
     }
     let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as usize;
-    let _ = sys::prctl(libc::PR_CAP_AMBIENT, clear, 0);
+    // SAFETY: prctl with integer arguments.
+    let _ = unsafe { sys::prctl(libc::PR_CAP_AMBIENT, clear, 0) };
     let mask = default_cap_mask();
     let (lo, hi) = (mask as u32, (mask >> 32) as u32);
     let header = CapHeader {
@@ -169,7 +171,8 @@ pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
         0,
     )?;
     Fault::check(
-        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0),
+        // SAFETY: prctl with integer arguments.
+        unsafe { sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) },
         Step::NoNewPrivs,
         0,
     )?;

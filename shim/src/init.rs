@@ -1,10 +1,11 @@
 //! The container's init: the shim's clone child, in the new namespaces and
 //! the container's cgroup. It does not exec the shim again: a second
 //! process start of a 2 MB binary was a third of a container's start-up.
-//! Instead it runs here, in a copy of a threaded process, where only
-//! async-signal-safe calls are allowed until exec: raw syscalls on memory
-//! the shim prepared before the clone ([`InitPlan`]), nothing allocated,
-//! nothing locked, no panics.
+//! Instead it runs here, as a child of a threaded process that shares its
+//! memory (x86_64, CLONE_VM; elsewhere a copy of it), where only raw system
+//! calls (`sys.rs`, which leave the shim's errno alone) are allowed until
+//! exec, on memory the shim prepared before the clone ([`InitPlan`]):
+//! nothing allocated, nothing locked, no panics.
 //!
 //! At Create it sets up its namespaces (private mounts, a fresh /proc,
 //! docker's masked paths, hostname), waits for the shim's word that its
@@ -135,8 +136,8 @@ pub fn exit_code(step: Step, errno: i32) -> i32 {
 }
 
 /// Everything the init needs, made by the shim before the clone. The init
-/// only reads it and writes into its buffers (its own copies, after the
-/// clone).
+/// only reads it and writes into its buffers, which the shim does not touch
+/// again (spawn.rs keeps them, shared with the init, until it has exec'd).
 pub struct InitPlan {
     hostname: CString,
     privileged: bool,
@@ -237,7 +238,8 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
         fail(ACK_FD, f);
     }
     send(ACK_FD, &Report::default());
-    let _ = sys::close(ACK_FD);
+    // SAFETY: our own descriptor, not used again.
+    let _ = unsafe { sys::close(ACK_FD) };
     let f = match receive_and_exec(plan) {
         Err(f) => f,
         Ok(never) => match never {},
@@ -294,7 +296,8 @@ fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
             i,
         )? as RawFd;
         let written = sys::write(fd, b"0");
-        let _ = sys::close(fd);
+        // SAFETY: the descriptor opened above.
+        let _ = unsafe { sys::close(fd) };
         match written {
             Ok(1) => {}
             Ok(_) => return Err(Fault::new(Step::JoinCgroup, libc::EIO, i)),
@@ -328,7 +331,8 @@ fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fau
         n if n < plan.buf.len() => return Err(decode_fault(RelayError::Truncated)),
         _ => {}
     }
-    let _ = sys::close(CMD_FD);
+    // SAFETY: our own descriptor, not used again.
+    let _ = unsafe { sys::close(CMD_FD) };
     let cmd = relay::decode_command(&plan.buf, &mut plan.ptrs).map_err(decode_fault)?;
     Fault::check(sys::chdir(cmd.cwd), Step::Chdir, 0)?;
     // SAFETY: decode_command put a C string pointer in ptrs[0].

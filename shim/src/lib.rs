@@ -11,4 +11,4 @@ pub mod relay;
 pub mod server;
 pub mod service;
 pub mod spawn;
-pub mod sys;
+mod sys;

@@ -58,7 +58,8 @@ unsafe fn syscall6(n: libc::c_long, a: [usize; 6]) -> SysResult {
 
 fn call(n: libc::c_long, a: [usize; 6]) -> SysResult {
     // SAFETY: every caller below passes integers, descriptors, and pointers
-    // to C strings and buffers that live across the call.
+    // to C strings and buffers that live across the call; the ones that can
+    // close what others own, or take a pointer as an integer, are unsafe.
     unsafe { syscall6(n, a) }
 }
 
@@ -66,7 +67,9 @@ fn p<T>(ptr: *const T) -> usize {
     ptr as usize
 }
 
-pub fn close(fd: RawFd) -> SysResult {
+/// # Safety
+/// `fd` is not owned by anything else that will use or close it.
+pub unsafe fn close(fd: RawFd) -> SysResult {
     call(libc::SYS_close, [fd as usize, 0, 0, 0, 0, 0])
 }
 
@@ -97,11 +100,16 @@ pub fn unshare(flags: libc::c_int) -> SysResult {
 }
 
 /// dup2(2), for `from != to`.
-pub fn dup_to(from: RawFd, to: RawFd) -> SysResult {
+///
+/// # Safety
+/// As for `close` of `to`.
+pub unsafe fn dup_to(from: RawFd, to: RawFd) -> SysResult {
     call(libc::SYS_dup3, [from as usize, to as usize, 0, 0, 0, 0])
 }
 
-pub fn close_range(first: RawFd) -> SysResult {
+/// # Safety
+/// As for `close` of every descriptor from `first` up.
+pub unsafe fn close_range(first: RawFd) -> SysResult {
     call(
         libc::SYS_close_range,
         [first as usize, u32::MAX as usize, 0, 0, 0, 0],
@@ -119,7 +127,9 @@ pub fn open_max() -> SysResult {
     Ok(r.rlim_cur as usize)
 }
 
-pub fn prctl(op: libc::c_int, a2: usize, a3: usize) -> SysResult {
+/// # Safety
+/// As for prctl(2) with `op`: pointer arguments must be valid.
+pub unsafe fn prctl(op: libc::c_int, a2: usize, a3: usize) -> SysResult {
     call(libc::SYS_prctl, [op as usize, a2, a3, 0, 0, 0])
 }
 
@@ -127,7 +137,9 @@ pub fn setsid() -> SysResult {
     call(libc::SYS_setsid, [0; 6])
 }
 
-pub fn ioctl(fd: RawFd, request: libc::c_ulong, arg: usize) -> SysResult {
+/// # Safety
+/// As for ioctl(2) with `request`: a pointer argument must be valid.
+pub unsafe fn ioctl(fd: RawFd, request: libc::c_ulong, arg: usize) -> SysResult {
     call(
         libc::SYS_ioctl,
         [fd as usize, request as usize, arg, 0, 0, 0],
@@ -144,7 +156,9 @@ pub struct KernelSigaction {
     pub mask: u64,
 }
 
-pub fn rt_sigaction(sig: libc::c_int, act: &KernelSigaction) -> SysResult {
+/// # Safety
+/// A handler in `act` must be safe to run on any thread of this process.
+pub unsafe fn rt_sigaction(sig: libc::c_int, act: &KernelSigaction) -> SysResult {
     call(
         libc::SYS_rt_sigaction,
         [sig as usize, p(act as *const _), 0, 8, 0, 0],
