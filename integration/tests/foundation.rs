@@ -747,3 +747,56 @@ fn a_shim_that_dies_at_once_is_a_clear_error_and_leaves_nothing() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     t.finish();
 }
+
+/// A shim that never gets a container (its spawner died before Create)
+/// exits once it has had no client for MYDOCKER_SHIM_IDLE_SECS (30 s by
+/// default), and takes its directory with it. A connected client keeps it,
+/// and so does a container, whether or not anyone is connected.
+#[test]
+fn a_shim_without_a_container_or_a_client_goes_away() {
+    let t = TestRoot::new("idle");
+    let spawn = |id: &str| {
+        Command::new(shim_bin())
+            .args(["--id", id, "--root"])
+            .arg(&t.root)
+            .env("MYDOCKER_SHIM_IDLE_SECS", "1")
+            .spawn()
+            .unwrap()
+    };
+    let gone_within = |child: &mut std::process::Child, secs: u64| {
+        eventually(Duration::from_secs(secs), || child.try_wait().unwrap())
+    };
+    // Nobody ever connects.
+    let mut lonely = spawn("lonely");
+    let status = gone_within(&mut lonely, 5).expect("an unused shim stays");
+    assert!(status.success(), "{status:?}");
+    assert!(!t.root.join("lonely").exists());
+    // A client holds it; once it hangs up, the shim goes.
+    let mut held = spawn("held");
+    let sock = mydocker::socket_path(&t.root, "held");
+    let conn = eventually(Duration::from_secs(5), || {
+        std::os::unix::net::UnixStream::connect(&sock).ok()
+    })
+    .expect("connect");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        held.try_wait().unwrap().is_none(),
+        "left while a client was on"
+    );
+    drop(conn);
+    let status = gone_within(&mut held, 5).expect("stayed after its client left");
+    assert!(status.success(), "{status:?}");
+    assert!(!t.root.join("held").exists());
+    // A container keeps its shim, with no client connected.
+    let o = t
+        .ctl()
+        .env("MYDOCKER_SHIM_IDLE_SECS", "1")
+        .args(["run", "-d", "--name", "kept", "sleep", "100"])
+        .output()
+        .unwrap();
+    let id = ok(&o).trim().to_string();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(t.inspect(&id)["State"]["Running"], true);
+    ok(&t.ctl_output(&["rm", "-f", "kept"]));
+    t.finish();
+}

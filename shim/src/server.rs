@@ -211,6 +211,38 @@ where
     }
 }
 
+/// How long a shim without a container waits for a client.
+pub const IDLE_ENV: &str = "MYDOCKER_SHIM_IDLE_SECS";
+const IDLE_DEFAULT: Duration = Duration::from_secs(30);
+
+fn idle_limit() -> Duration {
+    std::env::var(IDLE_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(IDLE_DEFAULT, Duration::from_secs)
+}
+
+/// Resolves once the shim has had no container and no client for `limit`:
+/// a shim whose spawner died before Create (a killed mydockerctl, an
+/// embedder gone) would otherwise serve nobody for good. Never, once a
+/// container has been created here.
+async fn unused_for(shim: Arc<Shim>, limit: Duration) -> Duration {
+    let mut clients = shim.clients.subscribe();
+    loop {
+        let _ = clients.wait_for(|n| *n == 0).await;
+        if !shim.never_had_a_container() {
+            return std::future::pending().await;
+        }
+        let came = tokio::select! {
+            _ = tokio::time::sleep(limit) => false,
+            _ = clients.wait_for(|n| *n > 0) => true,
+        };
+        if !came && *clients.borrow() == 0 && shim.never_had_a_container() {
+            return limit;
+        }
+    }
+}
+
 /// Serves until told to stop, then makes sure no process of the container is
 /// left behind.
 pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Result<()> {
@@ -230,11 +262,16 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
     let mut sigterm = signal(SignalKind::terminate()).map_err(io("install SIGTERM handler"))?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(io("install SIGINT handler"))?;
     let exit = shim.exit.clone();
+    let unused = unused_for(shim.clone(), idle_limit());
     let stop = async move {
         tokio::select! {
             _ = exit.notified() => {}
             _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
             _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+            limit = unused => tracing::info!(
+                seconds = limit.as_secs(),
+                "no container and no client: shutting down"
+            ),
         }
     };
     let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();

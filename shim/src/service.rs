@@ -82,6 +82,11 @@ impl Shim {
         })
     }
 
+    /// Whether no container was ever created here (nor is being created).
+    pub fn never_had_a_container(&self) -> bool {
+        matches!(*self.container.lock().unwrap(), Slot::Empty)
+    }
+
     /// The live container, if any.
     pub fn container(&self) -> Option<Arc<Container>> {
         match &*self.container.lock().unwrap() {
