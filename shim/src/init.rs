@@ -1,11 +1,11 @@
 //! The container's init: the shim's clone child, in the new namespaces and
 //! the container's cgroup. It does not exec the shim again: a second
 //! process start of a 2 MB binary was a third of a container's start-up.
-//! Instead it runs here, as a child of a threaded process that shares its
-//! memory (x86_64, CLONE_VM; elsewhere a copy of it), where only raw system
-//! calls (`sys.rs`, which leave the shim's errno alone) are allowed until
-//! exec, on memory the shim prepared before the clone ([`InitPlan`]):
-//! nothing allocated, nothing locked, no panics.
+//! Instead it runs here, as a copy of a threaded process (or, opt-in, one
+//! that shares its memory: spawn.rs), where only raw system calls
+//! (`sys.rs`, which leave the shim's errno alone) are allowed until exec,
+//! on memory the shim prepared before the clone ([`InitPlan`]): nothing
+//! allocated, nothing locked, no panics.
 //!
 //! At Create it sets up its namespaces (private mounts, a fresh /proc,
 //! docker's masked paths, hostname), waits for the shim's word that its
@@ -137,7 +137,8 @@ pub fn exit_code(step: Step, errno: i32) -> i32 {
 
 /// Everything the init needs, made by the shim before the clone. The init
 /// only reads it and writes into its buffers, which the shim does not touch
-/// again (spawn.rs keeps them, shared with the init, until it has exec'd).
+/// again (spawn.rs keeps them until it has exec'd, for an init that shares
+/// the shim's memory).
 pub struct InitPlan {
     hostname: CString,
     privileged: bool,
