@@ -209,7 +209,7 @@ pub fn spawn_init(stdio: ChildStdio, join: &JoinAt, plan: InitPlan) -> Result<Sp
 }
 
 /// Set to 1 to have the init share the shim's memory until it execs (see
-/// [`clone3`]). Off by default: one run in seven of the cgroup v2 guest
+/// [`clone3`]). Off by default: one run in nineteen of the cgroup v2 guest
 /// (Debian's 6.1 kernel under qemu's TCG) hung with both CPUs in a soft
 /// lockup inside shims, and it is not understood yet.
 pub const SHARE_MEMORY_ENV: &str = "MYDOCKER_INIT_SHARES_MEMORY";
