@@ -102,14 +102,13 @@ pub fn release_signals() {
 /// before the shim was spawned early: the early shim goes first, so that
 /// nothing is left. Otherwise the shim is handed on.
 pub fn unless_interrupted(early: Option<EarlyShim>) -> Option<EarlyShim> {
-    let held = proxied_signals();
-    // SAFETY: sigpending and sigismember on sets we own.
+    // SAFETY: sigpending and sigismember on a set we own.
     let pending = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigpending(&mut set);
         [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]
             .iter()
-            .any(|&s| libc::sigismember(&set, s) == 1 && libc::sigismember(&held, s) == 1)
+            .any(|&s| libc::sigismember(&set, s) == 1)
     };
     if !pending {
         return early;

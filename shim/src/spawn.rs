@@ -663,6 +663,16 @@ mod tests {
     /// time, so that neither reaps or sees the other's.
     static CHILDREN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+    fn null_stdio() -> ChildStdio {
+        let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
+        ChildStdio {
+            stdin: null(),
+            stdout: null(),
+            stderr: null(),
+            controlling_tty: false,
+        }
+    }
+
     /// A child that cannot join its cgroup says so, with the stage and the
     /// errno, and is gone when spawn_init returns. /dev/full stands in for
     /// a `tasks` file that refuses the write (as v1 does with ENOSPC when
@@ -674,13 +684,7 @@ mod tests {
             return;
         }
         let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
-        let stdio = ChildStdio {
-            stdin: null(),
-            stdout: null(),
-            stderr: null(),
-            controlling_tty: false,
-        };
+        let stdio = null_stdio();
         let plan = InitPlan::new("h", false, 0, 1, 0).unwrap();
         let err = spawn_init(stdio, &JoinAt::Later, plan)
             .and_then(|init| {
@@ -713,13 +717,7 @@ mod tests {
             return;
         }
         let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
-        let stdio = ChildStdio {
-            stdin: null(),
-            stdout: null(),
-            stderr: null(),
-            controlling_tty: false,
-        };
+        let stdio = null_stdio();
         let plan = InitPlan::new("h", false, 0, 1, 0).unwrap();
         let init = spawn_init_sharing(stdio, &JoinAt::Later, plan, true).unwrap();
         assert!(init.memory.is_some(), "x86_64 shares memory with the init");
