@@ -13,9 +13,11 @@ use sha2::{Digest, Sha256};
 /// mydockerctl, and its exit code, then stays so the screen can be read.
 fn wrapped(t: &TestRoot, args: &str) -> String {
     format!(
-        "before=$(stty -g); MYDOCKER_ROOT={} {} {args}; rc=$?; after=$(stty -g); \
-         [ \"$before\" = \"$after\" ] && echo MODE-RESTORED || echo MODE-CHANGED; echo EXIT=$rc; sleep 600",
+        "before=$(stty -g); MYDOCKER_ROOT={} MYDOCKER_CGROUP_PARENT={} {} {args}; rc=$?; \
+         after=$(stty -g); [ \"$before\" = \"$after\" ] && echo MODE-RESTORED || echo MODE-CHANGED; \
+         echo EXIT=$rc; sleep 600",
         t.root.display(),
+        t.cgroup_parent(),
         ctl_bin().display()
     )
 }
