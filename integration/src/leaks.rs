@@ -28,8 +28,59 @@ pub struct Scope {
     /// `mydocker*` up to three levels deep (as above), and any test root
     /// (`/tmp/md-*`) still there.
     pub host_wide: bool,
-    /// The host's mount table before (`mount_table()`): any change is a leak.
-    pub mounts_baseline: Option<String>,
+    /// The host as it was before (`Baseline::take`): any change to its mount
+    /// table is a leak, and so, host-wide, is a `mydocker*` cgroup parent
+    /// that was not there, even empty (a test that used the default parent
+    /// instead of its own).
+    pub baseline: Option<Baseline>,
+}
+
+/// What a leak check compares with: the host before anything of ours ran.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Baseline {
+    /// `mount_table()`.
+    pub mounts: String,
+    /// The `mydocker*` cgroups found host-wide.
+    pub parents: BTreeSet<PathBuf>,
+}
+
+/// Separates the two parts of a saved baseline: no mount table line is
+/// empty.
+const BASELINE_SEPARATOR: &str = "\n\n";
+
+impl Baseline {
+    pub fn take() -> Self {
+        let host = Scope {
+            host_wide: true,
+            ..Default::default()
+        };
+        Self {
+            mounts: mount_table(),
+            parents: cgroup_dirs_of(&host).into_iter().collect(),
+        }
+    }
+
+    /// The form `leak-check --save-baseline` writes.
+    pub fn to_text(&self) -> String {
+        let parents: Vec<String> = self
+            .parents
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        format!("{}{BASELINE_SEPARATOR}{}", self.mounts, parents.join("\n"))
+    }
+
+    pub fn parse(text: &str) -> Self {
+        let (mounts, parents) = text.split_once(BASELINE_SEPARATOR).unwrap_or((text, ""));
+        Self {
+            mounts: mounts.to_string(),
+            parents: parents
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+        }
+    }
 }
 
 /// The default root of `mydockerctl` and the benchmark's root.
@@ -47,7 +98,7 @@ impl Scope {
             roots,
             cgroups: Vec::new(),
             host_wide: true,
-            mounts_baseline: None,
+            baseline: None,
         }
     }
 
@@ -57,7 +108,7 @@ impl Scope {
             roots: vec![root.to_path_buf()],
             cgroups: vec![cgroup.to_string()],
             host_wide: false,
-            mounts_baseline: None,
+            baseline: None,
         }
     }
 }
@@ -446,7 +497,12 @@ fn cgroups(scope: &Scope) -> Vec<Leak> {
     let mut leaks = Vec::new();
     for parent in cgroup_dirs_of(scope) {
         let own = cgroup_procs(&parent).len();
-        if own > 0 {
+        let new = scope.host_wide
+            && scope
+                .baseline
+                .as_ref()
+                .is_some_and(|b| !b.parents.contains(&parent));
+        if own > 0 || new {
             leaks.push(Leak::Cgroup {
                 path: parent.clone(),
                 procs: own,
@@ -485,7 +541,7 @@ fn mounts(scope: &Scope) -> Vec<Leak> {
         .into_iter()
         .map(|m| Leak::Mount(m.display().to_string()))
         .collect();
-    if let Some(before) = &scope.mounts_baseline {
+    if let Some(before) = scope.baseline.as_ref().map(|b| &b.mounts) {
         let now = mount_table();
         if &now != before {
             let b: BTreeSet<&str> = before.lines().collect();
@@ -665,7 +721,10 @@ mod tests {
     #[test]
     fn a_changed_mount_table_is_reported_with_the_difference() {
         let scope = Scope {
-            mounts_baseline: Some("x / y\n".to_string() + &mount_table()),
+            baseline: Some(Baseline {
+                mounts: "x / y\n".to_string() + &mount_table(),
+                ..Baseline::take()
+            }),
             ..Default::default()
         };
         let l = mounts(&scope);
@@ -673,5 +732,59 @@ mod tests {
             matches!(&l[..], [Leak::MountTableChanged { added, removed }] if added.is_empty() && removed == &["x / y".to_string()]),
             "{l:?}"
         );
+    }
+
+    #[test]
+    fn a_saved_baseline_reads_back_the_same() {
+        let b = Baseline {
+            mounts: "a / b\nc / d".into(),
+            parents: [
+                "/sys/fs/cgroup/pids/mydocker",
+                "/sys/fs/cgroup/x/mydocker-y",
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        };
+        assert_eq!(Baseline::parse(&b.to_text()), b);
+        let none = Baseline {
+            mounts: "a / b".into(),
+            parents: BTreeSet::new(),
+        };
+        assert_eq!(Baseline::parse(&none.to_text()), none);
+    }
+
+    #[test]
+    fn a_parent_that_was_not_there_before_is_a_leak_host_wide() {
+        let Some(hierarchy) = cgroup_mounts()
+            .into_iter()
+            .find(|m| m.join("cgroup.procs").exists())
+        else {
+            return;
+        };
+        let parent = hierarchy.join(format!("mydocker-it-baseline-{}", std::process::id()));
+        let before = Baseline::take();
+        std::fs::create_dir(&parent).unwrap();
+        let host = Scope {
+            host_wide: true,
+            baseline: Some(before.clone()),
+            ..Default::default()
+        };
+        let found = cgroups(&host);
+        let without = cgroups(&Scope {
+            baseline: None,
+            ..host.clone()
+        });
+        std::fs::remove_dir(&parent).unwrap();
+        assert!(
+            found.contains(&Leak::Cgroup {
+                path: parent.clone(),
+                procs: 0
+            }),
+            "{found:?}"
+        );
+        assert!(!without
+            .iter()
+            .any(|l| matches!(l, Leak::Cgroup { path, .. } if path == &parent)));
     }
 }

@@ -41,7 +41,7 @@ pub fn require_root() {
 /// A private state root for one test, checked for leftovers at the end.
 pub struct TestRoot {
     pub root: PathBuf,
-    mounts_before: String,
+    before: leaks::Baseline,
     finished: bool,
 }
 
@@ -60,7 +60,7 @@ impl TestRoot {
         std::fs::create_dir_all(&root).unwrap();
         Self {
             root,
-            mounts_before: leaks::mount_table(),
+            before: leaks::Baseline::take(),
             finished: false,
         }
     }
@@ -143,7 +143,7 @@ impl TestRoot {
     pub fn finish(mut self) {
         self.finished = true;
         let scope = leaks::Scope {
-            mounts_baseline: Some(self.mounts_before.clone()),
+            baseline: Some(self.before.clone()),
             ..self.scope()
         };
         let left = leaks::wait_clean(&scope, Duration::from_secs(5));

@@ -24,12 +24,14 @@ struct Args {
     /// (repeatable) instead of host-wide.
     #[arg(long)]
     cgroup: Vec<String>,
-    /// Compare the host's mount table with one saved by --save-mounts.
+    /// Compare the host with the state saved by --save-baseline: its mount
+    /// table, and (host-wide) the `mydocker*` cgroups there were, so that a
+    /// new one is found even empty.
     #[arg(long, value_name = "FILE")]
-    mounts_baseline: Option<PathBuf>,
-    /// Save the host's mount table to FILE and exit.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["mounts_baseline", "clean"])]
-    save_mounts: Option<PathBuf>,
+    baseline: Option<PathBuf>,
+    /// Save the host's mount table and `mydocker*` cgroups to FILE and exit.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["baseline", "clean"])]
+    save_baseline: Option<PathBuf>,
     /// Keep looking for up to this many seconds until nothing is left.
     #[arg(long, default_value_t = 0.0)]
     wait: f64,
@@ -40,8 +42,8 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(f) = &args.save_mounts {
-        std::fs::write(f, leaks::mount_table())
+    if let Some(f) = &args.save_baseline {
+        std::fs::write(f, leaks::Baseline::take().to_text())
             .with_context(|| format!("write {}", f.display()))?;
         return Ok(());
     }
@@ -57,9 +59,9 @@ fn main() -> anyhow::Result<()> {
             ..Default::default()
         }
     };
-    if let Some(f) = &args.mounts_baseline {
-        scope.mounts_baseline =
-            Some(std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?);
+    if let Some(f) = &args.baseline {
+        let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+        scope.baseline = Some(leaks::Baseline::parse(&text));
     }
     let wait = Duration::try_from_secs_f64(args.wait).context("--wait: a number of seconds")?;
     let mut left = leaks::wait_clean(&scope, wait);
