@@ -31,11 +31,34 @@ fn req(msg: attach_request::Msg) -> v1::AttachRequest {
 
 impl Session {
     pub async fn open(client: &mut ShimClient, id: &str, replay: bool) -> anyhow::Result<Self> {
+        Self::begin(client, id, replay, false)
+            .await?
+            .map_err(|s| crate::containers::status_error(id, s))
+    }
+
+    /// Attaches and starts the container in one call (`AttachOpen.start`):
+    /// no round trip between the two, and no output missed. `Ok(Err)` is
+    /// the status the start was refused with.
+    pub async fn open_and_start(
+        client: &mut ShimClient,
+        id: &str,
+        replay: bool,
+    ) -> anyhow::Result<Result<Self, tonic::Status>> {
+        Self::begin(client, id, replay, true).await
+    }
+
+    async fn begin(
+        client: &mut ShimClient,
+        id: &str,
+        replay: bool,
+        start: bool,
+    ) -> anyhow::Result<Result<Self, tonic::Status>> {
         let (input, rx) = mpsc::channel(64);
         input
             .send(req(attach_request::Msg::Open(v1::AttachOpen {
                 id: id.to_string(),
                 replay,
+                start,
             })))
             .await
             .context("attach")?;
@@ -49,13 +72,13 @@ impl Session {
                 msg: Some(attach_response::Msg::Attached(_)),
             })) => {}
             Ok(_) => anyhow::bail!("attach: the shim did not confirm the attach"),
-            Err(s) => return Err(crate::containers::status_error(id, s)),
+            Err(s) => return Ok(Err(s)),
         }
-        Ok(Self {
+        Ok(Ok(Self {
             id: id.to_string(),
             input,
             output,
-        })
+        }))
     }
 
     pub async fn resize(&self, rows: u16, cols: u16) {

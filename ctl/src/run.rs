@@ -348,7 +348,15 @@ pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow
         return Err(err);
     }
 
-    let mut session = match Session::open(&mut client, &id, false).await {
+    let opened = match Session::open_and_start(&mut client, &id, false).await {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err(refused)) => Err(match start_refused(&mut client, &id, refused).await {
+            Ok((code, msg)) => exit_with(code, msg),
+            Err(e) => e,
+        }),
+        Err(e) => Err(e),
+    };
+    let mut session = match opened {
         Ok(s) => s,
         Err(e) => {
             if args.rm {
@@ -357,18 +365,6 @@ pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow
             return Err(e);
         }
     };
-    let err = match start(&mut client, &id).await {
-        Ok(None) => None,
-        Ok(Some((code, msg))) => Some(exit_with(code, msg)),
-        Err(e) => Some(e),
-    };
-    if let Some(err) = err {
-        if args.rm {
-            drop(session);
-            delete(client, &id, &mut process).await;
-        }
-        return Err(err);
-    }
     let outcome = interact(
         &client,
         &mut session,
@@ -448,29 +444,37 @@ pub async fn interact(
 pub async fn start(client: &mut ShimClient, id: &str) -> anyhow::Result<Option<(i32, String)>> {
     match client.start(v1::StartRequest { id: id.to_string() }).await {
         Ok(_) => Ok(None),
-        Err(s) if s.code() == Code::FailedPrecondition => {
-            // A command that could not be executed has its init exit at
-            // once; anything else refused (already started, say) does not,
-            // and is reported as it is rather than waited on.
-            let status = match tokio::time::timeout(Duration::from_secs(2), wait(client, id)).await
-            {
-                Ok(r) => r?,
-                Err(_) => return Err(exit_with(EXIT_RUN_FAILED, s.message())),
-            };
-            let code = if status.exit_code == 0 {
-                EXIT_RUN_FAILED
-            } else {
-                status.exit_code
-            };
-            let msg = if status.error.is_empty() {
-                s.message().to_string()
-            } else {
-                status.error
-            };
-            Ok(Some((code, msg)))
-        }
-        Err(s) => Err(exit_with(EXIT_RUN_FAILED, s.message())),
+        Err(s) => start_refused(client, id, s).await.map(Some),
     }
+}
+
+/// The exit code and message of a refused Start (or attach-and-start).
+async fn start_refused(
+    client: &mut ShimClient,
+    id: &str,
+    s: tonic::Status,
+) -> anyhow::Result<(i32, String)> {
+    if s.code() != Code::FailedPrecondition {
+        return Err(exit_with(EXIT_RUN_FAILED, s.message()));
+    }
+    // A command that could not be executed has its init exit at once;
+    // anything else refused (already started, say) does not, and is
+    // reported as it is rather than waited on.
+    let status = match tokio::time::timeout(Duration::from_secs(2), wait(client, id)).await {
+        Ok(r) => r?,
+        Err(_) => return Err(exit_with(EXIT_RUN_FAILED, s.message())),
+    };
+    let code = if status.exit_code == 0 {
+        EXIT_RUN_FAILED
+    } else {
+        status.exit_code
+    };
+    let msg = if status.error.is_empty() {
+        s.message().to_string()
+    } else {
+        status.error
+    };
+    Ok((code, msg))
 }
 
 pub async fn wait(client: &mut ShimClient, id: &str) -> anyhow::Result<v1::ExitStatus> {
@@ -603,10 +607,13 @@ async fn start_one(
     }
     let signals = Some(Signals::install()?);
     let detach_keys = parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(1, e))?;
-    let mut session = Session::open(&mut client, &t.id, true).await?;
-    if let Some((code, msg)) = start(&mut client, &t.id).await? {
-        return Err(exit_with(code, msg));
-    }
+    let mut session = match Session::open_and_start(&mut client, &t.id, true).await? {
+        Ok(s) => s,
+        Err(refused) => {
+            let (code, msg) = start_refused(&mut client, &t.id, refused).await?;
+            return Err(exit_with(code, msg));
+        }
+    };
     let outcome = interact(
         &client,
         &mut session,

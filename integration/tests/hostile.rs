@@ -39,6 +39,7 @@ fn open(id: &str) -> v1::AttachRequest {
     attach_msg(attach_request::Msg::Open(v1::AttachOpen {
         id: id.into(),
         replay: false,
+        start: false,
     }))
 }
 
@@ -379,6 +380,7 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
     let replay = attach_msg(attach_request::Msg::Open(v1::AttachOpen {
         id: id.into(),
         replay: true,
+        start: false,
     }));
     let mut a = Attach::new(&mut c, replay).await.unwrap();
     a.send(stdin).await;
@@ -702,6 +704,77 @@ async fn resize_at_the_edges() {
         }
     }
     drop(a);
+    delete(&mut c, spawned, id).await;
+    t.finish();
+}
+
+fn open_and_start(id: &str) -> v1::AttachRequest {
+    attach_msg(attach_request::Msg::Open(v1::AttachOpen {
+        id: id.into(),
+        replay: false,
+        start: true,
+    }))
+}
+
+/// Attach with `start`: the client is registered before the command runs,
+/// so the first thing the command prints arrives (every time, not by a
+/// race won), `attached` carries its pid, and a start that is refused ends
+/// the stream with Start's own status, with no `attached`.
+#[tokio::test]
+async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream() {
+    let t = TestRoot::new("atstrt");
+    for i in 0..5 {
+        let id = format!("as{i}");
+        let (spawned, mut c) = shim(&t, &id).await;
+        // Until its stdin closes: running while its pid is checked.
+        c.create(v1::CreateRequest {
+            stdin: true,
+            ..create_req(&t, &id, &["sh", "-c", "echo first; read x; exit 5"])
+        })
+        .await
+        .unwrap();
+        let mut a = Attach::new(&mut c, open_and_start(&id)).await.unwrap();
+        let pid = match a.next().await {
+            Ok(Some(attach_response::Msg::Attached(v1::Attached { pid }))) => pid,
+            other => panic!("expected attached, got {other:?}"),
+        };
+        assert!(pid > 1, "pid {pid}");
+        assert_eq!(state(&mut c, &id).await.pid, pid);
+        a.send(attach_request::Msg::CloseStdin(v1::CloseStdin {}))
+            .await;
+        let mut out = String::new();
+        let exit = loop {
+            match a.next().await.unwrap() {
+                Some(attach_response::Msg::Stdout(b)) => out.push_str(&String::from_utf8_lossy(&b)),
+                Some(attach_response::Msg::Exit(e)) => break e,
+                other => panic!("after {out:?}: {other:?}"),
+            }
+        };
+        assert_eq!((out.as_str(), exit.exit_code), ("first\n", 5));
+
+        // Started already (and exited): refused as Start refuses it.
+        let mut again = Attach::new(&mut c, open_and_start(&id)).await.unwrap();
+        expect(again.next().await, Code::FailedPrecondition, &id);
+        assert_eq!(delete(&mut c, spawned, &id).await.exit_code, 5);
+    }
+
+    // A command that cannot be executed: the stream ends with Start's
+    // error, and the exit status is 127, as with Start.
+    let id = "asmissing";
+    let (spawned, mut c) = shim(&t, id).await;
+    c.create(create_req(&t, id, &["/no/such/program"]))
+        .await
+        .unwrap();
+    let mut a = Attach::new(&mut c, open_and_start(id)).await.unwrap();
+    expect(a.next().await, Code::FailedPrecondition, "/no/such/program");
+    let s = c
+        .wait(v1::WaitRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!(s.exit_code, 127, "{s:?}");
     delete(&mut c, spawned, id).await;
     t.finish();
 }

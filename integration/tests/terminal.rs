@@ -147,6 +147,7 @@ async fn attach(
         msg: Some(attach_request::Msg::Open(v1::AttachOpen {
             id: id.into(),
             replay,
+            start: false,
         })),
     })
     .await

@@ -469,7 +469,29 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
     async move {
         let mut attacher = container.hub.attach(open.replay);
         tracing::debug!(attacher = attacher.id, "attached");
-        if tx.send(out(attach_response::Msg::Attached(v1::Attached {}))).await.is_err() {
+        let mut pid = 0;
+        if open.start {
+            // In a task of its own, as Start's: a client gone mid-start must
+            // not cut it between sending the command and recording it.
+            let c = container.clone();
+            let started = match tokio::spawn(async move { c.start().await }).await {
+                Ok(r) => r.map_err(Status::from),
+                Err(e) => Err(Status::internal(format!("start: {e}"))),
+            };
+            match started {
+                Ok(p) => pid = p.as_raw() as u32,
+                Err(status) => {
+                    container.hub.detach(attacher.id);
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+            }
+        }
+        if tx
+            .send(out(attach_response::Msg::Attached(v1::Attached { pid })))
+            .await
+            .is_err()
+        {
             container.hub.detach(attacher.id);
             return;
         }
