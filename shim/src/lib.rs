@@ -10,5 +10,6 @@ pub mod reaper;
 pub mod relay;
 pub mod server;
 pub mod service;
+pub mod signals;
 pub mod spawn;
 mod sys;

@@ -179,17 +179,25 @@ fn run() -> anyhow::Result<()> {
         );
     }
     tracing::info!(id = %args.id, pid = std::process::id(), "shim started");
+    // Before any other thread exists (the runtime's), so that none takes
+    // them from the shim's signalfds.
+    mydocker_shim::signals::block().context("block signals")?;
     // One thread: a shim is mostly idle and must stay small, and the init is
     // cloned from this thread, which must outlive it (PR_SET_PDEATHSIG).
+    // A few events per wake-up are plenty for one container and its
+    // clients; tokio's default (1024) is a 12 KB buffer in every shim.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_io_events_per_tick(64)
         .build()
         .context("build runtime")?;
-    let result = rt.block_on(mydocker_shim::server::serve(
+    // Boxed: the server's future is 11 KB, and each move of it on the stack
+    // would touch fresh stack pages (a page fault each at start).
+    let result = rt.block_on(Box::pin(mydocker_shim::server::serve(
         args.id.clone(),
         dir.clone(),
         listener,
-    ));
+    )));
     if let Err(e) = &result {
         tracing::error!(error = %e, "shim failed");
     }

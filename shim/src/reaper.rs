@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
+use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use tokio::signal::unix::{signal, SignalKind};
 
 use crate::container::Container;
+use crate::signals::{SignalError, Signals};
 
 #[derive(Default)]
 pub struct Reaper {
@@ -23,16 +24,17 @@ struct Inner {
 }
 
 impl Reaper {
-    /// Installs the SIGCHLD handler and starts reaping. Call before the
-    /// first child is created.
-    pub fn start() -> std::io::Result<Arc<Self>> {
+    /// Starts reaping on SIGCHLD (blocked: see [`crate::signals`]). Call
+    /// before the first child is created.
+    pub fn start() -> Result<Arc<Self>, SignalError> {
         let reaper = Arc::new(Self::default());
-        let mut sigchld = signal(SignalKind::child())?;
+        let sigchld = Signals::new(&[Signal::SIGCHLD])?;
         let r = reaper.clone();
         tokio::spawn(async move {
             loop {
                 r.reap_all();
-                if sigchld.recv().await.is_none() {
+                if let Err(e) = sigchld.recv().await {
+                    tracing::error!(error = %e, "reading SIGCHLD failed; no more exits are seen");
                     break;
                 }
             }
