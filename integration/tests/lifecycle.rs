@@ -146,6 +146,39 @@ fn start_a_attaches_and_exits_with_the_code() {
     t.finish();
 }
 
+/// The shim's log has a span per call with the container's id, around what
+/// the call did, whichever way the container was started.
+#[test]
+fn the_shim_logs_each_call_in_a_span_with_the_container_id() {
+    let t = TestRoot::new("spans");
+    let created = ok(&t.ctl_output(&["create", "true"])).trim().to_string();
+    ok(&t.ctl_output(&["start", &created]));
+    // `run` attaches and starts in one call.
+    ok(&t.ctl_output(&["run", "--name", "spans-run", "true"]));
+    let run = t.inspect("spans-run")["Id"].as_str().unwrap().to_string();
+    let log = |id: &str| std::fs::read_to_string(t.root.join(id).join("shim.log")).unwrap();
+    let has = |log: &str, span: &str, what: &str| {
+        log.lines().any(|l| l.contains(span) && l.contains(what))
+    };
+    for (id, start_span) in [(&created, "Start"), (&run, "attach")] {
+        let l = log(id);
+        assert!(
+            has(&l, &format!("Create{{container_id={id}}}"), "init created"),
+            "{l}"
+        );
+        assert!(
+            has(
+                &l,
+                &format!("{start_span}{{container_id={id}}}"),
+                "started pid="
+            ),
+            "{l}"
+        );
+    }
+    ok(&t.ctl_output(&["rm", &created, &run]));
+    t.finish();
+}
+
 #[test]
 fn the_exit_status_outlives_the_shim() {
     let t = TestRoot::new("outlive");

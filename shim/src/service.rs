@@ -278,7 +278,7 @@ impl ShimApi for ShimService {
         // drops this future, and a Start cut between sending the command
         // and recording the result would leave a running container that
         // says Created.
-        let pid = tokio::spawn(async move { c.start().await })
+        let pid = tokio::spawn(async move { c.start().await }.in_current_span())
             .await
             .map_err(|e| Status::internal(format!("start: {e}")))??;
         Ok(Response::new(v1::StartResponse {
@@ -474,7 +474,7 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
             // In a task of its own, as Start's: a client gone mid-start must
             // not cut it between sending the command and recording it.
             let c = container.clone();
-            let started = match tokio::spawn(async move { c.start().await }).await {
+            let started = match tokio::spawn(async move { c.start().await }.in_current_span()).await {
                 Ok(r) => r.map_err(Status::from),
                 Err(e) => Err(Status::internal(format!("start: {e}"))),
             };
