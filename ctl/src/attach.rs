@@ -33,18 +33,32 @@ impl Session {
     pub async fn open(client: &mut ShimClient, id: &str, replay: bool) -> anyhow::Result<Self> {
         Self::begin(client, id, replay, false)
             .await?
+            .map(|(session, _)| session)
             .map_err(|s| crate::containers::status_error(id, s))
     }
 
     /// Attaches and starts the container in one call (`AttachOpen.start`):
     /// no round trip between the two, and no output missed. `Ok(Err)` is
-    /// the status the start was refused with.
+    /// the status the start was refused with (FAILED_PRECONDITION).
     pub async fn open_and_start(
         client: &mut ShimClient,
         id: &str,
         replay: bool,
     ) -> anyhow::Result<Result<Self, tonic::Status>> {
-        Self::begin(client, id, replay, true).await
+        let (session, pid) = match Self::begin(client, id, replay, true).await? {
+            Ok(opened) => opened,
+            Err(s) if s.code() == tonic::Code::FailedPrecondition => return Ok(Err(s)),
+            Err(s) => return Err(crate::containers::status_error(id, s)),
+        };
+        if pid == 0 {
+            // A shim from before `start` (a container created before an
+            // upgrade) attached without starting: start it the old way; the
+            // attach is in place, so nothing is missed either.
+            if let Err(s) = client.start(v1::StartRequest { id: id.to_string() }).await {
+                return Ok(Err(s));
+            }
+        }
+        Ok(Ok(session))
     }
 
     async fn begin(
@@ -52,7 +66,7 @@ impl Session {
         id: &str,
         replay: bool,
         start: bool,
-    ) -> anyhow::Result<Result<Self, tonic::Status>> {
+    ) -> anyhow::Result<Result<(Self, u32), tonic::Status>> {
         let (input, rx) = mpsc::channel(64);
         input
             .send(req(attach_request::Msg::Open(v1::AttachOpen {
@@ -67,18 +81,21 @@ impl Session {
             .await
             .map_err(|s| crate::containers::status_error(id, s))?
             .into_inner();
-        match output.message().await {
+        let pid = match output.message().await {
             Ok(Some(v1::AttachResponse {
-                msg: Some(attach_response::Msg::Attached(_)),
-            })) => {}
+                msg: Some(attach_response::Msg::Attached(a)),
+            })) => a.pid,
             Ok(_) => anyhow::bail!("attach: the shim did not confirm the attach"),
             Err(s) => return Ok(Err(s)),
-        }
-        Ok(Ok(Self {
-            id: id.to_string(),
-            input,
-            output,
-        }))
+        };
+        Ok(Ok((
+            Self {
+                id: id.to_string(),
+                input,
+                output,
+            },
+            pid,
+        )))
     }
 
     pub async fn resize(&self, rows: u16, cols: u16) {

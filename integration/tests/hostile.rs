@@ -754,7 +754,11 @@ async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream
 
         // Started already (and exited): refused as Start refuses it.
         let mut again = Attach::new(&mut c, open_and_start(&id)).await.unwrap();
-        expect(again.next().await, Code::FailedPrecondition, &id);
+        expect(
+            again.next().await,
+            Code::FailedPrecondition,
+            &format!("container {id} is already started"),
+        );
         assert_eq!(delete(&mut c, spawned, &id).await.exit_code, 5);
     }
 

@@ -515,11 +515,13 @@ impl Container {
         let _guard = self.start_lock.lock().await;
         let (cmd, status, frame, pid) = {
             let mut s = self.state.lock().unwrap();
-            if s.status == Status::Exited {
-                return Err(ContainerError::ExitedBeforeStart(self.id().into()));
-            }
+            // Started and since exited is "already started", not "exited
+            // before it was started".
             if s.start_requested {
                 return Err(ContainerError::AlreadyStarted(self.id().into()));
+            }
+            if s.status == Status::Exited {
+                return Err(ContainerError::ExitedBeforeStart(self.id().into()));
             }
             s.start_requested = true;
             let (cmd, status, frame) = s.pipes.take().expect("pipes are kept until Start");

@@ -10,6 +10,5 @@ pub mod reaper;
 pub mod relay;
 pub mod server;
 pub mod service;
-pub mod signals;
 pub mod spawn;
 mod sys;

@@ -179,9 +179,6 @@ fn run() -> anyhow::Result<()> {
         );
     }
     tracing::info!(id = %args.id, pid = std::process::id(), "shim started");
-    // Before any other thread exists (the runtime's), so that none takes
-    // them from the shim's signalfds.
-    mydocker_shim::signals::block().context("block signals")?;
     // One thread: a shim is mostly idle and must stay small, and the init is
     // cloned from this thread, which must outlive it (PR_SET_PDEATHSIG).
     // A few events per wake-up are plenty for one container and its

@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
-use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::container::Container;
-use crate::signals::{SignalError, Signals};
 
 #[derive(Default)]
 pub struct Reaper {
@@ -24,17 +23,16 @@ struct Inner {
 }
 
 impl Reaper {
-    /// Starts reaping on SIGCHLD (blocked: see [`crate::signals`]). Call
-    /// before the first child is created.
-    pub fn start() -> Result<Arc<Self>, SignalError> {
+    /// Installs the SIGCHLD handler and starts reaping. Call before the
+    /// first child is created.
+    pub fn start() -> std::io::Result<Arc<Self>> {
         let reaper = Arc::new(Self::default());
-        let sigchld = Signals::new(&[Signal::SIGCHLD])?;
+        let mut sigchld = signal(SignalKind::child())?;
         let r = reaper.clone();
         tokio::spawn(async move {
             loop {
                 r.reap_all();
-                if let Err(e) = sigchld.recv().await {
-                    tracing::error!(error = %e, "reading SIGCHLD failed; no more exits are seen");
+                if sigchld.recv().await.is_none() {
                     break;
                 }
             }

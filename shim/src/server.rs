@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use mydocker::v1::shim_server::ShimServer;
-use nix::sys::signal::Signal;
+use tokio::signal::unix::{signal, SignalKind};
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
@@ -19,7 +19,6 @@ use tonic::transport::server::UdsConnectInfo;
 
 use crate::reaper::Reaper;
 use crate::service::{Shim, ShimService};
-use crate::signals::Signals;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -32,8 +31,6 @@ pub enum ServerError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serve: {0}")]
     Transport(#[from] tonic::transport::Error),
-    #[error(transparent)]
-    Signals(#[from] crate::signals::SignalError),
 }
 
 pub type Result<T, E = ServerError> = std::result::Result<T, E>;
@@ -253,7 +250,7 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
         .set_nonblocking(true)
         .map_err(io("set listener non-blocking"))?;
     let listener = tokio::net::UnixListener::from_std(listener).map_err(io("register listener"))?;
-    let reaper = Reaper::start()?;
+    let reaper = Reaper::start().map_err(io("install SIGCHLD handler"))?;
     let shim = Shim::new(id, dir, reaper);
 
     // grpcurl up to 1.8.x speaks only the v1alpha reflection protocol.
@@ -262,16 +259,15 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ShimServer<ShimService>>().await;
 
-    let stop_signals = Signals::new(&[Signal::SIGTERM, Signal::SIGINT])?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(io("install SIGTERM handler"))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(io("install SIGINT handler"))?;
     let exit = shim.exit.clone();
     let unused = unused_for(shim.clone(), idle_limit());
     let stop = async move {
         tokio::select! {
             _ = exit.notified() => {}
-            s = stop_signals.recv() => match s {
-                Ok(s) => tracing::info!("{s}: shutting down"),
-                Err(e) => tracing::error!(error = %e, "reading SIGTERM/SIGINT failed: shutting down"),
-            },
+            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
             limit = unused => tracing::info!(
                 seconds = limit.as_secs(),
                 "no container and no client: shutting down"

@@ -471,18 +471,13 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
         tracing::debug!(attacher = attacher.id, "attached");
         let mut pid = 0;
         if open.start {
-            // In a task of its own, as Start's: a client gone mid-start must
-            // not cut it between sending the command and recording it.
-            let c = container.clone();
-            let started = match tokio::spawn(async move { c.start().await }.in_current_span()).await {
-                Ok(r) => r.map_err(Status::from),
-                Err(e) => Err(Status::internal(format!("start: {e}"))),
-            };
-            match started {
+            // This session is a task of its own (see `attach`), which a
+            // client gone mid-start does not cut short.
+            match container.start().await {
                 Ok(p) => pid = p.as_raw() as u32,
-                Err(status) => {
+                Err(e) => {
                     container.hub.detach(attacher.id);
-                    let _ = tx.send(Err(status)).await;
+                    let _ = tx.send(Err(e.into())).await;
                     return;
                 }
             }
