@@ -99,7 +99,7 @@ pub struct RunArgs {
     /// Set an environment variable (KEY=VALUE; a bare KEY takes its value from here)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    /// Container hostname (default: the container id, cut to 64 bytes)
+    /// Container hostname (default: the short container id, as docker)
     #[arg(long)]
     pub hostname: Option<String>,
     /// Working directory inside the container

@@ -241,7 +241,11 @@ pub async fn create(
         argv: args.command.clone(),
         env,
         cwd: args.workdir.clone().unwrap_or_default(),
-        hostname: args.hostname.clone().unwrap_or_default(),
+        // docker's default: the short id, as `ps` shows it.
+        hostname: args
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..id.len().min(12)].to_string()),
         tty: args.tty,
         stdin: interactive,
         terminal_size: terminal_size.map(|(rows, cols)| v1::WindowSize {
