@@ -114,6 +114,15 @@ async fn state(c: &mut Client, id: &str) -> v1::StateResponse {
         .into_inner()
 }
 
+async fn wait_exit(c: &mut Client, id: &str) -> v1::ExitStatus {
+    c.wait(v1::WaitRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap()
+}
+
 async fn delete(c: &mut Client, spawned: mydocker::SpawnedShim, id: &str) -> v1::ExitStatus {
     let s = c
         .delete(v1::DeleteRequest { id: id.into() })
@@ -412,13 +421,7 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
     })
     .await
     .unwrap();
-    let s = c
-        .wait(v1::WaitRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let s = wait_exit(&mut c, id).await;
     assert_eq!((s.exit_code, s.signal), (137, 9));
     expect(
         c.kill(v1::KillRequest {
@@ -601,13 +604,7 @@ async fn huge_env_fails_at_exec_and_100k_args_arrive() {
             arg_max_kib()
         ),
     );
-    let s = c
-        .wait(v1::WaitRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let s = wait_exit(&mut c, id).await;
     assert_eq!(s.exit_code, 126, "{s:?}");
     assert_eq!(state(&mut c, id).await.status, v1::Status::Exited as i32);
     delete(&mut c, spawned, id).await;
@@ -635,13 +632,7 @@ async fn huge_env_fails_at_exec_and_100k_args_arrive() {
     let seen = a.read_until("\n").await;
     assert_eq!(seen, "100000 a1 a100000\n");
     drop(a);
-    let s = c
-        .wait(v1::WaitRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let s = wait_exit(&mut c, id).await;
     assert_eq!(s.exit_code, 0);
     delete(&mut c, spawned, id).await;
     t.finish();
@@ -771,13 +762,7 @@ async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream
         .unwrap();
     let mut a = Attach::new(&mut c, open_and_start(id)).await.unwrap();
     expect(a.next().await, Code::FailedPrecondition, "/no/such/program");
-    let s = c
-        .wait(v1::WaitRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
+    let s = wait_exit(&mut c, id).await;
     assert_eq!(s.exit_code, 127, "{s:?}");
     delete(&mut c, spawned, id).await;
     t.finish();
