@@ -99,7 +99,10 @@ fn parse_args(
 }
 
 fn main() {
-    if let Err(e) = run() {
+    let result = run();
+    // After the runtime, whose reaper would have reaped it.
+    mydocker_shim::spawn::end_ahead();
+    if let Err(e) = result {
         eprintln!("mydocker-shim: {e:#}");
         std::process::exit(1);
     }
@@ -121,6 +124,8 @@ fn run() -> anyhow::Result<()> {
         }
     };
     mydocker::validate_id(&args.id)?;
+    // First, while this is one thread: see Ahead.
+    mydocker_shim::spawn::make_ahead();
     let dir = mydocker::shim_dir(&args.root, &args.id);
     let (listener, created_dir) = match args.listen_fd {
         Some(fd) => {

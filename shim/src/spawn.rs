@@ -10,14 +10,16 @@
 //!
 //! Only the PID namespace comes with the clone (the child must be born in it
 //! to be its PID 1). The others, the network namespace above all (0.6 ms
-//! here), the child creates itself with `unshare`, on another CPU, while the
-//! shim makes the cgroup (v1). The child then makes its mounts, waits on the
-//! command pipe for the shim's word that the cgroup is there
-//! ([`SpawnedInit::proceed`]), joins it, and drops its capabilities
-//! (init.rs).
+//! here), were made ahead as the shim started ([`Ahead`]), and the child
+//! joins them; without those, it creates them itself with `unshare`. Either
+//! way on another CPU, while the shim makes the cgroup (v1). The child then
+//! makes its mounts, waits on the command pipe for the shim's word that the
+//! cgroup is there ([`SpawnedInit::proceed`]), joins it, and drops its
+//! capabilities (init.rs).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
@@ -111,6 +113,8 @@ impl SpawnedInit {
 pub struct Setup {
     pid: Pid,
     ack: OwnedFd,
+    /// Holds the namespaces the init joins until its set-up is over.
+    _ahead: Option<Ahead>,
 }
 
 impl Setup {
@@ -146,7 +150,163 @@ fn end(pid: Pid) {
 /// What the clone itself creates: the PID namespace, which the child must be
 /// born into to be its PID 1.
 const CLONE_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWPID;
-/// What the child creates itself, in parallel with the shim.
+/// The container's UTS, mount, IPC and network namespaces, made ahead: by
+/// a child the shim clones as it starts, before its runtime, while it is
+/// one small thread. That child creates them on another CPU while the shim
+/// starts up, answers the client and reads its Create, and holds them until
+/// the init has joined them (setns through the child's pidfd). The network
+/// namespace is most of an init's set-up (0.6 ms here): made ahead, it is
+/// off the path from Create to the command. Their kernel memory is charged
+/// to the shim's cgroup, not the container's (as on v1 before).
+///
+/// One container per shim: the first init takes them; a second Create (after
+/// a failed one) makes its own, as an init does when there are none.
+pub struct Ahead {
+    pid: Pid,
+    pidfd: OwnedFd,
+    /// Where it says, once, whether it made them: 0, or the errno. The
+    /// init that joins them reads it.
+    ready: OwnedFd,
+    /// Closed (dropped), the holder exits; the reaper reaps it.
+    hold: OwnedFd,
+}
+
+static AHEAD: Mutex<Option<Ahead>> = Mutex::new(None);
+
+/// The holder's stack. It makes a few raw system calls and keeps nothing:
+/// a few hundred bytes. Static, because it is used once per shim, and a
+/// child that shares our memory may only be freed after it has exited.
+#[repr(C, align(16))]
+struct AheadStack(std::cell::UnsafeCell<[u8; AHEAD_STACK_LEN]>);
+const AHEAD_STACK_LEN: usize = 32 * 1024;
+// SAFETY: only the holder uses it, through the raw pointer given to clone3.
+unsafe impl Sync for AheadStack {}
+static AHEAD_STACK: AheadStack = AheadStack(std::cell::UnsafeCell::new([0; AHEAD_STACK_LEN]));
+
+/// The holder's descriptors: its ends, and the shim's, to close.
+struct AheadFds {
+    ready: RawFd,
+    hold: RawFd,
+}
+
+/// Starts making the namespaces ahead (see [`Ahead`]). Call once, from
+/// `main`, before anything starts a thread. Where it cannot (no clone3, an
+/// old kernel, another architecture), the init makes its own.
+pub fn make_ahead() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if std::env::var_os(NO_CLONE3_ENV).is_some()
+            || !clone3_takes_stack_bottom()
+            || STARTED.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        match start_ahead() {
+            Ok(a) => *AHEAD.lock().unwrap() = Some(a),
+            Err(e) => tracing::debug!(error = %e, "namespaces not made ahead"),
+        }
+    }
+}
+
+/// Lets the holder go when no init took its namespaces (the shim ends without
+/// a container), and reaps it: call after the runtime, whose reaper would
+/// otherwise have.
+pub fn end_ahead() {
+    let Some(a) = AHEAD.lock().unwrap().take() else {
+        return;
+    };
+    let pid = a.pid;
+    drop(a.hold);
+    let _ = nix::sys::wait::waitpid(pid, None);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn start_ahead() -> Result<Ahead> {
+    let (ready_r, ready_w) = pipe_high()?;
+    let (hold_r, hold_w) = pipe_high()?;
+    // Leaked: the child reads it while it shares our memory, and it is 8
+    // bytes, once.
+    let fds: &'static mut AheadFds = Box::leak(Box::new(AheadFds {
+        ready: ready_w.as_raw_fd(),
+        hold: hold_r.as_raw_fd(),
+    }));
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_PIDFD) as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: AHEAD_STACK.0.get() as u64,
+        stack_size: AHEAD_STACK_LEN as u64,
+        ..Default::default()
+    };
+    // SAFETY: CLONE_VM on a stack only this child uses (make_ahead runs
+    // once); `ahead_entry` makes raw system calls on it and on `fds`, which
+    // is never freed.
+    let ret = unsafe { clone3_vm(&mut args, (fds as *mut AheadFds).cast(), ahead_entry) };
+    if ret < 0 {
+        return Err(sys("clone3")(nix::errno::Errno::from_raw(-ret as i32)));
+    }
+    if let Some(away) = elsewhere() {
+        let _ = nix::sched::sched_setaffinity(Pid::from_raw(ret as i32), &away);
+    }
+    // SAFETY: CLONE_PIDFD stored a descriptor that is now ours.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    drop((ready_w, hold_r));
+    Ok(Ahead {
+        pid: Pid::from_raw(ret as i32),
+        pidfd,
+        ready: ready_r,
+        hold: hold_w,
+    })
+}
+
+/// The holder: makes the namespaces, says so, and waits to be let go.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
+    // SAFETY: the leaked AheadFds start_ahead passed, never written again.
+    let fds = unsafe { &*arg.cast::<AheadFds>() };
+    let (ready, hold) = (fds.ready, fds.hold);
+    // Only its two ends stay open: a copy of the shim's end of `hold` would
+    // keep it from ever reading EOF, and one of the listening socket would
+    // keep that open after the shim's exit.
+    let (lo, hi) = (ready.min(hold), ready.max(hold));
+    // SAFETY: the child's own copies of the shim's descriptors.
+    unsafe {
+        let _ = raw::close_between(0, lo - 1);
+        let _ = raw::close_between(lo + 1, hi - 1);
+        let _ = raw::close_between(hi + 1, RawFd::MAX);
+    }
+    let errno = match raw::unshare(UNSHARE_NAMESPACES) {
+        Ok(_) => 0i32,
+        Err(e) => e,
+    };
+    let _ = raw::write(ready, &errno.to_ne_bytes());
+    let mut b = [0u8; 1];
+    // Every signal is blocked (clone3_vm): only EOF, when the shim lets go
+    // or dies, ends this.
+    let _ = raw::read(hold, &mut b);
+    raw::exit(0)
+}
+
+/// Whether the holder made the namespaces: its word on `ready`. In the
+/// init, before it has its own descriptors in place.
+fn ahead_made(ready: RawFd) -> bool {
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < buf.len() {
+        match raw::read(ready, &mut buf[got..]) {
+            Ok(0) => return false,
+            Ok(n) => got += n,
+            Err(libc::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+    i32::from_ne_bytes(buf) == 0
+}
+
+/// The rest: joined when made ahead ([`Ahead`]), else made by the child
+/// itself, in parallel with the shim.
 const UNSHARE_NAMESPACES: libc::c_int =
     libc::CLONE_NEWUTS | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET;
 
@@ -231,6 +391,14 @@ fn spawn_init_sharing(
     let stdin = raise(stdio.stdin)?;
     let stdout = raise(stdio.stdout)?;
     let stderr = raise(stdio.stderr)?;
+    let ahead = AHEAD.lock().unwrap().take();
+    let mut plan = plan;
+    let away = elsewhere();
+    if away.is_some() {
+        plan.home_cpus = nix::sched::sched_getaffinity(Pid::from_raw(0))
+            .ok()
+            .map(cpu_set);
+    }
     let child = Box::new(ChildArgs {
         moves: [
             (stdin.as_raw_fd(), 0),
@@ -242,6 +410,8 @@ fn spawn_init_sharing(
         ],
         shim_end: cmd_w.as_raw_fd(),
         ack: ack_w.as_raw_fd(),
+        ns_from: ahead.as_ref().map_or(-1, |a| a.pidfd.as_raw_fd()),
+        ns_ready: ahead.as_ref().map_or(-1, |a| a.ready.as_raw_fd()),
         tty: stdio.controlling_tty,
         plan,
     });
@@ -297,16 +467,55 @@ fn spawn_init_sharing(
         Err((e, _)) => return Err(sys("clone3")(e)),
     };
     let pid = Pid::from_raw(pid);
+    if let Some(away) = away {
+        // Best effort: where it fails, the init sets up on this CPU, after us.
+        let _ = nix::sched::sched_setaffinity(pid, &away);
+    }
     // The child's ends: the init has its own copies now.
     drop((cmd_r, status_w, stdin, stdout, stderr, ack_w));
     Ok(SpawnedInit {
         pid,
         cmd: cmd_w,
         status: status_r,
-        setup: Setup { pid, ack: ack_r },
+        setup: Setup {
+            pid,
+            ack: ack_r,
+            _ahead: ahead,
+        },
         join: how,
         memory,
     })
+}
+
+/// The CPUs the shim may use other than the one it runs on, when there are
+/// any: where the init sets itself up. The kernel places a new child on its
+/// parent's CPU, where it would wait until the shim blocks (0.3-0.8 ms here)
+/// while another CPU idles; sent there, its namespaces and mounts overlap
+/// the shim's cgroup work as intended. The init takes back the shim's CPUs
+/// before it joins its cgroup (init.rs).
+fn elsewhere() -> Option<nix::sched::CpuSet> {
+    let mut cpus = nix::sched::sched_getaffinity(Pid::from_raw(0)).ok()?;
+    // SAFETY: sched_getcpu takes no arguments.
+    let here = unsafe { libc::sched_getcpu() };
+    let here = usize::try_from(here).ok()?;
+    if !cpus.is_set(here).ok()? {
+        return None;
+    }
+    cpus.unset(here).ok()?;
+    let others = (0..nix::sched::CpuSet::count()).any(|c| cpus.is_set(c).unwrap_or(false));
+    others.then_some(cpus)
+}
+
+fn cpu_set(cpus: nix::sched::CpuSet) -> libc::cpu_set_t {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for c in 0..nix::sched::CpuSet::count() {
+        if cpus.is_set(c).unwrap_or(false) {
+            // SAFETY: c < CPU_SETSIZE, the set's size.
+            unsafe { libc::CPU_SET(c, &mut set) };
+        }
+    }
+    set
 }
 
 /// Everything the child reads and writes until it execs, made before the
@@ -318,6 +527,10 @@ struct ChildArgs {
     shim_end: RawFd,
     /// Where it reports its set-up until the ack pipe is in place.
     ack: RawFd,
+    /// A pidfd of the [`Ahead`] whose namespaces it joins, and the pipe on
+    /// which that says whether it made them; -1: it makes its own.
+    ns_from: RawFd,
+    ns_ready: RawFd,
     tty: bool,
     plan: InitPlan,
 }
@@ -366,43 +579,9 @@ fn clone3(
     args.stack = stack as u64;
     args.stack_size = STACK_LEN as u64;
     let child = Box::into_raw(child);
-    // No handler of the shim's may run in the child, which shares its
-    // memory: every signal is blocked across the clone; the child resets
-    // the handlers, then unblocks them (child_setup).
-    // SAFETY: sigfillset and pthread_sigmask on sets we own.
-    let old = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    };
-    let ret: isize;
-    // SAFETY: clone3 with CLONE_VM and a stack of its own. The child returns
-    // from the syscall on that stack, with the registers as they were: r12
-    // and r13 (which `syscall` keeps) carry the argument and the entry, which
-    // it calls with the stack 16-byte aligned; `child_entry` never returns.
-    // The parent goes on past label 2 with the pid or an error.
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "mov rdi, r12",
-            "call r13",
-            "ud2",
-            "2:",
-            inlateout("rax") libc::SYS_clone3 as isize => ret,
-            in("rdi") args as *mut CloneArgs,
-            in("rsi") std::mem::size_of::<CloneArgs>(),
-            in("r12") child,
-            in("r13") child_entry as extern "C" fn(*mut ChildArgs) -> !,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    }
+    // SAFETY: `child_entry` runs only `child_setup` on that stack and on
+    // `child`, which InitMemory keeps until the init has exec'd or is gone.
+    let ret = unsafe { clone3_vm(args, child.cast(), child_entry) };
     if ret < 0 {
         // SAFETY: no child was made: the arguments and the stack are ours.
         unsafe { libc::munmap(stack, STACK_LEN) };
@@ -419,6 +598,60 @@ fn clone3(
         exec_done: false,
     };
     Ok((ret as i32, Some(memory)))
+}
+
+/// clone3 with CLONE_VM and the stack in `args`: the child calls
+/// `entry(arg)` there, and never returns. The parent gets the pid, or
+/// -errno.
+///
+/// No handler of the shim's may run in a child that shares its memory:
+/// every signal is blocked across the clone, and the child inherits that
+/// mask (the init resets the handlers, then unblocks them, in child_setup).
+///
+/// # Safety
+/// `args` has CLONE_VM and a stack that nothing else uses until the child
+/// has exited or exec'd; `entry` makes only raw system calls, on that stack
+/// and on `arg`, which must outlive it likewise.
+#[cfg(target_arch = "x86_64")]
+unsafe fn clone3_vm(
+    args: &mut CloneArgs,
+    arg: *mut libc::c_void,
+    entry: extern "C" fn(*mut libc::c_void) -> !,
+) -> isize {
+    // SAFETY: sigfillset and pthread_sigmask on sets we own.
+    let old = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    };
+    let ret: isize;
+    // SAFETY: the caller's. The child returns from the syscall on its own
+    // stack, with the registers as they were: r12 and r13 (which `syscall`
+    // keeps) carry the argument and the entry, which it calls with the
+    // stack 16-byte aligned. The parent goes on past label 2.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 as isize => ret,
+            in("rdi") args as *mut CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") arg,
+            in("r13") entry,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    ret
 }
 
 /// clone3 the init as a copy of the shim (see the x86_64 version).
@@ -476,10 +709,10 @@ fn clone3_copy(
 
 /// Where the child starts on its own stack (x86_64, CLONE_VM).
 #[cfg(target_arch = "x86_64")]
-extern "C" fn child_entry(child: *mut ChildArgs) -> ! {
+extern "C" fn child_entry(child: *mut libc::c_void) -> ! {
     // SAFETY: the arguments clone3 was given, which InitMemory keeps alive
     // and which nothing else touches until this process has exec'd or died.
-    unsafe { child_setup(&mut *child) }
+    unsafe { child_setup(&mut *child.cast::<ChildArgs>()) }
 }
 
 /// What the init runs on while it shares the shim's memory: its stack and
@@ -555,8 +788,18 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     // the shim makes the cgroup. Its kernel memory is charged to the cgroup
     // the child is in: the container's on v2 (born there), the shim's on v1,
     // as when the clone made it.
-    if let Err(e) = raw::unshare(UNSHARE_NAMESPACES) {
-        init::fail(ack, Fault::new(Step::Unshare, e, 0));
+    // Those made ahead, when there are: joining is all that is left to do,
+    // once they are made (the holder may still be at it: this waits here,
+    // not in the shim, which makes the cgroup meanwhile). Where they were
+    // not made, or joining fails (setns with a pidfd is Linux 5.8), it
+    // makes its own.
+    let joined = child.ns_from >= 0
+        && ahead_made(child.ns_ready)
+        && raw::setns(child.ns_from, UNSHARE_NAMESPACES).is_ok();
+    if !joined {
+        if let Err(e) = raw::unshare(UNSHARE_NAMESPACES) {
+            init::fail(ack, Fault::new(Step::Unshare, e, 0));
+        }
     }
     for &(from, to) in &child.moves {
         // SAFETY: 0-5 are the child's to replace (its copies of the shim's).

@@ -95,8 +95,33 @@ pub fn open(path: &CStr, flags: libc::c_int) -> SysResult {
     )
 }
 
+/// setns(2): `fd` a pidfd (Linux 5.8), `flags` the namespaces to join.
+pub fn setns(fd: RawFd, flags: libc::c_int) -> SysResult {
+    call(libc::SYS_setns, [fd as usize, flags as usize, 0, 0, 0, 0])
+}
+
+/// close_range(2) of `first..=last`.
+///
+/// # Safety
+/// As for `close` of each of them.
+pub unsafe fn close_between(first: RawFd, last: RawFd) -> SysResult {
+    call(
+        libc::SYS_close_range,
+        [first as usize, last as u32 as usize, 0, 0, 0, 0],
+    )
+}
+
 pub fn unshare(flags: libc::c_int) -> SysResult {
     call(libc::SYS_unshare, [flags as usize, 0, 0, 0, 0, 0])
+}
+
+/// sched_setaffinity(2) of the calling thread.
+pub fn set_affinity(mask: &libc::cpu_set_t) -> SysResult {
+    let len = std::mem::size_of::<libc::cpu_set_t>();
+    call(
+        libc::SYS_sched_setaffinity,
+        [0, len, p(mask as *const libc::cpu_set_t), 0, 0, 0],
+    )
 }
 
 /// dup2(2), for `from != to`.
