@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // copy a reference count instead of a memcpy.
         .bytes(".mydocker.shim.v1.AttachResponse")
         .bytes(".mydocker.shim.v1.AttachRequest")
+        // Boxed: a Create inline would make every AttachRequest (each
+        // keystroke and chunk of stdin) ten times its size.
+        .boxed(".mydocker.shim.v1.AttachOpen.create")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -376,6 +376,7 @@ async fn attach(
             id: id.into(),
             replay: false,
             start: false,
+            create: None,
         })),
     })
     .await?;

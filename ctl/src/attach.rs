@@ -29,7 +29,56 @@ fn req(msg: attach_request::Msg) -> v1::AttachRequest {
     v1::AttachRequest { msg: Some(msg) }
 }
 
+/// What [`Session::run`] came to.
+pub enum RunOpen {
+    /// Created, attached and started.
+    Started(Box<Session>),
+    /// Created, but the start was refused, with this status
+    /// (FAILED_PRECONDITION: the command could not be executed).
+    Refused(tonic::Status),
+    /// Not created: the status Create was answered with.
+    NotCreated(tonic::Status),
+}
+
 impl Session {
+    /// Creates the container, attaches and starts it, in one call
+    /// (`AttachOpen.create` and `start`): docker's `run`.
+    pub async fn run(
+        client: &mut ShimClient,
+        request: v1::CreateRequest,
+    ) -> anyhow::Result<RunOpen> {
+        let id = request.id.clone();
+        let (input, rx) = mpsc::channel(64);
+        input
+            .send(req(attach_request::Msg::Open(v1::AttachOpen {
+                id: id.clone(),
+                replay: false,
+                start: true,
+                create: Some(Box::new(request)),
+            })))
+            .await
+            .context("attach")?;
+        let mut output = match client.attach(ReceiverStream::new(rx)).await {
+            Ok(r) => r.into_inner(),
+            Err(s) => return Ok(RunOpen::NotCreated(s)),
+        };
+        match output.message().await {
+            Ok(Some(v1::AttachResponse {
+                msg: Some(attach_response::Msg::Created(_)),
+            })) => {}
+            Ok(_) => anyhow::bail!("attach: the shim did not confirm the create"),
+            Err(s) => return Ok(RunOpen::NotCreated(s)),
+        }
+        match output.message().await {
+            Ok(Some(v1::AttachResponse {
+                msg: Some(attach_response::Msg::Attached(_)),
+            })) => Ok(RunOpen::Started(Box::new(Self { id, input, output }))),
+            Ok(_) => anyhow::bail!("attach: the shim did not confirm the attach"),
+            Err(s) if s.code() == tonic::Code::FailedPrecondition => Ok(RunOpen::Refused(s)),
+            Err(s) => Err(crate::containers::status_error(&id, s)),
+        }
+    }
+
     pub async fn open(client: &mut ShimClient, id: &str, replay: bool) -> anyhow::Result<Self> {
         Self::begin(client, id, replay, false)
             .await?
@@ -73,6 +122,7 @@ impl Session {
                 id: id.to_string(),
                 replay,
                 start,
+                create: None,
             })))
             .await
             .context("attach")?;
@@ -195,7 +245,8 @@ impl Session {
                             ));
                             return Ok(Outcome::Ended);
                         }
-                        Some(attach_response::Msg::Attached(_)) | None => {}
+                        Some(attach_response::Msg::Attached(_) | attach_response::Msg::Created(_))
+                        | None => {}
                     }
                 }
                 Some(sig) = async {

@@ -322,7 +322,7 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
             }
             let early = run::unless_interrupted(early);
             // Held back until the container is made or nothing is left.
-            let created = run::create(&root, &args, early).await;
+            let created = run::create(&root, &args, early, run::How::Create).await;
             run::release_signals();
             let created = created?;
             println!("{}", created.id);

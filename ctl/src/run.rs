@@ -13,7 +13,7 @@ use tonic::Code;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::attach::{Outcome, Session, Signals};
+use crate::attach::{Outcome, RunOpen, Session, Signals};
 use crate::cli::RunArgs;
 use crate::containers::{wait_gone, Target};
 use crate::exit_with;
@@ -66,6 +66,18 @@ pub struct Created {
     pub client: ShimClient,
     pub process: mydocker::ShimProcess,
     pub detach_keys: Vec<u8>,
+    /// With [`How::Run`]: the session, or why it is not there (the start
+    /// was refused: `Ok(Err)`).
+    pub session: Option<anyhow::Result<Result<Session, tonic::Status>>>,
+}
+
+/// What [`create`] does once the shim is up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// Create only.
+    Create,
+    /// Create, attach and start, in one call (`AttachOpen.create`).
+    Run,
 }
 
 /// A shim spawned before our own command line was parsed.
@@ -184,6 +196,7 @@ pub async fn create(
     root: &Path,
     args: &RunArgs,
     early: Option<EarlyShim>,
+    how: How,
 ) -> anyhow::Result<Created> {
     let checked = check_run_args(args);
     let early = match early {
@@ -263,7 +276,16 @@ pub async fn create(
             Some(n) => n.clone(),
             None => crate::names::generate(),
         };
-        match client.create(request.clone()).await {
+        let r = match how {
+            How::Create => client.create(request.clone()).await.map(|_| None),
+            How::Run => match Session::run(&mut client, request.clone()).await {
+                Ok(RunOpen::NotCreated(s)) => Err(s),
+                Ok(RunOpen::Started(session)) => Ok(Some(Ok(Ok(*session)))),
+                Ok(RunOpen::Refused(s)) => Ok(Some(Ok(Err(s)))),
+                Err(e) => Ok(Some(Err(e))),
+            },
+        };
+        match r {
             // A generated name that is taken: draw another.
             Err(s) if s.code() == Code::AlreadyExists && args.name.is_none() && attempts < 10 => {
                 attempts += 1;
@@ -294,6 +316,7 @@ pub async fn create(
         client,
         process,
         detach_keys,
+        session: result.ok().flatten(),
     })
 }
 
@@ -325,7 +348,10 @@ pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow
         release_signals();
     }
     let interactive = args.interactive || args.tty;
-    let created = create(root, &args, early).await;
+    // Attached, it is created, attached and started in one call: no output
+    // is missed, and no round trip is spent between the steps.
+    let how = if args.detach { How::Create } else { How::Run };
+    let created = create(root, &args, early, how).await;
     // Detached: held back until the container is made or nothing is left.
     release_signals();
     let Created {
@@ -333,6 +359,7 @@ pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow
         mut client,
         mut process,
         detach_keys,
+        session,
     } = created?;
 
     // A --rm container that never ran is not its shim's to remove.
@@ -352,7 +379,7 @@ pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow
         return Err(err);
     }
 
-    let opened = match Session::open_and_start(&mut client, &id, false).await {
+    let opened = match session.context("no session from an attached run")? {
         Ok(Ok(session)) => Ok(session),
         Ok(Err(refused)) => Err(match start_refused(&mut client, &id, refused).await {
             Ok((code, msg)) => exit_with(code, msg),

@@ -40,6 +40,7 @@ fn open(id: &str) -> v1::AttachRequest {
         id: id.into(),
         replay: false,
         start: false,
+        create: None,
     }))
 }
 
@@ -390,6 +391,7 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
         id: id.into(),
         replay: true,
         start: false,
+        create: None,
     }));
     let mut a = Attach::new(&mut c, replay).await.unwrap();
     a.send(stdin).await;
@@ -704,6 +706,7 @@ fn open_and_start(id: &str) -> v1::AttachRequest {
         id: id.into(),
         replay: false,
         start: true,
+        create: None,
     }))
 }
 
@@ -765,5 +768,193 @@ async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream
     let s = wait_exit(&mut c, id).await;
     assert_eq!(s.exit_code, 127, "{s:?}");
     delete(&mut c, spawned, id).await;
+    t.finish();
+}
+
+fn create_attach_start(id: &str, create: v1::CreateRequest) -> v1::AttachRequest {
+    attach_msg(attach_request::Msg::Open(v1::AttachOpen {
+        id: id.into(),
+        replay: false,
+        start: true,
+        create: Some(Box::new(create)),
+    }))
+}
+
+/// Attach with `create` and `start`: docker's `run` in one call. `created`
+/// comes first, then `attached` with the same pid, then all the output; a
+/// Create that fails ends the stream with Create's own status and leaves no
+/// container; a start that is refused ends it with Start's, after
+/// `created`, and the container stays for Wait and Delete.
+#[tokio::test]
+async fn create_attach_and_start_in_one_call() {
+    let t = TestRoot::new("crtatt");
+    let id = "ca0";
+    let (spawned, mut c) = shim(&t, id).await;
+    let req = create_req(&t, id, &["sh", "-c", "echo first; exit 4"]);
+    // `id` may be left empty: it is the Create's.
+    let mut a = Attach::new(&mut c, create_attach_start("", req))
+        .await
+        .unwrap();
+    let created = match a.next().await {
+        Ok(Some(attach_response::Msg::Created(v1::CreateResponse { pid }))) => pid,
+        other => panic!("expected created, got {other:?}"),
+    };
+    match a.next().await {
+        Ok(Some(attach_response::Msg::Attached(v1::Attached { pid }))) => {
+            assert_eq!(pid, created)
+        }
+        other => panic!("expected attached, got {other:?}"),
+    }
+    let mut out = String::new();
+    let exit = loop {
+        match a.next().await.unwrap() {
+            Some(attach_response::Msg::Stdout(b)) => out.push_str(&String::from_utf8_lossy(&b)),
+            Some(attach_response::Msg::Exit(e)) => break e,
+            other => panic!("after {out:?}: {other:?}"),
+        }
+    };
+    assert_eq!((out.as_str(), exit.exit_code), ("first\n", 4));
+    assert_eq!(delete(&mut c, spawned, id).await.exit_code, 4);
+
+    // Create refused: its status, and nothing of the container.
+    let id = "ca1";
+    let (spawned, mut c) = shim(&t, id).await;
+    let mut a = Attach::new(&mut c, create_attach_start(id, create_req(&t, id, &[])))
+        .await
+        .unwrap();
+    expect(a.next().await, Code::InvalidArgument, "argv");
+    expect(
+        c.state(v1::StateRequest { id: id.into() }).await,
+        Code::NotFound,
+        id,
+    );
+    // Two ids that disagree.
+    let mut a = Attach::new(
+        &mut c,
+        create_attach_start("other", create_req(&t, id, &["true"])),
+    )
+    .await
+    .unwrap();
+    expect(a.next().await, Code::InvalidArgument, "differ");
+    c.shutdown(v1::ShutdownRequest {}).await.unwrap();
+    assert!(wait_child(spawned.process).await.success());
+
+    // Created, but the command cannot be executed: Start's status after
+    // `created`, and 127 through Wait.
+    let id = "ca2";
+    let (spawned, mut c) = shim(&t, id).await;
+    let req = create_req(&t, id, &["/no/such/program"]);
+    let mut a = Attach::new(&mut c, create_attach_start(id, req))
+        .await
+        .unwrap();
+    assert!(
+        matches!(a.next().await, Ok(Some(attach_response::Msg::Created(_)))),
+        "created first"
+    );
+    expect(a.next().await, Code::FailedPrecondition, "/no/such/program");
+    assert_eq!(wait_exit(&mut c, id).await.exit_code, 127);
+    delete(&mut c, spawned, id).await;
+    t.finish();
+}
+
+/// The children of `pid` named `comm`.
+fn children_named(pid: u32, comm: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, not ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+        if ppid == Some(pid) && head.ends_with(&format!("({comm}")) {
+            found.push(p);
+        }
+    }
+    found
+}
+
+fn ns(pid: u32, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .map(|l| l.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The namespaces are made ahead, as the shim starts, by a child that keeps
+/// nothing of the shim's but its two pipes, sits in `/`, and has made its
+/// mounts private; the init joins exactly those namespaces at Create, and
+/// the holder is gone then. A shim that ends with no container reaps it.
+#[tokio::test]
+async fn namespaces_are_made_ahead_and_the_init_joins_them() {
+    const KINDS: [&str; 4] = ["net", "uts", "ipc", "mnt"];
+    let t = TestRoot::new("nsahead");
+    let id = "na0";
+    let (spawned, mut c) = shim(&t, id).await;
+    let shim_pid = spawned.process.id();
+    let holder = eventually(Duration::from_secs(2), || {
+        children_named(shim_pid, "mydocker-ns").pop()
+    })
+    .expect("a holder under the shim");
+    // Made: its namespaces are no longer the shim's.
+    let made = eventually(Duration::from_secs(2), || {
+        KINDS
+            .iter()
+            .all(|k| ns(holder, k) != ns(shim_pid, k))
+            .then_some(())
+    });
+    assert!(made.is_some(), "the holder's namespaces are the shim's");
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{holder}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            std::fs::read_link(e.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(fds.len(), 2, "{fds:?}");
+    assert!(fds.iter().all(|f| f.starts_with("pipe:")), "{fds:?}");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{holder}/cwd")).unwrap(),
+        Path::new("/")
+    );
+    let mounts = std::fs::read_to_string(format!("/proc/{holder}/mountinfo")).unwrap();
+    assert!(!mounts.contains(" shared:"), "{mounts}");
+    let held: Vec<String> = KINDS.iter().map(|k| ns(holder, k)).collect();
+
+    let pid = c
+        .create(create_req(&t, id, &["true"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .pid;
+    let joined: Vec<String> = KINDS.iter().map(|k| ns(pid, k)).collect();
+    assert_eq!(joined, held);
+    let gone = eventually(Duration::from_secs(2), || {
+        (!Path::new(&format!("/proc/{holder}")).exists()).then_some(())
+    });
+    assert!(gone.is_some(), "the holder outlived the Create");
+    delete(&mut c, spawned, id).await;
+
+    // No container: the shim lets its holder go and reaps it as it ends.
+    let id = "na1";
+    let (spawned, mut c) = shim(&t, id).await;
+    let shim_pid = spawned.process.id();
+    let holder = eventually(Duration::from_secs(2), || {
+        children_named(shim_pid, "mydocker-ns").pop()
+    })
+    .expect("a holder under the shim");
+    c.shutdown(v1::ShutdownRequest {}).await.unwrap();
+    assert!(wait_child(spawned.process).await.success());
+    assert!(
+        !Path::new(&format!("/proc/{holder}")).exists(),
+        "the holder outlived its shim"
+    );
     t.finish();
 }

@@ -56,6 +56,7 @@ async fn attach(c: &mut mydocker::ShimClient, id: &str) -> tonic::Streaming<v1::
             id: id.into(),
             replay: false,
             start: false,
+            create: None,
         })),
     })
     .await
@@ -141,6 +142,7 @@ async fn fifty_attachers_each_get_everything_and_the_shim_does_not_grow() {
                         id: id.into(),
                         replay: true,
                         start: false,
+                        create: None,
                     })),
                 })
                 .await
@@ -183,6 +185,7 @@ async fn fifty_attachers_each_get_everything_and_the_shim_does_not_grow() {
             id: id.into(),
             replay: false,
             start: false,
+            create: None,
         })),
     })
     .await

@@ -148,6 +148,7 @@ async fn attach(
             id: id.into(),
             replay,
             start: false,
+            create: None,
         })),
     })
     .await

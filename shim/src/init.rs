@@ -57,7 +57,6 @@ pub enum Step {
     BindReadOnly,
     MakeReadOnly,
     Hostname,
-    Affinity,
     DropCap,
     SetCaps,
     NoNewPrivs,
@@ -68,7 +67,7 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 19] = [
+    const ALL: [Step; 18] = [
         Step::Ready,
         Step::Unshare,
         Step::JoinCgroup,
@@ -80,7 +79,6 @@ impl Step {
         Step::BindReadOnly,
         Step::MakeReadOnly,
         Step::Hostname,
-        Step::Affinity,
         Step::DropCap,
         Step::SetCaps,
         Step::NoNewPrivs,
@@ -151,9 +149,6 @@ pub struct InitPlan {
     ptrs: Vec<*const c_char>,
     /// Receives the cgroup files to join (see [`relay::encode_join`]).
     join_buf: Vec<u8>,
-    /// The CPUs the init may run on once set up, when the shim sent its
-    /// set-up elsewhere (spawn.rs).
-    pub(crate) home_cpus: Option<libc::cpu_set_t>,
 }
 
 /// Room for the cgroup files the init joins: a few paths of a few hundred
@@ -177,7 +172,6 @@ impl InitPlan {
             buf: vec![0; command_len],
             ptrs: vec![std::ptr::null(); relay::pointer_slots(argc, envc)],
             join_buf: vec![0; JOIN_BUF],
-            home_cpus: None,
         })
     }
 }
@@ -232,7 +226,6 @@ pub fn fail(fd: RawFd, fault: Fault) -> ! {
 /// Call only in the clone child, once, with the plan the shim made for it.
 pub unsafe fn run(plan: &mut InitPlan) -> ! {
     if let Err(f) = setup(plan)
-        .and_then(|_| go_home(plan))
         .and_then(|_| join_cgroup(&mut plan.join_buf))
         .and_then(|_| {
             // Last, as the mounts and the join needed CAP_SYS_ADMIN.
@@ -279,15 +272,6 @@ fn setup(plan: &InitPlan) -> Result<(), Fault> {
         Fault::check(sys::sethostname(host), Step::Hostname, 0)?;
     }
     Ok(())
-}
-
-/// Back on every CPU the shim may use, before the cgroup (a cpuset) narrows
-/// them again: the container's CPUs are what they would have been.
-fn go_home(plan: &InitPlan) -> Result<(), Fault> {
-    match &plan.home_cpus {
-        Some(mask) => Fault::check(sys::set_affinity(mask), Step::Affinity, 0).map(drop),
-        None => Ok(()),
-    }
 }
 
 /// Waits for the shim to make the cgroup, and joins it: the command, and
@@ -483,7 +467,6 @@ pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32,
         Step::BindReadOnly => format!("bind {}: {desc}", path(harden::READONLY_PATHS)),
         Step::MakeReadOnly => format!("make read-only {}: {desc}", path(harden::READONLY_PATHS)),
         Step::Hostname => format!("set hostname: {desc}"),
-        Step::Affinity => format!("restore the CPU affinity: {desc}"),
         Step::DropCap => format!("drop capability {item} from the bounding set: {desc}"),
         Step::SetCaps => format!("set capabilities: {desc}"),
         Step::NoNewPrivs => format!("set no_new_privs: {desc}"),

@@ -124,8 +124,7 @@ fn run() -> anyhow::Result<()> {
         }
     };
     mydocker::validate_id(&args.id)?;
-    // First, while this is one thread: see Ahead.
-    mydocker_shim::spawn::make_ahead();
+    let ahead = mydocker_shim::spawn::make_ahead();
     let dir = mydocker::shim_dir(&args.root, &args.id);
     let (listener, created_dir) = match args.listen_fd {
         Some(fd) => {
@@ -184,6 +183,9 @@ fn run() -> anyhow::Result<()> {
         );
     }
     tracing::info!(id = %args.id, pid = std::process::id(), "shim started");
+    if let Some(e) = ahead {
+        tracing::debug!("{e}");
+    }
     // One thread: a shim is mostly idle and must stay small, and the init is
     // cloned from this thread, which must outlive it (PR_SET_PDEATHSIG).
     // A few events per wake-up are plenty for one container and its

@@ -227,6 +227,40 @@ fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
     })
 }
 
+/// Create, for the Create call and for an Attach that opens with `create`.
+fn create_container(shim: &Arc<Shim>, req: v1::CreateRequest) -> Result<Arc<Container>, Status> {
+    let config = config_from_proto(req)?;
+    let c = shim.create(config)?;
+    if c.config.auto_remove {
+        // Its exit wakes the Wait and Attach calls in flight and this
+        // alike: the removal does not take their status away.
+        let (shim, c) = (shim.clone(), c.clone());
+        tokio::spawn(
+            async move {
+                c.wait().await;
+                // A failed Start is answered with the error, and the
+                // caller may Wait for the code: it stays for Delete.
+                if c.ran() {
+                    // The removal blocks this thread for a while (ten
+                    // rmdirs, the records): let the connections send
+                    // the exit status first, so that clients take it
+                    // and hang up meanwhile.
+                    tokio::task::yield_now().await;
+                    shim.remove(&c);
+                    // No client asked for this: each takes the rest of
+                    // the output and the exit status at its own pace (a
+                    // `run --rm ... | less`), and hangs up; stopping the
+                    // server now would cut them off.
+                    let _ = shim.clients.subscribe().wait_for(|n| *n == 0).await;
+                    shim.exit.notify_one();
+                }
+            }
+            .in_current_span(),
+        );
+    }
+    Ok(c)
+}
+
 #[tonic::async_trait]
 impl ShimApi for ShimService {
     #[tracing::instrument(name = "Create", skip_all, fields(container_id = %req.get_ref().id))]
@@ -234,35 +268,7 @@ impl ShimApi for ShimService {
         &self,
         req: Request<v1::CreateRequest>,
     ) -> Result<Response<v1::CreateResponse>, Status> {
-        let config = config_from_proto(req.into_inner())?;
-        let c = self.shim.create(config)?;
-        if c.config.auto_remove {
-            // Its exit wakes the Wait and Attach calls in flight and this
-            // alike: the removal does not take their status away.
-            let (shim, c) = (self.shim.clone(), c.clone());
-            tokio::spawn(
-                async move {
-                    c.wait().await;
-                    // A failed Start is answered with the error, and the
-                    // caller may Wait for the code: it stays for Delete.
-                    if c.ran() {
-                        // The removal blocks this thread for a while (ten
-                        // rmdirs, the records): let the connections send
-                        // the exit status first, so that clients take it
-                        // and hang up meanwhile.
-                        tokio::task::yield_now().await;
-                        shim.remove(&c);
-                        // No client asked for this: each takes the rest of
-                        // the output and the exit status at its own pace (a
-                        // `run --rm ... | less`), and hangs up; stopping the
-                        // server now would cut them off.
-                        let _ = shim.clients.subscribe().wait_for(|n| *n == 0).await;
-                        shim.exit.notify_one();
-                    }
-                }
-                .in_current_span(),
-            );
-        }
+        let c = create_container(&self.shim, req.into_inner())?;
         Ok(Response::new(v1::CreateResponse {
             pid: c.pid().as_raw() as u32,
         }))
@@ -439,7 +445,7 @@ fn out(msg: attach_response::Msg) -> Result<v1::AttachResponse, Status> {
 /// One Attach stream: input from the client toward the container, output
 /// and the exit from the container toward the client.
 async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachRequest>, tx: Tx) {
-    let open = match inbound.message().await {
+    let mut open = match inbound.message().await {
         Ok(Some(v1::AttachRequest {
             msg: Some(attach_request::Msg::Open(open)),
         })) => open,
@@ -458,6 +464,26 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
             return;
         }
     };
+    if let Some(create) = open.create.take() {
+        if !open.id.is_empty() && open.id != create.id {
+            let msg = "attach: `id` and `create.id` differ";
+            let _ = tx.send(Err(Status::invalid_argument(msg))).await;
+            return;
+        }
+        open.id.clone_from(&create.id);
+        let span = tracing::info_span!("Create", container_id = %create.id);
+        let created = span.in_scope(|| create_container(&shim, *create));
+        let reply = match created {
+            Ok(c) => out(attach_response::Msg::Created(v1::CreateResponse {
+                pid: c.pid().as_raw() as u32,
+            })),
+            Err(s) => Err(s),
+        };
+        let failed = reply.is_err();
+        if tx.send(reply).await.is_err() || failed {
+            return;
+        }
+    }
     let container = match shim.lookup(&open.id) {
         Ok(c) => c,
         Err(e) => {

@@ -151,21 +151,23 @@ fn end(pid: Pid) {
 /// born into to be its PID 1.
 const CLONE_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWPID;
 /// The container's UTS, mount, IPC and network namespaces, made ahead: by
-/// a child the shim clones as it starts, before its runtime, while it is
-/// one small thread. That child creates them on another CPU while the shim
-/// starts up, answers the client and reads its Create, and holds them until
-/// the init has joined them (setns through the child's pidfd). The network
-/// namespace is most of an init's set-up (0.6 ms here): made ahead, it is
-/// off the path from Create to the command. Their kernel memory is charged
-/// to the shim's cgroup, not the container's (as on v1 before).
+/// a child the shim clones as it starts (the holder), which creates them on
+/// another CPU while the shim starts up, answers its client and reads the
+/// Create, then holds them until the init has joined them (setns through
+/// the holder's pidfd). The network namespace is most of an init's set-up
+/// (0.6 ms here): made ahead, it is off the path from Create to the command.
+///
+/// What changes for the container: its mount table is the host's as the
+/// shim started, not as Create came; and the namespaces' kernel memory is
+/// charged to the shim's cgroup, not the container's (on v1 it always was).
 ///
 /// One container per shim: the first init takes them; a second Create (after
-/// a failed one) makes its own, as an init does when there are none.
+/// a failed one) has its init make its own, as where there are none.
 pub struct Ahead {
     pid: Pid,
     pidfd: OwnedFd,
-    /// Where it says, once, whether it made them: 0, or the errno. The
-    /// init that joins them reads it.
+    /// Where the holder says, once, whether it made them: 0, or the errno.
+    /// The init that joins them reads it.
     ready: OwnedFd,
     /// Closed (dropped), the holder exits; the reaper reaps it.
     hold: OwnedFd,
@@ -174,8 +176,8 @@ pub struct Ahead {
 static AHEAD: Mutex<Option<Ahead>> = Mutex::new(None);
 
 /// The holder's stack. It makes a few raw system calls and keeps nothing:
-/// a few hundred bytes. Static, because it is used once per shim, and a
-/// child that shares our memory may only be freed after it has exited.
+/// a few hundred bytes. Static: there is one holder per shim, and memory a
+/// child shares with us could only be freed once it has exited.
 #[repr(C, align(16))]
 struct AheadStack(std::cell::UnsafeCell<[u8; AHEAD_STACK_LEN]>);
 const AHEAD_STACK_LEN: usize = 32 * 1024;
@@ -183,30 +185,35 @@ const AHEAD_STACK_LEN: usize = 32 * 1024;
 unsafe impl Sync for AheadStack {}
 static AHEAD_STACK: AheadStack = AheadStack(std::cell::UnsafeCell::new([0; AHEAD_STACK_LEN]));
 
-/// The holder's descriptors: its ends, and the shim's, to close.
+/// The holder's two pipe ends.
 struct AheadFds {
     ready: RawFd,
     hold: RawFd,
 }
 
-/// Starts making the namespaces ahead (see [`Ahead`]). Call once, from
-/// `main`, before anything starts a thread. Where it cannot (no clone3, an
-/// old kernel, another architecture), the init makes its own.
-pub fn make_ahead() {
+/// Starts making the namespaces ahead (see [`Ahead`]): call once, first
+/// thing in `main`, so that the work overlaps the shim's start. Before any
+/// thread exists: the holder shares our memory, and must not do so with
+/// threads that could be in the middle of anything when it is cloned.
+/// Where it cannot (no clone3, a kernel before 5.9, which lacks close_range
+/// and setns through a pidfd), the init makes its own; the error, if any, is
+/// returned for the log, which does not exist yet.
+pub fn make_ahead() -> Option<String> {
     #[cfg(target_arch = "x86_64")]
     {
         static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if std::env::var_os(NO_CLONE3_ENV).is_some()
-            || !clone3_takes_stack_bottom()
+            || !kernel_at_least(5, 9)
             || STARTED.swap(true, std::sync::atomic::Ordering::SeqCst)
         {
-            return;
+            return None;
         }
         match start_ahead() {
             Ok(a) => *AHEAD.lock().unwrap() = Some(a),
-            Err(e) => tracing::debug!(error = %e, "namespaces not made ahead"),
+            Err(e) => return Some(format!("namespaces not made ahead: {e}")),
         }
     }
+    None
 }
 
 /// Lets the holder go when no init took its namespaces (the shim ends without
@@ -225,8 +232,7 @@ pub fn end_ahead() {
 fn start_ahead() -> Result<Ahead> {
     let (ready_r, ready_w) = pipe_high()?;
     let (hold_r, hold_w) = pipe_high()?;
-    // Leaked: the child reads it while it shares our memory, and it is 8
-    // bytes, once.
+    // Leaked: the holder reads it while it shares our memory; 8 bytes, once.
     let fds: &'static mut AheadFds = Box::leak(Box::new(AheadFds {
         ready: ready_w.as_raw_fd(),
         hold: hold_r.as_raw_fd(),
@@ -247,14 +253,16 @@ fn start_ahead() -> Result<Ahead> {
     if ret < 0 {
         return Err(sys("clone3")(nix::errno::Errno::from_raw(-ret as i32)));
     }
+    let pid = Pid::from_raw(ret as i32);
     if let Some(away) = elsewhere() {
-        let _ = nix::sched::sched_setaffinity(Pid::from_raw(ret as i32), &away);
+        // Best effort: here, it would wait for the shim to block.
+        let _ = nix::sched::sched_setaffinity(pid, &away);
     }
     // SAFETY: CLONE_PIDFD stored a descriptor that is now ours.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop((ready_w, hold_r));
     Ok(Ahead {
-        pid: Pid::from_raw(ret as i32),
+        pid,
         pidfd,
         ready: ready_r,
         hold: hold_w,
@@ -267,25 +275,40 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
     // SAFETY: the leaked AheadFds start_ahead passed, never written again.
     let fds = unsafe { &*arg.cast::<AheadFds>() };
     let (ready, hold) = (fds.ready, fds.hold);
+    // SAFETY: prctl with a C string.
+    let _ = unsafe { raw::prctl(libc::PR_SET_NAME, c"mydocker-ns".as_ptr() as usize, 0) };
     // Only its two ends stay open: a copy of the shim's end of `hold` would
     // keep it from ever reading EOF, and one of the listening socket would
     // keep that open after the shim's exit.
     let (lo, hi) = (ready.min(hold), ready.max(hold));
-    // SAFETY: the child's own copies of the shim's descriptors.
-    unsafe {
-        let _ = raw::close_between(0, lo - 1);
-        let _ = raw::close_between(lo + 1, hi - 1);
-        let _ = raw::close_between(hi + 1, RawFd::MAX);
-    }
-    let errno = match raw::unshare(UNSHARE_NAMESPACES) {
+    // SAFETY: the holder's own copies of the shim's descriptors.
+    let closed = unsafe {
+        raw::close_between(0, lo - 1)
+            .and_then(|_| match hi - lo {
+                1 => Ok(0),
+                _ => raw::close_between(lo + 1, hi - 1),
+            })
+            .and_then(|_| raw::close_between(hi + 1, RawFd::MAX))
+    };
+    let made = closed
+        .and_then(|_| raw::unshare(UNSHARE_NAMESPACES))
+        // Private at once, as the init would make it: a copy that stays a
+        // peer of the host's mounts would take in every mount event while it
+        // waits. And not in the shim's directory, which would keep that
+        // file system busy.
+        .and_then(|_| raw::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None))
+        .and_then(|_| raw::chdir(c"/"));
+    let errno = match made {
         Ok(_) => 0i32,
         Err(e) => e,
     };
     let _ = raw::write(ready, &errno.to_ne_bytes());
-    let mut b = [0u8; 1];
-    // Every signal is blocked (clone3_vm): only EOF, when the shim lets go
-    // or dies, ends this.
-    let _ = raw::read(hold, &mut b);
+    if errno == 0 {
+        let mut b = [0u8; 1];
+        // Every signal is blocked (clone3_vm): only EOF, when the shim lets
+        // go or dies, ends this.
+        let _ = raw::read(hold, &mut b);
+    }
     raw::exit(0)
 }
 
@@ -357,7 +380,8 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 pub const NO_CLONE3_ENV: &str = "MYDOCKER_NO_CLONE3";
 
 /// Clones the init into new UTS, PID, mount, IPC and network namespaces. It
-/// creates them while the caller goes on, then waits for
+/// joins those made ahead ([`Ahead`]) or creates them while the caller goes
+/// on, then waits for
 /// [`SpawnedInit::proceed`] to join its cgroup (see [`JoinAt`]) and set
 /// itself up; [`Setup::wait`] waits for that.
 ///
@@ -392,13 +416,6 @@ fn spawn_init_sharing(
     let stdout = raise(stdio.stdout)?;
     let stderr = raise(stdio.stderr)?;
     let ahead = AHEAD.lock().unwrap().take();
-    let mut plan = plan;
-    let away = elsewhere();
-    if away.is_some() {
-        plan.home_cpus = nix::sched::sched_getaffinity(Pid::from_raw(0))
-            .ok()
-            .map(cpu_set);
-    }
     let child = Box::new(ChildArgs {
         moves: [
             (stdin.as_raw_fd(), 0),
@@ -467,10 +484,6 @@ fn spawn_init_sharing(
         Err((e, _)) => return Err(sys("clone3")(e)),
     };
     let pid = Pid::from_raw(pid);
-    if let Some(away) = away {
-        // Best effort: where it fails, the init sets up on this CPU, after us.
-        let _ = nix::sched::sched_setaffinity(pid, &away);
-    }
     // The child's ends: the init has its own copies now.
     drop((cmd_r, status_w, stdin, stdout, stderr, ack_w));
     Ok(SpawnedInit {
@@ -488,11 +501,11 @@ fn spawn_init_sharing(
 }
 
 /// The CPUs the shim may use other than the one it runs on, when there are
-/// any: where the init sets itself up. The kernel places a new child on its
-/// parent's CPU, where it would wait until the shim blocks (0.3-0.8 ms here)
-/// while another CPU idles; sent there, its namespaces and mounts overlap
-/// the shim's cgroup work as intended. The init takes back the shim's CPUs
-/// before it joins its cgroup (init.rs).
+/// any: where the holder makes the namespaces. The kernel places a new
+/// child on its parent's CPU, where it would wait until the shim blocks
+/// (0.3-0.8 ms here) while another CPU idles. (Only the holder, which never
+/// runs anything of the container's: the init, whose CPUs the container
+/// inherits, stays where the kernel puts it.)
 fn elsewhere() -> Option<nix::sched::CpuSet> {
     let mut cpus = nix::sched::sched_getaffinity(Pid::from_raw(0)).ok()?;
     // SAFETY: sched_getcpu takes no arguments.
@@ -504,18 +517,6 @@ fn elsewhere() -> Option<nix::sched::CpuSet> {
     cpus.unset(here).ok()?;
     let others = (0..nix::sched::CpuSet::count()).any(|c| cpus.is_set(c).unwrap_or(false));
     others.then_some(cpus)
-}
-
-fn cpu_set(cpus: nix::sched::CpuSet) -> libc::cpu_set_t {
-    // SAFETY: an all-zero cpu_set_t is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for c in 0..nix::sched::CpuSet::count() {
-        if cpus.is_set(c).unwrap_or(false) {
-            // SAFETY: c < CPU_SETSIZE, the set's size.
-            unsafe { libc::CPU_SET(c, &mut set) };
-        }
-    }
-    set
 }
 
 /// Everything the child reads and writes until it execs, made before the
@@ -669,17 +670,23 @@ fn clone3(
 /// address, and the child's first call would write below our mapping.
 #[cfg(target_arch = "x86_64")]
 fn clone3_takes_stack_bottom() -> bool {
-    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OK.get_or_init(|| {
+    kernel_at_least(5, 5)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    static RELEASE: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    let running = *RELEASE.get_or_init(|| {
         let Ok(u) = nix::sys::utsname::uname() else {
-            return false;
+            return (0, 0);
         };
         let release = u.release().to_string_lossy().into_owned();
         let mut parts = release.split(|c: char| !c.is_ascii_digit());
         let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
         let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        (major, minor) >= (5, 5)
-    })
+        (major, minor)
+    });
+    running >= (major, minor)
 }
 
 /// clone3 the init as a fork: a copy of the shim.
@@ -784,15 +791,12 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     // would leave the init waiting on the command pipe forever.
     // SAFETY: the child's copy of the shim's end, used by nothing here.
     let _ = unsafe { raw::close(child.shim_end) };
-    // The costly part of the clone (the network namespace), made here while
-    // the shim makes the cgroup. Its kernel memory is charged to the cgroup
-    // the child is in: the container's on v2 (born there), the shim's on v1,
-    // as when the clone made it.
-    // Those made ahead, when there are: joining is all that is left to do,
-    // once they are made (the holder may still be at it: this waits here,
-    // not in the shim, which makes the cgroup meanwhile). Where they were
-    // not made, or joining fails (setns with a pidfd is Linux 5.8), it
-    // makes its own.
+    // The namespaces made ahead, when there are: joining is all that is
+    // left, once the holder has made them (it may still be at it: the wait
+    // is here, not in the shim, which makes the cgroup meanwhile). Else the
+    // costly part of the clone (the network namespace) is made here, while
+    // the shim makes the cgroup; its kernel memory is charged to the cgroup
+    // the child is in (the container's on v2, born there; the shim's on v1).
     let joined = child.ns_from >= 0
         && ahead_made(child.ns_ready)
         && raw::setns(child.ns_from, UNSHARE_NAMESPACES).is_ok();

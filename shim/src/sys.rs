@@ -115,15 +115,6 @@ pub fn unshare(flags: libc::c_int) -> SysResult {
     call(libc::SYS_unshare, [flags as usize, 0, 0, 0, 0, 0])
 }
 
-/// sched_setaffinity(2) of the calling thread.
-pub fn set_affinity(mask: &libc::cpu_set_t) -> SysResult {
-    let len = std::mem::size_of::<libc::cpu_set_t>();
-    call(
-        libc::SYS_sched_setaffinity,
-        [0, len, p(mask as *const libc::cpu_set_t), 0, 0, 0],
-    )
-}
-
 /// dup2(2), for `from != to`.
 ///
 /// # Safety
