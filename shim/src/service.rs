@@ -464,6 +464,7 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
             return;
         }
     };
+    let mut created = None;
     if let Some(create) = open.create.take() {
         if !open.id.is_empty() && open.id != create.id {
             let msg = "attach: `id` and `create.id` differ";
@@ -472,16 +473,18 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
         }
         open.id.clone_from(&create.id);
         let span = tracing::info_span!("Create", container_id = %create.id);
-        let created = span.in_scope(|| create_container(&shim, *create));
-        let reply = match created {
-            Ok(c) => out(attach_response::Msg::Created(v1::CreateResponse {
-                pid: c.pid().as_raw() as u32,
-            })),
-            Err(s) => Err(s),
-        };
-        let failed = reply.is_err();
-        if tx.send(reply).await.is_err() || failed {
-            return;
+        match span.in_scope(|| create_container(&shim, *create)) {
+            // Sent with `attached` (or before the start's refusal): sent
+            // now, its write would come before the command's start.
+            Ok(c) => {
+                created = Some(v1::CreateResponse {
+                    pid: c.pid().as_raw() as u32,
+                })
+            }
+            Err(s) => {
+                let _ = tx.send(Err(s)).await;
+                return;
+            }
         }
     }
     let container = match shim.lookup(&open.id) {
@@ -503,15 +506,23 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
                 Ok(p) => pid = p.as_raw() as u32,
                 Err(e) => {
                     container.hub.detach(attacher.id);
+                    if let Some(c) = created {
+                        let _ = tx.send(out(attach_response::Msg::Created(c))).await;
+                    }
                     let _ = tx.send(Err(e.into())).await;
                     return;
                 }
             }
         }
-        if tx
-            .send(out(attach_response::Msg::Attached(v1::Attached { pid })))
-            .await
-            .is_err()
+        let confirmed = match created {
+            Some(c) => tx.send(out(attach_response::Msg::Created(c))).await,
+            None => Ok(()),
+        };
+        if confirmed.is_err()
+            || tx
+                .send(out(attach_response::Msg::Attached(v1::Attached { pid })))
+                .await
+                .is_err()
         {
             container.hub.detach(attacher.id);
             return;
