@@ -29,6 +29,15 @@ fn req(msg: attach_request::Msg) -> v1::AttachRequest {
     v1::AttachRequest { msg: Some(msg) }
 }
 
+/// A status that the connection, not the shim, gave.
+fn transport_failure(s: &tonic::Status) -> bool {
+    use tonic::Code;
+    matches!(
+        s.code(),
+        Code::Unavailable | Code::Cancelled | Code::Unknown | Code::DeadlineExceeded
+    )
+}
+
 /// What [`Session::run`] came to.
 pub enum RunOpen {
     /// Created, attached and started.
@@ -38,6 +47,9 @@ pub enum RunOpen {
     Refused(tonic::Status),
     /// Not created: the status Create was answered with.
     NotCreated(tonic::Status),
+    /// The call broke off before the shim said whether it created the
+    /// container (the connection's status).
+    BrokeOff(tonic::Status),
 }
 
 impl Session {
@@ -48,6 +60,7 @@ impl Session {
         request: v1::CreateRequest,
     ) -> anyhow::Result<RunOpen> {
         let id = request.id.clone();
+        let fallback = request.clone();
         let (input, rx) = mpsc::channel(64);
         input
             .send(req(attach_request::Msg::Open(v1::AttachOpen {
@@ -58,17 +71,37 @@ impl Session {
             })))
             .await
             .context("attach")?;
-        let mut output = match client.attach(ReceiverStream::new(rx)).await {
-            Ok(r) => r.into_inner(),
+        let created = match client.attach(ReceiverStream::new(rx)).await {
+            Ok(r) => {
+                let mut output = r.into_inner();
+                match output.message().await {
+                    Ok(Some(v1::AttachResponse {
+                        msg: Some(attach_response::Msg::Created(_)),
+                    })) => Ok(output),
+                    Ok(_) => anyhow::bail!("attach: the shim did not confirm the create"),
+                    Err(s) => Err(s),
+                }
+            }
+            Err(s) => Err(s),
+        };
+        let mut output = match created {
+            Ok(output) => output,
+            // A shim older than `create` ignored it, and found no container
+            // of this id: the two calls it knows, then.
+            Err(s) if s.code() == tonic::Code::NotFound => {
+                if let Err(s) = client.create(fallback).await {
+                    return Ok(RunOpen::NotCreated(s));
+                }
+                return Ok(match Self::open_and_start(client, &id, false).await? {
+                    Ok(session) => RunOpen::Started(Box::new(session)),
+                    Err(s) => RunOpen::Refused(s),
+                });
+            }
+            // The call broke off: whether the container was made is not
+            // known here.
+            Err(s) if transport_failure(&s) => return Ok(RunOpen::BrokeOff(s)),
             Err(s) => return Ok(RunOpen::NotCreated(s)),
         };
-        match output.message().await {
-            Ok(Some(v1::AttachResponse {
-                msg: Some(attach_response::Msg::Created(_)),
-            })) => {}
-            Ok(_) => anyhow::bail!("attach: the shim did not confirm the create"),
-            Err(s) => return Ok(RunOpen::NotCreated(s)),
-        }
         match output.message().await {
             Ok(Some(v1::AttachResponse {
                 msg: Some(attach_response::Msg::Attached(_)),

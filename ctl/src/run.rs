@@ -280,6 +280,17 @@ pub async fn create(
             How::Create => client.create(request.clone()).await.map(|_| None),
             How::Run => match Session::run(&mut client, request.clone()).await {
                 Ok(RunOpen::NotCreated(s)) => Err(s),
+                // A shim that is gone made nothing that stays (its init dies
+                // with it): as a refused Create. One still there may have.
+                // (Its connection breaks as it exits, a moment before it has.)
+                Ok(RunOpen::BrokeOff(s)) => {
+                    let pid = process.id();
+                    let _ = tokio::time::timeout(Duration::from_millis(200), wait_gone(pid)).await;
+                    match process.try_wait() {
+                        Ok(Some(_)) => Err(s),
+                        _ => Ok(Some(Err(crate::containers::status_error(&id, s)))),
+                    }
+                }
                 Ok(RunOpen::Started(session)) => Ok(Some(Ok(Ok(*session)))),
                 Ok(RunOpen::Refused(s)) => Ok(Some(Ok(Err(s)))),
                 Err(e) => Ok(Some(Err(e))),

@@ -83,8 +83,13 @@ impl Baseline {
     }
 }
 
-/// The default root of `mydockerctl` and the benchmark's root.
-pub const HOST_ROOTS: [&str; 2] = ["/run/mydocker", "/run/mydocker-bench"];
+/// The default root of `mydockerctl`, and the benchmark's (its tmpfs, and
+/// the root it measures on /run itself where /run is not a tmpfs).
+pub const HOST_ROOTS: [&str; 3] = [
+    "/run/mydocker",
+    "/run/mydocker-bench",
+    "/run/mydocker-bench-disk",
+];
 /// Test roots are `/tmp/md-<name>-<pid>-<n>` (see `TestRoot::new`).
 const TEST_ROOT_PREFIX: &str = "/tmp/md-";
 

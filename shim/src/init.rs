@@ -149,6 +149,9 @@ pub struct InitPlan {
     ptrs: Vec<*const c_char>,
     /// Receives the cgroup files to join (see [`relay::encode_join`]).
     join_buf: Vec<u8>,
+    /// How its namespaces came to be, for its ready report: an
+    /// [`Ahead`](crate::spawn) outcome and an errno.
+    pub(crate) namespaces: (u32, i32),
 }
 
 /// Room for the cgroup files the init joins: a few paths of a few hundred
@@ -172,6 +175,7 @@ impl InitPlan {
             buf: vec![0; command_len],
             ptrs: vec![std::ptr::null(); relay::pointer_slots(argc, envc)],
             join_buf: vec![0; JOIN_BUF],
+            namespaces: (0, 0),
         })
     }
 }
@@ -238,7 +242,16 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
     {
         fail(ACK_FD, f);
     }
-    send(ACK_FD, &Report::default());
+    // Ready, and (in `item`, `errno`) how its namespaces came to be.
+    let (item, errno) = plan.namespaces;
+    send(
+        ACK_FD,
+        &Report {
+            step: Step::Ready as u32,
+            errno,
+            item,
+        },
+    );
     // SAFETY: our own descriptor, not used again.
     let _ = unsafe { sys::close(ACK_FD) };
     let f = match receive_and_exec(plan) {

@@ -465,6 +465,7 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
         }
     };
     let mut created = None;
+    let mut made = None;
     if let Some(create) = open.create.take() {
         if !open.id.is_empty() && open.id != create.id {
             let msg = "attach: `id` and `create.id` differ";
@@ -479,7 +480,8 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
             Ok(c) => {
                 created = Some(v1::CreateResponse {
                     pid: c.pid().as_raw() as u32,
-                })
+                });
+                made = Some(c);
             }
             Err(s) => {
                 let _ = tx.send(Err(s)).await;
@@ -487,7 +489,7 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
             }
         }
     }
-    let container = match shim.lookup(&open.id) {
+    let container = match made.map_or_else(|| shim.lookup(&open.id), Ok) {
         Ok(c) => c,
         Err(e) => {
             let _ = tx.send(Err(e)).await;
@@ -499,6 +501,13 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
         let mut attacher = container.hub.attach(open.replay);
         tracing::debug!(attacher = attacher.id, "attached");
         let mut pid = 0;
+        // A client gone while this created the container does not have it
+        // started for nobody: it stays created, as when a client goes
+        // between Create and Start.
+        if open.start && created.is_some() && tx.is_closed() {
+            container.hub.detach(attacher.id);
+            return;
+        }
         if open.start {
             // This session is a task of its own (see `attach`), which a
             // client gone mid-start does not cut short.

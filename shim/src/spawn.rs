@@ -11,8 +11,8 @@
 //! Only the PID namespace comes with the clone (the child must be born in it
 //! to be its PID 1). The others, the network namespace above all (0.6 ms
 //! here), were made ahead as the shim started ([`Ahead`]), and the child
-//! joins them; without those, it creates them itself with `unshare`. Either
-//! way on another CPU, while the shim makes the cgroup (v1). The child then
+//! joins them; without those, it creates them itself with `unshare`, while
+//! the shim makes the cgroup (v1). The child then
 //! makes its mounts, waits on the command pipe for the shim's word that the
 //! cgroup is there ([`SpawnedInit::proceed`]), joins it, and drops its
 //! capabilities (init.rs).
@@ -170,7 +170,7 @@ pub struct Ahead {
     /// The init that joins them reads it.
     ready: OwnedFd,
     /// Closed (dropped), the holder exits; the reaper reaps it.
-    hold: OwnedFd,
+    _hold: OwnedFd,
 }
 
 static AHEAD: Mutex<Option<Ahead>> = Mutex::new(None);
@@ -216,16 +216,26 @@ pub fn make_ahead() -> Option<String> {
     None
 }
 
-/// Lets the holder go when no init took its namespaces (the shim ends without
+/// Ends the holder when no init took its namespaces (the shim ends without
 /// a container), and reaps it: call after the runtime, whose reaper would
 /// otherwise have.
 pub fn end_ahead() {
     let Some(a) = AHEAD.lock().unwrap().take() else {
         return;
     };
-    let pid = a.pid;
-    drop(a.hold);
-    let _ = nix::sys::wait::waitpid(pid, None);
+    // Killed rather than let go: it may still be making the network
+    // namespace, which takes long under load, and nothing will use it.
+    // SAFETY: pidfd_send_signal with our pidfd and no siginfo.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            a.pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            0,
+            0,
+        );
+    }
+    let _ = nix::sys::wait::waitpid(a.pid, None);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -265,7 +275,7 @@ fn start_ahead() -> Result<Ahead> {
         pid,
         pidfd,
         ready: ready_r,
-        hold: hold_w,
+        _hold: hold_w,
     })
 }
 
@@ -312,21 +322,28 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
     raw::exit(0)
 }
 
-/// Whether the holder made the namespaces: its word on `ready`. In the
-/// init, before it has its own descriptors in place.
-fn ahead_made(ready: RawFd) -> bool {
+/// The holder's word on `ready`: 0 when it made the namespaces, else the
+/// errno it failed with (-1: it said nothing). In the init, before it has
+/// its own descriptors in place.
+fn ahead_word(ready: RawFd) -> i32 {
     let mut buf = [0u8; 4];
     let mut got = 0;
     while got < buf.len() {
         match raw::read(ready, &mut buf[got..]) {
-            Ok(0) => return false,
+            Ok(0) => return -1,
             Ok(n) => got += n,
             Err(libc::EINTR) => {}
-            Err(_) => return false,
+            Err(e) => return e,
         }
     }
-    i32::from_ne_bytes(buf) == 0
+    i32::from_ne_bytes(buf)
 }
+
+/// How the init's namespaces came to be, as its ready report says (`item`).
+const NS_OWN: u32 = 0;
+const NS_JOINED: u32 = 1;
+const NS_HOLDER_FAILED: u32 = 2;
+const NS_SETNS_FAILED: u32 = 3;
 
 /// The rest: joined when made ahead ([`Ahead`]), else made by the child
 /// itself, in parallel with the shim.
@@ -797,10 +814,19 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     // costly part of the clone (the network namespace) is made here, while
     // the shim makes the cgroup; its kernel memory is charged to the cgroup
     // the child is in (the container's on v2, born there; the shim's on v1).
-    let joined = child.ns_from >= 0
-        && ahead_made(child.ns_ready)
-        && raw::setns(child.ns_from, UNSHARE_NAMESPACES).is_ok();
-    if !joined {
+    let outcome = if child.ns_from < 0 {
+        (NS_OWN, 0)
+    } else {
+        match ahead_word(child.ns_ready) {
+            0 => match raw::setns(child.ns_from, UNSHARE_NAMESPACES) {
+                Ok(_) => (NS_JOINED, 0),
+                Err(e) => (NS_SETNS_FAILED, e),
+            },
+            e => (NS_HOLDER_FAILED, e),
+        }
+    };
+    child.plan.namespaces = outcome;
+    if outcome.0 != NS_JOINED {
         if let Err(e) = raw::unshare(UNSHARE_NAMESPACES) {
             init::fail(ack, Fault::new(Step::Unshare, e, 0));
         }
@@ -897,6 +923,17 @@ fn read_ack(ack: OwnedFd) -> Result<()> {
     }
     let report = Report::decode(&buf).map_err(|_| SpawnError::ChildDied)?;
     if report.step == Step::Ready as u32 {
+        let errno = nix::errno::Errno::from_raw(report.errno);
+        match report.item {
+            NS_JOINED => tracing::debug!("joined the namespaces made ahead"),
+            NS_HOLDER_FAILED => {
+                tracing::info!(%errno, "the namespaces made ahead failed: made its own")
+            }
+            NS_SETNS_FAILED => {
+                tracing::info!(%errno, "could not join the namespaces made ahead: made its own")
+            }
+            _ => tracing::debug!("made its own namespaces"),
+        }
         return Ok(());
     }
     Err(SpawnError::Setup(init::describe(&report, &[], &[], "").1))
