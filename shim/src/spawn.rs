@@ -12,10 +12,10 @@
 //! to be its PID 1). The others, the network namespace above all (0.6 ms
 //! here), were made ahead as the shim started ([`Ahead`]), and the child
 //! joins them; without those, it creates them itself with `unshare`, while
-//! the shim makes the cgroup (v1). The child then
-//! makes its mounts, waits on the command pipe for the shim's word that the
-//! cgroup is there ([`SpawnedInit::proceed`]), joins it, and drops its
-//! capabilities (init.rs).
+//! the shim makes the cgroup (v1). The child then makes its mounts, waits on
+//! the command pipe for the shim's word that the cgroup is there
+//! ([`SpawnedInit::proceed`]), joins it, and drops its capabilities
+//! (init.rs).
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
