@@ -375,8 +375,7 @@ async fn attach(
         msg: Some(attach_request::Msg::Open(v1::AttachOpen {
             id: id.into(),
             replay: false,
-            start: false,
-            create: None,
+            ..Default::default()
         })),
     })
     .await?;

@@ -25,6 +25,12 @@ pub struct Session {
     pub output: Streaming<v1::AttachResponse>,
 }
 
+/// An open Attach call: our input's sender, and the output.
+type Stream = (
+    mpsc::Sender<v1::AttachRequest>,
+    Streaming<v1::AttachResponse>,
+);
+
 fn req(msg: attach_request::Msg) -> v1::AttachRequest {
     v1::AttachRequest { msg: Some(msg) }
 }
@@ -57,39 +63,31 @@ impl Session {
     /// (`AttachOpen.create` and `start`): docker's `run`.
     pub async fn run(
         client: &mut ShimClient,
-        request: v1::CreateRequest,
+        request: &v1::CreateRequest,
     ) -> anyhow::Result<RunOpen> {
         let id = request.id.clone();
-        let fallback = request.clone();
-        let (input, rx) = mpsc::channel(64);
-        input
-            .send(req(attach_request::Msg::Open(v1::AttachOpen {
-                id: id.clone(),
-                replay: false,
-                start: true,
-                create: Some(Box::new(request)),
-            })))
-            .await
-            .context("attach")?;
-        let created = match client.attach(ReceiverStream::new(rx)).await {
-            Ok(r) => {
-                let mut output = r.into_inner();
-                match output.message().await {
-                    Ok(Some(v1::AttachResponse {
-                        msg: Some(attach_response::Msg::Created(_)),
-                    })) => Ok(output),
-                    Ok(_) => anyhow::bail!("attach: the shim did not confirm the create"),
-                    Err(s) => Err(s),
-                }
-            }
+        let open = v1::AttachOpen {
+            id: id.clone(),
+            replay: false,
+            start: true,
+            create: Some(Box::new(request.clone())),
+        };
+        let created = match Self::call(client, open).await? {
+            Ok((input, mut output)) => match output.message().await {
+                Ok(Some(v1::AttachResponse {
+                    msg: Some(attach_response::Msg::Created(_)),
+                })) => Ok((input, output)),
+                Ok(_) => anyhow::bail!("attach: the shim did not confirm the create"),
+                Err(s) => Err(s),
+            },
             Err(s) => Err(s),
         };
-        let mut output = match created {
-            Ok(output) => output,
+        let (input, mut output) = match created {
+            Ok(opened) => opened,
             // A shim older than `create` ignored it, and found no container
             // of this id: the two calls it knows, then.
             Err(s) if s.code() == tonic::Code::NotFound => {
-                if let Err(s) = client.create(fallback).await {
+                if let Err(s) = client.create(request.clone()).await {
                     return Ok(RunOpen::NotCreated(s));
                 }
                 return Ok(match Self::open_and_start(client, &id, false).await? {
@@ -143,27 +141,38 @@ impl Session {
         Ok(Ok(session))
     }
 
+    /// Opens an Attach call with `open` as its first message: our input's
+    /// sender and the output, or the status the call was refused with.
+    async fn call(
+        client: &mut ShimClient,
+        open: v1::AttachOpen,
+    ) -> anyhow::Result<Result<Stream, tonic::Status>> {
+        let (input, rx) = mpsc::channel(64);
+        input
+            .send(req(attach_request::Msg::Open(open)))
+            .await
+            .context("attach")?;
+        Ok(client
+            .attach(ReceiverStream::new(rx))
+            .await
+            .map(|r| (input, r.into_inner())))
+    }
+
     async fn begin(
         client: &mut ShimClient,
         id: &str,
         replay: bool,
         start: bool,
     ) -> anyhow::Result<Result<(Self, u32), tonic::Status>> {
-        let (input, rx) = mpsc::channel(64);
-        input
-            .send(req(attach_request::Msg::Open(v1::AttachOpen {
-                id: id.to_string(),
-                replay,
-                start,
-                create: None,
-            })))
-            .await
-            .context("attach")?;
-        let mut output = client
-            .attach(ReceiverStream::new(rx))
-            .await
-            .map_err(|s| crate::containers::status_error(id, s))?
-            .into_inner();
+        let open = v1::AttachOpen {
+            id: id.to_string(),
+            replay,
+            start,
+            create: None,
+        };
+        let (input, mut output) = Self::call(client, open)
+            .await?
+            .map_err(|s| crate::containers::status_error(id, s))?;
         let pid = match output.message().await {
             Ok(Some(v1::AttachResponse {
                 msg: Some(attach_response::Msg::Attached(a)),

@@ -278,7 +278,7 @@ pub async fn create(
         };
         let r = match how {
             How::Create => client.create(request.clone()).await.map(|_| None),
-            How::Run => match Session::run(&mut client, request.clone()).await {
+            How::Run => match Session::run(&mut client, &request).await {
                 Ok(RunOpen::NotCreated(s)) => Err(s),
                 // A shim that is gone made nothing that stays (its init dies
                 // with it): as a refused Create. One still there may have.

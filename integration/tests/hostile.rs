@@ -36,12 +36,14 @@ fn attach_msg(m: attach_request::Msg) -> v1::AttachRequest {
 }
 
 fn open(id: &str) -> v1::AttachRequest {
-    attach_msg(attach_request::Msg::Open(v1::AttachOpen {
+    open_with(v1::AttachOpen {
         id: id.into(),
-        replay: false,
-        start: false,
-        create: None,
-    }))
+        ..Default::default()
+    })
+}
+
+fn open_with(o: v1::AttachOpen) -> v1::AttachRequest {
+    attach_msg(attach_request::Msg::Open(o))
 }
 
 /// One Attach stream driven by hand.
@@ -72,6 +74,18 @@ impl Attach {
             .await
             .expect("no answer on the Attach stream in 10 s")
             .map(|m| m.and_then(|m| m.msg))
+    }
+
+    /// Reads stdout until the exit: what it said, and the status.
+    async fn until_exit(&mut self) -> (String, v1::ExitStatus) {
+        let mut out = String::new();
+        loop {
+            match self.next().await.unwrap() {
+                Some(attach_response::Msg::Stdout(b)) => out.push_str(&String::from_utf8_lossy(&b)),
+                Some(attach_response::Msg::Exit(e)) => return (out, e),
+                other => panic!("after {out:?}: {other:?}"),
+            }
+        }
     }
 
     /// Reads output until it contains `needle`.
@@ -390,8 +404,7 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
     let replay = attach_msg(attach_request::Msg::Open(v1::AttachOpen {
         id: id.into(),
         replay: true,
-        start: false,
-        create: None,
+        ..Default::default()
     }));
     let mut a = Attach::new(&mut c, replay).await.unwrap();
     a.send(stdin).await;
@@ -702,12 +715,11 @@ async fn resize_at_the_edges() {
 }
 
 fn open_and_start(id: &str) -> v1::AttachRequest {
-    attach_msg(attach_request::Msg::Open(v1::AttachOpen {
+    open_with(v1::AttachOpen {
         id: id.into(),
-        replay: false,
         start: true,
-        create: None,
-    }))
+        ..Default::default()
+    })
 }
 
 /// Attach with `start`: the client is registered before the command runs,
@@ -736,14 +748,7 @@ async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream
         assert_eq!(state(&mut c, &id).await.pid, pid);
         a.send(attach_request::Msg::CloseStdin(v1::CloseStdin {}))
             .await;
-        let mut out = String::new();
-        let exit = loop {
-            match a.next().await.unwrap() {
-                Some(attach_response::Msg::Stdout(b)) => out.push_str(&String::from_utf8_lossy(&b)),
-                Some(attach_response::Msg::Exit(e)) => break e,
-                other => panic!("after {out:?}: {other:?}"),
-            }
-        };
+        let (out, exit) = a.until_exit().await;
         assert_eq!((out.as_str(), exit.exit_code), ("first\n", 5));
 
         // Started already (and exited): refused as Start refuses it.
@@ -772,12 +777,12 @@ async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream
 }
 
 fn create_attach_start(id: &str, create: v1::CreateRequest) -> v1::AttachRequest {
-    attach_msg(attach_request::Msg::Open(v1::AttachOpen {
+    open_with(v1::AttachOpen {
         id: id.into(),
-        replay: false,
         start: true,
         create: Some(Box::new(create)),
-    }))
+        ..Default::default()
+    })
 }
 
 /// Attach with `create` and `start`: docker's `run` in one call. `created`
@@ -805,14 +810,7 @@ async fn create_attach_and_start_in_one_call() {
         }
         other => panic!("expected attached, got {other:?}"),
     }
-    let mut out = String::new();
-    let exit = loop {
-        match a.next().await.unwrap() {
-            Some(attach_response::Msg::Stdout(b)) => out.push_str(&String::from_utf8_lossy(&b)),
-            Some(attach_response::Msg::Exit(e)) => break e,
-            other => panic!("after {out:?}: {other:?}"),
-        }
-    };
+    let (out, exit) = a.until_exit().await;
     assert_eq!((out.as_str(), exit.exit_code), ("first\n", 4));
     assert_eq!(delete(&mut c, spawned, id).await.exit_code, 4);
 

@@ -55,8 +55,7 @@ async fn attach(c: &mut mydocker::ShimClient, id: &str) -> tonic::Streaming<v1::
         msg: Some(attach_request::Msg::Open(v1::AttachOpen {
             id: id.into(),
             replay: false,
-            start: false,
-            create: None,
+            ..Default::default()
         })),
     })
     .await
@@ -141,8 +140,7 @@ async fn fifty_attachers_each_get_everything_and_the_shim_does_not_grow() {
                     msg: Some(attach_request::Msg::Open(v1::AttachOpen {
                         id: id.into(),
                         replay: true,
-                        start: false,
-                        create: None,
+                        ..Default::default()
                     })),
                 })
                 .await
@@ -184,8 +182,7 @@ async fn fifty_attachers_each_get_everything_and_the_shim_does_not_grow() {
         msg: Some(attach_request::Msg::Open(v1::AttachOpen {
             id: id.into(),
             replay: false,
-            start: false,
-            create: None,
+            ..Default::default()
         })),
     })
     .await

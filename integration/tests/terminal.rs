@@ -147,8 +147,7 @@ async fn attach(
         msg: Some(attach_request::Msg::Open(v1::AttachOpen {
             id: id.into(),
             replay,
-            start: false,
-            create: None,
+            ..Default::default()
         })),
     })
     .await

@@ -464,7 +464,6 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
             return;
         }
     };
-    let mut created = None;
     let mut made = None;
     if let Some(create) = open.create.take() {
         if !open.id.is_empty() && open.id != create.id {
@@ -475,19 +474,23 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
         open.id.clone_from(&create.id);
         let span = tracing::info_span!("Create", container_id = %create.id);
         match span.in_scope(|| create_container(&shim, *create)) {
-            // Sent with `attached` (or before the start's refusal): sent
-            // now, its write would come before the command's start.
-            Ok(c) => {
-                created = Some(v1::CreateResponse {
-                    pid: c.pid().as_raw() as u32,
-                });
-                made = Some(c);
-            }
+            Ok(c) => made = Some(c),
             Err(s) => {
                 let _ = tx.send(Err(s)).await;
                 return;
             }
         }
+    }
+    // Sent with `attached` (or before the start's refusal): sent now, its
+    // write would come before the command's start.
+    let created = made.as_ref().map(|c| v1::CreateResponse {
+        pid: c.pid().as_raw() as u32,
+    });
+    // A client gone while this created the container does not have it
+    // started for nobody: it stays created, as when a client goes between
+    // Create and Start.
+    if open.start && created.is_some() && tx.is_closed() {
+        return;
     }
     let container = match made.map_or_else(|| shim.lookup(&open.id), Ok) {
         Ok(c) => c,
@@ -501,13 +504,6 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
         let mut attacher = container.hub.attach(open.replay);
         tracing::debug!(attacher = attacher.id, "attached");
         let mut pid = 0;
-        // A client gone while this created the container does not have it
-        // started for nobody: it stays created, as when a client goes
-        // between Create and Start.
-        if open.start && created.is_some() && tx.is_closed() {
-            container.hub.detach(attacher.id);
-            return;
-        }
         if open.start {
             // This session is a task of its own (see `attach`), which a
             // client gone mid-start does not cut short.

@@ -126,10 +126,8 @@ pub unsafe fn dup_to(from: RawFd, to: RawFd) -> SysResult {
 /// # Safety
 /// As for `close` of every descriptor from `first` up.
 pub unsafe fn close_range(first: RawFd) -> SysResult {
-    call(
-        libc::SYS_close_range,
-        [first as usize, u32::MAX as usize, 0, 0, 0, 0],
-    )
+    // SAFETY: the caller's.
+    unsafe { close_between(first, RawFd::MAX) }
 }
 
 /// The soft limit on descriptors.
