@@ -109,6 +109,10 @@ pub async fn connect(socket: &Path) -> Result<ShimClient> {
     // The URI is never dialled: the connector below ignores it. "localhost"
     // keeps the :authority header valid.
     let channel = Endpoint::from_static("http://localhost")
+        // The shim sends a terminal's output in batches of up to 2 MiB: at
+        // HTTP/2's default 16 KiB a frame, each costs it and us a hundred
+        // and more socket calls.
+        .max_frame_size(1 << 20)
         .connect_with_connector(tower::service_fn(move |_: Uri| {
             let path = path.clone();
             async move {

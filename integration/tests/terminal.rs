@@ -287,6 +287,79 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
     t.finish();
 }
 
+/// A terminal's output goes on in large batches while the writer streams
+/// (bench/NOTES.md), but a batch is never held for more: a megabyte
+/// written at full speed, then a pause with the container still running,
+/// all arrives at once. Its log is the same bytes, as one partial-line
+/// record per batch (each too long to be gathered, so written straight
+/// from the output).
+#[tokio::test]
+async fn tty_output_in_batches_is_sent_when_the_writer_pauses_and_logged_whole() {
+    let t = TestRoot::new("batch");
+    let shim = mydocker::ShimCommand {
+        program: shim_bin(),
+    };
+    let id = "batch";
+    let total = 1usize << 20;
+    let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
+    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    c.create(v1::CreateRequest {
+        id: id.into(),
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            format!("stty raw -echo; head -c {total} /dev/zero | tr '\\0' x; exec sleep 60"),
+        ],
+        tty: true,
+        resources: Some(t.resources()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut a = attach(&mut c, id, false).await;
+    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    let mut got = 0usize;
+    let (mut messages, mut largest) = (0, 0);
+    while got < total {
+        let m = tokio::time::timeout(Duration::from_secs(5), a.message())
+            .await
+            .expect("output held back while the container sleeps")
+            .unwrap()
+            .unwrap();
+        match m.msg {
+            Some(attach_response::Msg::Stdout(b)) => {
+                assert!(b.iter().all(|&x| x == b'x'), "only the x's");
+                got += b.len();
+                messages += 1;
+                largest = largest.max(b.len());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, total);
+    // Unbatched, a PTY's 4 KiB reads were gathered to 64 KiB at most (a
+    // message was never over 82 KiB); batched, they arrive in a few.
+    assert!(
+        largest >= 256 << 10,
+        "{messages} messages, the largest {largest} bytes"
+    );
+    let (n, d) = read_cri(&t.root.join(id).join("log"), "stdout");
+    assert_eq!(n, total as u64);
+    assert_eq!(d, Sha256::digest(vec![b'x'; total]).to_vec());
+    c.kill(v1::KillRequest {
+        id: id.into(),
+        signal: 9,
+        all: false,
+    })
+    .await
+    .unwrap();
+    c.wait(v1::WaitRequest { id: id.into() }).await.unwrap();
+    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
+    drop(c);
+    wait_child(spawned.process).await;
+    t.finish();
+}
+
 #[test]
 fn stdin_50mib_through_run_i_hashes_as_on_the_host() {
     let t = TestRoot::new("stdin50");

@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,6 +40,21 @@ const ATTACHER_HARD_CAP: usize = 4 * ATTACHER_BUDGET;
 const READ_CHUNK: usize = 128 * 1024;
 /// Output already waiting is gathered up to this much per message.
 const COALESCE: usize = 64 * 1024;
+/// While a terminal's writer keeps its line discipline full, its output is
+/// handed on in batches of up to this much (see [`spawn_threaded_pump`]).
+const TTY_BATCH: usize = 2 << 20;
+/// N_TTY's buffer holds 4095 bytes: a read that returns that much or more
+/// emptied a full buffer, so the writer is streaming and more follows.
+const LDISC_FULL: usize = 4095;
+/// How long a batch that ended on a full read waits for more output before
+/// it is sent anyway, in milliseconds.
+const HOLD_MS: i32 = 1;
+/// Room kept for one more read: a PTY read returns up to about 18 KiB.
+const READ_ROOM: usize = 32 * 1024;
+/// Log records with at least this much content are written straight from
+/// the output (header, content and newline in one `writev`); smaller ones
+/// are gathered into writes of about this size.
+const LOG_GATHER: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
@@ -101,15 +116,50 @@ impl LogWriter {
             .open(path)?;
         Ok(Self {
             file,
-            buf: Vec::with_capacity(READ_CHUNK + 256),
+            buf: Vec::new(),
             failed: false,
         })
     }
 
+    /// Appends `data` as CRI records. Nothing is copied twice: a long
+    /// line (a terminal's output has few newlines) goes from the output's
+    /// own buffer to the file, so a batch of megabytes costs the kernel's
+    /// one copy, and the record buffer stays small.
     pub fn write(&mut self, kind: StreamKind, data: &[u8]) {
+        self.write_at(SystemTime::now(), kind, data);
+    }
+
+    fn write_at(&mut self, at: SystemTime, kind: StreamKind, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let ts = humantime::format_rfc3339_nanos(at).to_string();
+        let mut result = Ok(());
         self.buf.clear();
-        encode_cri(&mut self.buf, SystemTime::now(), kind, data);
-        if let Err(e) = self.file.write_all(&self.buf) {
+        for (line, tag) in cri_records(data) {
+            if line.len() >= LOG_GATHER {
+                push_cri_header(&mut self.buf, &ts, kind, tag);
+                let mut record = [
+                    IoSlice::new(&self.buf),
+                    IoSlice::new(line),
+                    IoSlice::new(b"\n"),
+                ];
+                result = result.and_then(|()| write_all_vectored(&mut self.file, &mut record));
+                self.buf.clear();
+                continue;
+            }
+            push_cri_header(&mut self.buf, &ts, kind, tag);
+            self.buf.extend_from_slice(line);
+            self.buf.push(b'\n');
+            if self.buf.len() >= LOG_GATHER {
+                result = result.and_then(|()| self.file.write_all(&self.buf));
+                self.buf.clear();
+            }
+        }
+        if !self.buf.is_empty() {
+            result = result.and_then(|()| self.file.write_all(&self.buf));
+        }
+        if let Err(e) = result {
             if !self.failed {
                 tracing::warn!(error = %e, "writing the container log failed");
                 self.failed = true;
@@ -118,28 +168,42 @@ impl LogWriter {
     }
 }
 
-/// Appends CRI log records for one chunk of output to `out`.
-pub fn encode_cri(out: &mut Vec<u8>, at: SystemTime, kind: StreamKind, data: &[u8]) {
-    if data.is_empty() {
-        return;
+fn write_all_vectored(file: &mut File, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !bufs.is_empty() {
+        match file.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
-    let ts = humantime::format_rfc3339_nanos(at).to_string();
+    Ok(())
+}
+
+/// The CRI records of one chunk: each line without its newline, tagged
+/// `F`, and a last partial line tagged `P`.
+fn cri_records(data: &[u8]) -> impl Iterator<Item = (&[u8], u8)> {
     let mut rest = data;
-    while !rest.is_empty() {
-        let (line, tag, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], b'F', &rest[i + 1..]),
-            None => (rest, b'P', &rest[rest.len()..]),
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (record, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => ((&rest[..i], b'F'), &rest[i + 1..]),
+            None => ((rest, b'P'), &rest[rest.len()..]),
         };
-        out.extend_from_slice(ts.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(kind.name().as_bytes());
-        out.push(b' ');
-        out.push(tag);
-        out.push(b' ');
-        out.extend_from_slice(line);
-        out.push(b'\n');
         rest = next;
-    }
+        Some(record)
+    })
+}
+
+fn push_cri_header(out: &mut Vec<u8>, ts: &str, kind: StreamKind, tag: u8) {
+    out.extend_from_slice(ts.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(kind.name().as_bytes());
+    out.push(b' ');
+    out.push(tag);
+    out.push(b' ');
 }
 
 /// The most recent output, at most [`REPLAY_BYTES`].
@@ -152,7 +216,9 @@ struct Replay {
 impl Replay {
     fn push(&mut self, kind: StreamKind, data: &Bytes) {
         let data = if data.len() > REPLAY_BYTES {
-            data.slice(data.len() - REPLAY_BYTES..)
+            // A copy, not a slice: a slice would keep a terminal's whole
+            // batch (up to TTY_BATCH) alive for as long as it is replayed.
+            Bytes::copy_from_slice(&data[data.len() - REPLAY_BYTES..])
         } else {
             data.clone()
         };
@@ -539,12 +605,22 @@ pub fn spawn_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
 /// container's output for as long as they take (a thread took a terminal's
 /// attach throughput from 74-88% of a bare PTY's to 92-107%). Pipes do not
 /// need it, and a thread would only add a wake-up to every container's exit.
+///
+/// While the writer keeps the line discipline full, the thread holds what
+/// it read for more, up to [`TTY_BATCH`], and waits up to [`HOLD_MS`] for
+/// the next 4 KiB: each batch costs the runtime and every attacher a
+/// wake-up, a log write and a message, and on a small machine those,
+/// taken 64 KiB at a time, cost the terminal a tenth of its speed (see
+/// bench/NOTES.md). A short read means the writer has paused: what was
+/// read goes at once, so typing and prompts are not delayed.
+///
 /// A bounded channel carries the backpressure: when an attacher is over
 /// budget the task stops taking chunks, the thread stops reading, and the
-/// container blocks on its full terminal.
+/// container blocks on its full terminal. It holds one batch, so at most
+/// three are in the shim at a time.
 pub fn spawn_threaded_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
     hub.stream_opened();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(4);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(1);
     let fd = src.raw();
     let spawned = std::thread::Builder::new()
         .name(format!("{}-reader", kind.name()))
@@ -552,25 +628,38 @@ pub fn spawn_threaded_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: Strea
         .spawn(move || {
             // Keeps the descriptor open for as long as the thread reads it.
             let _src = src;
-            let mut buf = BytesMut::with_capacity(READ_CHUNK);
+            let mut buf = BytesMut::new();
+            let mut holding = false;
             loop {
-                let mut pfd = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: poll(2) on one live pollfd.
-                if unsafe { libc::poll(&mut pfd, 1, -1) } < 0 {
-                    if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                        continue;
+                let burst = match wait_readable(fd, if holding { HOLD_MS } else { -1 }) {
+                    Ok(true) => read_burst(fd, &mut buf),
+                    // Held long enough: send it.
+                    Ok(false) => Burst::default(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "waiting for container output failed");
+                        Burst {
+                            over: true,
+                            ..Burst::default()
+                        }
                     }
-                    break;
+                };
+                holding = burst.streaming && !burst.over && buf.len() + READ_ROOM <= TTY_BATCH;
+                if holding {
+                    continue;
                 }
-                let eof = read_ready(fd, &mut buf, COALESCE);
-                if !buf.is_empty() && tx.blocking_send(buf.split().freeze()).is_err() {
-                    break;
+                if !buf.is_empty() {
+                    // A batch's buffer goes whole; a small one's spare room
+                    // is kept for the next reads.
+                    let chunk = if buf.capacity() > READ_CHUNK {
+                        std::mem::take(&mut buf).freeze()
+                    } else {
+                        buf.split().freeze()
+                    };
+                    if tx.blocking_send(chunk).is_err() {
+                        break;
+                    }
                 }
-                if eof {
+                if burst.over {
                     break;
                 }
             }
@@ -587,6 +676,89 @@ pub fn spawn_threaded_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: Strea
         }
         hub.stream_closed();
     });
+}
+
+/// Waits until `fd` is readable, or for `timeout_ms` (-1: for ever).
+/// Returns false on the timeout.
+fn wait_readable(fd: i32, timeout_ms: i32) -> io::Result<bool> {
+    loop {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) on one live pollfd.
+        match unsafe { libc::poll(&mut pfd, 1, timeout_ms) } {
+            n if n > 0 => return Ok(true),
+            0 => return Ok(false),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINTR) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// How a [`read_burst`] ended.
+#[derive(Default)]
+struct Burst {
+    /// Reading is over: end of file, EIO (the slave is gone), or an error.
+    over: bool,
+    /// Its last read emptied a full line discipline, so more is coming.
+    streaming: bool,
+}
+
+/// Reads what a PTY master has now into `buf`, without waiting, until it
+/// has nothing more or `buf` holds a whole batch. Reads go to a buffer of
+/// [`READ_CHUNK`]; output that outgrows one moves once to a buffer of
+/// [`TTY_BATCH`], so small output costs no large allocation.
+fn read_burst(fd: i32, buf: &mut BytesMut) -> Burst {
+    let mut last = 0;
+    loop {
+        if buf.capacity() - buf.len() < READ_ROOM {
+            if buf.len() + READ_ROOM > TTY_BATCH {
+                return Burst::default();
+            }
+            let mut bigger = BytesMut::with_capacity(if buf.len() < READ_CHUNK / 4 {
+                READ_CHUNK
+            } else {
+                TTY_BATCH
+            });
+            bigger.extend_from_slice(buf);
+            *buf = bigger;
+        }
+        let spare = buf.spare_capacity_mut();
+        // SAFETY: read(2) into the spare capacity of our own buffer.
+        let n = unsafe { libc::read(fd, spare.as_mut_ptr() as *mut libc::c_void, spare.len()) };
+        if n > 0 {
+            // SAFETY: the kernel initialised n bytes.
+            unsafe { buf.set_len(buf.len() + n as usize) };
+            last = n as usize;
+            continue;
+        }
+        let over = Burst {
+            over: true,
+            streaming: false,
+        };
+        if n == 0 {
+            return over;
+        }
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN) => Burst {
+                over: false,
+                streaming: last >= LDISC_FULL,
+            },
+            Some(libc::EINTR) => continue,
+            Some(libc::EIO) => over,
+            _ => {
+                tracing::warn!(error = %e, "reading container output failed");
+                over
+            }
+        };
+    }
 }
 
 /// Reads what `fd` has now into `buf`, without waiting, up to `limit`
@@ -692,18 +864,69 @@ mod tests {
 
     #[test]
     fn cri_lines_split_and_mark_partials() {
+        let path = std::env::temp_dir().join(format!("mydocker-cri-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut log = LogWriter::open(&path).unwrap();
         let at = UNIX_EPOCH + Duration::new(1_700_000_000, 123);
-        let mut out = Vec::new();
-        encode_cri(&mut out, at, StreamKind::Stdout, b"one\ntwo\nthr");
-        let text = String::from_utf8(out).unwrap();
+        log.write_at(at, StreamKind::Stdout, b"one\ntwo\nthr");
+        log.write_at(at, StreamKind::Stderr, b"\n");
+        // A line too long to gather, between short ones: written from the
+        // output itself, in order, in the same format.
+        let long = vec![b'x'; LOG_GATHER + 5];
+        let mut chunk = b"a\n".to_vec();
+        chunk.extend_from_slice(&long);
+        chunk.extend_from_slice(b"\nb");
+        log.write_at(at, StreamKind::Stdout, &chunk);
+        // Enough short lines to need more than one gathered write.
+        let many = "0123456789abcdef\n".repeat(2 * LOG_GATHER / 17);
+        log.write_at(at, StreamKind::Stdout, many.as_bytes());
+        drop(log);
+        let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+        std::fs::remove_file(&path).unwrap();
         let ts = "2023-11-14T22:13:20.000000123Z";
-        assert_eq!(
-            text,
-            format!("{ts} stdout F one\n{ts} stdout F two\n{ts} stdout P thr\n")
+        let long = String::from_utf8(long).unwrap();
+        let mut want = format!(
+            "{ts} stdout F one\n{ts} stdout F two\n{ts} stdout P thr\n{ts} stderr F \n\
+             {ts} stdout F a\n{ts} stdout F {long}\n{ts} stdout P b\n"
         );
-        let mut out = Vec::new();
-        encode_cri(&mut out, at, StreamKind::Stderr, b"\n");
-        assert_eq!(String::from_utf8(out).unwrap(), format!("{ts} stderr F \n"));
+        for _ in 0..2 * LOG_GATHER / 17 {
+            want.push_str(&format!("{ts} stdout F 0123456789abcdef\n"));
+        }
+        assert_eq!(text, want);
+    }
+
+    /// The case that holds a batch: a read that empties a full line
+    /// discipline, then nothing more. What was read must still go out
+    /// soon, not wait for output that never comes.
+    #[tokio::test]
+    async fn a_full_terminal_read_is_held_only_briefly() {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        // Written before the reader starts, so that its first read finds
+        // the line discipline full.
+        nix::unistd::write(&pty.slave, &[b'x'; LDISC_FULL]).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let hub = Arc::new(OutputHub::new(None));
+        let mut a = hub.attach(false);
+        let master = AsyncIoFd::with_interest(pty.master, Interest::WRITABLE).unwrap();
+        let t0 = std::time::Instant::now();
+        spawn_threaded_pump(hub.clone(), Arc::new(master), StreamKind::Stdout);
+        let ev = tokio::time::timeout(Duration::from_secs(2), a.recv())
+            .await
+            .expect("a full read held back");
+        match ev {
+            Some(Event::Output(StreamKind::Stdout, b)) => assert_eq!(b.len(), LDISC_FULL),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t0.elapsed()
+        );
+        // The slave's close ends the reader.
+        drop(pty.slave);
+        tokio::time::timeout(Duration::from_secs(2), hub.drained())
+            .await
+            .expect("the reader did not end");
     }
 
     #[test]
