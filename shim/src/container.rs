@@ -20,6 +20,7 @@ use crate::init::{self, InitPlan};
 use crate::io::{self, AsyncIoFd, LogWriter, OutputHub, Stdin, StreamKind};
 use crate::relay::{self, Report};
 use crate::spawn::{self, ChildStdio};
+use crate::ttyout;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
@@ -368,7 +369,7 @@ impl Container {
                 master,
                 tokio::io::Interest::WRITABLE,
             )?);
-            io::spawn_threaded_pump(hub.clone(), master.clone(), StreamKind::Stdout);
+            ttyout::spawn_reader(hub.clone(), master.clone(), StreamKind::Stdout);
             (init, Some(Stdin::spawn(master.clone(), true)), Some(master))
         } else {
             let (in_r, in_w) = if config.stdin {

@@ -37,20 +37,9 @@ pub const LAGGARD_TIMEOUT: Duration = Duration::from_secs(1);
 /// Hard cap: an attacher this far behind is dropped at once.
 const ATTACHER_HARD_CAP: usize = 4 * ATTACHER_BUDGET;
 /// Size of one read from a PTY or pipe.
-const READ_CHUNK: usize = 128 * 1024;
+pub(crate) const READ_CHUNK: usize = 128 * 1024;
 /// Output already waiting is gathered up to this much per message.
 const COALESCE: usize = 64 * 1024;
-/// While a terminal's writer keeps its line discipline full, its output is
-/// handed on in batches of up to this much (see [`spawn_threaded_pump`]).
-const TTY_BATCH: usize = 2 << 20;
-/// N_TTY's buffer holds 4095 bytes: a read that returns that much or more
-/// emptied a full buffer, so the writer is streaming and more follows.
-const LDISC_FULL: usize = 4095;
-/// How long a batch that ended on a full read waits for more output before
-/// it is sent anyway, in milliseconds.
-const HOLD_MS: i32 = 1;
-/// Room kept for one more read: a PTY read returns up to about 18 KiB.
-const READ_ROOM: usize = 32 * 1024;
 /// Log records with at least this much content are written straight from
 /// the output (header, content and newline in one `writev`); smaller ones
 /// are gathered into writes of about this size.
@@ -80,7 +69,7 @@ pub enum StreamKind {
 }
 
 impl StreamKind {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             StreamKind::Stdout => "stdout",
             StreamKind::Stderr => "stderr",
@@ -217,7 +206,8 @@ impl Replay {
     fn push(&mut self, kind: StreamKind, data: &Bytes) {
         let data = if data.len() > REPLAY_BYTES {
             // A copy, not a slice: a slice would keep a terminal's whole
-            // batch (up to TTY_BATCH) alive for as long as it is replayed.
+            // batch (megabytes, see ttyout) alive for as long as it is
+            // replayed.
             Bytes::copy_from_slice(&data[data.len() - REPLAY_BYTES..])
         } else {
             data.clone()
@@ -454,11 +444,11 @@ impl OutputHub {
         }
     }
 
-    fn stream_opened(&self) {
+    pub(crate) fn stream_opened(&self) {
         self.open_streams.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn stream_closed(&self) {
+    pub(crate) fn stream_closed(&self) {
         if self.open_streams.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.drained.notify_waiters();
         }
@@ -480,7 +470,7 @@ impl AsyncIoFd {
     }
 
     /// Registered for `interest` only: a PTY master whose reads are done
-    /// by a thread of its own (`spawn_threaded_pump`) would otherwise wake
+    /// by a thread of its own (`ttyout::spawn_reader`) would otherwise wake
     /// the runtime for every chunk of output, for nothing.
     pub fn with_interest(fd: OwnedFd, interest: Interest) -> Result<Self> {
         set_nonblocking(&fd)?;
@@ -596,169 +586,6 @@ pub fn spawn_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
         }
         hub.stream_closed();
     });
-}
-
-/// As [`spawn_pump`], with the reading on a thread of its own and the
-/// logging and fan-out on the runtime. For a PTY: it hands out 4 KiB per
-/// read, through the kernel's line discipline, and reading it is most of
-/// the work; on one thread every chunk's log write and gRPC send stalls the
-/// container's output for as long as they take (a thread took a terminal's
-/// attach throughput from 74-88% of a bare PTY's to 92-107%). Pipes do not
-/// need it, and a thread would only add a wake-up to every container's exit.
-///
-/// While the writer keeps the line discipline full, the thread holds what
-/// it read for more, up to [`TTY_BATCH`], and waits up to [`HOLD_MS`] for
-/// the next 4 KiB: each batch costs the runtime and every attacher a
-/// wake-up, a log write and a message, and on a small machine those,
-/// taken 64 KiB at a time, cost the terminal a tenth of its speed (see
-/// bench/NOTES.md). A short read means the writer has paused: what was
-/// read goes at once, so typing and prompts are not delayed.
-///
-/// A bounded channel carries the backpressure: when an attacher is over
-/// budget the task stops taking chunks, the thread stops reading, and the
-/// container blocks on its full terminal. It holds one batch, so at most
-/// three are in the shim at a time.
-pub fn spawn_threaded_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
-    hub.stream_opened();
-    let (tx, mut rx) = mpsc::channel::<Bytes>(1);
-    let fd = src.raw();
-    let spawned = std::thread::Builder::new()
-        .name(format!("{}-reader", kind.name()))
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            // Keeps the descriptor open for as long as the thread reads it.
-            let _src = src;
-            let mut buf = BytesMut::new();
-            let mut holding = false;
-            loop {
-                let burst = match wait_readable(fd, if holding { HOLD_MS } else { -1 }) {
-                    Ok(true) => read_burst(fd, &mut buf),
-                    // Held long enough: send it.
-                    Ok(false) => Burst::default(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "waiting for container output failed");
-                        Burst {
-                            over: true,
-                            ..Burst::default()
-                        }
-                    }
-                };
-                holding = burst.streaming && !burst.over && buf.len() + READ_ROOM <= TTY_BATCH;
-                if holding {
-                    continue;
-                }
-                if !buf.is_empty() {
-                    // A batch's buffer goes whole; a small one's spare room
-                    // is kept for the next reads.
-                    let chunk = if buf.capacity() > READ_CHUNK {
-                        std::mem::take(&mut buf).freeze()
-                    } else {
-                        buf.split().freeze()
-                    };
-                    if tx.blocking_send(chunk).is_err() {
-                        break;
-                    }
-                }
-                if burst.over {
-                    break;
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, stream = kind.name(), "cannot start the output reader");
-        hub.stream_closed();
-        return;
-    }
-    tokio::spawn(async move {
-        while let Some(chunk) = rx.recv().await {
-            hub.wait_for_room().await;
-            hub.publish(kind, chunk);
-        }
-        hub.stream_closed();
-    });
-}
-
-/// Waits until `fd` is readable, or for `timeout_ms` (-1: for ever).
-/// Returns false on the timeout.
-fn wait_readable(fd: i32, timeout_ms: i32) -> io::Result<bool> {
-    loop {
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll(2) on one live pollfd.
-        match unsafe { libc::poll(&mut pfd, 1, timeout_ms) } {
-            n if n > 0 => return Ok(true),
-            0 => return Ok(false),
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() != Some(libc::EINTR) {
-                    return Err(e);
-                }
-            }
-        }
-    }
-}
-
-/// How a [`read_burst`] ended.
-#[derive(Default)]
-struct Burst {
-    /// Reading is over: end of file, EIO (the slave is gone), or an error.
-    over: bool,
-    /// Its last read emptied a full line discipline, so more is coming.
-    streaming: bool,
-}
-
-/// Reads what a PTY master has now into `buf`, without waiting, until it
-/// has nothing more or `buf` holds a whole batch. Reads go to a buffer of
-/// [`READ_CHUNK`]; output that outgrows one moves once to a buffer of
-/// [`TTY_BATCH`], so small output costs no large allocation.
-fn read_burst(fd: i32, buf: &mut BytesMut) -> Burst {
-    let mut last = 0;
-    loop {
-        if buf.capacity() - buf.len() < READ_ROOM {
-            if buf.len() + READ_ROOM > TTY_BATCH {
-                return Burst::default();
-            }
-            let mut bigger = BytesMut::with_capacity(if buf.len() < READ_CHUNK / 4 {
-                READ_CHUNK
-            } else {
-                TTY_BATCH
-            });
-            bigger.extend_from_slice(buf);
-            *buf = bigger;
-        }
-        let spare = buf.spare_capacity_mut();
-        // SAFETY: read(2) into the spare capacity of our own buffer.
-        let n = unsafe { libc::read(fd, spare.as_mut_ptr() as *mut libc::c_void, spare.len()) };
-        if n > 0 {
-            // SAFETY: the kernel initialised n bytes.
-            unsafe { buf.set_len(buf.len() + n as usize) };
-            last = n as usize;
-            continue;
-        }
-        let over = Burst {
-            over: true,
-            streaming: false,
-        };
-        if n == 0 {
-            return over;
-        }
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::EAGAIN) => Burst {
-                over: false,
-                streaming: last >= LDISC_FULL,
-            },
-            Some(libc::EINTR) => continue,
-            Some(libc::EIO) => over,
-            _ => {
-                tracing::warn!(error = %e, "reading container output failed");
-                over
-            }
-        };
-    }
 }
 
 /// Reads what `fd` has now into `buf`, without waiting, up to `limit`
@@ -893,40 +720,6 @@ mod tests {
             want.push_str(&format!("{ts} stdout F 0123456789abcdef\n"));
         }
         assert_eq!(text, want);
-    }
-
-    /// The case that holds a batch: a read that empties a full line
-    /// discipline, then nothing more. What was read must still go out
-    /// soon, not wait for output that never comes.
-    #[tokio::test]
-    async fn a_full_terminal_read_is_held_only_briefly() {
-        let pty = nix::pty::openpty(None, None).unwrap();
-        // Written before the reader starts, so that its first read finds
-        // the line discipline full.
-        nix::unistd::write(&pty.slave, &[b'x'; LDISC_FULL]).unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let hub = Arc::new(OutputHub::new(None));
-        let mut a = hub.attach(false);
-        let master = AsyncIoFd::with_interest(pty.master, Interest::WRITABLE).unwrap();
-        let t0 = std::time::Instant::now();
-        spawn_threaded_pump(hub.clone(), Arc::new(master), StreamKind::Stdout);
-        let ev = tokio::time::timeout(Duration::from_secs(2), a.recv())
-            .await
-            .expect("a full read held back");
-        match ev {
-            Some(Event::Output(StreamKind::Stdout, b)) => assert_eq!(b.len(), LDISC_FULL),
-            other => panic!("unexpected {other:?}"),
-        }
-        assert!(
-            t0.elapsed() < Duration::from_millis(500),
-            "{:?}",
-            t0.elapsed()
-        );
-        // The slave's close ends the reader.
-        drop(pty.slave);
-        tokio::time::timeout(Duration::from_secs(2), hub.drained())
-            .await
-            .expect("the reader did not end");
     }
 
     #[test]
