@@ -40,10 +40,13 @@ const ATTACHER_HARD_CAP: usize = 4 * ATTACHER_BUDGET;
 pub(crate) const READ_CHUNK: usize = 128 * 1024;
 /// Output already waiting is gathered up to this much per message.
 const COALESCE: usize = 64 * 1024;
-/// Log records with at least this much content are written straight from
-/// the output (header, content and newline in one `writev`); smaller ones
-/// are gathered into writes of about this size.
+/// Lines at least this long are written straight from the output (their
+/// records' headers beside them in one `writev`); shorter ones are
+/// gathered into writes of about this size.
 const LOG_GATHER: usize = 64 * 1024;
+/// The longest log record: longer lines are split into partial records,
+/// as containerd (and docker's json-file) do.
+const LOG_RECORD: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
@@ -110,10 +113,12 @@ impl LogWriter {
         })
     }
 
-    /// Appends `data` as CRI records. Nothing is copied twice: a long
-    /// line (a terminal's output has few newlines) goes from the output's
-    /// own buffer to the file, so a batch of megabytes costs the kernel's
-    /// one copy, and the record buffer stays small.
+    /// Appends `data` as CRI records, a line longer than [`LOG_RECORD`]
+    /// split into partial ones as containerd does (log shippers read lines
+    /// into fixed buffers). A long line (a terminal's output has few
+    /// newlines) is written from the output's own buffer, its records'
+    /// headers beside it in one `writev`: a batch of megabytes costs the
+    /// kernel's one copy, and the record buffer stays small.
     pub fn write(&mut self, kind: StreamKind, data: &[u8]) {
         self.write_at(SystemTime::now(), kind, data);
     }
@@ -125,21 +130,25 @@ impl LogWriter {
         let ts = humantime::format_rfc3339_nanos(at).to_string();
         let mut result = Ok(());
         self.buf.clear();
-        for (line, tag) in cri_records(data) {
+        for (line, tag) in cri_lines(data) {
             if line.len() >= LOG_GATHER {
-                push_cri_header(&mut self.buf, &ts, kind, tag);
-                let mut record = [
-                    IoSlice::new(&self.buf),
-                    IoSlice::new(line),
-                    IoSlice::new(b"\n"),
-                ];
-                result = result.and_then(|()| write_all_vectored(&mut self.file, &mut record));
-                self.buf.clear();
+                if !self.buf.is_empty() {
+                    result = result.and_then(|()| self.file.write_all(&self.buf));
+                    self.buf.clear();
+                }
+                let mut partial = Vec::new();
+                push_cri_header(&mut partial, &ts, kind, b'P');
+                let mut last = Vec::new();
+                push_cri_header(&mut last, &ts, kind, tag);
+                result =
+                    result.and_then(|()| write_long_line(&mut self.file, &partial, &last, line));
                 continue;
             }
-            push_cri_header(&mut self.buf, &ts, kind, tag);
-            self.buf.extend_from_slice(line);
-            self.buf.push(b'\n');
+            for (record, tag) in cri_records(line, tag) {
+                push_cri_header(&mut self.buf, &ts, kind, tag);
+                self.buf.extend_from_slice(record);
+                self.buf.push(b'\n');
+            }
             if self.buf.len() >= LOG_GATHER {
                 result = result.and_then(|()| self.file.write_all(&self.buf));
                 self.buf.clear();
@@ -157,6 +166,25 @@ impl LogWriter {
     }
 }
 
+/// Writes one long line as records of [`LOG_RECORD`]: each but the last
+/// under the `partial` header, the last under `last`; 64 records (1 MiB) a
+/// `writev`.
+fn write_long_line(file: &mut File, partial: &[u8], last: &[u8], line: &[u8]) -> io::Result<()> {
+    let records = line.len().div_ceil(LOG_RECORD);
+    const PER_CALL: usize = 64;
+    let mut iov = Vec::with_capacity(3 * PER_CALL);
+    for (i, record) in line.chunks(LOG_RECORD).enumerate() {
+        iov.push(IoSlice::new(if i + 1 == records { last } else { partial }));
+        iov.push(IoSlice::new(record));
+        iov.push(IoSlice::new(b"\n"));
+        if iov.len() == 3 * PER_CALL || i + 1 == records {
+            write_all_vectored(file, &mut iov)?;
+            iov.clear();
+        }
+    }
+    Ok(())
+}
+
 fn write_all_vectored(file: &mut File, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
     while !bufs.is_empty() {
         match file.write_vectored(bufs) {
@@ -169,20 +197,31 @@ fn write_all_vectored(file: &mut File, mut bufs: &mut [IoSlice<'_>]) -> io::Resu
     Ok(())
 }
 
-/// The CRI records of one chunk: each line without its newline, tagged
-/// `F`, and a last partial line tagged `P`.
-fn cri_records(data: &[u8]) -> impl Iterator<Item = (&[u8], u8)> {
+/// The lines of one chunk, without their newlines, tagged `F`; a last
+/// partial line tagged `P`.
+fn cri_lines(data: &[u8]) -> impl Iterator<Item = (&[u8], u8)> {
     let mut rest = data;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let (record, next) = match memchr::memchr(b'\n', rest) {
+        let (line, next) = match memchr::memchr(b'\n', rest) {
             Some(i) => ((&rest[..i], b'F'), &rest[i + 1..]),
             None => ((rest, b'P'), &rest[rest.len()..]),
         };
         rest = next;
-        Some(record)
+        Some(line)
+    })
+}
+
+/// One line's records: pieces of at most [`LOG_RECORD`], all but the last
+/// partial (`P`), the last tagged as the line is. An empty line is one
+/// empty record.
+fn cri_records(line: &[u8], tag: u8) -> impl Iterator<Item = (&[u8], u8)> {
+    let records = line.len().div_ceil(LOG_RECORD).max(1);
+    (0..records).map(move |i| {
+        let record = &line[i * LOG_RECORD..line.len().min((i + 1) * LOG_RECORD)];
+        (record, if i + 1 == records { tag } else { b'P' })
     })
 }
 
@@ -697,13 +736,16 @@ mod tests {
         let at = UNIX_EPOCH + Duration::new(1_700_000_000, 123);
         log.write_at(at, StreamKind::Stdout, b"one\ntwo\nthr");
         log.write_at(at, StreamKind::Stderr, b"\n");
-        // A line too long to gather, between short ones: written from the
-        // output itself, in order, in the same format.
-        let long = vec![b'x'; LOG_GATHER + 5];
-        let mut chunk = b"a\n".to_vec();
-        chunk.extend_from_slice(&long);
-        chunk.extend_from_slice(b"\nb");
-        log.write_at(at, StreamKind::Stdout, &chunk);
+        // Between short lines, one long enough to be written from the
+        // output itself and one to be gathered, both split into records
+        // of LOG_RECORD; the first ends the chunk unfinished.
+        let long = "x".repeat(LOG_GATHER + 5);
+        let medium = "y".repeat(LOG_RECORD + 7);
+        log.write_at(
+            at,
+            StreamKind::Stdout,
+            format!("a\n{medium}\nb\n{long}").as_bytes(),
+        );
         // Enough short lines to need more than one gathered write.
         let many = "0123456789abcdef\n".repeat(2 * LOG_GATHER / 17);
         log.write_at(at, StreamKind::Stdout, many.as_bytes());
@@ -711,15 +753,42 @@ mod tests {
         let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
         std::fs::remove_file(&path).unwrap();
         let ts = "2023-11-14T22:13:20.000000123Z";
-        let long = String::from_utf8(long).unwrap();
         let mut want = format!(
             "{ts} stdout F one\n{ts} stdout F two\n{ts} stdout P thr\n{ts} stderr F \n\
-             {ts} stdout F a\n{ts} stdout F {long}\n{ts} stdout P b\n"
+             {ts} stdout F a\n"
         );
+        let r = LOG_RECORD;
+        want.push_str(&format!("{ts} stdout P {}\n", &medium[..r]));
+        want.push_str(&format!(
+            "{ts} stdout F {}\n{ts} stdout F b\n",
+            &medium[r..]
+        ));
+        for i in 0..4 {
+            want.push_str(&format!("{ts} stdout P {}\n", &long[i * r..(i + 1) * r]));
+        }
+        want.push_str(&format!("{ts} stdout P {}\n", &long[4 * r..]));
         for _ in 0..2 * LOG_GATHER / 17 {
             want.push_str(&format!("{ts} stdout F 0123456789abcdef\n"));
         }
         assert_eq!(text, want);
+
+        // A line of more than one `writev` of records.
+        let mut log = LogWriter::open(&path).unwrap();
+        let huge = vec![b'z'; 64 * LOG_RECORD + 3];
+        log.write_at(at, StreamKind::Stdout, &huge);
+        drop(log);
+        let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let records: Vec<&str> = text.lines().collect();
+        assert_eq!(records.len(), 65);
+        let content: usize = records
+            .iter()
+            .map(|r| r.strip_prefix(&format!("{ts} stdout P ")).unwrap().len())
+            .sum();
+        assert_eq!(content, huge.len());
+        assert!(records
+            .iter()
+            .all(|r| r.len() <= ts.len() + 10 + LOG_RECORD));
     }
 
     #[test]

@@ -12,4 +12,4 @@ pub mod server;
 pub mod service;
 pub mod spawn;
 mod sys;
-pub mod ttyout;
+mod ttyout;

@@ -323,7 +323,9 @@ impl ShimApi for ShimService {
         req: Request<Streaming<v1::AttachRequest>>,
     ) -> Result<Response<Self::AttachStream>, Status> {
         let inbound = req.into_inner();
-        let (tx, rx) = mpsc::channel(32);
+        // What waits here is past the attacher's byte budget: a terminal's
+        // batch is up to 2 MiB, so only a couple.
+        let (tx, rx) = mpsc::channel(2);
         // The response stream must be returned before the first inbound
         // message is awaited, or client and server wait on each other.
         tokio::spawn(attach_session(self.shim.clone(), inbound, tx).in_current_span());

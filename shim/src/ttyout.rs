@@ -24,7 +24,7 @@
 use std::io;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -39,32 +39,39 @@ const LDISC_FULL: usize = 4095;
 /// How long a batch that ended on a full read waits for more output before
 /// it is sent anyway, in milliseconds.
 const HOLD_MS: i32 = 1;
+/// The longest a batch is held in all, however fast its writer: at most
+/// this much of a terminal's output is ever late.
+const BATCH_DEADLINE: Duration = Duration::from_millis(20);
 /// Room kept for one more read: a PTY read returns up to about 18 KiB.
 const READ_ROOM: usize = 32 * 1024;
 /// How long the output must be quiet before the batches' memory goes back
 /// to the kernel: long enough for the attachers to have sent them.
 const RELEASE_AFTER: Duration = Duration::from_millis(200);
 /// Mappings kept for reuse: one being filled, one waiting in the channel,
-/// one being logged and sent, one still queued for an attacher.
+/// one being logged and sent, one still queued for an attacher (which may
+/// hold more, within its budget; those are unmapped when they come back).
 const POOL_MAX: usize = 4;
 
 /// Reads the PTY master `src` to its end on a thread of its own, and
 /// publishes its output to `hub` from a task. A bounded channel carries the
 /// backpressure: when an attacher is over budget the task stops taking
 /// batches, the thread stops reading, and the container blocks on its full
-/// terminal. It holds one batch, so at most three are in the shim at a time
-/// besides what attachers have queued.
+/// terminal. It holds one batch: three at most are on their way to the hub.
 pub fn spawn_reader(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
     hub.stream_opened();
     let (tx, mut rx) = mpsc::channel::<Bytes>(1);
     let pool = Pool::default();
     let mut out = Pending::new(pool.clone());
+    let fd = src.raw();
     let spawned = std::thread::Builder::new()
         .name(format!("{}-reader", kind.name()))
         .stack_size(64 * 1024)
         .spawn(move || {
-            let fd = src.raw();
+            // Keeps the descriptor open for as long as the thread reads it.
+            let _src = src;
             let mut holding = false;
+            // When the batch being held began.
+            let mut since = Instant::now();
             loop {
                 let burst = match wait_readable(fd, if holding { HOLD_MS } else { -1 }) {
                     Ok(true) => out.read_burst(fd),
@@ -78,7 +85,13 @@ pub fn spawn_reader(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) 
                         }
                     }
                 };
-                holding = burst.streaming && !burst.over && out.len() + READ_ROOM <= TTY_BATCH;
+                if !holding {
+                    since = Instant::now();
+                }
+                holding = burst.streaming
+                    && !burst.over
+                    && out.len() + READ_ROOM <= TTY_BATCH
+                    && since.elapsed() < BATCH_DEADLINE;
                 if holding {
                     continue;
                 }
@@ -91,7 +104,6 @@ pub fn spawn_reader(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) 
                     break;
                 }
             }
-            // `src` is dropped here, and with it the descriptor, once read.
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, stream = kind.name(), "cannot start the output reader");
@@ -108,7 +120,8 @@ pub fn spawn_reader(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) 
             };
             match next {
                 Ok(Some(chunk)) => {
-                    release_due |= chunk.len() > READ_CHUNK;
+                    // A batch, or a mapping used for one that ended early.
+                    release_due |= chunk.len() > READ_CHUNK || pool.holds_any();
                     hub.wait_for_room().await;
                     hub.publish(kind, chunk);
                 }
@@ -160,8 +173,15 @@ struct Burst {
 /// that has filled while the writer streams, in a mapping of [`TTY_BATCH`].
 struct Pending {
     small: BytesMut,
-    batch: Option<(Mapping, usize)>,
+    batch: Option<Filling>,
     pool: Pool,
+}
+
+/// A batch being read into its mapping.
+struct Filling {
+    map: Mapping,
+    generation: u64,
+    len: usize,
 }
 
 impl Pending {
@@ -175,7 +195,7 @@ impl Pending {
 
     fn len(&self) -> usize {
         match &self.batch {
-            Some((_, len)) => *len,
+            Some(b) => b.len,
             None => self.small.len(),
         }
     }
@@ -222,21 +242,21 @@ impl Pending {
     /// Where the next read goes and how much it may read: at least
     /// [`READ_ROOM`], or None when a whole batch is read.
     fn room(&mut self) -> Option<(*mut u8, usize)> {
-        if let Some((map, len)) = &self.batch {
-            let room = TTY_BATCH - len;
+        if let Some(b) = &self.batch {
+            let room = TTY_BATCH - b.len;
             // SAFETY: `len` < TTY_BATCH, within the mapping.
-            return (room >= READ_ROOM).then(|| (unsafe { map.0.as_ptr().add(*len) }, room));
+            return (room >= READ_ROOM).then(|| (unsafe { b.map.0.as_ptr().add(b.len) }, room));
         }
         if self.small.capacity() - self.small.len() < READ_ROOM {
             if self.small.len() < READ_CHUNK / 4 {
-                // Little read yet: a fresh buffer (the old one's spare room
-                // belongs to chunks already sent).
+                // Little read yet: a fresh buffer (the old one's memory is
+                // shared with the chunks already sent from it).
                 let mut fresh = BytesMut::with_capacity(READ_CHUNK);
                 fresh.extend_from_slice(&self.small);
                 self.small = fresh;
             } else {
                 match self.pool.take() {
-                    Ok(map) => {
+                    Ok((map, generation)) => {
                         let len = self.small.len();
                         // SAFETY: `len` < READ_CHUNK < TTY_BATCH bytes into a
                         // fresh mapping of TTY_BATCH, from a buffer that
@@ -245,7 +265,11 @@ impl Pending {
                             std::ptr::copy_nonoverlapping(self.small.as_ptr(), map.0.as_ptr(), len)
                         };
                         self.small.clear();
-                        self.batch = Some((map, len));
+                        self.batch = Some(Filling {
+                            map,
+                            generation,
+                            len,
+                        });
                         return self.room();
                     }
                     Err(e) => {
@@ -261,7 +285,7 @@ impl Pending {
 
     fn filled(&mut self, n: usize) {
         match &mut self.batch {
-            Some((_, len)) => *len += n,
+            Some(b) => b.len += n,
             // SAFETY: the kernel initialised `n` bytes of the spare capacity
             // that `room()` handed out.
             None => unsafe { self.small.set_len(self.small.len() + n) },
@@ -274,17 +298,18 @@ impl Pending {
     /// long, and should not keep megabytes alive with it.
     fn take(&mut self) -> Option<Bytes> {
         match self.batch.take() {
-            Some((map, len)) if len < TTY_BATCH / 4 => {
+            Some(b) if b.len < TTY_BATCH / 4 => {
                 // SAFETY: the first `len` bytes of the mapping were read into.
                 let chunk = Bytes::copy_from_slice(unsafe {
-                    std::slice::from_raw_parts(map.0.as_ptr(), len)
+                    std::slice::from_raw_parts(b.map.0.as_ptr(), b.len)
                 });
-                self.pool.give(map);
+                self.pool.give(b.map, b.generation);
                 Some(chunk)
             }
-            Some((map, len)) => Some(Bytes::from_owner(Batch {
-                map: Some(map),
-                len,
+            Some(b) => Some(Bytes::from_owner(Batch {
+                map: Some(b.map),
+                len: b.len,
+                generation: b.generation,
                 pool: self.pool.clone(),
             })),
             None if self.small.is_empty() => None,
@@ -331,27 +356,45 @@ impl Drop for Mapping {
 /// Mappings kept for reuse, so that streaming output does not fault in a
 /// fresh 2 MiB per batch.
 #[derive(Clone, Default)]
-struct Pool(Arc<Mutex<Vec<Mapping>>>);
+struct Pool(Arc<Mutex<PoolInner>>);
+
+#[derive(Default)]
+struct PoolInner {
+    kept: Vec<Mapping>,
+    /// Counts releases: a mapping lent before the last one is unmapped when
+    /// it comes back, not kept.
+    generation: u64,
+}
 
 impl Pool {
-    fn take(&self) -> io::Result<Mapping> {
-        match self.0.lock().unwrap().pop() {
-            Some(map) => Ok(map),
-            None => Mapping::new(),
+    /// A mapping, and the generation it comes back to.
+    fn take(&self) -> io::Result<(Mapping, u64)> {
+        let mut p = self.0.lock().unwrap();
+        let generation = p.generation;
+        match p.kept.pop() {
+            Some(map) => Ok((map, generation)),
+            None => Mapping::new().map(|map| (map, generation)),
         }
     }
 
-    fn give(&self, map: Mapping) {
-        let mut kept = self.0.lock().unwrap();
-        if kept.len() < POOL_MAX {
-            kept.push(map);
+    fn give(&self, map: Mapping, generation: u64) {
+        let mut p = self.0.lock().unwrap();
+        if generation == p.generation && p.kept.len() < POOL_MAX {
+            p.kept.push(map);
         }
     }
 
-    /// Unmaps every mapping kept (those still in use are unmapped when they
-    /// come back, if the pool has filled again by then).
+    fn holds_any(&self) -> bool {
+        !self.0.lock().unwrap().kept.is_empty()
+    }
+
+    /// Unmaps every mapping kept, and those lent out as they come back.
     fn release(&self) {
-        let kept = std::mem::take(&mut *self.0.lock().unwrap());
+        let kept = {
+            let mut p = self.0.lock().unwrap();
+            p.generation += 1;
+            std::mem::take(&mut p.kept)
+        };
         drop(kept);
     }
 }
@@ -361,6 +404,7 @@ impl Pool {
 struct Batch {
     map: Option<Mapping>,
     len: usize,
+    generation: u64,
     pool: Pool,
 }
 
@@ -378,7 +422,7 @@ impl AsRef<[u8]> for Batch {
 impl Drop for Batch {
     fn drop(&mut self) {
         if let Some(map) = self.map.take() {
-            self.pool.give(map);
+            self.pool.give(map, self.generation);
         }
     }
 }
@@ -423,11 +467,13 @@ mod tests {
             .expect("the reader did not end");
     }
 
-    /// A batch's mapping is reused while its bytes are alive elsewhere only
-    /// once they are dropped, and the pool lets go of it on release.
+    /// A batch's mapping comes back to the pool once no one holds its
+    /// bytes; a release unmaps what the pool keeps, and what is lent out
+    /// when it comes back.
     #[test]
     fn batches_come_back_to_the_pool_and_are_released() {
         let pool = Pool::default();
+        let kept = |pool: &Pool| pool.0.lock().unwrap().kept.len();
         let mut out = Pending::new(pool.clone());
         let filled = |out: &mut Pending, n: usize| {
             while out.len() < n {
@@ -443,19 +489,28 @@ mod tests {
         let big = out.take().unwrap();
         assert_eq!(big.len(), TTY_BATCH - READ_ROOM + 1);
         assert!(big.iter().all(|&b| b == b'y'));
-        assert_eq!(pool.0.lock().unwrap().len(), 0, "in use while sent");
+        assert_eq!(kept(&pool), 0, "in use while sent");
         let replayed = big.slice(big.len() - 10..);
         drop(big);
-        assert_eq!(pool.0.lock().unwrap().len(), 0, "a slice keeps it");
+        assert_eq!(kept(&pool), 0, "a slice keeps it");
         drop(replayed);
-        assert_eq!(pool.0.lock().unwrap().len(), 1, "back once unused");
+        assert_eq!(kept(&pool), 1, "back once unused");
+
         // A batch that ends early is copied out; its mapping goes back now.
-        filled(&mut out, READ_CHUNK);
+        filled(&mut out, 200 << 10);
+        assert!(out.batch.is_some(), "200 KiB outgrow the small buffer");
         let short = out.take().unwrap();
-        assert_eq!(short.len(), READ_CHUNK);
-        assert_eq!(pool.0.lock().unwrap().len(), 1);
+        assert_eq!(short.len(), 200 << 10);
+        assert_eq!(kept(&pool), 1);
+
+        // Released while one is lent out: that one is unmapped on return.
+        filled(&mut out, TTY_BATCH - READ_ROOM + 1);
+        let lent = out.take().unwrap();
+        assert_eq!(kept(&pool), 0);
         pool.release();
-        assert_eq!(pool.0.lock().unwrap().len(), 0);
+        drop(lent);
+        assert_eq!(kept(&pool), 0, "lent before the release, not kept");
+
         // Small output stays in small buffers.
         filled(&mut out, 100);
         assert!(out.batch.is_none());
