@@ -69,6 +69,15 @@ fn interactive_shell_resize_ctrl_c_detach_reattach_and_exit_code() {
         s.contains("PID") && s.contains("Tasks:")
     });
     term.type_text("q");
+    // Until top has quit, it reads keys as its own commands ('c', 'l',
+    // 'e'...): the next line waits for the shell's prompt under its screen.
+    term.wait_for("top to quit", |s| {
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(str::trim_end)
+            == Some("#")
+    });
     term.type_text("clear; sleep 200\n");
     std::thread::sleep(Duration::from_millis(500));
     term.keys(&["C-z"]);
