@@ -80,6 +80,16 @@ impl TestRoot {
         c
     }
 
+    /// A shim for container `id` in this root, and a client connected to it.
+    pub async fn shim(&self, id: &str) -> (mydocker::SpawnedShim, mydocker::ShimClient) {
+        let cmd = mydocker::ShimCommand {
+            program: shim_bin(),
+        };
+        let spawned = mydocker::spawn_shim(&cmd, &self.root, id).unwrap();
+        let c = mydocker::connect(&spawned.socket).await.unwrap();
+        (spawned, c)
+    }
+
     /// Resources for API callers: no limit, this test's cgroup parent.
     pub fn resources(&self) -> mydocker::v1::Resources {
         mydocker::v1::Resources {

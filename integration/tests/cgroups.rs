@@ -383,11 +383,7 @@ fn a_cgroup_that_cannot_be_made_after_the_clone_leaves_nothing() {
 #[tokio::test]
 async fn the_shim_rejects_bad_limits_itself() {
     let t = TestRoot::new("shimlim");
-    let shim = mydocker::ShimCommand {
-        program: shim_bin(),
-    };
-    let spawned = mydocker::spawn_shim(&shim, &t.root, "lim").unwrap();
-    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    let (spawned, mut c) = t.shim("lim").await;
     for res in [
         v1::Resources {
             memory_limit_bytes: -5,

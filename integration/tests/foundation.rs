@@ -183,11 +183,7 @@ fn arguments_arrive_byte_exact() {
 #[tokio::test]
 async fn a_1mib_argument_reaches_the_init_and_the_kernel_limit_is_a_clear_error() {
     let t = TestRoot::new("e2big");
-    let shim = mydocker::ShimCommand {
-        program: shim_bin(),
-    };
-    let spawned = mydocker::spawn_shim(&shim, &t.root, "big").unwrap();
-    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    let (spawned, mut c) = t.shim("big").await;
     c.create(v1::CreateRequest {
         id: "big".into(),
         argv: vec!["echo".into(), "x".repeat(1 << 20)],
@@ -507,9 +503,6 @@ fn grpcurl_drives_a_shim_started_by_hand() {
 #[tokio::test]
 async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
     let t = TestRoot::new("apiauto");
-    let shim = mydocker::ShimCommand {
-        program: shim_bin(),
-    };
     let create = |id: &str, argv: &[&str]| v1::CreateRequest {
         id: id.into(),
         argv: argv.iter().map(|s| s.to_string()).collect(),
@@ -518,8 +511,7 @@ async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
         ..Default::default()
     };
 
-    let spawned = mydocker::spawn_shim(&shim, &t.root, "auto").unwrap();
-    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    let (spawned, mut c) = t.shim("auto").await;
     let go = t.root.join(".go-auto");
     let script = format!(
         "while [ ! -e {} ]; do sleep 0.02; done; exit 5",
@@ -551,8 +543,7 @@ async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
     assert!(status.success(), "{status:?}");
     assert!(!t.root.join("auto").exists(), "its state is gone");
 
-    let spawned = mydocker::spawn_shim(&shim, &t.root, "noexec").unwrap();
-    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    let (spawned, mut c) = t.shim("noexec").await;
     c.create(create("noexec", &["no-such-command-xyz"]))
         .await
         .unwrap();
@@ -632,8 +623,7 @@ async fn api_crate_drives_a_shim_with_the_right_error_codes() {
     assert!(!t.root.join(id).exists(), "the shim removed its dir");
 
     // A second shim, for the lifecycle.
-    let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
-    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
+    let (spawned, mut c) = t.shim(id).await;
     c.create(create(&["sleep", "100"])).await.unwrap();
     let dup = c.create(create(&["true"])).await.unwrap_err();
     assert_eq!(dup.code(), tonic::Code::AlreadyExists);

@@ -104,15 +104,6 @@ impl Attach {
     }
 }
 
-async fn shim(t: &TestRoot, id: &str) -> (mydocker::SpawnedShim, Client) {
-    let cmd = mydocker::ShimCommand {
-        program: shim_bin(),
-    };
-    let spawned = mydocker::spawn_shim(&cmd, &t.root, id).unwrap();
-    let c = mydocker::connect(&spawned.socket).await.unwrap();
-    (spawned, c)
-}
-
 fn create_req(t: &TestRoot, id: &str, argv: &[&str]) -> v1::CreateRequest {
     v1::CreateRequest {
         id: id.into(),
@@ -228,7 +219,7 @@ async fn bad_ids(c: &mut Client, t: &TestRoot) {
 async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
     let t = TestRoot::new("hostil");
     let id = "hostile";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let shim_pid = spawned.process.id();
 
     // Bad Creates leave the shim empty, so a good one still works after.
@@ -605,7 +596,7 @@ fn arg_max_kib() -> u64 {
 async fn huge_env_fails_at_exec_and_100k_args_arrive() {
     let t = TestRoot::new("huge");
     let id = "bigenv";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let mut req = create_req(&t, id, &["true"]);
     req.env = (0..100_000)
         .map(|i| format!("V{i}={}", "x".repeat(96)))
@@ -625,7 +616,7 @@ async fn huge_env_fails_at_exec_and_100k_args_arrive() {
     delete(&mut c, spawned, id).await;
 
     let id = "bigargs";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let mut argv = vec![
         "sh".to_string(),
         "-c".into(),
@@ -660,7 +651,7 @@ async fn huge_env_fails_at_exec_and_100k_args_arrive() {
 async fn resize_at_the_edges() {
     let t = TestRoot::new("resize");
     let id = "tty1";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let mut req = create_req(&t, id, &["sh"]);
     req.tty = true;
     req.stdin = true;
@@ -731,7 +722,7 @@ async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream
     let t = TestRoot::new("atstrt");
     for i in 0..5 {
         let id = format!("as{i}");
-        let (spawned, mut c) = shim(&t, &id).await;
+        let (spawned, mut c) = t.shim(&id).await;
         // Until its stdin closes: running while its pid is checked.
         c.create(v1::CreateRequest {
             stdin: true,
@@ -764,7 +755,7 @@ async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream
     // A command that cannot be executed: the stream ends with Start's
     // error, and the exit status is 127, as with Start.
     let id = "asmissing";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     c.create(create_req(&t, id, &["/no/such/program"]))
         .await
         .unwrap();
@@ -794,7 +785,7 @@ fn create_attach_start(id: &str, create: v1::CreateRequest) -> v1::AttachRequest
 async fn create_attach_and_start_in_one_call() {
     let t = TestRoot::new("crtatt");
     let id = "ca0";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let req = create_req(&t, id, &["sh", "-c", "echo first; exit 4"]);
     // `id` may be left empty: it is the Create's.
     let mut a = Attach::new(&mut c, create_attach_start("", req))
@@ -816,7 +807,7 @@ async fn create_attach_and_start_in_one_call() {
 
     // Create refused: its status, and nothing of the container.
     let id = "ca1";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let mut a = Attach::new(&mut c, create_attach_start(id, create_req(&t, id, &[])))
         .await
         .unwrap();
@@ -840,7 +831,7 @@ async fn create_attach_and_start_in_one_call() {
     // Created, but the command cannot be executed: Start's status after
     // `created`, and 127 through Wait.
     let id = "ca2";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let req = create_req(&t, id, &["/no/such/program"]);
     let mut a = Attach::new(&mut c, create_attach_start(id, req))
         .await
@@ -903,7 +894,7 @@ async fn namespaces_are_made_ahead_and_the_init_joins_them() {
     }
     let t = TestRoot::new("nsahead");
     let id = "na0";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let shim_pid = spawned.process.id();
     let holder = eventually(Duration::from_secs(2), || {
         children_named(shim_pid, "mydocker-ns").pop()
@@ -956,7 +947,7 @@ async fn namespaces_are_made_ahead_and_the_init_joins_them() {
 
     // No container: the shim lets its holder go and reaps it as it ends.
     let id = "na1";
-    let (spawned, mut c) = shim(&t, id).await;
+    let (spawned, mut c) = t.shim(id).await;
     let shim_pid = spawned.process.id();
     let holder = eventually(Duration::from_secs(2), || {
         children_named(shim_pid, "mydocker-ns").pop()

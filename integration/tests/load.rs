@@ -101,13 +101,9 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test]
 async fn fifty_attachers_each_get_everything_and_the_shim_does_not_grow() {
     let t = TestRoot::new("att50");
-    let shim = mydocker::ShimCommand {
-        program: shim_bin(),
-    };
     let id = "many";
-    let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
+    let (spawned, mut c) = t.shim(id).await;
     let pid = spawned.process.id();
-    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
     // Waits for a line on stdin, so the warm-up below can use the shim
     // before the output starts.
     c.create(v1::CreateRequest {

@@ -217,19 +217,35 @@ fn random_file(t: &TestRoot, name: &str, bytes: usize) -> (std::path::PathBuf, V
     (path, h.finalize().to_vec())
 }
 
+/// A shim with a container `id` created in it, running `sh -c script`
+/// (not started).
+async fn shim_with_sh(
+    t: &TestRoot,
+    id: &str,
+    script: String,
+    tty: bool,
+) -> (mydocker::SpawnedShim, mydocker::ShimClient) {
+    let (spawned, mut c) = t.shim(id).await;
+    c.create(v1::CreateRequest {
+        id: id.into(),
+        argv: vec!["sh".into(), "-c".into(), script],
+        tty,
+        resources: Some(t.resources()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    (spawned, c)
+}
+
 #[tokio::test]
 async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_without_tty() {
     let t = TestRoot::new("bulk");
-    let shim = mydocker::ShimCommand {
-        program: shim_bin(),
-    };
     let (file, digest) = random_file(&t, "data", 100 << 20);
     let file = file.to_str().unwrap().to_string();
 
     for tty in [false, true] {
         let id = if tty { "bulk-tty" } else { "bulk-pipe" };
-        let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
-        let mut c = mydocker::connect(&spawned.socket).await.unwrap();
         // With a tty, raw mode keeps the line discipline from rewriting
         // bytes (\n to \r\n), so what arrives must be the file exactly.
         let script = if tty {
@@ -237,15 +253,7 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
         } else {
             format!("cat {file}; echo err >&2")
         };
-        c.create(v1::CreateRequest {
-            id: id.into(),
-            argv: vec!["sh".into(), "-c".into(), script],
-            tty,
-            resources: Some(t.resources()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        let (spawned, mut c) = shim_with_sh(&t, id, script, tty).await;
         let a = attach(&mut c, id, false).await;
         let b = attach(&mut c, id, false).await;
         c.start(v1::StartRequest { id: id.into() }).await.unwrap();
@@ -269,21 +277,8 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
     }
     // The tty digest, checked on its own stream without the trailing "err".
     let id = "bulk-tty2";
-    let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
-    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
-    c.create(v1::CreateRequest {
-        id: id.into(),
-        argv: vec![
-            "sh".into(),
-            "-c".into(),
-            format!("stty raw -echo; cat {file}"),
-        ],
-        tty: true,
-        resources: Some(t.resources()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let script = format!("stty raw -echo; cat {file}");
+    let (spawned, mut c) = shim_with_sh(&t, id, script, true).await;
     let a = attach(&mut c, id, false).await;
     c.start(v1::StartRequest { id: id.into() }).await.unwrap();
     let (d, n, _, exit) = drain(a).await;
@@ -305,27 +300,11 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
 #[tokio::test]
 async fn tty_output_in_batches_is_sent_when_the_writer_pauses_and_logged_whole() {
     let t = TestRoot::new("batch");
-    let shim = mydocker::ShimCommand {
-        program: shim_bin(),
-    };
     let id = "batch";
     let total = 4usize << 20;
-    let spawned = mydocker::spawn_shim(&shim, &t.root, id).unwrap();
-    let mut c = mydocker::connect(&spawned.socket).await.unwrap();
-    c.create(v1::CreateRequest {
-        id: id.into(),
-        argv: vec![
-            "sh".into(),
-            "-c".into(),
-            // One writer, as fast as it goes: the terminal stays full.
-            format!("stty raw -echo; head -c {total} /dev/zero; exec sleep 60"),
-        ],
-        tty: true,
-        resources: Some(t.resources()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    // One writer, as fast as it goes: the terminal stays full.
+    let script = format!("stty raw -echo; head -c {total} /dev/zero; exec sleep 60");
+    let (spawned, mut c) = shim_with_sh(&t, id, script, true).await;
     let mut a = attach(&mut c, id, false).await;
     c.start(v1::StartRequest { id: id.into() }).await.unwrap();
     let mut got = 0usize;

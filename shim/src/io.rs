@@ -127,25 +127,21 @@ impl LogWriter {
         if data.is_empty() {
             return;
         }
-        let ts = humantime::format_rfc3339_nanos(at).to_string();
+        let headers = CriHeaders::new(at, kind);
         let mut result = Ok(());
         self.buf.clear();
         for (line, tag) in cri_lines(data) {
+            let records = cri_records(line, tag);
             if line.len() >= LOG_GATHER {
                 if !self.buf.is_empty() {
                     result = result.and_then(|()| self.file.write_all(&self.buf));
                     self.buf.clear();
                 }
-                let mut partial = Vec::new();
-                push_cri_header(&mut partial, &ts, kind, b'P');
-                let mut last = Vec::new();
-                push_cri_header(&mut last, &ts, kind, tag);
-                result =
-                    result.and_then(|()| write_long_line(&mut self.file, &partial, &last, line));
+                result = result.and_then(|()| write_records(&mut self.file, &headers, records));
                 continue;
             }
-            for (record, tag) in cri_records(line, tag) {
-                push_cri_header(&mut self.buf, &ts, kind, tag);
+            for (record, tag) in records {
+                self.buf.extend_from_slice(headers.get(tag));
                 self.buf.extend_from_slice(record);
                 self.buf.push(b'\n');
             }
@@ -166,23 +162,25 @@ impl LogWriter {
     }
 }
 
-/// Writes one long line as records of [`LOG_RECORD`]: each but the last
-/// under the `partial` header, the last under `last`; 64 records (1 MiB) a
-/// `writev`.
-fn write_long_line(file: &mut File, partial: &[u8], last: &[u8], line: &[u8]) -> io::Result<()> {
-    let records = line.len().div_ceil(LOG_RECORD);
+/// Writes records from their own memory, beside their headers: 64
+/// records (1 MiB) a `writev`.
+fn write_records<'a>(
+    file: &mut File,
+    headers: &CriHeaders,
+    records: impl Iterator<Item = (&'a [u8], u8)>,
+) -> io::Result<()> {
     const PER_CALL: usize = 64;
     let mut iov = Vec::with_capacity(3 * PER_CALL);
-    for (i, record) in line.chunks(LOG_RECORD).enumerate() {
-        iov.push(IoSlice::new(if i + 1 == records { last } else { partial }));
+    for (record, tag) in records {
+        iov.push(IoSlice::new(headers.get(tag)));
         iov.push(IoSlice::new(record));
         iov.push(IoSlice::new(b"\n"));
-        if iov.len() == 3 * PER_CALL || i + 1 == records {
+        if iov.len() == 3 * PER_CALL {
             write_all_vectored(file, &mut iov)?;
             iov.clear();
         }
     }
-    Ok(())
+    write_all_vectored(file, &mut iov)
 }
 
 fn write_all_vectored(file: &mut File, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
@@ -225,13 +223,29 @@ fn cri_records(line: &[u8], tag: u8) -> impl Iterator<Item = (&[u8], u8)> {
     })
 }
 
-fn push_cri_header(out: &mut Vec<u8>, ts: &str, kind: StreamKind, tag: u8) {
-    out.extend_from_slice(ts.as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(kind.name().as_bytes());
-    out.push(b' ');
-    out.push(tag);
-    out.push(b' ');
+/// The two headers of one chunk's records, `<time> <stream> <F|P> `: its
+/// records share the time.
+struct CriHeaders {
+    full: Vec<u8>,
+    partial: Vec<u8>,
+}
+
+impl CriHeaders {
+    fn new(at: SystemTime, kind: StreamKind) -> Self {
+        let ts = humantime::format_rfc3339_nanos(at);
+        Self {
+            full: format!("{ts} {} F ", kind.name()).into_bytes(),
+            partial: format!("{ts} {} P ", kind.name()).into_bytes(),
+        }
+    }
+
+    fn get(&self, tag: u8) -> &[u8] {
+        if tag == b'F' {
+            &self.full
+        } else {
+            &self.partial
+        }
+    }
 }
 
 /// The most recent output, at most [`REPLAY_BYTES`].

@@ -258,9 +258,9 @@ impl Pending {
                 match self.pool.take() {
                     Ok((map, generation)) => {
                         let len = self.small.len();
-                        // SAFETY: `len` < READ_CHUNK < TTY_BATCH bytes into a
-                        // fresh mapping of TTY_BATCH, from a buffer that
-                        // does not overlap it.
+                        // SAFETY: `len` <= READ_CHUNK < TTY_BATCH bytes into a
+                        // mapping of TTY_BATCH that only we hold, from a
+                        // buffer that does not overlap it.
                         unsafe {
                             std::ptr::copy_nonoverlapping(self.small.as_ptr(), map.0.as_ptr(), len)
                         };
