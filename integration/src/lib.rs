@@ -324,17 +324,53 @@ impl Tmux {
     /// Waits until the screen satisfies `f`; panics with the screen if not.
     pub fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) -> String {
         // Generous: the suite runs bulk-data tests beside this on 2 CPUs.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        match self.wait_within(Duration::from_secs(30), &f) {
+            Ok(s) => s,
+            Err(s) => panic!("waited for {what}; the screen is:\n{s}"),
+        }
+    }
+
+    /// The screen once it satisfies `f`, or the last screen seen when
+    /// `limit` has passed.
+    pub fn wait_within(&self, limit: Duration, f: impl Fn(&str) -> bool) -> Result<String, String> {
+        let deadline = Instant::now() + limit;
         loop {
             let s = self.screen();
             if f(&s) {
-                return s;
+                return Ok(s);
             }
             if Instant::now() > deadline {
-                panic!("waited for {what}; the screen is:\n{s}");
+                return Err(s);
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Sends `keys` until the screen satisfies `f`. For a control key
+    /// (ctrl-z, ctrl-c) meant for a foreground job: it is lost if it comes
+    /// in the instant between two commands of a line, when the interactive
+    /// shell, which ignores it, holds the terminal.
+    pub fn press_until(&self, keys: &[&str], what: &str, f: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        for _ in 0..15 {
+            self.keys(keys);
+            match self.wait_within(Duration::from_secs(2), &f) {
+                Ok(s) => return s,
+                Err(s) => last = s,
+            }
+        }
+        panic!("pressed {keys:?} and waited for {what}; the screen is:\n{last}");
+    }
+
+    /// Whether the shell's prompt (`#`) ends the screen: the shell is
+    /// reading its next line.
+    pub fn at_prompt(screen: &str) -> bool {
+        screen
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(str::trim_end)
+            == Some("#")
     }
 }
 

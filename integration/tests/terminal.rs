@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Write};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mydocker::v1::{self, attach_request, attach_response};
 use mydocker_integration::*;
@@ -71,20 +71,22 @@ fn interactive_shell_resize_ctrl_c_detach_reattach_and_exit_code() {
     term.type_text("q");
     // Until top has quit, it reads keys as its own commands ('c', 'l',
     // 'e'...): the next line waits for the shell's prompt under its screen.
-    term.wait_for("top to quit", |s| {
-        s.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(str::trim_end)
-            == Some("#")
-    });
+    term.wait_for("top to quit", Tmux::at_prompt);
+    // Each control key is sent once `clear` has run (a blank screen), and
+    // again if it came before `sleep` held the terminal. The next line is
+    // typed at the prompt: typed while `sleep` ran, the kernel would echo
+    // it before the prompt, and the shell's answer would follow the prompt.
+    let blank = |s: &str| s.trim().is_empty();
     term.type_text("clear; sleep 200\n");
-    std::thread::sleep(Duration::from_millis(500));
-    term.keys(&["C-z"]);
-    term.wait_for("ctrl-z to stop the job", |s| s.contains("Stopped"));
+    term.wait_for("clear before sleep 200", blank);
+    term.press_until(&["C-z"], "ctrl-z to stop the job", |s| {
+        s.contains("Stopped") && Tmux::at_prompt(s)
+    });
     term.type_text("kill -9 %1; clear; sleep 100\n");
-    std::thread::sleep(Duration::from_millis(500));
-    term.keys(&["C-c"]);
+    term.wait_for("clear before sleep 100", blank);
+    term.press_until(&["C-c"], "ctrl-c to end sleep 100", |s| {
+        s.contains("^C") && Tmux::at_prompt(s)
+    });
     term.type_text("echo after-$((40+2))\n");
     term.wait_for("the shell to survive ctrl-c", |s| has_line(s, "after-42"));
 
@@ -529,5 +531,110 @@ fn grpcurl_attach_drives_a_tty_container() {
     assert!(out.contains("\"exitCode\": 3"), "{out}");
     let o = t.ctl_output(&["rm", &id]);
     assert!(o.status.success(), "{o:?}");
+    t.finish();
+}
+
+/// A client slower than the container still gets every byte, however slow,
+/// as long as it keeps reading: the shim sends it pieces it drains often
+/// (about 0.1 s of its pace), so it is never taken for a client that
+/// stopped. Here a client reads 1.5 MiB/s (a terminal's batch is 2 MiB)
+/// while the container writes as fast as the terminal takes it.
+#[tokio::test]
+async fn a_slow_attacher_gets_every_byte_of_a_fast_terminal() {
+    let t = TestRoot::new("slow");
+    // Past what HTTP/2's windows, the stream and the shim's budget hold.
+    let total = 16usize << 20;
+    let (file, digest) = random_file(&t, "data", total);
+    let id = "slow";
+    let script = format!("stty raw -echo; cat {}", file.display());
+    let (spawned, mut c) = shim_with_sh(&t, id, script, true).await;
+    let mut a = attach(&mut c, id, false).await;
+    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    let rate = 1.5 * (1 << 20) as f64;
+    let mut h = Sha256::new();
+    let mut got = 0usize;
+    // Sizes of the pieces that brought the last 4 MiB.
+    let mut last = Vec::new();
+    let started = Instant::now();
+    let exit = loop {
+        let m = a
+            .message()
+            .await
+            .unwrap()
+            .expect("stream ended before the exit");
+        match m.msg {
+            Some(attach_response::Msg::Stdout(b)) => {
+                got += b.len();
+                h.update(&b);
+                if got > total - (4 << 20) {
+                    last.push(b.len());
+                }
+                let due = started + Duration::from_secs_f64(got as f64 / rate);
+                tokio::time::sleep_until(due.into()).await;
+            }
+            Some(attach_response::Msg::Exit(e)) => break e,
+            other => panic!("a client that keeps reading is not dropped: {other:?}"),
+        }
+    };
+    assert_eq!((got, exit.exit_code), (total, 0));
+    assert_eq!(h.finalize().to_vec(), digest, "bytes differ");
+    // Whole 2 MiB batches would each take this client 1.3 s; pieces past
+    // the start take it at most 0.7 s (the pace is measured, and may
+    // overshoot twofold for a window).
+    let largest = last.iter().max().copied().unwrap_or(0);
+    assert!(
+        largest <= 1 << 20,
+        "once the client's pace is known, pieces fit it: {last:?}"
+    );
+    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
+    drop(c);
+    wait_child(spawned.process).await;
+    std::fs::remove_file(&file).unwrap();
+    t.finish();
+}
+
+/// A client that stops reading holds the container's output back for
+/// LAGGARD_TIMEOUT (5 s), then is told it lagged and dropped, and the
+/// container goes on to its exit.
+#[tokio::test]
+async fn an_attacher_that_stops_reading_is_dropped_and_the_container_goes_on() {
+    let t = TestRoot::new("stall");
+    let id = "stall";
+    let script = "stty raw -echo; head -c 33554432 /dev/zero; echo done".to_string();
+    let (spawned, mut c) = shim_with_sh(&t, id, script, true).await;
+    let mut stalled = attach(&mut c, id, false).await;
+    let mut other = mydocker::connect(&spawned.socket).await.unwrap();
+    let started = Instant::now();
+    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    let exit = other
+        .wait(v1::WaitRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let took = started.elapsed();
+    assert_eq!(exit.status.unwrap().exit_code, 0);
+    // 32 MiB is past what HTTP/2's windows and the shim's budget hold:
+    // the container waited for the client, then went on without it.
+    assert!(
+        took > Duration::from_secs(4) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+    let mut got = 0;
+    let dropped = loop {
+        match stalled.message().await.unwrap().map(|m| m.msg) {
+            Some(Some(attach_response::Msg::Stdout(b))) => got += b.len(),
+            Some(Some(attach_response::Msg::Lagged(l))) => break l.dropped_bytes,
+            other => panic!("expected output then lagged, got {other:?}"),
+        }
+    };
+    assert!(dropped > 4 << 20, "it was over its 4 MiB budget: {dropped}");
+    assert!(got < 32 << 20, "{got}");
+    assert!(
+        stalled.message().await.unwrap().is_none(),
+        "dropped: the stream ends"
+    );
+    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
+    drop((c, other));
+    wait_child(spawned.process).await;
     t.finish();
 }

@@ -5,7 +5,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::BytesMut;
 use nix::fcntl::OFlag;
@@ -600,12 +600,7 @@ impl Container {
     pub async fn on_init_exit(&self, ws: WaitStatus) {
         let at = SystemTime::now();
         let _guard = self.start_lock.lock().await;
-        // The namespace's processes all die with its init, so the streams
-        // reach EOF promptly; the timeout only guards against the unforeseen.
-        if tokio::time::timeout(Duration::from_secs(5), self.hub.drained())
-            .await
-            .is_err()
-        {
+        if !self.hub.drained_after_exit().await {
             tracing::warn!("output did not reach EOF after the exit");
         }
         let Some(mut status) = ExitStatus::from_wait(ws, at) else {

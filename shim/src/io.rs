@@ -5,8 +5,11 @@
 //! Flow control: each attacher has a byte budget. While one is over it, the
 //! readers pause (so a client that reads slower than the container writes
 //! still gets every byte, as with docker), but only for as long as that
-//! attacher keeps draining: one that stays over budget for
+//! attacher keeps draining: one over budget that takes nothing for
 //! [`LAGGARD_TIMEOUT`] is told so and dropped, and the container goes on.
+//! Each attacher is sent output in pieces sized to its pace (about
+//! [`PIECE_TIME`] of what it drains), so a slow one shows progress often
+//! while a fast one gets a terminal's whole batch in one message.
 //! With nobody attached nothing waits: the log is written inline, so nothing
 //! is lost, and the container is slowed only by the disk.
 
@@ -15,7 +18,7 @@ use std::fs::File;
 use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -30,10 +33,31 @@ use crate::container::ExitStatus;
 pub const REPLAY_BYTES: usize = 64 * 1024;
 /// How far an attacher may fall behind before the readers wait for it.
 pub const ATTACHER_BUDGET: usize = 4 << 20;
-/// How long the readers wait for an attacher over budget to get back under
-/// it before dropping it. An attacher must drain at least its budget per
-/// this time to keep up with a container that outpaces it.
-pub const LAGGARD_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the readers wait for an attacher over budget that takes
+/// nothing before dropping it: a client that stopped reading (suspended,
+/// gone quiet) must not stop the container for long. Not much shorter:
+/// a client takes output as HTTP/2 lets the shim send it, in bursts each
+/// time it opens its window (half its window at a time, 1 MiB for the API
+/// crate's client), so one reading 256 KiB/s takes something only every
+/// four seconds.
+pub const LAGGARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// The smallest piece of output an attacher is sent (unless less is
+/// waiting): an attacher that drains less than this per
+/// [`LAGGARD_TIMEOUT`] cannot keep up with a container that outpaces it.
+const PIECE_MIN: usize = COALESCE;
+/// The largest: a terminal's whole batch (see ttyout).
+const PIECE_MAX: usize = 2 << 20;
+/// An attacher's pieces hold about this long of what it drains. Much
+/// shorter than [`LAGGARD_TIMEOUT`]: with a few pieces in flight (the
+/// stream's channel, HTTP/2's buffer), one must still leave well within it.
+pub const PIECE_TIME: Duration = Duration::from_millis(100);
+/// An attacher's pace is measured over windows of at least this long, and
+/// its pieces at most double per window. Until its buffers (HTTP/2's
+/// windows, the stream's channel) are full, a slow client takes messages
+/// as fast as a quick one: growth by time, not by message, keeps what
+/// fills them small, so it is not sent pieces it would take seconds to
+/// drain before its pace shows.
+const PACE_WINDOW: Duration = Duration::from_millis(20);
 /// Hard cap: an attacher this far behind is dropped at once.
 const ATTACHER_HARD_CAP: usize = 4 * ATTACHER_BUDGET;
 /// Size of one read from a PTY or pipe.
@@ -285,6 +309,8 @@ struct AttacherTx {
     id: u64,
     tx: mpsc::UnboundedSender<Event>,
     queued: Arc<AtomicUsize>,
+    /// Bytes taken so far: whether it is draining at all.
+    taken: Arc<AtomicU64>,
 }
 
 /// The receiving side of one attacher.
@@ -292,9 +318,16 @@ pub struct Attacher {
     pub id: u64,
     rx: mpsc::UnboundedReceiver<Event>,
     queued: Arc<AtomicUsize>,
+    taken: Arc<AtomicU64>,
     room: Arc<Notify>,
-    /// An event taken while gathering output, to be returned next.
+    /// An event taken while gathering output, or the rest of one cut into
+    /// pieces, to be returned next.
     held: Option<Event>,
+    /// The largest piece of output to return: see [`Attacher::paced`].
+    piece: usize,
+    /// The current pace window: when it began, what was sent in it, and
+    /// how long that waited for the client.
+    window: (tokio::time::Instant, usize, Duration),
 }
 
 impl Attacher {
@@ -302,14 +335,22 @@ impl Attacher {
     /// gathered into one chunk of up to [`COALESCE`] bytes: an attacher that
     /// has fallen behind catches up in fewer, larger messages (a PTY hands
     /// out 4 KiB at a time, and each message costs far more than its copy).
+    /// Output larger than the attacher's piece size is cut (no copy) and
+    /// the rest returned next.
     pub async fn recv(&mut self) -> Option<Event> {
         let ev = match self.held.take() {
             Some(ev) => ev,
             None => self.rx.recv().await?,
         };
-        let Event::Output(kind, first) = ev else {
+        let Event::Output(kind, mut first) = ev else {
             return Some(ev);
         };
+        if first.len() > self.piece {
+            let rest = first.split_off(self.piece);
+            self.held = Some(Event::Output(kind, rest));
+            self.taken(first.len());
+            return Some(Event::Output(kind, first));
+        }
         self.taken(first.len());
         let mut gathered: Option<BytesMut> = None;
         let mut len = first.len();
@@ -342,10 +383,42 @@ impl Attacher {
     /// Accounts for `n` bytes leaving the queue, and wakes the readers when
     /// that brings this attacher back under its budget.
     fn taken(&self, n: usize) {
+        self.taken.fetch_add(n as u64, Ordering::AcqRel);
         let before = self.queued.fetch_sub(n, Ordering::AcqRel);
         if before > ATTACHER_BUDGET && before - n <= ATTACHER_BUDGET {
             self.room.notify_waiters();
         }
+    }
+
+    /// Tells what the last message held and how long it waited for the
+    /// client to make room for it (zero: not at all), which sizes the next
+    /// pieces. Like TCP's slow start: a new attacher starts at
+    /// [`PIECE_MIN`] and doubles every [`PACE_WINDOW`] while the client
+    /// keeps up. Once the client holds the output back, its pieces hold
+    /// about [`PIECE_TIME`] of what it took in the last window, so it takes
+    /// something well within [`LAGGARD_TIMEOUT`] however slow it is.
+    ///
+    /// The pace is bytes over time, not a message's wait: HTTP/2 lets the
+    /// shim send as the client opens its window, and the wait for room
+    /// behind a piece says little about the piece itself.
+    pub fn paced(&mut self, len: usize, waited: Duration) {
+        let now = tokio::time::Instant::now();
+        let (start, bytes, waits) = &mut self.window;
+        *bytes += len;
+        *waits += waited;
+        let elapsed = now.duration_since(*start);
+        if elapsed < PACE_WINDOW {
+            return;
+        }
+        let grown = self.piece.saturating_mul(2).min(PIECE_MAX);
+        self.piece = if *waits * 5 < elapsed {
+            // The client kept up: it was the container that was slower.
+            grown
+        } else {
+            let pace = *bytes as u128 * PIECE_TIME.as_nanos() / elapsed.as_nanos();
+            (pace as usize).clamp(PIECE_MIN, grown)
+        };
+        self.window = (now, 0, Duration::ZERO);
     }
 }
 
@@ -397,39 +470,52 @@ impl OutputHub {
         });
     }
 
-    fn over_budget(&self) -> bool {
+    /// The attachers over budget, each with how much it has taken.
+    fn over_budget(&self) -> Vec<(u64, u64)> {
         let g = self.inner.lock().unwrap();
         g.attachers
             .iter()
-            .any(|a| a.queued.load(Ordering::Acquire) > ATTACHER_BUDGET)
+            .filter(|a| a.queued.load(Ordering::Acquire) > ATTACHER_BUDGET)
+            .map(|a| (a.id, a.taken.load(Ordering::Acquire)))
+            .collect()
     }
 
     /// Called by a reader before it reads more: waits while an attacher is
-    /// over budget and still has time to catch up; drops those that do not.
+    /// over budget and still draining; drops those that take nothing for
+    /// [`LAGGARD_TIMEOUT`].
     pub async fn wait_for_room(&self) {
-        if !self.over_budget() {
+        let mut seen = self.over_budget();
+        if seen.is_empty() {
             return;
         }
-        let deadline = tokio::time::Instant::now() + LAGGARD_TIMEOUT;
+        let mut deadline = tokio::time::Instant::now() + LAGGARD_TIMEOUT;
         loop {
             let notified = self.room.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.over_budget() {
+            if self.over_budget().is_empty() {
                 return;
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let mut g = self.inner.lock().unwrap();
-                g.attachers.retain(|a| {
-                    let queued = a.queued.load(Ordering::Acquire);
-                    if queued > ATTACHER_BUDGET {
-                        drop_laggard(a, queued);
-                        return false;
-                    }
-                    true
-                });
+            if tokio::time::timeout_at(deadline, notified).await.is_ok() {
+                continue;
+            }
+            let mut g = self.inner.lock().unwrap();
+            g.attachers.retain(|a| {
+                let queued = a.queued.load(Ordering::Acquire);
+                let stalled = seen.contains(&(a.id, a.taken.load(Ordering::Acquire)));
+                if queued > ATTACHER_BUDGET && stalled {
+                    drop_laggard(a, queued);
+                    return false;
+                }
+                true
+            });
+            drop(g);
+            // The rest took something: they get another period.
+            seen = self.over_budget();
+            if seen.is_empty() {
                 return;
             }
+            deadline = tokio::time::Instant::now() + LAGGARD_TIMEOUT;
         }
     }
 
@@ -439,6 +525,7 @@ impl OutputHub {
     pub fn attach(&self, replay: bool) -> Attacher {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::new(AtomicU64::new(0));
         let mut g = self.inner.lock().unwrap();
         let id = g.next_id;
         g.next_id += 1;
@@ -455,19 +542,54 @@ impl OutputHub {
                 id,
                 tx,
                 queued: queued.clone(),
+                taken: taken.clone(),
             });
         }
         Attacher {
             id,
             rx,
             queued,
+            taken,
             room: self.room.clone(),
             held: None,
+            piece: PIECE_MIN,
+            window: (tokio::time::Instant::now(), 0, Duration::ZERO),
         }
     }
 
     pub fn detach(&self, id: u64) {
         self.inner.lock().unwrap().attachers.retain(|a| a.id != id);
+    }
+
+    /// Waits, once the container has exited, for every output stream to
+    /// reach EOF; false if it gave up. The namespace's processes all die
+    /// with its init, so the streams reach EOF once the readers have read
+    /// what is left, but they may be waiting for an attacher that is
+    /// behind: it gets every byte for as long as it keeps taking them (one
+    /// that stops is dropped after [`LAGGARD_TIMEOUT`]). The limit only
+    /// guards against the unforeseen.
+    pub async fn drained_after_exit(&self) -> bool {
+        let mut taken = self.taken();
+        while tokio::time::timeout(2 * LAGGARD_TIMEOUT, self.drained())
+            .await
+            .is_err()
+        {
+            let now = self.taken();
+            if now == taken {
+                return false;
+            }
+            taken = now;
+        }
+        true
+    }
+
+    /// How much the attachers have taken so far: whether output is moving.
+    fn taken(&self) -> u64 {
+        let g = self.inner.lock().unwrap();
+        g.attachers
+            .iter()
+            .map(|a| a.taken.load(Ordering::Acquire))
+            .sum()
     }
 
     pub fn attacher_count(&self) -> usize {
@@ -862,7 +984,7 @@ mod tests {
         assert!(matches!(a.recv().await, Some(Event::Exit(_))));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn attachers_get_replay_then_live_and_laggards_are_dropped() {
         let hub = OutputHub::new(None);
         hub.publish(StreamKind::Stdout, Bytes::from_static(b"early"));
@@ -887,7 +1009,13 @@ mod tests {
         for _ in 0..(ATTACHER_BUDGET >> 20) + 2 {
             hub.wait_for_room().await;
             hub.publish(StreamKind::Stdout, chunk.clone());
-            assert!(matches!(a.recv().await, Some(Event::Output(..))));
+            let mut got = 0;
+            while got < chunk.len() {
+                match a.recv().await {
+                    Some(Event::Output(_, d)) => got += d.len(),
+                    other => panic!("{other:?}"),
+                }
+            }
         }
         while let Some(ev) = b.recv().await {
             if let Event::Lagged(_) = ev {
@@ -896,5 +1024,167 @@ mod tests {
         }
         assert!(lagged, "the laggard was told");
         assert_eq!(hub.attacher_count(), 1);
+    }
+
+    fn output_len(ev: Option<Event>) -> usize {
+        match ev {
+            Some(Event::Output(_, d)) => d.len(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Takes the next piece (one is queued) into `got`, then tells the
+    /// attacher how long the client waited: (the piece's size, bytes still
+    /// queued).
+    async fn take(a: &mut Attacher, got: &mut Vec<u8>, waited: Duration) -> (usize, usize) {
+        let piece = a.piece;
+        let ev = tokio::time::timeout(Duration::from_secs(5), a.recv()).await;
+        let Ok(Some(Event::Output(_, d))) = ev else {
+            panic!("no output: {ev:?}")
+        };
+        assert!(d.len() <= piece, "{} > {piece}", d.len());
+        got.extend_from_slice(&d);
+        a.paced(d.len(), waited);
+        (d.len(), a.queued.load(Ordering::Acquire))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_is_cut_into_pieces_sized_to_the_attachers_pace() {
+        let hub = OutputHub::new(None);
+        let mut a = hub.attach(false);
+        let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        for batch in data.chunks(PIECE_MAX) {
+            hub.publish(StreamKind::Stdout, Bytes::copy_from_slice(batch));
+        }
+        let mut got = Vec::new();
+        // A new attacher starts small, and however fast the client takes
+        // them, pieces grow only with time: at most once per PACE_WINDOW.
+        for _ in 0..3 {
+            take(&mut a, &mut got, Duration::ZERO).await;
+        }
+        assert_eq!(a.piece, PIECE_MIN);
+        // Then they double every PIECE_GROWTH while the client keeps up.
+        let mut sizes = Vec::new();
+        for _ in 0..5 {
+            tokio::time::advance(PACE_WINDOW).await;
+            sizes.push(a.piece);
+            take(&mut a, &mut got, Duration::ZERO).await;
+        }
+        assert_eq!(sizes, [1, 2, 4, 8, 16].map(|k| k * PIECE_MIN));
+        assert_eq!(a.piece, PIECE_MAX);
+        // A piece ends where its batch does (the fifth was its rest), and
+        // the next batch goes whole.
+        assert_eq!(got.len(), PIECE_MAX);
+        assert_eq!(take(&mut a, &mut got, Duration::ZERO).await.0, PIECE_MAX);
+        // A client that took a second for this window's two batches gets
+        // pieces of PIECE_TIME of its pace: a tenth of them.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(
+            take(&mut a, &mut got, Duration::from_secs(1)).await.0,
+            PIECE_MAX
+        );
+        assert_eq!(a.piece, 2 * PIECE_MAX / 10);
+        // However slow, never below PIECE_MIN.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        take(&mut a, &mut got, Duration::from_secs(60)).await;
+        assert_eq!(a.piece, PIECE_MIN);
+        // Nor does a window with a burst after a long wait make it grow
+        // past its pace: bytes over the window's time.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        take(&mut a, &mut got, Duration::from_secs(1)).await;
+        assert_eq!(a.piece, PIECE_MIN);
+        while take(&mut a, &mut got, Duration::ZERO).await.1 > 0 {}
+        // Cut without loss, in order, and every byte accounted as taken.
+        assert_eq!(got, data);
+        assert_eq!(a.taken.load(Ordering::Acquire), data.len() as u64);
+    }
+
+    // Time is paused: the runtime skips ahead whenever every task waits.
+    #[tokio::test(start_paused = true)]
+    async fn an_attacher_over_budget_is_kept_while_it_drains_and_dropped_when_it_stops() {
+        let hub = Arc::new(OutputHub::new(None));
+        let mut slow = hub.attach(false);
+        let batch = Bytes::from(vec![1u8; PIECE_MAX]);
+        let total = 5 * ATTACHER_BUDGET;
+        // The container writes batches as fast as the readers let it.
+        let reader = {
+            let hub = hub.clone();
+            let batch = batch.clone();
+            tokio::spawn(async move {
+                let mut sent = 0;
+                while sent < total {
+                    hub.wait_for_room().await;
+                    hub.publish(StreamKind::Stdout, batch.clone());
+                    sent += batch.len();
+                }
+            })
+        };
+        // The client takes 64 KiB per 400 ms (160 KB/s): over budget it
+        // needs 13 s to drain one batch, longer than LAGGARD_TIMEOUT, but
+        // it takes something every 400 ms, so it is kept.
+        let start = tokio::time::Instant::now();
+        let mut got = 0;
+        while got < total {
+            got += output_len(slow.recv().await);
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        reader.await.unwrap();
+        assert_eq!(hub.attacher_count(), 1, "kept: it never stopped taking");
+        assert!(
+            start.elapsed() > 10 * LAGGARD_TIMEOUT,
+            "it was slow: {:?}",
+            start.elapsed()
+        );
+        // Then it stops taking: once it is over budget again, the readers
+        // wait LAGGARD_TIMEOUT for it and drop it, and the container goes on.
+        let start = tokio::time::Instant::now();
+        for _ in 0..(ATTACHER_BUDGET / PIECE_MAX) + 2 {
+            hub.wait_for_room().await;
+            hub.publish(StreamKind::Stdout, batch.clone());
+        }
+        hub.wait_for_room().await;
+        let waited = start.elapsed();
+        assert!(
+            waited >= LAGGARD_TIMEOUT && waited < 2 * LAGGARD_TIMEOUT,
+            "{waited:?}"
+        );
+        assert_eq!(hub.attacher_count(), 0);
+        let mut lagged = false;
+        while let Some(ev) = slow.recv().await {
+            lagged |= matches!(ev, Event::Lagged(_));
+        }
+        assert!(lagged, "the laggard was told");
+    }
+
+    // Paused time, as above.
+    #[tokio::test(start_paused = true)]
+    async fn the_exit_waits_for_output_while_an_attacher_takes_it() {
+        let hub = Arc::new(OutputHub::new(None));
+        let mut slow = hub.attach(false);
+        hub.stream_opened();
+        for _ in 0..10 {
+            hub.publish(StreamKind::Stdout, Bytes::from(vec![0u8; PIECE_MIN]));
+        }
+        // The reader ends (EOF) once the attacher has taken everything,
+        // a piece every 4 s: 40 s, far past 2 * LAGGARD_TIMEOUT.
+        let reader = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    tokio::time::sleep(Duration::from_secs(4)).await;
+                    output_len(slow.recv().await);
+                }
+                hub.stream_closed();
+            })
+        };
+        let start = tokio::time::Instant::now();
+        assert!(hub.drained_after_exit().await, "waited while output moved");
+        assert!(start.elapsed() >= Duration::from_secs(40));
+        reader.await.unwrap();
+        // A stream that never ends, with nothing moving: given up.
+        hub.stream_opened();
+        let start = tokio::time::Instant::now();
+        assert!(!hub.drained_after_exit().await);
+        assert_eq!(start.elapsed(), 2 * LAGGARD_TIMEOUT);
     }
 }
