@@ -325,9 +325,8 @@ pub struct Attacher {
     held: Option<Event>,
     /// The largest piece of output to return: see [`Attacher::paced`].
     piece: usize,
-    /// The current pace window: when it began, what was sent in it, and
-    /// how long that waited for the client.
-    window: (tokio::time::Instant, usize, Duration),
+    /// The current pace window: when it began, and what was sent in it.
+    window: (tokio::time::Instant, usize),
 }
 
 impl Attacher {
@@ -390,35 +389,32 @@ impl Attacher {
         }
     }
 
-    /// Tells what the last message held and how long it waited for the
-    /// client to make room for it (zero: not at all), which sizes the next
-    /// pieces. Like TCP's slow start: a new attacher starts at
-    /// [`PIECE_MIN`] and doubles every [`PACE_WINDOW`] while the client
-    /// keeps up. Once the client holds the output back, its pieces hold
-    /// about [`PIECE_TIME`] of what it took in the last window, so it takes
+    /// Tells how much the last message held, once the client's stream
+    /// took it: the pace at which it does sizes the next pieces. Like TCP's
+    /// slow start: a new attacher starts at [`PIECE_MIN`], and its pieces
+    /// hold about [`PIECE_TIME`] of what it took in the last window (bytes
+    /// over time), growing at most twofold per [`PACE_WINDOW`]. So a fast
+    /// client gets whole batches within 0.1 s, and a slow one takes
     /// something well within [`LAGGARD_TIMEOUT`] however slow it is.
     ///
-    /// The pace is bytes over time, not a message's wait: HTTP/2 lets the
-    /// shim send as the client opens its window, and the wait for room
-    /// behind a piece says little about the piece itself.
-    pub fn paced(&mut self, len: usize, waited: Duration) {
+    /// Bytes over time, not a message's wait for room: HTTP/2 lets the
+    /// shim send as the client opens its window, in bursts, so one wait
+    /// says little. Nor a doubling whenever the client kept up: when the
+    /// container is the slower one, that says nothing of what the client
+    /// can take, and pieces grown meanwhile would go to it in the next
+    /// burst.
+    pub fn paced(&mut self, len: usize) {
         let now = tokio::time::Instant::now();
-        let (start, bytes, waits) = &mut self.window;
+        let (start, bytes) = &mut self.window;
         *bytes += len;
-        *waits += waited;
         let elapsed = now.duration_since(*start);
         if elapsed < PACE_WINDOW {
             return;
         }
+        let pace = *bytes as u128 * PIECE_TIME.as_nanos() / elapsed.as_nanos();
         let grown = self.piece.saturating_mul(2).min(PIECE_MAX);
-        self.piece = if *waits * 5 < elapsed {
-            // The client kept up: it was the container that was slower.
-            grown
-        } else {
-            let pace = *bytes as u128 * PIECE_TIME.as_nanos() / elapsed.as_nanos();
-            (pace as usize).clamp(PIECE_MIN, grown)
-        };
-        self.window = (now, 0, Duration::ZERO);
+        self.piece = (pace as usize).clamp(PIECE_MIN, grown);
+        self.window = (now, 0);
     }
 }
 
@@ -553,7 +549,7 @@ impl OutputHub {
             room: self.room.clone(),
             held: None,
             piece: PIECE_MIN,
-            window: (tokio::time::Instant::now(), 0, Duration::ZERO),
+            window: (tokio::time::Instant::now(), 0),
         }
     }
 
@@ -1033,10 +1029,9 @@ mod tests {
         }
     }
 
-    /// Takes the next piece (one is queued) into `got`, then tells the
-    /// attacher how long the client waited: (the piece's size, bytes still
-    /// queued).
-    async fn take(a: &mut Attacher, got: &mut Vec<u8>, waited: Duration) -> (usize, usize) {
+    /// Takes the next piece (one is queued) into `got` and tells the
+    /// attacher it was sent: (the piece's size, bytes still queued).
+    async fn take(a: &mut Attacher, got: &mut Vec<u8>) -> (usize, usize) {
         let piece = a.piece;
         let ev = tokio::time::timeout(Duration::from_secs(5), a.recv()).await;
         let Ok(Some(Event::Output(_, d))) = ev else {
@@ -1044,7 +1039,7 @@ mod tests {
         };
         assert!(d.len() <= piece, "{} > {piece}", d.len());
         got.extend_from_slice(&d);
-        a.paced(d.len(), waited);
+        a.paced(d.len());
         (d.len(), a.queued.load(Ordering::Acquire))
     }
 
@@ -1060,40 +1055,38 @@ mod tests {
         // A new attacher starts small, and however fast the client takes
         // them, pieces grow only with time: at most once per PACE_WINDOW.
         for _ in 0..3 {
-            take(&mut a, &mut got, Duration::ZERO).await;
+            take(&mut a, &mut got).await;
         }
         assert_eq!(a.piece, PIECE_MIN);
-        // Then they double every PIECE_GROWTH while the client keeps up.
+        // Then, while the client takes far more than a piece per
+        // PIECE_TIME, they double every PACE_WINDOW.
         let mut sizes = Vec::new();
         for _ in 0..5 {
             tokio::time::advance(PACE_WINDOW).await;
             sizes.push(a.piece);
-            take(&mut a, &mut got, Duration::ZERO).await;
+            take(&mut a, &mut got).await;
         }
         assert_eq!(sizes, [1, 2, 4, 8, 16].map(|k| k * PIECE_MIN));
         assert_eq!(a.piece, PIECE_MAX);
         // A piece ends where its batch does (the fifth was its rest), and
         // the next batch goes whole.
         assert_eq!(got.len(), PIECE_MAX);
-        assert_eq!(take(&mut a, &mut got, Duration::ZERO).await.0, PIECE_MAX);
+        assert_eq!(take(&mut a, &mut got).await.0, PIECE_MAX);
         // A client that took a second for this window's two batches gets
         // pieces of PIECE_TIME of its pace: a tenth of them.
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(
-            take(&mut a, &mut got, Duration::from_secs(1)).await.0,
-            PIECE_MAX
-        );
+        assert_eq!(take(&mut a, &mut got).await.0, PIECE_MAX);
         assert_eq!(a.piece, 2 * PIECE_MAX / 10);
         // However slow, never below PIECE_MIN.
         tokio::time::advance(Duration::from_secs(60)).await;
-        take(&mut a, &mut got, Duration::from_secs(60)).await;
+        take(&mut a, &mut got).await;
         assert_eq!(a.piece, PIECE_MIN);
-        // Nor does a window with a burst after a long wait make it grow
-        // past its pace: bytes over the window's time.
+        // Nor does a window with a burst after a long wait (or a quiet
+        // container) make them grow past the pace: bytes over its time.
         tokio::time::advance(Duration::from_secs(1)).await;
-        take(&mut a, &mut got, Duration::from_secs(1)).await;
+        take(&mut a, &mut got).await;
         assert_eq!(a.piece, PIECE_MIN);
-        while take(&mut a, &mut got, Duration::ZERO).await.1 > 0 {}
+        while take(&mut a, &mut got).await.1 > 0 {}
         // Cut without loss, in order, and every byte accounted as taken.
         assert_eq!(got, data);
         assert_eq!(a.taken.load(Ordering::Acquire), data.len() as u64);

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use mydocker::v1::{self, attach_request, attach_response, shim_server::Shim as ShimApi};
 use tokio::sync::{mpsc, Notify};
@@ -582,23 +582,10 @@ async fn attach_session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachReques
                         attach_response::Msg::Stdout(b) | attach_response::Msg::Stderr(b) => (false, b.len()),
                         _ => (true, 0),
                     };
-                    // How long the client took to make room sizes the next
-                    // pieces of output (Attacher::paced).
-                    let slot = match tx.try_reserve() {
-                        Ok(slot) => {
-                            attacher.paced(len, Duration::ZERO);
-                            Some(slot)
-                        }
-                        Err(mpsc::error::TrySendError::Full(())) => {
-                            let waiting = Instant::now();
-                            let slot = tx.reserve().await.ok();
-                            attacher.paced(len, waiting.elapsed());
-                            slot
-                        }
-                        Err(mpsc::error::TrySendError::Closed(())) => None,
-                    };
-                    let Some(slot) = slot else { break };
-                    slot.send(out(msg));
+                    if tx.send(out(msg)).await.is_err() {
+                        break;
+                    }
+                    attacher.paced(len);
                     if last {
                         break;
                     }
