@@ -303,17 +303,12 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
 async fn tty_output_in_batches_is_sent_when_the_writer_pauses_and_logged_whole() {
     let t = TestRoot::new("batch");
     let id = "batch";
-    let bulk = 4usize << 20;
-    // An attacher's pieces start at 64 KiB and double every 20 ms while it
-    // keeps up (io.rs, PACE_WINDOW): a little output 50 ms apart first,
-    // so the batches below are not cut for a new attacher.
-    let warm = 8 * 1000;
-    let total = warm + bulk;
-    // Then one writer, as fast as it goes: the terminal stays full.
-    let script = format!(
-        "stty raw -echo; for i in 1 2 3 4 5 6 7 8; do head -c 1000 /dev/zero; sleep 0.05; done; \
-         head -c {bulk} /dev/zero; exec sleep 60"
-    );
+    // An attacher's pieces start at 64 KiB and at most double every 20 ms
+    // (io.rs, PACE_WINDOW): enough output that whole batches go out well
+    // before its end, on a busy machine too.
+    let total = 32usize << 20;
+    // One writer, as fast as it goes: the terminal stays full.
+    let script = format!("stty raw -echo; head -c {total} /dev/zero; exec sleep 60");
     let (spawned, mut c) = shim_with_sh(&t, id, script, true).await;
     let mut a = attach(&mut c, id, false).await;
     c.start(v1::StartRequest { id: id.into() }).await.unwrap();
@@ -338,10 +333,10 @@ async fn tty_output_in_batches_is_sent_when_the_writer_pauses_and_logged_whole()
     assert_eq!(got, total);
     // Unbatched, a PTY's 4 KiB reads were gathered to 64 KiB at most (a
     // message was never over 82 KiB). Batched, most go in batches of up to
-    // 2 MiB; a busy machine cuts some short, so only one over 128 KiB is
-    // asked for.
+    // 2 MiB (whole in every run here, under stress too); a busy machine
+    // cuts some short, so only one over 512 KiB is asked for.
     assert!(
-        largest > 128 << 10,
+        largest > 512 << 10,
         "{messages} messages, the largest {largest} bytes"
     );
     let log = t.root.join(id).join("log");
