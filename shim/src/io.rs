@@ -9,7 +9,9 @@
 //! [`LAGGARD_TIMEOUT`] is told so and dropped, and the container goes on.
 //! Each attacher is sent output in pieces sized to its pace (about
 //! [`PIECE_TIME`] of what it drains), so a slow one shows progress often
-//! while a fast one gets a terminal's whole batch in one message.
+//! while a fast one gets a terminal's whole batch in one message once the
+//! output has streamed for a few windows (the pace is bytes over time, so
+//! after a pause it starts low again).
 //! With nobody attached nothing waits: the log is written inline, so nothing
 //! is lost, and the container is slowed only by the disk.
 
@@ -305,12 +307,40 @@ impl Replay {
     }
 }
 
+/// What an attacher has taken: how much, and when it last took any
+/// (nanoseconds from [`Taken::epoch`]; at first, when it attached).
+struct Taken {
+    epoch: tokio::time::Instant,
+    bytes: AtomicU64,
+    at: AtomicU64,
+}
+
+impl Taken {
+    fn new(epoch: tokio::time::Instant) -> Self {
+        let t = Self {
+            epoch,
+            bytes: AtomicU64::new(0),
+            at: AtomicU64::new(0),
+        };
+        t.touch();
+        t
+    }
+
+    fn touch(&self) {
+        let since = tokio::time::Instant::now().duration_since(self.epoch);
+        self.at.store(since.as_nanos() as u64, Ordering::Release);
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        self.epoch + Duration::from_nanos(self.at.load(Ordering::Acquire))
+    }
+}
+
 struct AttacherTx {
     id: u64,
     tx: mpsc::UnboundedSender<Event>,
     queued: Arc<AtomicUsize>,
-    /// Bytes taken so far: whether it is draining at all.
-    taken: Arc<AtomicU64>,
+    taken: Arc<Taken>,
 }
 
 /// The receiving side of one attacher.
@@ -318,7 +348,7 @@ pub struct Attacher {
     pub id: u64,
     rx: mpsc::UnboundedReceiver<Event>,
     queued: Arc<AtomicUsize>,
-    taken: Arc<AtomicU64>,
+    taken: Arc<Taken>,
     room: Arc<Notify>,
     /// An event taken while gathering output, or the rest of one cut into
     /// pieces, to be returned next.
@@ -382,7 +412,8 @@ impl Attacher {
     /// Accounts for `n` bytes leaving the queue, and wakes the readers when
     /// that brings this attacher back under its budget.
     fn taken(&self, n: usize) {
-        self.taken.fetch_add(n as u64, Ordering::AcqRel);
+        self.taken.bytes.fetch_add(n as u64, Ordering::AcqRel);
+        self.taken.touch();
         let before = self.queued.fetch_sub(n, Ordering::AcqRel);
         if before > ATTACHER_BUDGET && before - n <= ATTACHER_BUDGET {
             self.room.notify_waiters();
@@ -428,14 +459,14 @@ struct HubInner {
 }
 
 /// Fans output out to the log, the replay buffer and the attachers.
-#[derive(Default)]
 pub struct OutputHub {
     // A std mutex: it is held for a few memcpys and never across an await.
     inner: Mutex<HubInner>,
     open_streams: AtomicUsize,
     drained: Notify,
-    /// Notified when an attacher gets back under its budget.
+    /// Notified when an attacher gets back under its budget, or is removed.
     room: Arc<Notify>,
+    epoch: tokio::time::Instant,
 }
 
 impl OutputHub {
@@ -445,7 +476,20 @@ impl OutputHub {
                 log,
                 ..Default::default()
             }),
-            ..Default::default()
+            open_streams: AtomicUsize::new(0),
+            drained: Notify::new(),
+            room: Arc::new(Notify::new()),
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Removes the attachers `drop` picks, and wakes readers waiting for
+    /// them.
+    fn remove_attachers(&self, g: &mut HubInner, mut drop: impl FnMut(&AttacherTx) -> bool) {
+        let before = g.attachers.len();
+        g.attachers.retain(|a| !drop(a));
+        if g.attachers.len() < before {
+            self.room.notify_waiters();
         }
     }
 
@@ -455,63 +499,56 @@ impl OutputHub {
             log.write(kind, &data);
         }
         g.replay.push(kind, &data);
-        g.attachers.retain(|a| {
+        self.remove_attachers(&mut g, |a| {
             let queued = a.queued.load(Ordering::Acquire);
             if queued + data.len() > ATTACHER_HARD_CAP {
                 drop_laggard(a, queued);
-                return false;
+                return true;
             }
             a.queued.fetch_add(data.len(), Ordering::AcqRel);
-            a.tx.send(Event::Output(kind, data.clone())).is_ok()
+            a.tx.send(Event::Output(kind, data.clone())).is_err()
         });
     }
 
-    /// The attachers over budget, each with how much it has taken.
-    fn over_budget(&self) -> Vec<(u64, u64)> {
+    /// When the attacher over budget that has gone longest without taking
+    /// anything last took something, if any is over budget.
+    fn stalest_over_budget(&self) -> Option<tokio::time::Instant> {
         let g = self.inner.lock().unwrap();
         g.attachers
             .iter()
             .filter(|a| a.queued.load(Ordering::Acquire) > ATTACHER_BUDGET)
-            .map(|a| (a.id, a.taken.load(Ordering::Acquire)))
-            .collect()
+            .map(|a| a.taken.last())
+            .min()
     }
 
     /// Called by a reader before it reads more: waits while an attacher is
-    /// over budget and still draining; drops those that take nothing for
-    /// [`LAGGARD_TIMEOUT`].
+    /// over budget and still draining; drops one when it has taken nothing
+    /// for [`LAGGARD_TIMEOUT`].
     pub async fn wait_for_room(&self) {
-        let mut seen = self.over_budget();
-        if seen.is_empty() {
-            return;
-        }
-        let mut deadline = tokio::time::Instant::now() + LAGGARD_TIMEOUT;
         loop {
             let notified = self.room.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.over_budget().is_empty() {
+            let Some(last) = self.stalest_over_budget() else {
                 return;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_ok() {
+            };
+            if tokio::time::timeout_at(last + LAGGARD_TIMEOUT, notified)
+                .await
+                .is_ok()
+            {
                 continue;
             }
+            let now = tokio::time::Instant::now();
             let mut g = self.inner.lock().unwrap();
-            g.attachers.retain(|a| {
+            self.remove_attachers(&mut g, |a| {
                 let queued = a.queued.load(Ordering::Acquire);
-                let stalled = seen.contains(&(a.id, a.taken.load(Ordering::Acquire)));
+                let stalled = now.duration_since(a.taken.last()) >= LAGGARD_TIMEOUT;
                 if queued > ATTACHER_BUDGET && stalled {
                     drop_laggard(a, queued);
-                    return false;
+                    return true;
                 }
-                true
+                false
             });
-            drop(g);
-            // The rest took something: they get another period.
-            seen = self.over_budget();
-            if seen.is_empty() {
-                return;
-            }
-            deadline = tokio::time::Instant::now() + LAGGARD_TIMEOUT;
         }
     }
 
@@ -521,7 +558,7 @@ impl OutputHub {
     pub fn attach(&self, replay: bool) -> Attacher {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let taken = Arc::new(AtomicU64::new(0));
+        let taken = Arc::new(Taken::new(self.epoch));
         let mut g = self.inner.lock().unwrap();
         let id = g.next_id;
         g.next_id += 1;
@@ -554,7 +591,8 @@ impl OutputHub {
     }
 
     pub fn detach(&self, id: u64) {
-        self.inner.lock().unwrap().attachers.retain(|a| a.id != id);
+        let mut g = self.inner.lock().unwrap();
+        self.remove_attachers(&mut g, |a| a.id == id);
     }
 
     /// Waits, once the container has exited, for every output stream to
@@ -562,30 +600,27 @@ impl OutputHub {
     /// with its init, so the streams reach EOF once the readers have read
     /// what is left, but they may be waiting for an attacher that is
     /// behind: it gets every byte for as long as it keeps taking them (one
-    /// that stops is dropped after [`LAGGARD_TIMEOUT`]). The limit only
-    /// guards against the unforeseen.
+    /// that stops is dropped after [`LAGGARD_TIMEOUT`]). So this gives up
+    /// only when no attacher has taken anything (or attached) for twice
+    /// that: against the unforeseen.
     pub async fn drained_after_exit(&self) -> bool {
-        let mut taken = self.taken();
-        while tokio::time::timeout(2 * LAGGARD_TIMEOUT, self.drained())
+        let start = tokio::time::Instant::now();
+        while tokio::time::timeout(LAGGARD_TIMEOUT, self.drained())
             .await
             .is_err()
         {
-            let now = self.taken();
-            if now == taken {
+            let last = self.latest_take().map_or(start, |t| t.max(start));
+            if last.elapsed() >= 2 * LAGGARD_TIMEOUT {
                 return false;
             }
-            taken = now;
         }
         true
     }
 
-    /// How much the attachers have taken so far: whether output is moving.
-    fn taken(&self) -> u64 {
+    /// When an attacher last took something (or attached).
+    fn latest_take(&self) -> Option<tokio::time::Instant> {
         let g = self.inner.lock().unwrap();
-        g.attachers
-            .iter()
-            .map(|a| a.taken.load(Ordering::Acquire))
-            .sum()
+        g.attachers.iter().map(|a| a.taken.last()).max()
     }
 
     pub fn attacher_count(&self) -> usize {
@@ -1089,7 +1124,7 @@ mod tests {
         while take(&mut a, &mut got).await.1 > 0 {}
         // Cut without loss, in order, and every byte accounted as taken.
         assert_eq!(got, data);
-        assert_eq!(a.taken.load(Ordering::Acquire), data.len() as u64);
+        assert_eq!(a.taken.bytes.load(Ordering::Acquire), data.len() as u64);
     }
 
     // Time is paused: the runtime skips ahead whenever every task waits.
@@ -1117,8 +1152,10 @@ mod tests {
         // it takes something every 400 ms, so it is kept.
         let start = tokio::time::Instant::now();
         let mut got = 0;
+        let mut last_take = start;
         while got < total {
             got += output_len(slow.recv().await);
+            last_take = tokio::time::Instant::now();
             tokio::time::sleep(Duration::from_millis(400)).await;
         }
         reader.await.unwrap();
@@ -1129,18 +1166,14 @@ mod tests {
             start.elapsed()
         );
         // Then it stops taking: once it is over budget again, the readers
-        // wait LAGGARD_TIMEOUT for it and drop it, and the container goes on.
-        let start = tokio::time::Instant::now();
+        // drop it LAGGARD_TIMEOUT after its last take, and the container
+        // goes on.
         for _ in 0..(ATTACHER_BUDGET / PIECE_MAX) + 2 {
             hub.wait_for_room().await;
             hub.publish(StreamKind::Stdout, batch.clone());
         }
         hub.wait_for_room().await;
-        let waited = start.elapsed();
-        assert!(
-            waited >= LAGGARD_TIMEOUT && waited < 2 * LAGGARD_TIMEOUT,
-            "{waited:?}"
-        );
+        assert_eq!(last_take.elapsed(), LAGGARD_TIMEOUT);
         assert_eq!(hub.attacher_count(), 0);
         let mut lagged = false;
         while let Some(ev) = slow.recv().await {
@@ -1179,5 +1212,28 @@ mod tests {
         let start = tokio::time::Instant::now();
         assert!(!hub.drained_after_exit().await);
         assert_eq!(start.elapsed(), 2 * LAGGARD_TIMEOUT);
+    }
+
+    // Paused time, as above.
+    #[tokio::test(start_paused = true)]
+    async fn readers_waiting_for_an_attacher_go_on_as_soon_as_it_detaches() {
+        let hub = Arc::new(OutputHub::new(None));
+        let a = hub.attach(false);
+        for _ in 0..3 {
+            hub.publish(StreamKind::Stdout, Bytes::from(vec![0u8; PIECE_MAX]));
+        }
+        let start = tokio::time::Instant::now();
+        let detach = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                hub.detach(a.id);
+            })
+        };
+        // Two readers (a pipe container's stdout and stderr) wait for it.
+        tokio::join!(hub.wait_for_room(), hub.wait_for_room());
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        detach.await.unwrap();
+        assert_eq!(hub.attacher_count(), 0);
     }
 }
