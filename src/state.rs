@@ -168,11 +168,19 @@ fn name_link(root: &Path, name: &str) -> PathBuf {
 pub fn reserve_name(root: &Path, name: &str, id: &str) -> Result<()> {
     validate_name(name)?;
     let dir = root.join(NAMES_DIR);
-    std::fs::create_dir_all(&dir).map_err(|source| StateError::Io {
-        what: "create",
-        path: dir.clone(),
-        source,
-    })?;
+    match std::fs::create_dir_all(&dir) {
+        // AlreadyExists with no directory there: the last container out is
+        // removing it (release_name) as this makes it. The link below then
+        // finds no directory and this tries again.
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+            return Err(StateError::Io {
+                what: "create",
+                path: dir,
+                source: e,
+            })
+        }
+        _ => {}
+    }
     let link = name_link(root, name);
     match std::os::unix::fs::symlink(id, &link) {
         Ok(()) => Ok(()),
@@ -289,5 +297,31 @@ mod tests {
         }
         assert_eq!(list_ids(&d), ["aaa"]);
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Containers come and go at once (`run --rm` in parallel): one
+    /// reserving a name while the last one out removes the empty names
+    /// directory must still get it.
+    #[test]
+    fn names_are_reserved_while_others_are_released() {
+        let d = tmp("names-race");
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let d = d.clone();
+                std::thread::spawn(move || {
+                    for i in 0..3000 {
+                        let (name, id) = (format!("n{t}-{i}"), format!("id{t}-{i}"));
+                        reserve_name(&d, &name, &id).unwrap();
+                        assert_eq!(lookup_name(&d, &name).as_deref(), Some(id.as_str()));
+                        release_name(&d, &name, &id);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(!d.join(NAMES_DIR).exists(), "the last one out removes it");
+        std::fs::remove_dir(&d).unwrap();
     }
 }
