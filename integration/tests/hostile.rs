@@ -129,18 +129,6 @@ async fn wait_exit(c: &mut Client, id: &str) -> v1::ExitStatus {
         .unwrap()
 }
 
-async fn delete(c: &mut Client, spawned: mydocker::SpawnedShim, id: &str) -> v1::ExitStatus {
-    let s = c
-        .delete(v1::DeleteRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap();
-    assert!(wait_child(spawned.process).await.success());
-    s
-}
-
 fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()

@@ -273,9 +273,7 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
                 assert_eq!(err, b"err\n", "stderr kept apart");
             }
         }
-        c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
-        drop(c);
-        wait_child(spawned.process).await;
+        delete(&mut c, spawned, id).await;
     }
     // The tty digest, checked on its own stream without the trailing "err".
     let id = "bulk-tty2";
@@ -286,9 +284,7 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
     let (d, n, _, exit) = drain(a).await;
     assert_eq!((n, exit.exit_code), (100 << 20, 0));
     assert_eq!(d, digest, "tty: bytes differ");
-    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
-    drop(c);
-    wait_child(spawned.process).await;
+    delete(&mut c, spawned, id).await;
     std::fs::remove_file(&file).unwrap();
     t.finish();
 }
@@ -360,9 +356,7 @@ async fn tty_output_in_batches_is_sent_when_the_writer_pauses_and_logged_whole()
     .await
     .unwrap();
     c.wait(v1::WaitRequest { id: id.into() }).await.unwrap();
-    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
-    drop(c);
-    wait_child(spawned.process).await;
+    delete(&mut c, spawned, id).await;
     t.finish();
 }
 
@@ -589,9 +583,7 @@ async fn a_slow_attacher_gets_every_byte_of_a_fast_terminal() {
         largest <= 1 << 20,
         "once the client's pace is known, pieces fit it: {last:?}"
     );
-    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
-    drop(c);
-    wait_child(spawned.process).await;
+    delete(&mut c, spawned, id).await;
     std::fs::remove_file(&file).unwrap();
     t.finish();
 }
@@ -636,8 +628,7 @@ async fn an_attacher_that_stops_reading_is_dropped_and_the_container_goes_on() {
         stalled.message().await.unwrap().is_none(),
         "dropped: the stream ends"
     );
-    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
-    drop((c, other));
-    wait_child(spawned.process).await;
+    drop(other);
+    delete(&mut c, spawned, id).await;
     t.finish();
 }
