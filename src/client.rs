@@ -57,10 +57,10 @@ pub fn default_root() -> PathBuf {
 /// Checks an id against `[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}`, which keeps it a
 /// single, harmless path component.
 pub fn validate_id(id: &str) -> Result<()> {
-    if crate::is_valid_id(id) {
+    if crate::id::is_valid_id(id) {
         Ok(())
     } else {
-        Err(ClientError::InvalidId(crate::brief(id)))
+        Err(ClientError::InvalidId(crate::id::brief(id)))
     }
 }
 

@@ -232,7 +232,7 @@ pub fn list_ids(root: &Path) -> Vec<String> {
             d.flatten()
                 .filter(|e| e.path().is_dir())
                 .filter_map(|e| e.file_name().to_str().map(String::from))
-                .filter(|n| crate::is_valid_id(n))
+                .filter(|n| crate::id::is_valid_id(n))
                 .collect()
         })
         .unwrap_or_default();

@@ -23,7 +23,7 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 /// Parses a size as docker's `-m` does: `1024`, `512k`, `100m`, `1.5g`,
 /// `2gb`; suffixes are binary (k = 1024) and case-insensitive.
 pub fn parse_bytes(s: &str) -> Result<i64> {
-    let err = || UnitError::Size(crate::brief(s));
+    let err = || UnitError::Size(crate::id::brief(s));
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
     let num_end = lower
@@ -53,7 +53,7 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
 
 /// Parses `--cpus` (a decimal number of CPUs) into billionths of a CPU.
 pub fn parse_cpus(s: &str) -> Result<i64> {
-    let err = || UnitError::Cpus(crate::brief(s));
+    let err = || UnitError::Cpus(crate::id::brief(s));
     let t = s.trim();
     if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(err());
@@ -73,7 +73,7 @@ pub fn cfs_quota_us(nano_cpus: i64) -> i64 {
 
 /// Parses a cpuset list (`0-2,5`) into its CPUs, ascending and unique.
 pub fn parse_cpu_list(s: &str) -> Result<Vec<u32>> {
-    let err = || UnitError::CpuList(crate::brief(s));
+    let err = || UnitError::CpuList(crate::id::brief(s));
     let t = s.trim();
     // No real list is longer; a hostile one must not cost memory.
     if t.is_empty() || t.len() > 16 * 1024 {

@@ -13,10 +13,10 @@ use tonic::Code;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::args::{AttachArgs, RunArgs, StartArgs, DEFAULT_ROOT};
 use crate::attach::{Outcome, RunOpen, Session, Signals};
-use crate::cli::RunArgs;
 use crate::containers::{wait_gone, Target};
-use crate::exit_with;
+use crate::error::{exit_with, one_line, Exit};
 use crate::terminal::{parse_detach_keys, window_size, RawMode};
 
 /// Docker's code for "the container could not be created or run".
@@ -156,7 +156,7 @@ pub fn spawn_early() -> Option<EarlyShim> {
     }
     let root = std::env::var_os("MYDOCKER_ROOT")
         .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(crate::cli::DEFAULT_ROOT), PathBuf::from);
+        .map_or_else(|| PathBuf::from(DEFAULT_ROOT), PathBuf::from);
     // The first run makes the root; one refused then must not.
     if !root.is_dir() {
         return None;
@@ -547,7 +547,7 @@ async fn delete(mut client: ShimClient, id: &str, process: &mut mydocker::ShimPr
 }
 
 /// `mydockerctl attach`.
-pub async fn attach(root: &Path, args: crate::cli::AttachArgs) -> anyhow::Result<i32> {
+pub async fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<i32> {
     let detach_keys = parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(1, e))?;
     let t = crate::containers::resolve(root, &args.id)?;
     let mut client = t.connect().await?;
@@ -593,7 +593,7 @@ pub async fn attach(root: &Path, args: crate::cli::AttachArgs) -> anyhow::Result
 }
 
 /// `mydockerctl start [-a] [-i] ID...`.
-pub async fn start_cmd(root: &Path, args: crate::cli::StartArgs) -> anyhow::Result<i32> {
+pub async fn start_cmd(root: &Path, args: StartArgs) -> anyhow::Result<i32> {
     if (args.attach || args.interactive) && args.ids.len() > 1 {
         return Err(exit_with(
             1,
@@ -607,12 +607,12 @@ pub async fn start_cmd(root: &Path, args: crate::cli::StartArgs) -> anyhow::Resu
             Ok(None) => println!("{arg}"),
             Err(e) => {
                 // An attached start that could not exec has its own code.
-                if let Some(x) = e.downcast_ref::<crate::Exit>() {
+                if let Some(x) = e.downcast_ref::<Exit>() {
                     if args.attach || args.interactive {
                         return Err(exit_with(x.code, x.message.clone()));
                     }
                 }
-                eprintln!("Error: {}", crate::one_line(&e));
+                eprintln!("Error: {}", one_line(&e));
                 failed = true;
             }
         }
@@ -625,11 +625,7 @@ pub async fn start_cmd(root: &Path, args: crate::cli::StartArgs) -> anyhow::Resu
 }
 
 /// Starts one container; `Some(code)` when attached until it exited.
-async fn start_one(
-    root: &Path,
-    arg: &str,
-    args: &crate::cli::StartArgs,
-) -> anyhow::Result<Option<i32>> {
+async fn start_one(root: &Path, arg: &str, args: &StartArgs) -> anyhow::Result<Option<i32>> {
     let t: Target = crate::containers::resolve(root, arg)?;
     let rec = t.record()?;
     match rec.status() {

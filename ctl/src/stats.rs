@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mydocker::v1;
 
-use crate::cli::StatsArgs;
+use crate::args::StatsArgs;
 use crate::containers::{self, Record, Status, Target};
 
 struct Sample {
@@ -162,9 +162,9 @@ pub async fn stats(root: &Path, args: StatsArgs) -> anyhow::Result<i32> {
     for (r, (t, _)) in before.iter().zip(&list) {
         if let Err(e) = r {
             if !args.ids.is_empty() {
-                return Err(crate::exit_with(
+                return Err(crate::error::exit_with(
                     1,
-                    format!("{}: {}", t.arg, crate::one_line(e)),
+                    format!("{}: {}", t.arg, crate::error::one_line(e)),
                 ));
             }
         }

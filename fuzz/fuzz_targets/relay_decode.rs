@@ -1,5 +1,5 @@
 //! The decoders of the messages between the shim and the container's init
-//! (`mydocker_shim::relay`): the command the init parses in place, without
+//! (`mydocker_shim::process::relay`): the command the init parses in place, without
 //! allocating, into argv and envp for execve, and the fixed-size report it
 //! sends back.
 //!
@@ -23,7 +23,7 @@ use arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 // The module itself, not the shim crate: it needs nothing but std and
 // thiserror, and the shim's dependencies would all be built instrumented.
-#[path = "../../shim/src/relay.rs"]
+#[path = "../../shim/src/process/relay.rs"]
 #[allow(dead_code)]
 mod relay;
 

@@ -101,7 +101,7 @@ fn parse_args(
 fn main() {
     let result = run();
     // After the runtime, whose reaper would have reaped it.
-    mydocker_shim::spawn::end_ahead();
+    mydocker_shim::process::ahead::end_ahead();
     if let Err(e) = result {
         eprintln!("mydocker-shim: {e:#}");
         std::process::exit(1);
@@ -124,7 +124,7 @@ fn run() -> anyhow::Result<()> {
         }
     };
     mydocker::validate_id(&args.id)?;
-    let ahead = mydocker_shim::spawn::make_ahead();
+    let ahead = mydocker_shim::process::ahead::make_ahead();
     let dir = mydocker::shim_dir(&args.root, &args.id);
     let (listener, created_dir) = match args.listen_fd {
         Some(fd) => {
@@ -197,7 +197,7 @@ fn run() -> anyhow::Result<()> {
         .context("build runtime")?;
     // Boxed: the server's future is 11 KB, and each move of it on the stack
     // would touch fresh stack pages (a page fault each at start).
-    let result = rt.block_on(Box::pin(mydocker_shim::server::serve(
+    let result = rt.block_on(Box::pin(mydocker_shim::rpc::serve(
         args.id.clone(),
         dir.clone(),
         listener,

@@ -1,6 +1,5 @@
-//! The container's standard streams: one reader per PTY or pipe fans the
-//! output out to the log file, a bounded replay buffer and every attacher;
-//! one writer task feeds stdin.
+//! The output hub: what the readers read is handed, under one lock, to the
+//! log, a bounded replay buffer and every attacher.
 //!
 //! Flow control: each attacher has a byte budget. While one is over it, the
 //! readers pause (so a client that reads slower than the container writes
@@ -16,20 +15,16 @@
 //! is lost, and the container is slowed only by the disk.
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::{self, IoSlice, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::sync::{mpsc, Notify};
 
-use crate::container::ExitStatus;
+use super::log::LogWriter;
+use crate::exit::ExitStatus;
+use crate::stream::StreamKind;
 
 /// How much recent output a late attacher is sent first.
 pub const REPLAY_BYTES: usize = 64 * 1024;
@@ -65,46 +60,7 @@ const ATTACHER_HARD_CAP: usize = 4 * ATTACHER_BUDGET;
 /// Size of one read from a PTY or pipe.
 pub(crate) const READ_CHUNK: usize = 128 * 1024;
 /// Output already waiting is gathered up to this much per message.
-const COALESCE: usize = 64 * 1024;
-/// Lines at least this long are written straight from the output (their
-/// records' headers beside them in one `writev`); shorter ones are
-/// gathered into writes of about this size.
-const LOG_GATHER: usize = 64 * 1024;
-/// The longest log record: longer lines are split into partial records,
-/// as containerd (and docker's json-file) do.
-const LOG_RECORD: usize = 16 * 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum IoError {
-    #[error("{what}: {source}")]
-    Sys {
-        what: &'static str,
-        source: io::Error,
-    },
-    #[error("the container has no stdin (create it with stdin or tty)")]
-    NoStdin,
-    #[error("stdin is closed")]
-    StdinClosed,
-    #[error("the container has no terminal to resize")]
-    NoTerminal,
-}
-
-pub type Result<T, E = IoError> = std::result::Result<T, E>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamKind {
-    Stdout,
-    Stderr,
-}
-
-impl StreamKind {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            StreamKind::Stdout => "stdout",
-            StreamKind::Stderr => "stderr",
-        }
-    }
-}
+pub(crate) const COALESCE: usize = 64 * 1024;
 
 /// What an attacher receives.
 #[derive(Debug, Clone)]
@@ -114,164 +70,6 @@ pub enum Event {
     Lagged(u64),
     /// The container exited and all its output has been sent.
     Exit(ExitStatus),
-}
-
-/// The log file, in the CRI format read by `crictl logs` and kubelet:
-/// `<RFC 3339 nano timestamp> <stdout|stderr> <F|P> <content>`, one record
-/// per line; `P` marks a partial line, continued by the next record of the
-/// same stream. Content is written as the container produced it.
-pub struct LogWriter {
-    file: File,
-    buf: Vec<u8>,
-    failed: bool,
-}
-
-impl LogWriter {
-    pub fn open(path: &Path) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        Ok(Self {
-            file,
-            buf: Vec::new(),
-            failed: false,
-        })
-    }
-
-    /// Appends `data` as CRI records, a line longer than [`LOG_RECORD`]
-    /// split into partial ones as containerd does (log shippers read lines
-    /// into fixed buffers). A long line (a terminal's output has few
-    /// newlines) is written from the output's own buffer, its records'
-    /// headers beside it in one `writev`: a batch of megabytes costs the
-    /// kernel's one copy, and the record buffer stays small.
-    pub fn write(&mut self, kind: StreamKind, data: &[u8]) {
-        self.write_at(SystemTime::now(), kind, data);
-    }
-
-    fn write_at(&mut self, at: SystemTime, kind: StreamKind, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        let headers = CriHeaders::new(at, kind);
-        let mut result = Ok(());
-        self.buf.clear();
-        for (line, tag) in cri_lines(data) {
-            let records = cri_records(line, tag);
-            if line.len() >= LOG_GATHER {
-                if !self.buf.is_empty() {
-                    result = result.and_then(|()| self.file.write_all(&self.buf));
-                    self.buf.clear();
-                }
-                result = result.and_then(|()| write_records(&mut self.file, &headers, records));
-                continue;
-            }
-            for (record, tag) in records {
-                self.buf.extend_from_slice(headers.get(tag));
-                self.buf.extend_from_slice(record);
-                self.buf.push(b'\n');
-            }
-            if self.buf.len() >= LOG_GATHER {
-                result = result.and_then(|()| self.file.write_all(&self.buf));
-                self.buf.clear();
-            }
-        }
-        if !self.buf.is_empty() {
-            result = result.and_then(|()| self.file.write_all(&self.buf));
-        }
-        if let Err(e) = result {
-            if !self.failed {
-                tracing::warn!(error = %e, "writing the container log failed");
-                self.failed = true;
-            }
-        }
-    }
-}
-
-/// Writes records from their own memory, beside their headers: 64
-/// records (1 MiB) a `writev`.
-fn write_records<'a>(
-    file: &mut File,
-    headers: &CriHeaders,
-    records: impl Iterator<Item = (&'a [u8], u8)>,
-) -> io::Result<()> {
-    const PER_CALL: usize = 64;
-    let mut iov = Vec::with_capacity(3 * PER_CALL);
-    for (record, tag) in records {
-        iov.push(IoSlice::new(headers.get(tag)));
-        iov.push(IoSlice::new(record));
-        iov.push(IoSlice::new(b"\n"));
-        if iov.len() == 3 * PER_CALL {
-            write_all_vectored(file, &mut iov)?;
-            iov.clear();
-        }
-    }
-    write_all_vectored(file, &mut iov)
-}
-
-fn write_all_vectored(file: &mut File, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !bufs.is_empty() {
-        match file.write_vectored(bufs) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// The lines of one chunk, without their newlines, tagged `F`; a last
-/// partial line tagged `P`.
-fn cri_lines(data: &[u8]) -> impl Iterator<Item = (&[u8], u8)> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => ((&rest[..i], b'F'), &rest[i + 1..]),
-            None => ((rest, b'P'), &rest[rest.len()..]),
-        };
-        rest = next;
-        Some(line)
-    })
-}
-
-/// One line's records: pieces of at most [`LOG_RECORD`], all but the last
-/// partial (`P`), the last tagged as the line is. An empty line is one
-/// empty record.
-fn cri_records(line: &[u8], tag: u8) -> impl Iterator<Item = (&[u8], u8)> {
-    let records = line.len().div_ceil(LOG_RECORD).max(1);
-    (0..records).map(move |i| {
-        let record = &line[i * LOG_RECORD..line.len().min((i + 1) * LOG_RECORD)];
-        (record, if i + 1 == records { tag } else { b'P' })
-    })
-}
-
-/// The two headers of one chunk's records, `<time> <stream> <F|P> `: its
-/// records share the time.
-struct CriHeaders {
-    full: Vec<u8>,
-    partial: Vec<u8>,
-}
-
-impl CriHeaders {
-    fn new(at: SystemTime, kind: StreamKind) -> Self {
-        let ts = humantime::format_rfc3339_nanos(at);
-        Self {
-            full: format!("{ts} {} F ", kind.name()).into_bytes(),
-            partial: format!("{ts} {} P ", kind.name()).into_bytes(),
-        }
-    }
-
-    fn get(&self, tag: u8) -> &[u8] {
-        if tag == b'F' {
-            &self.full
-        } else {
-            &self.partial
-        }
-    }
 }
 
 /// The most recent output, at most [`REPLAY_BYTES`].
@@ -632,7 +430,7 @@ impl OutputHub {
             let _ = a.tx.send(Event::Exit(exit.clone()));
         }
         if let Some(log) = g.log.as_mut() {
-            let _ = log.file.flush();
+            log.flush();
         }
     }
 
@@ -663,297 +461,10 @@ fn drop_laggard(a: &AttacherTx, queued: usize) {
     let _ = a.tx.send(Event::Lagged(queued as u64));
 }
 
-/// A non-blocking descriptor driven by the runtime: a pipe end or a PTY
-/// master.
-pub struct AsyncIoFd(AsyncFd<OwnedFd>);
-
-impl AsyncIoFd {
-    pub fn new(fd: OwnedFd) -> Result<Self> {
-        Self::with_interest(fd, Interest::READABLE | Interest::WRITABLE)
-    }
-
-    /// Registered for `interest` only: a PTY master whose reads are done
-    /// by a thread of its own (`ttyout::spawn_reader`) would otherwise wake
-    /// the runtime for every chunk of output, for nothing.
-    pub fn with_interest(fd: OwnedFd, interest: Interest) -> Result<Self> {
-        set_nonblocking(&fd)?;
-        // SAFETY: an OwnedFd is a valid descriptor that stays open, and the
-        // same, for as long as the AsyncFd owns it.
-        unsafe { AsyncFd::register_with_interest(fd, interest) }
-            .map(Self)
-            .map_err(|e| IoError::Sys {
-                what: "register with the runtime",
-                source: e.into(),
-            })
-    }
-
-    pub fn raw(&self) -> i32 {
-        self.0.get_ref().as_raw_fd()
-    }
-
-    /// Reads once; `Ok(0)` at end of file. A PTY master reports the slave's
-    /// last close as EIO, which is end of file too.
-    pub async fn read(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        loop {
-            let mut guard = self.0.readable().await?;
-            let spare = buf.spare_capacity_mut();
-            // SAFETY: read(2) into the spare capacity of our own buffer.
-            let n = unsafe {
-                libc::read(
-                    self.raw(),
-                    spare.as_mut_ptr() as *mut libc::c_void,
-                    spare.len(),
-                )
-            };
-            if n >= 0 {
-                // SAFETY: the kernel initialised n bytes.
-                unsafe { buf.set_len(buf.len() + n as usize) };
-                return Ok(n as usize);
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EAGAIN) => guard.clear_ready(),
-                Some(libc::EINTR) => {}
-                Some(libc::EIO) => return Ok(0),
-                _ => return Err(e),
-            }
-        }
-    }
-
-    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let mut guard = self.0.writable().await?;
-            // SAFETY: write(2) from a live slice.
-            let n = unsafe {
-                libc::write(self.raw(), data.as_ptr() as *const libc::c_void, data.len())
-            };
-            if n >= 0 {
-                data = &data[n as usize..];
-                continue;
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EAGAIN) => guard.clear_ready(),
-                Some(libc::EINTR) => {}
-                _ => return Err(e),
-            }
-        }
-        Ok(())
-    }
-}
-
-fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
-    let raw = fd.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own.
-    let ok = unsafe {
-        let flags = libc::fcntl(raw, libc::F_GETFL);
-        flags >= 0 && libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) >= 0
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(IoError::Sys {
-            what: "set O_NONBLOCK",
-            source: io::Error::last_os_error(),
-        })
-    }
-}
-
-/// Reads `src` to its end, publishing every chunk to `hub`.
-pub fn spawn_pump(hub: Arc<OutputHub>, src: Arc<AsyncIoFd>, kind: StreamKind) {
-    hub.stream_opened();
-    tokio::spawn(async move {
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
-        loop {
-            hub.wait_for_room().await;
-            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-                buf.reserve(READ_CHUNK);
-            }
-            match src.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(_) => {
-                    // Take what else is there already (a PTY hands out at
-                    // most 4 KiB a read): fewer, larger messages for the
-                    // log and the attachers, and no wait for more.
-                    let eof = read_ready(src.raw(), &mut buf, COALESCE);
-                    hub.publish(kind, buf.split().freeze());
-                    if eof {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, stream = kind.name(), "reading container output failed");
-                    break;
-                }
-            }
-        }
-        hub.stream_closed();
-    });
-}
-
-/// Reads what `fd` has now into `buf`, without waiting, up to `limit`
-/// bytes. Returns true when reading is over: end of file, EIO (a PTY master
-/// whose slave is gone), or an error (logged).
-fn read_ready(fd: i32, buf: &mut BytesMut, limit: usize) -> bool {
-    while buf.len() < limit {
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(READ_CHUNK);
-        }
-        let spare = buf.spare_capacity_mut();
-        // SAFETY: read(2) into the spare capacity of our own buffer.
-        let n = unsafe { libc::read(fd, spare.as_mut_ptr() as *mut libc::c_void, spare.len()) };
-        match n {
-            0 => return true,
-            n if n > 0 => {
-                // SAFETY: the kernel initialised n bytes.
-                unsafe { buf.set_len(buf.len() + n as usize) };
-            }
-            _ => {
-                let e = io::Error::last_os_error();
-                return match e.raw_os_error() {
-                    Some(libc::EAGAIN) | Some(libc::EINTR) => false,
-                    Some(libc::EIO) => true,
-                    _ => {
-                        tracing::warn!(error = %e, "reading container output failed");
-                        true
-                    }
-                };
-            }
-        }
-    }
-    false
-}
-
-/// What attachers can send toward the container.
-pub enum StdinOp {
-    Data(Bytes),
-    Close,
-}
-
-/// The container's stdin, fed by one task so that writes from several
-/// attachers never interleave within a message.
-pub struct Stdin {
-    tx: mpsc::Sender<StdinOp>,
-}
-
-impl Stdin {
-    /// `tty`: the target is a PTY master, where "close" means sending the
-    /// terminal's EOF character rather than closing the descriptor (which
-    /// would hang up the terminal).
-    pub fn spawn(target: Arc<AsyncIoFd>, tty: bool) -> Self {
-        let (tx, mut rx) = mpsc::channel::<StdinOp>(64);
-        tokio::spawn(async move {
-            let mut target = Some(target);
-            while let Some(op) = rx.recv().await {
-                match (op, &target) {
-                    (StdinOp::Data(d), Some(t)) => {
-                        if let Err(e) = t.write_all(&d).await {
-                            tracing::debug!(error = %e, "stdin write failed; closing it");
-                            target = None;
-                        }
-                    }
-                    (StdinOp::Close, Some(t)) if tty => {
-                        let _ = t.write_all(&[0x04]).await;
-                    }
-                    (StdinOp::Close, Some(_)) => target = None,
-                    (_, None) => {}
-                }
-            }
-        });
-        Self { tx }
-    }
-
-    pub async fn send(&self, op: StdinOp) -> Result<()> {
-        self.tx.send(op).await.map_err(|_| IoError::StdinClosed)
-    }
-}
-
-/// Sets a PTY's window size.
-pub fn resize(master: &AsyncIoFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize from a live struct.
-    let rc = unsafe { libc::ioctl(master.raw(), libc::TIOCSWINSZ, &ws) };
-    if rc < 0 {
-        return Err(IoError::Sys {
-            what: "resize terminal",
-            source: io::Error::last_os_error(),
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn cri_lines_split_and_mark_partials() {
-        let path = std::env::temp_dir().join(format!("mydocker-cri-{}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let mut log = LogWriter::open(&path).unwrap();
-        let at = UNIX_EPOCH + Duration::new(1_700_000_000, 123);
-        log.write_at(at, StreamKind::Stdout, b"one\ntwo\nthr");
-        log.write_at(at, StreamKind::Stderr, b"\n");
-        // Between short lines, one long enough to be written from the
-        // output itself and one to be gathered, both split into records
-        // of LOG_RECORD; the first ends the chunk unfinished.
-        let long = "x".repeat(LOG_GATHER + 5);
-        let medium = "y".repeat(LOG_RECORD + 7);
-        log.write_at(
-            at,
-            StreamKind::Stdout,
-            format!("a\n{medium}\nb\n{long}").as_bytes(),
-        );
-        // Enough short lines to need more than one gathered write.
-        let many = "0123456789abcdef\n".repeat(2 * LOG_GATHER / 17);
-        log.write_at(at, StreamKind::Stdout, many.as_bytes());
-        drop(log);
-        let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        let ts = "2023-11-14T22:13:20.000000123Z";
-        let mut want = format!(
-            "{ts} stdout F one\n{ts} stdout F two\n{ts} stdout P thr\n{ts} stderr F \n\
-             {ts} stdout F a\n"
-        );
-        let r = LOG_RECORD;
-        want.push_str(&format!("{ts} stdout P {}\n", &medium[..r]));
-        want.push_str(&format!(
-            "{ts} stdout F {}\n{ts} stdout F b\n",
-            &medium[r..]
-        ));
-        for i in 0..4 {
-            want.push_str(&format!("{ts} stdout P {}\n", &long[i * r..(i + 1) * r]));
-        }
-        want.push_str(&format!("{ts} stdout P {}\n", &long[4 * r..]));
-        for _ in 0..2 * LOG_GATHER / 17 {
-            want.push_str(&format!("{ts} stdout F 0123456789abcdef\n"));
-        }
-        assert_eq!(text, want);
-
-        // A line of more than one `writev` of records.
-        let mut log = LogWriter::open(&path).unwrap();
-        let huge = vec![b'z'; 64 * LOG_RECORD + 3];
-        log.write_at(at, StreamKind::Stdout, &huge);
-        drop(log);
-        let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
-        std::fs::remove_file(&path).unwrap();
-        let records: Vec<&str> = text.lines().collect();
-        assert_eq!(records.len(), 65);
-        let content: usize = records
-            .iter()
-            .map(|r| r.strip_prefix(&format!("{ts} stdout P ")).unwrap().len())
-            .sum();
-        assert_eq!(content, huge.len());
-        assert!(records
-            .iter()
-            .all(|r| r.len() <= ts.len() + 10 + LOG_RECORD));
-    }
 
     #[test]
     fn replay_keeps_the_newest_bytes() {

@@ -17,8 +17,9 @@ use tonic::server::NamedService;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::UdsConnectInfo;
 
-use crate::reaper::Reaper;
-use crate::service::{Shim, ShimService};
+use super::service::ShimService;
+use crate::container::shim::Shim;
+use crate::process::reaper::Reaper;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -302,14 +303,7 @@ pub async fn serve(id: String, dir: PathBuf, listener: StdUnixListener) -> Resul
         }
     };
     // Whatever ended the serving, nothing of the container may outlive us.
-    if let Some(c) = shim.container() {
-        tracing::info!("killing the container before exiting");
-        c.kill_and_wait().await;
-        c.remove_cgroup();
-        if let Some(root) = c.dir.parent() {
-            mydocker::state::release_name(root, &c.config.name, c.id());
-        }
-    }
+    shim.end().await;
     Ok(served?)
 }
 

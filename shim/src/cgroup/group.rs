@@ -1,77 +1,28 @@
-//! The container's cgroup, through cgroups-rs: created with its limits
-//! before the command runs, watched for OOM kills, read for Stats, and
-//! removed (after killing what is left in it) on every way out.
-//!
-//! cgroup v1 and v2 differ in the files: v1 has `memory.limit_in_bytes`,
-//! `cpu.shares`, `cpu.cfs_quota_us` and needs `cpuset.cpus`/`cpuset.mems`
-//! filled before a process may join; v2 has `memory.max`, `cpu.weight`
-//! (converted from shares, see [`mydocker::units::shares_to_weight`]),
-//! `cpu.max`, and needs the controllers enabled in the parent's
-//! `cgroup.subtree_control`. Every write is checked: an error names the file
-//! and the value.
+//! A container's cgroup, through cgroups-rs: created with its limits
+//! before the command runs, changed by Update, read for Stats, and removed
+//! (after killing what is left in it) on every way out.
 
 use std::ffi::CString;
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use cgroups_rs::fs::cgroup::Cgroup;
 use cgroups_rs::fs::cpu::CpuController;
-use cgroups_rs::fs::cpuacct::CpuAcctController;
 use cgroups_rs::fs::cpuset::CpuSetController;
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
 use cgroups_rs::fs::{Controller, Hierarchy, MaxValue};
-use mydocker::units;
+use mydocker::units::{self, Limits};
 
-use crate::container::Limits;
-use crate::io::AsyncIoFd;
-
-#[derive(Debug, thiserror::Error)]
-pub enum CgroupError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("cgroup {path}: set {file} to {value:?}: {cause}")]
-    Write {
-        path: String,
-        file: &'static str,
-        value: String,
-        cause: String,
-    },
-    #[error("create cgroup {path}: {cause}")]
-    Create { path: String, cause: String },
-    #[error("cgroup v2: the {controller} controller is not available under {path} (check cgroup.subtree_control of its parent)")]
-    Controller { controller: String, path: String },
-    #[error("put the init into cgroup {path}: {cause}")]
-    Join { path: String, cause: String },
-    #[error("remove cgroup {path}: {cause}")]
-    Remove { path: String, cause: String },
-}
-
-pub type Result<T, E = CgroupError> = std::result::Result<T, E>;
-
-/// How the init enters its cgroup, before it runs anything of the
-/// container's.
-///
-/// Not by writing its pid to `cgroup.procs` from the shim: moving a whole
-/// thread group takes the kernel's cgroup_threadgroup_rwsem for writing,
-/// which waits for an RCU grace period, 5-15 ms of every container start.
-pub enum JoinAt {
-    /// cgroup v2: clone3 with CLONE_INTO_CGROUP and this directory. Where
-    /// clone3 cannot (see spawn.rs), the child writes "0" to `procs`.
-    Dir { dir: OwnedFd, procs: CString },
-    /// cgroup v1: the clone child, still single-threaded, writes "0" (its
-    /// own thread) to each hierarchy's `tasks` file
-    /// ([`ContainerCgroup::make`] names them); moving one thread of its own
-    /// needs no thread-group lock. The shim makes the cgroup, and sends it
-    /// those files, while the child creates its namespaces.
-    Later,
-}
+use super::error::{CgroupError, Result};
+use super::stats::{self, read_key, Stats};
+use super::{oom, v1, v2};
 
 /// Whether this host has the unified (v2) hierarchy: one statfs, no mount
 /// table.
@@ -104,7 +55,7 @@ pub fn check(limits: &Limits) -> Result<()> {
 }
 
 /// The longest cgroup parent taken: the init receives its cgroup's paths
-/// in a fixed buffer (spawn.rs), and no real hierarchy is this deep.
+/// in a fixed buffer (process/init.rs), and no real hierarchy is this deep.
 const MAX_PARENT: usize = 1024;
 
 /// The parent cgroup path: relative, without `..`, default `mydocker`.
@@ -182,7 +133,7 @@ impl ContainerCgroup {
     }
 
     /// Creates the cgroup and writes `limits`; on v1, names the files a
-    /// process joins it through ([`JoinAt::Later`]). On failure nothing of
+    /// process joins it through (one `tasks` file per hierarchy). On failure nothing of
     /// the container's cgroup is left (its parent stays, as always).
     pub fn make(&self, limits: &Limits) -> Result<Vec<CString>> {
         // We leave parents in place, but someone else may remove an empty
@@ -191,7 +142,7 @@ impl ContainerCgroup {
         let mut last = None;
         for _ in 0..3 {
             let created = if self.v2 {
-                create_v2(&self.root, &self.path)
+                v2::create(&self.root, &self.path)
             } else {
                 self.cg.create().map_err(|e| CgroupError::Create {
                     path: self.path.clone(),
@@ -228,7 +179,7 @@ impl ContainerCgroup {
         }
         if let Some(dir) = self.dir_of("cpuset") {
             for file in ["cpuset.cpus", "cpuset.mems"] {
-                fill_from_ancestors(&dir, file, &self.path)?;
+                v1::fill_from_ancestors(&dir, file, &self.path)?;
             }
         }
         Ok(())
@@ -361,11 +312,13 @@ impl ContainerCgroup {
             })
     }
 
-    /// How the init will join this cgroup (see [`JoinAt`]). On v2 the
-    /// directory must exist ([`ContainerCgroup::make`] first).
-    pub fn join_at(&self) -> Result<JoinAt> {
+    /// v2: the directory a process can be born into (clone3's
+    /// CLONE_INTO_CGROUP), open, and its `cgroup.procs` (where one that
+    /// cannot be joins); it must exist ([`ContainerCgroup::make`] first).
+    /// `None` on v1, where a process joins through each hierarchy's `tasks`.
+    pub fn v2_dir(&self) -> Result<Option<(OwnedFd, CString)>> {
         if !self.v2 {
-            return Ok(JoinAt::Later);
+            return Ok(None);
         }
         let join_err = |cause: String| CgroupError::Join {
             path: self.path.clone(),
@@ -381,10 +334,8 @@ impl ContainerCgroup {
             .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(dir)
             .map_err(|e| join_err(format!("open {}: {e}", dir.display())))?;
-        Ok(JoinAt::Dir {
-            dir: f.into(),
-            procs: c_path(dir.join("cgroup.procs")).map_err(join_err)?,
-        })
+        let procs = c_path(dir.join("cgroup.procs")).map_err(join_err)?;
+        Ok(Some((f.into(), procs)))
     }
 
     /// v1, once made: the `tasks` file of each of its directories, which the
@@ -461,61 +412,7 @@ impl ContainerCgroup {
         init: i32,
     ) -> Option<tokio::task::JoinHandle<()>> {
         let dir = self.dir_of("memory")?;
-        let registered = if self.v2 {
-            inotify_on(&dir.join("memory.events")).map(|fd| (fd, None))
-        } else {
-            eventfd_on(&dir).map(|(efd, ctl)| (efd, Some(ctl)))
-        };
-        let (fd, keep) = match registered {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, dir = %dir.display(), "cannot watch for OOM kills");
-                return None;
-            }
-        };
-        let fd = AsyncIoFd::new(fd).ok()?;
-        let v2 = self.v2;
-        let counter = dir.join(if v2 {
-            "memory.events"
-        } else {
-            "memory.oom_control"
-        });
-        let path = self.path.clone();
-        Some(tokio::spawn(async move {
-            let _keep = keep;
-            let mut buf = bytes::BytesMut::with_capacity(4096);
-            let mut kills = 0;
-            loop {
-                buf.clear();
-                match fd.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {}
-                }
-                // v2 notifies every change of memory.events: only a larger
-                // oom_kill count is a kill. v1 signals each OOM of the
-                // cgroup; with the kernel's killer disabled (see
-                // disable_oom_killer) the task waits under_oom for us.
-                let text = fs::read_to_string(&counter).unwrap_or_default();
-                if v2 {
-                    match read_key(&text, "oom_kill") {
-                        Some(n) if n > kills => kills = n,
-                        _ => continue,
-                    }
-                } else if read_key(&text, "under_oom") != Some(1)
-                    && read_key(&text, "oom_kill").unwrap_or(0) <= kills
-                {
-                    continue;
-                } else {
-                    kills = read_key(&text, "oom_kill").unwrap_or(0);
-                }
-                seen.store(true, Ordering::SeqCst);
-                tracing::warn!(cgroup = %path, "the kernel OOM-killed a process of the container; killing the container");
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(init),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }))
+        oom::watch(&dir, self.v2, self.path.clone(), seen, init)
     }
 
     /// v1 only, and only once a watcher runs: lets the OOM-ing task wait
@@ -538,157 +435,12 @@ impl ContainerCgroup {
     }
 
     pub fn stats(&self) -> Stats {
-        let mut s = Stats::default();
-        if let Some(m) = self.cg.controller_of::<MemController>() {
-            let st = m.memory_stat();
-            s.memory_usage_bytes = st.usage_in_bytes;
-            let limit = st.limit_in_bytes;
-            // v1 reports "no limit" as a huge page-aligned number.
-            s.memory_limit_bytes = if limit <= 0 || limit >= (1i64 << 62) {
-                0
-            } else {
-                limit as u64
-            };
-        }
-        let cpu_stat = self
-            .dir_of("cpu")
-            .and_then(|d| fs::read_to_string(d.join("cpu.stat")).ok())
-            .unwrap_or_default();
-        if self.v2 {
-            s.cpu_usage_nanos = read_key(&cpu_stat, "usage_usec").unwrap_or(0) * 1000;
-            s.cpu_throttled_nanos = read_key(&cpu_stat, "throttled_usec").unwrap_or(0) * 1000;
-        } else {
-            if let Some(a) = self.cg.controller_of::<CpuAcctController>() {
-                s.cpu_usage_nanos = a.cpuacct().usage;
-            }
-            s.cpu_throttled_nanos = read_key(&cpu_stat, "throttled_time").unwrap_or(0);
-        }
-        s.cpu_throttled_periods = read_key(&cpu_stat, "nr_throttled").unwrap_or(0);
-        if let Some(p) = self.cg.controller_of::<PidController>() {
-            s.pids_current = p.get_pid_current().unwrap_or(0);
-            s.pids_limit = match p.get_pid_max() {
-                Ok(MaxValue::Value(v)) if v > 0 => v as u64,
-                _ => 0,
-            };
-        }
-        s
+        stats::read(&self.cg, self.dir_of("cpu"), self.v2)
     }
 }
 
 fn c_path(p: PathBuf) -> std::result::Result<CString, String> {
     CString::new(p.into_os_string().into_vec()).map_err(|_| "a path holds a NUL byte".into())
-}
-
-/// v2: creates `path` under `root`, enabling our controllers in the
-/// `cgroup.subtree_control` of every level above it, so the container's
-/// cgroup is a leaf whose parent holds no process and delegates the
-/// controllers to it. cgroups-rs would check the host's own controller list
-/// and ignore a failure to enable one; this checks each write.
-fn create_v2(root: &Path, path: &str) -> Result<()> {
-    let mut level = root.to_path_buf();
-    let parts: Vec<&str> = path.split('/').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let available = fs::read_to_string(level.join("cgroup.controllers")).unwrap_or_default();
-        for c in V2_CONTROLLERS {
-            let have = available.split_whitespace().any(|a| a == *c);
-            if !have {
-                if *c == "cpuset" {
-                    continue;
-                }
-                return Err(CgroupError::Controller {
-                    controller: c.to_string(),
-                    path: level.display().to_string(),
-                });
-            }
-            let file = level.join("cgroup.subtree_control");
-            let enabled = fs::read_to_string(&file).unwrap_or_default();
-            if enabled.split_whitespace().any(|e| e == *c) {
-                continue;
-            }
-            // create(true) is a no-op on cgroupfs, where the file exists; it
-            // lets the unit tests' plain directories stand in for one.
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&file)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, format!("+{c}").as_bytes()))
-                .map_err(|e| CgroupError::Write {
-                    path: path.into(),
-                    file: "cgroup.subtree_control",
-                    value: format!("+{c} in {}", level.display()),
-                    cause: e.to_string(),
-                })?;
-        }
-        level.push(part);
-        match fs::create_dir(&level) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && i + 1 < parts.len() => {}
-            // Left by a shim that was killed: reusable once nothing is in it.
-            Err(e)
-                if e.kind() == std::io::ErrorKind::AlreadyExists
-                    && fs::read_to_string(level.join("cgroup.procs"))
-                        .map(|p| p.trim().is_empty())
-                        .unwrap_or(true) => {}
-            Err(e) => {
-                return Err(CgroupError::Create {
-                    path: path.into(),
-                    cause: e.to_string(),
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The v2 controllers a container uses (cpuset where the host offers it).
-const V2_CONTROLLERS: &[&str] = &["cpu", "memory", "pids", "cpuset"];
-
-/// v1: an eventfd that the kernel signals on each OOM of the cgroup, and the
-/// open `memory.oom_control` that must stay open for it.
-fn eventfd_on(dir: &Path) -> std::io::Result<(OwnedFd, fs::File)> {
-    // SAFETY: eventfd(2) with flags; the result is checked.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if efd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: efd is a fresh descriptor that nothing else owns.
-    let efd = unsafe { OwnedFd::from_raw_fd(efd) };
-    let ctl = fs::File::open(dir.join("memory.oom_control"))?;
-    fs::write(
-        dir.join("cgroup.event_control"),
-        format!("{} {}", efd.as_raw_fd(), ctl.as_raw_fd()),
-    )?;
-    Ok((efd, ctl))
-}
-
-/// v2: an inotify descriptor that becomes readable when `file` changes.
-fn inotify_on(file: &Path) -> std::io::Result<OwnedFd> {
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
-    ino.add_watch(file, AddWatchFlags::IN_MODIFY)?;
-    Ok(OwnedFd::from(ino))
-}
-
-/// What Stats reports.
-#[derive(Debug, Clone, Default)]
-pub struct Stats {
-    pub memory_usage_bytes: u64,
-    pub memory_limit_bytes: u64,
-    pub cpu_usage_nanos: u64,
-    pub cpu_throttled_nanos: u64,
-    pub cpu_throttled_periods: u64,
-    pub pids_current: u64,
-    pub pids_limit: u64,
-}
-
-/// `key value` lines, as in memory.events, memory.oom_control, cpu.stat.
-fn read_key(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        let mut it = l.split_whitespace();
-        (it.next() == Some(key))
-            .then(|| it.next()?.parse().ok())
-            .flatten()
-    })
 }
 
 fn describe(e: &cgroups_rs::fs::error::Error) -> String {
@@ -699,47 +451,11 @@ fn describe(e: &cgroups_rs::fs::error::Error) -> String {
     }
 }
 
-/// v1 cpuset: a cgroup whose `file` is empty gets the value of its nearest
-/// ancestor that has one, every empty level on the way included, or no
-/// process could join it (ENOSPC).
-fn fill_from_ancestors(dir: &Path, file: &'static str, path: &str) -> Result<()> {
-    let read = |d: &Path| {
-        fs::read_to_string(d.join(file))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default()
-    };
-    let mut empty = Vec::new();
-    let mut d = dir.to_path_buf();
-    let value = loop {
-        let v = read(&d);
-        if !v.is_empty() {
-            break v;
-        }
-        empty.push(d.clone());
-        if !d.pop() || !d.join(file).exists() {
-            return Err(CgroupError::Write {
-                path: path.into(),
-                file,
-                value: String::new(),
-                cause: "no ancestor has a value to copy".into(),
-            });
-        }
-    };
-    for d in empty.iter().rev() {
-        fs::write(d.join(file), &value).map_err(|e| CgroupError::Write {
-            path: path.into(),
-            file,
-            value: value.clone(),
-            cause: e.to_string(),
-        })?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use cgroups_rs::fs::Subsystem;
+    use std::path::Path;
 
     /// A cgroup v2 tree in a temporary directory: the files the real one
     /// would have are plain files, so what we write can be read back.
@@ -895,27 +611,5 @@ pub(crate) mod tests {
         }
         assert!(parent_path(&"a".repeat(MAX_PARENT)).is_ok());
         assert!(parent_path(&"a".repeat(MAX_PARENT + 1)).is_err());
-    }
-
-    #[test]
-    fn v1_cpusets_are_filled_from_the_nearest_ancestor() {
-        let root = std::env::temp_dir().join(format!("mydocker-cpuset-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        let leaf = root.join("a/b");
-        fs::create_dir_all(&leaf).unwrap();
-        fs::write(root.join("cpuset.cpus"), "0-1\n").unwrap();
-        fs::write(root.join("a/cpuset.cpus"), "\n").unwrap();
-        fs::write(leaf.join("cpuset.cpus"), "").unwrap();
-        fill_from_ancestors(&leaf, "cpuset.cpus", "a/b").unwrap();
-        assert_eq!(read(root.join("a/cpuset.cpus")), "0-1");
-        assert_eq!(read(leaf.join("cpuset.cpus")), "0-1");
-        fs::remove_dir_all(&root).unwrap();
-    }
-
-    #[test]
-    fn keys_are_read_from_stat_files() {
-        let t = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
-        assert_eq!(read_key(t, "oom_kill"), Some(2));
-        assert_eq!(read_key(t, "nope"), None);
     }
 }

@@ -19,34 +19,40 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Mutex;
 
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
-use crate::cgroup::JoinAt;
-use crate::init::{self, Fault, InitPlan, Step, ACK_FD, CMD_FD, STATUS_FD};
-use crate::relay::Report;
-use crate::sys as raw;
+use super::ahead::{
+    self, ahead_word, Ahead, NS_HOLDER_FAILED, NS_JOINED, NS_OWN, NS_SETNS_FAILED,
+    UNSHARE_NAMESPACES,
+};
+#[cfg(target_arch = "x86_64")]
+use super::clone::{clone3_takes_stack_bottom, clone3_vm};
+use super::clone::{pipe_high, raise, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
+use super::describe::describe;
+use super::error::{sys, Result, SpawnError};
+use super::init::{self, InitPlan, ACK_FD, CMD_FD, STATUS_FD};
+use super::relay::{self, Report};
+use super::report::{fail, Fault, Step};
+use super::sys as raw;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SpawnError {
-    #[error("{what}: {source}")]
-    Sys {
-        what: &'static str,
-        source: nix::errno::Errno,
-    },
-    /// The init could not set itself up; in its words (see init::describe).
-    #[error("{0}")]
-    Setup(String),
-    #[error("the container's init exited before it was set up")]
-    ChildDied,
-}
-
-pub type Result<T, E = SpawnError> = std::result::Result<T, E>;
-
-fn sys(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> SpawnError {
-    move |source| SpawnError::Sys { what, source }
+/// How the init enters its cgroup, before it runs anything of the
+/// container's.
+///
+/// Not by writing its pid to `cgroup.procs` from the shim: moving a whole
+/// thread group takes the kernel's cgroup_threadgroup_rwsem for writing,
+/// which waits for an RCU grace period, 5-15 ms of every container start.
+pub enum JoinAt {
+    /// cgroup v2: clone3 with CLONE_INTO_CGROUP and this directory. Where
+    /// clone3 cannot (see [`spawn_init`]), the child writes "0" to `procs`.
+    Dir { dir: OwnedFd, procs: CString },
+    /// cgroup v1: the clone child, still single-threaded, writes "0" (its
+    /// own thread) to each hierarchy's `tasks` file
+    /// (the cgroup room names them); moving one thread of its own
+    /// needs no thread-group lock. The shim makes the cgroup, and sends it
+    /// those files, while the child creates its namespaces.
+    Later,
 }
 
 /// The descriptors the init gets as 0, 1 and 2.
@@ -94,7 +100,7 @@ impl SpawnedInit {
             Join::Procs(p) => std::slice::from_ref(p),
             Join::Files => tasks,
         };
-        let msg = crate::relay::encode_join(files, init::JOIN_BUF)
+        let msg = relay::encode_join(files, init::JOIN_BUF)
             .map_err(|e| SpawnError::Setup(format!("the cgroup's paths: {e}")))?;
         let mut sent = 0;
         while sent < msg.len() {
@@ -150,251 +156,6 @@ fn end(pid: Pid) {
 /// What the clone itself creates: the PID namespace, which the child must be
 /// born into to be its PID 1.
 const CLONE_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWPID;
-/// The container's UTS, mount, IPC and network namespaces, made ahead: by
-/// a child the shim clones as it starts (the holder), which creates them on
-/// another CPU while the shim starts up, answers its client and reads the
-/// Create, then holds them until the init has joined them (setns through
-/// the holder's pidfd). The network namespace is most of an init's set-up
-/// (0.6 ms here): made ahead, it is off the path from Create to the command.
-///
-/// What changes for the container: its mount table is the host's as the
-/// shim started, not as Create came; and the namespaces' kernel memory is
-/// charged to the shim's cgroup, not the container's (on v1 it always was).
-///
-/// One container per shim: the first init takes them; a second Create (after
-/// a failed one) has its init make its own, as where there are none.
-pub struct Ahead {
-    pid: Pid,
-    pidfd: OwnedFd,
-    /// Where the holder says, once, whether it made them: 0, or the errno.
-    /// The init that joins them reads it.
-    ready: OwnedFd,
-    /// Closed (dropped), the holder exits; the reaper reaps it.
-    _hold: OwnedFd,
-}
-
-static AHEAD: Mutex<Option<Ahead>> = Mutex::new(None);
-
-/// The holder's stack. It makes a few raw system calls and keeps nothing:
-/// a few hundred bytes. Static: there is one holder per shim, and memory a
-/// child shares with us could only be freed once it has exited.
-#[repr(C, align(16))]
-struct AheadStack(std::cell::UnsafeCell<[u8; AHEAD_STACK_LEN]>);
-const AHEAD_STACK_LEN: usize = 32 * 1024;
-// SAFETY: only the holder uses it, through the raw pointer given to clone3.
-unsafe impl Sync for AheadStack {}
-static AHEAD_STACK: AheadStack = AheadStack(std::cell::UnsafeCell::new([0; AHEAD_STACK_LEN]));
-
-/// The holder's two pipe ends.
-struct AheadFds {
-    ready: RawFd,
-    hold: RawFd,
-}
-
-/// Starts making the namespaces ahead (see [`Ahead`]): call once, first
-/// thing in `main`, so that the work overlaps the shim's start. Before any
-/// thread exists: the holder shares our memory, and must not do so with
-/// threads that could be in the middle of anything when it is cloned.
-/// Where it cannot (no clone3, a kernel before 5.9, which lacks close_range
-/// and setns through a pidfd), the init makes its own; the error, if any, is
-/// returned for the log, which does not exist yet.
-pub fn make_ahead() -> Option<String> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        if std::env::var_os(NO_CLONE3_ENV).is_some()
-            || !kernel_at_least(5, 9)
-            || STARTED.swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            return None;
-        }
-        match start_ahead() {
-            Ok(a) => *AHEAD.lock().unwrap() = Some(a),
-            Err(e) => return Some(format!("namespaces not made ahead: {e}")),
-        }
-    }
-    None
-}
-
-/// Ends the holder when no init took its namespaces (the shim ends without
-/// a container), and reaps it: call after the runtime, whose reaper would
-/// otherwise have.
-pub fn end_ahead() {
-    let Some(a) = AHEAD.lock().unwrap().take() else {
-        return;
-    };
-    // Killed rather than let go: it may still be making the network
-    // namespace, which takes long under load, and nothing will use it.
-    // SAFETY: pidfd_send_signal with our pidfd and no siginfo.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            a.pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            0,
-            0,
-        );
-    }
-    let _ = nix::sys::wait::waitpid(a.pid, None);
-}
-
-#[cfg(target_arch = "x86_64")]
-fn start_ahead() -> Result<Ahead> {
-    let (ready_r, ready_w) = pipe_high()?;
-    let (hold_r, hold_w) = pipe_high()?;
-    // Leaked: the holder reads it while it shares our memory; 8 bytes, once.
-    let fds: &'static mut AheadFds = Box::leak(Box::new(AheadFds {
-        ready: ready_w.as_raw_fd(),
-        hold: hold_r.as_raw_fd(),
-    }));
-    let mut pidfd: libc::c_int = -1;
-    let mut args = CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_PIDFD) as u64,
-        pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        stack: AHEAD_STACK.0.get() as u64,
-        stack_size: AHEAD_STACK_LEN as u64,
-        ..Default::default()
-    };
-    // SAFETY: CLONE_VM on a stack only this child uses (make_ahead runs
-    // once); `ahead_entry` makes raw system calls on it and on `fds`, which
-    // is never freed.
-    let ret = unsafe { clone3_vm(&mut args, (fds as *mut AheadFds).cast(), ahead_entry) };
-    if ret < 0 {
-        return Err(sys("clone3")(nix::errno::Errno::from_raw(-ret as i32)));
-    }
-    let pid = Pid::from_raw(ret as i32);
-    if let Some(away) = elsewhere() {
-        // Best effort: here, it would wait for the shim to block.
-        let _ = nix::sched::sched_setaffinity(pid, &away);
-    }
-    // SAFETY: CLONE_PIDFD stored a descriptor that is now ours.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    drop((ready_w, hold_r));
-    Ok(Ahead {
-        pid,
-        pidfd,
-        ready: ready_r,
-        _hold: hold_w,
-    })
-}
-
-/// The holder: makes the namespaces, says so, and waits to be let go.
-#[cfg(target_arch = "x86_64")]
-extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
-    // SAFETY: the leaked AheadFds start_ahead passed, never written again.
-    let fds = unsafe { &*arg.cast::<AheadFds>() };
-    let (ready, hold) = (fds.ready, fds.hold);
-    // SAFETY: prctl with a C string.
-    let _ = unsafe { raw::prctl(libc::PR_SET_NAME, c"mydocker-ns".as_ptr() as usize, 0) };
-    // Only its two ends stay open: a copy of the shim's end of `hold` would
-    // keep it from ever reading EOF, and one of the listening socket would
-    // keep that open after the shim's exit.
-    let (lo, hi) = (ready.min(hold), ready.max(hold));
-    // SAFETY: the holder's own copies of the shim's descriptors.
-    let closed = unsafe {
-        raw::close_between(0, lo - 1)
-            .and_then(|_| match hi - lo {
-                1 => Ok(0),
-                _ => raw::close_between(lo + 1, hi - 1),
-            })
-            .and_then(|_| raw::close_between(hi + 1, RawFd::MAX))
-    };
-    let made = closed
-        .and_then(|_| raw::unshare(UNSHARE_NAMESPACES))
-        // Private at once, as the init would make it: a copy that stays a
-        // peer of the host's mounts would take in every mount event while it
-        // waits. And not in the shim's directory, which would keep that
-        // file system busy.
-        .and_then(|_| raw::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None))
-        .and_then(|_| raw::chdir(c"/"));
-    let errno = match made {
-        Ok(_) => 0i32,
-        Err(e) => e,
-    };
-    let _ = raw::write(ready, &errno.to_ne_bytes());
-    if errno == 0 {
-        let mut b = [0u8; 1];
-        // Every signal is blocked (clone3_vm): only EOF, when the shim lets
-        // go or dies, ends this.
-        let _ = raw::read(hold, &mut b);
-    }
-    raw::exit(0)
-}
-
-/// The holder's word on `ready`: 0 when it made the namespaces, else the
-/// errno it failed with (-1: it said nothing). In the init, before it has
-/// its own descriptors in place.
-fn ahead_word(ready: RawFd) -> i32 {
-    let mut buf = [0u8; 4];
-    let mut got = 0;
-    while got < buf.len() {
-        match raw::read(ready, &mut buf[got..]) {
-            Ok(0) => return -1,
-            Ok(n) => got += n,
-            Err(libc::EINTR) => {}
-            Err(e) => return e,
-        }
-    }
-    i32::from_ne_bytes(buf)
-}
-
-/// How the init's namespaces came to be, as its ready report says (`item`).
-const NS_OWN: u32 = 0;
-const NS_JOINED: u32 = 1;
-const NS_HOLDER_FAILED: u32 = 2;
-const NS_SETNS_FAILED: u32 = 3;
-
-/// The rest: joined when made ahead ([`Ahead`]), else made by the child
-/// itself, in parallel with the shim.
-const UNSHARE_NAMESPACES: libc::c_int =
-    libc::CLONE_NEWUTS | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET;
-
-/// Lowest descriptor number used for what the child must move into 0..=4,
-/// so that no `dup2` there can clobber a source still to be moved.
-const HIGH_FD: RawFd = 10;
-
-fn pipe_high() -> Result<(OwnedFd, OwnedFd)> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
-    Ok((raise(r)?, raise(w)?))
-}
-
-fn raise(fd: OwnedFd) -> Result<OwnedFd> {
-    if fd.as_raw_fd() >= HIGH_FD {
-        return Ok(fd);
-    }
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on a descriptor we own.
-    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, HIGH_FD) };
-    if n < 0 {
-        return Err(sys("dup")(nix::errno::Errno::last()));
-    }
-    // SAFETY: n is a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(n) })
-}
-
-/// clone3's argument block (linux/sched.h, version 2: with `cgroup`).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
-/// Set (to anything) to skip clone3 and take the clone(2) path that kernels
-/// and sandboxes without clone3 get: for troubleshooting, and for the test
-/// of that path.
-pub const NO_CLONE3_ENV: &str = "MYDOCKER_NO_CLONE3";
 
 /// Clones the init into new UTS, PID, mount, IPC and network namespaces. It
 /// joins those made ahead ([`Ahead`]) or creates them while the caller goes
@@ -432,7 +193,7 @@ fn spawn_init_sharing(
     let stdin = raise(stdio.stdin)?;
     let stdout = raise(stdio.stdout)?;
     let stderr = raise(stdio.stderr)?;
-    let ahead = AHEAD.lock().unwrap().take();
+    let ahead = ahead::take();
     let child = Box::new(ChildArgs {
         moves: [
             (stdin.as_raw_fd(), 0),
@@ -517,25 +278,6 @@ fn spawn_init_sharing(
     })
 }
 
-/// The CPUs the shim may use other than the one it runs on, when there are
-/// any: where the holder makes the namespaces. The kernel places a new
-/// child on its parent's CPU, where it would wait until the shim blocks
-/// (0.3-0.8 ms here) while another CPU idles. (Only the holder, which never
-/// runs anything of the container's: the init, whose CPUs the container
-/// inherits, stays where the kernel puts it.)
-fn elsewhere() -> Option<nix::sched::CpuSet> {
-    let mut cpus = nix::sched::sched_getaffinity(Pid::from_raw(0)).ok()?;
-    // SAFETY: sched_getcpu takes no arguments.
-    let here = unsafe { libc::sched_getcpu() };
-    let here = usize::try_from(here).ok()?;
-    if !cpus.is_set(here).ok()? {
-        return None;
-    }
-    cpus.unset(here).ok()?;
-    let others = (0..nix::sched::CpuSet::count()).any(|c| cpus.is_set(c).unwrap_or(false));
-    others.then_some(cpus)
-}
-
 /// Everything the child reads and writes until it execs, made before the
 /// clone.
 struct ChildArgs {
@@ -618,60 +360,6 @@ fn clone3(
     Ok((ret as i32, Some(memory)))
 }
 
-/// clone3 with CLONE_VM and the stack in `args`: the child calls
-/// `entry(arg)` there, and never returns. The parent gets the pid, or
-/// -errno.
-///
-/// No handler of the shim's may run in a child that shares its memory:
-/// every signal is blocked across the clone, and the child inherits that
-/// mask (the init resets the handlers, then unblocks them, in child_setup).
-///
-/// # Safety
-/// `args` has CLONE_VM and a stack that nothing else uses until the child
-/// has exited or exec'd; `entry` makes only raw system calls, on that stack
-/// and on `arg`, which must outlive it likewise.
-#[cfg(target_arch = "x86_64")]
-unsafe fn clone3_vm(
-    args: &mut CloneArgs,
-    arg: *mut libc::c_void,
-    entry: extern "C" fn(*mut libc::c_void) -> !,
-) -> isize {
-    // SAFETY: sigfillset and pthread_sigmask on sets we own.
-    let old = unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    };
-    let ret: isize;
-    // SAFETY: the caller's. The child returns from the syscall on its own
-    // stack, with the registers as they were: r12 and r13 (which `syscall`
-    // keeps) carry the argument and the entry, which it calls with the
-    // stack 16-byte aligned. The parent goes on past label 2.
-    unsafe {
-        std::arch::asm!(
-            "syscall",
-            "test rax, rax",
-            "jnz 2f",
-            "mov rdi, r12",
-            "call r13",
-            "ud2",
-            "2:",
-            inlateout("rax") libc::SYS_clone3 as isize => ret,
-            in("rdi") args as *mut CloneArgs,
-            in("rsi") std::mem::size_of::<CloneArgs>(),
-            in("r12") arg,
-            in("r13") entry,
-            lateout("rcx") _,
-            lateout("r11") _,
-            options(nostack),
-        );
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    }
-    ret
-}
-
 /// clone3 the init as a copy of the shim (see the x86_64 version).
 #[cfg(not(target_arch = "x86_64"))]
 fn clone3(
@@ -680,30 +368,6 @@ fn clone3(
     _share: bool,
 ) -> std::result::Result<(i32, Option<InitMemory>), (nix::errno::Errno, Box<ChildArgs>)> {
     clone3_copy(args, child)
-}
-
-/// Whether clone3 takes a stack as its lowest address and size (Linux 5.5,
-/// "clone3: validate stack arguments"); 5.3 and 5.4 took the highest
-/// address, and the child's first call would write below our mapping.
-#[cfg(target_arch = "x86_64")]
-fn clone3_takes_stack_bottom() -> bool {
-    kernel_at_least(5, 5)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn kernel_at_least(major: u32, minor: u32) -> bool {
-    static RELEASE: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
-    let running = *RELEASE.get_or_init(|| {
-        let Ok(u) = nix::sys::utsname::uname() else {
-            return (0, 0);
-        };
-        let release = u.release().to_string_lossy().into_owned();
-        let mut parts = release.split(|c: char| !c.is_ascii_digit());
-        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        (major, minor)
-    });
-    running >= (major, minor)
 }
 
 /// clone3 the init as a fork: a copy of the shim.
@@ -828,13 +492,13 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     child.plan.namespaces = outcome;
     if outcome.0 != NS_JOINED {
         if let Err(e) = raw::unshare(UNSHARE_NAMESPACES) {
-            init::fail(ack, Fault::new(Step::Unshare, e, 0));
+            fail(ack, Fault::new(Step::Unshare, e, 0));
         }
     }
     for &(from, to) in &child.moves {
         // SAFETY: 0-5 are the child's to replace (its copies of the shim's).
         if let Err(e) = unsafe { raw::dup_to(from, to) } {
-            init::fail(ack, Fault::new(Step::PlaceFds, e, 0));
+            fail(ack, Fault::new(Step::PlaceFds, e, 0));
         }
     }
     // Nothing of the shim's stays open here while the init waits for its
@@ -852,7 +516,7 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     if child.tty {
         // SAFETY: TIOCSCTTY takes an integer.
         if let Err(e) = unsafe { raw::ioctl(0, libc::TIOCSCTTY as libc::c_ulong, 0) } {
-            init::fail(ACK_FD, Fault::new(Step::ControllingTty, e, 0));
+            fail(ACK_FD, Fault::new(Step::ControllingTty, e, 0));
         }
     }
     // The runtime's handlers and ignored signals are the shim's, not the
@@ -936,7 +600,7 @@ fn read_ack(ack: OwnedFd) -> Result<()> {
         }
         return Ok(());
     }
-    Err(SpawnError::Setup(init::describe(&report, &[], &[], "").1))
+    Err(SpawnError::Setup(describe(&report, &[], &[], "").1))
 }
 
 #[cfg(test)]

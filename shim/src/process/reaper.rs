@@ -1,6 +1,6 @@
 //! The shim is a child subreaper and reaps every exit here, in one place:
-//! one `waitpid(-1)` loop driven by SIGCHLD, which hands each exit to the
-//! container that is waiting for that pid.
+//! one `waitpid(-1)` loop driven by SIGCHLD, which hands each exit to
+//! whoever watches that pid (a container, for its init).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +10,13 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::container::Container;
+/// What is told of a watched process's exit.
+pub trait Reaped: Send + Sync {
+    /// Called synchronously in the loop, the moment the pid is reaped:
+    /// from then on the pid is not the watcher's to signal (it may be
+    /// another process's already). What takes longer belongs in a task.
+    fn reaped(self: Arc<Self>, status: WaitStatus);
+}
 
 #[derive(Default)]
 pub struct Reaper {
@@ -19,7 +25,7 @@ pub struct Reaper {
 
 #[derive(Default)]
 struct Inner {
-    watched: HashMap<i32, Arc<Container>>,
+    watched: HashMap<i32, Arc<dyn Reaped>>,
 }
 
 impl Reaper {
@@ -40,16 +46,12 @@ impl Reaper {
         Ok(reaper)
     }
 
-    /// Hands the exit of `pid` to `container` when it comes. The shim's
-    /// runtime is single-threaded and Create calls this right after the
-    /// clone, before any await: the reaper cannot run in between, so no
-    /// exit can come before its registration.
-    pub fn watch(&self, pid: Pid, container: Arc<Container>) {
-        self.inner
-            .lock()
-            .unwrap()
-            .watched
-            .insert(pid.as_raw(), container);
+    /// Hands the exit of `pid` to `to` when it comes. The shim's runtime
+    /// is single-threaded and Create calls this right after the clone,
+    /// before any await: the reaper cannot run in between, so no exit can
+    /// come before its registration.
+    pub fn watch(&self, pid: Pid, to: Arc<dyn Reaped>) {
+        self.inner.lock().unwrap().watched.insert(pid.as_raw(), to);
     }
 
     fn reap_all(&self) {
@@ -72,12 +74,9 @@ impl Reaper {
             }
             let mut g = self.inner.lock().unwrap();
             match g.watched.remove(&pid.as_raw()) {
-                Some(c) => {
+                Some(to) => {
                     drop(g);
-                    // Before anything else runs: from now on the pid is not
-                    // ours to signal.
-                    c.mark_reaped();
-                    tokio::spawn(async move { c.on_init_exit(ws).await });
+                    to.reaped(ws);
                 }
                 None => tracing::debug!(pid = pid.as_raw(), "reaped an orphan"),
             }

@@ -6,7 +6,7 @@
 //! chunk's log write and gRPC send stalled the container's output for as
 //! long as they took; a thread of its own took a terminal's attach
 //! throughput from 74-88% of a bare PTY's to 92-107%. Pipes do not need
-//! one (see [`crate::io::spawn_pump`]).
+//! one (see [`super::pump::spawn_pump`]).
 //!
 //! While the writer keeps the line discipline full, the thread holds what
 //! it read for more, up to [`TTY_BATCH`], waiting up to [`HOLD_MS`] for the
@@ -29,7 +29,9 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
-use crate::io::{AsyncIoFd, OutputHub, StreamKind, READ_CHUNK};
+use super::hub::{OutputHub, READ_CHUNK};
+use crate::fd::AsyncIoFd;
+use crate::stream::StreamKind;
 
 /// The largest batch.
 const TTY_BATCH: usize = 2 << 20;
@@ -430,7 +432,7 @@ impl Drop for Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::Event;
+    use crate::io::hub::Event;
     use tokio::io::Interest;
 
     /// The case that holds a batch: a read that empties a full line

@@ -6,8 +6,8 @@
 
 use std::ffi::CStr;
 
-use crate::init::{Fault, Step};
-use crate::sys;
+use super::report::{Fault, Step};
+use super::sys;
 
 /// docker's default capabilities (moby's `DefaultCapabilities`).
 pub const DEFAULT_CAPS: &[u32] = &[

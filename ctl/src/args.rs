@@ -1,0 +1,342 @@
+//! The command line: flags with docker's names, parsed by clap.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use mydocker::v1;
+
+/// Where the shims keep their state unless told otherwise.
+pub const DEFAULT_ROOT: &str = "/run/mydocker";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mydockerctl",
+    version,
+    about = "Run and manage containers, each supervised by its own mydocker shim",
+    after_help = "Container state lives under --root (default /run/mydocker, or $MYDOCKER_ROOT)."
+)]
+pub struct Cli {
+    /// State root of the shims.
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_ROOT",
+        default_value = DEFAULT_ROOT
+    )]
+    pub root: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a new container
+    Run(RunArgs),
+    /// Create a new container without starting it (prints its id)
+    Create(RunArgs),
+    /// Start one or more created containers
+    Start(StartArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Show low-level information on containers, as JSON
+    Inspect(IdsArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Stop one or more running containers: SIGTERM, then SIGKILL after a grace period
+    Stop(StopArgs),
+    /// Send a signal to one or more running containers
+    Kill(KillArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(IdsArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Attach to a running container's terminal or output
+    Attach(AttachArgs),
+    /// Show live resource usage of containers
+    Stats(StatsArgs),
+    /// Change the resource limits of one or more containers
+    Update(UpdateArgs),
+}
+
+impl Command {
+    /// Exit code for an error that has no code of its own: docker's 125 for
+    /// `run` (the container could not be run), 1 for the rest.
+    pub fn failure_code(&self) -> i32 {
+        match self {
+            Command::Run(_) | Command::Create(_) => 125,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "Exit status: the command's own, 128+N when killed by signal N, 125 when the container could not be created, 126 when the command cannot be invoked, 127 when it is not found."
+)]
+pub struct RunArgs {
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background and print the container id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep stdin open and forward it to the container
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a terminal and attach to it interactively (implies -i)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Key sequence that detaches from a terminal, leaving the container running
+    #[arg(long, default_value = crate::terminal::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (KEY=VALUE; a bare KEY takes its value from here)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Container hostname (default: the short container id, as docker)
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Give the container every capability and no masked or read-only paths
+    #[arg(long)]
+    pub privileged: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Parent cgroup of the container's cgroup (<parent>/<id>)
+    #[arg(
+        long,
+        env = "MYDOCKER_CGROUP_PARENT",
+        default_value = "mydocker",
+        value_name = "PATH"
+    )]
+    pub cgroup_parent: String,
+    /// The command and its arguments; options after CMD belong to CMD
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+/// Resource limits, with docker's names and units (run, create, update).
+#[derive(Args, Debug, Clone, Default)]
+pub struct LimitArgs {
+    /// Memory limit (bytes, or with a b, k, m or g suffix; at least 6m)
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Number of CPUs (a decimal: CFS quota over a 100 ms period)
+    #[arg(long, value_name = "DECIMAL")]
+    pub cpus: Option<String>,
+    /// CPU shares (relative weight, 2 to 262144)
+    #[arg(short = 'c', long, value_name = "SHARES")]
+    pub cpu_shares: Option<u64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1)
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1 or 0 for none)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+}
+
+impl LimitArgs {
+    /// Parses and checks the limits as docker does, before anything starts.
+    pub fn to_resources(&self, cgroup_parent: &str) -> anyhow::Result<v1::Resources> {
+        use mydocker::units;
+        let memory = self
+            .memory
+            .as_deref()
+            .map(units::parse_bytes)
+            .transpose()?
+            .unwrap_or(0);
+        let nano_cpus = self
+            .cpus
+            .as_deref()
+            .map(units::parse_cpus)
+            .transpose()?
+            .unwrap_or(0);
+        let limits = units::Limits {
+            memory_limit_bytes: memory,
+            nano_cpus,
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            cpuset_mems: self.cpuset_mems.clone().unwrap_or_default(),
+            pids_limit: self.pids_limit.unwrap_or(0),
+            cgroup_parent: cgroup_parent.to_string(),
+        };
+        units::check_limits(&limits, &units::online("cpu"), &units::online("node"))?;
+        Ok(limits.into())
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Print one table and exit, instead of refreshing it every second
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Containers (default: all running)
+    #[arg(value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach to the container's output (and terminal) and forward signals
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach the container's stdin
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Key sequence that detaches from a terminal
+    #[arg(long, default_value = crate::terminal::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display container ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output format: "table" or "json" (one JSON object per line)
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow the output until the container exits
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs ("all" for all)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait for the container to exit before killing it
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub time: u64,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send: a name (KILL, SIGTERM) or a number
+    #[arg(short = 's', long = "signal", default_value = "KILL")]
+    pub signal: String,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct IdsArgs {
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Shows the recent output first (up to 64 KiB), so a terminal shows its current screen. Exits with the container's exit code if it exits while attached; detaching exits 0."
+)]
+pub struct AttachArgs {
+    /// Key sequence that detaches, leaving the container running
+    #[arg(long, default_value = crate::terminal::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
+    /// Do not forward stdin
+    #[arg(long)]
+    pub no_stdin: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Kill a running container before removing it
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+/// Parses KILL, SIGKILL, kill or 9.
+pub fn parse_signal(s: &str) -> anyhow::Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        anyhow::bail!("invalid signal: {s}");
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|sig| sig as i32)
+        .with_context(|| format!("invalid signal: {s}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigterm").unwrap(), 15);
+        assert_eq!(parse_signal("hup").unwrap(), 1);
+        assert_eq!(parse_signal("10").unwrap(), 10);
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("65").is_err());
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn run_keeps_options_after_the_command_for_it() {
+        let cli = Cli::try_parse_from([
+            "mydockerctl",
+            "run",
+            "--rm",
+            "sh",
+            "-c",
+            "echo -e x",
+            "--rm",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else {
+            panic!()
+        };
+        assert!(r.rm);
+        assert_eq!(r.command, ["sh", "-c", "echo -e x", "--rm"]);
+    }
+}

@@ -1,0 +1,24 @@
+//! What can go wrong with a container's cgroup.
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cgroup {path}: set {file} to {value:?}: {cause}")]
+    Write {
+        path: String,
+        file: &'static str,
+        value: String,
+        cause: String,
+    },
+    #[error("create cgroup {path}: {cause}")]
+    Create { path: String, cause: String },
+    #[error("cgroup v2: the {controller} controller is not available under {path} (check cgroup.subtree_control of its parent)")]
+    Controller { controller: String, path: String },
+    #[error("put the init into cgroup {path}: {cause}")]
+    Join { path: String, cause: String },
+    #[error("remove cgroup {path}: {cause}")]
+    Remove { path: String, cause: String },
+}
+
+pub type Result<T, E = CgroupError> = std::result::Result<T, E>;

@@ -1,0 +1,91 @@
+//! What a container is to be: its command, its streams, its limits,
+//! checked before anything is made for it.
+
+use mydocker::units::Limits;
+
+use super::error::{invalid, Result};
+use crate::io::streams::StreamSpec;
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerConfig {
+    pub id: String,
+    pub name: String,
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub hostname: String,
+    pub tty: bool,
+    pub stdin: bool,
+    /// rows, cols
+    pub terminal_size: Option<(u16, u16)>,
+    pub limits: Limits,
+    pub privileged: bool,
+    /// Removed when the command exits (see the proto's `auto_remove`).
+    pub auto_remove: bool,
+}
+
+impl ContainerConfig {
+    /// Checks what the kernel would otherwise reject later, or worse, accept
+    /// in a surprising way.
+    pub fn validate(&mut self) -> Result<()> {
+        mydocker::validate_id(&self.id).map_err(|e| invalid(e.to_string()))?;
+        if self.argv.is_empty() || self.argv[0].is_empty() {
+            return Err(invalid("argv must name a command"));
+        }
+        let nul = |s: &String| s.as_bytes().contains(&0);
+        if self.argv.iter().any(nul) {
+            return Err(invalid("an argument contains a NUL byte"));
+        }
+        for kv in &self.env {
+            if nul(kv) {
+                return Err(invalid("an environment variable contains a NUL byte"));
+            }
+            match kv.split_once('=') {
+                Some((k, _)) if !k.is_empty() => {}
+                _ => {
+                    return Err(invalid(format!(
+                        "environment entry {} is not KEY=VALUE",
+                        mydocker::brief(kv)
+                    )))
+                }
+            }
+        }
+        if nul(&self.cwd) {
+            return Err(invalid("the working directory contains a NUL byte"));
+        }
+        if !self.cwd.is_empty() && !self.cwd.starts_with('/') {
+            return Err(invalid(format!(
+                "working directory {} is not absolute",
+                mydocker::brief(&self.cwd)
+            )));
+        }
+        if self.hostname.is_empty() {
+            // A full 64-hex id is exactly the kernel's 64-byte limit.
+            self.hostname = self.id.clone();
+        }
+        if self.hostname.len() > 64 || nul(&self.hostname) || self.hostname.contains('/') {
+            return Err(invalid(format!(
+                "hostname {} is invalid (at most 64 bytes, no `/`)",
+                mydocker::brief(&self.hostname)
+            )));
+        }
+        crate::cgroup::check(&self.limits).map_err(|e| invalid(e.to_string()))?;
+        if let Some((rows, cols)) = self.terminal_size {
+            if rows == 0 || cols == 0 {
+                self.terminal_size = None;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ContainerConfig {
+    /// What its init's streams are to be.
+    pub fn streams(&self) -> StreamSpec {
+        StreamSpec {
+            tty: self.tty,
+            stdin: self.stdin,
+            terminal_size: self.terminal_size,
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The container: its configuration, its lifecycle (Created -> Running ->
+//! Exited), and the single path by which an exit becomes known.
+//!
+//! A container wires the other rooms together and is the only one that
+//! knows them all: its init is a [`process`](crate::process), its limits a
+//! [`cgroup`](crate::cgroup), its streams [`io`](crate::io). [`shim`] holds
+//! the one container a shim serves, from Create to removal; the API fronts
+//! (`rpc`) call into it and into [`Container`], and nothing here knows a
+//! wire type. [`config`] is what was asked, [`records`] what is kept on
+//! disk.
+
+pub mod config;
+pub mod error;
+pub mod records;
+pub mod shim;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use mydocker::state::{self, Phase};
+use mydocker::units::Limits;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+use tokio::sync::watch;
+
+pub use config::ContainerConfig;
+pub use error::{ContainerError, Result};
+
+use crate::cgroup::{self, ContainerCgroup, Stats};
+use crate::exit::ExitStatus;
+use crate::fd::AsyncIoFd;
+use crate::io::hub::{Attacher, OutputHub};
+use crate::io::stdin::{self, Stdin, StdinOp};
+use crate::io::{streams, IoError};
+use crate::process::describe::describe;
+use crate::process::exec::{ExecError, Waiting};
+use crate::process::init::{self, InitPlan};
+use crate::process::reaper::Reaped;
+use crate::process::signal;
+use crate::process::spawn::{self, ChildStdio, InitMemory, JoinAt, SpawnedInit};
+use error::invalid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+struct State {
+    status: Status,
+    pid: Pid,
+    /// The init, waiting for its command, until Start takes it.
+    waiting: Option<Waiting>,
+    start_requested: bool,
+    /// The init has been reaped: its pid may already belong to another
+    /// process, so nothing may be sent to it any more.
+    reaped: bool,
+    started_at: Option<SystemTime>,
+    exec_error: Option<String>,
+}
+
+/// A point-in-time view of a container, for State.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub status: Status,
+    pub pid: u32,
+    pub exit: Option<ExitStatus>,
+    pub created_at: SystemTime,
+    pub started_at: Option<SystemTime>,
+}
+
+pub struct Container {
+    pub config: ContainerConfig,
+    pub dir: PathBuf,
+    pub created_at: SystemTime,
+    hub: Arc<OutputHub>,
+    state: Mutex<State>,
+    exit: watch::Sender<Option<ExitStatus>>,
+    /// Held by Start for its whole run, and taken by the exit path before it
+    /// publishes: an exit during Start then carries Start's exec error.
+    start_lock: tokio::sync::Mutex<()>,
+    stdin: Option<Stdin>,
+    pty: Option<Arc<AsyncIoFd>>,
+    cgroup: Mutex<Option<ContainerCgroup>>,
+    oom_seen: Arc<AtomicBool>,
+    oom_watch: Option<tokio::task::JoinHandle<()>>,
+    /// What the init runs on until it execs (it shares the shim's memory).
+    init_memory: Mutex<Option<InitMemory>>,
+}
+
+/// What Create makes before the container exists: the init (cloned, and
+/// setting itself up), the command it will be sent, and its streams.
+struct Parts {
+    init: SpawnedInit,
+    command: Vec<u8>,
+    streams: streams::Streams,
+}
+
+impl Container {
+    /// Starts the init in its namespaces and the readers of its output. The
+    /// command itself is not run until [`Container::start`].
+    pub fn create(mut config: ContainerConfig, dir: &Path) -> Result<Arc<Self>> {
+        config.validate()?;
+        cgroup::check(&config.limits)?;
+        // Limits are in place, and the init in the cgroup, before Create
+        // returns and so before the command can run: it only ever runs
+        // constrained. v2: the clone is born into the directory, which must
+        // exist first. v1: the cgroup is made while the init creates its
+        // namespaces and mounts, and the init joins it after.
+        let early = if cgroup::unified() {
+            let cg = ContainerCgroup::load(&config.id, &config.limits)?;
+            cg.make(&config.limits)?;
+            Some(cg)
+        } else {
+            None
+        };
+        let join = match &early {
+            Some(cg) => cg.v2_dir().map_err(ContainerError::from).map(|d| match d {
+                Some((dir, procs)) => JoinAt::Dir { dir, procs },
+                None => JoinAt::Later,
+            }),
+            None => Ok(JoinAt::Later),
+        };
+        let parts = join.and_then(|join| Self::spawn_parts(&config, dir, &join));
+        let Parts {
+            init,
+            command,
+            streams,
+        } = match parts {
+            Ok(parts) => parts,
+            Err(e) => {
+                if let Some(cg) = &early {
+                    let _ = cg.remove();
+                }
+                return Err(e);
+            }
+        };
+        let made = match early {
+            Some(cg) => Ok((cg, Vec::new())),
+            None => ContainerCgroup::load(&config.id, &config.limits)
+                .and_then(|cg| cg.make(&config.limits).map(|files| (cg, files))),
+        };
+        let (cgroup, tasks) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                init.setup.end();
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = init.proceed(&tasks) {
+            // Either it died before hearing it (its namespaces failed), and
+            // its report says why, or it still waits and will not be used.
+            let err = init.setup.end().unwrap_or(e);
+            let _ = cgroup.remove();
+            return Err(err.into());
+        }
+        tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
+        let setup = init.setup;
+        let oom_seen = Arc::new(AtomicBool::new(false));
+        let oom_watch = cgroup.watch_oom(oom_seen.clone(), init.pid.as_raw());
+        tracing::debug!(watching = oom_watch.is_some(), "oom watch");
+        if oom_watch.is_some() && config.limits.memory_limit_bytes > 0 {
+            if let Err(e) = cgroup.disable_oom_killer() {
+                tracing::warn!(error = %e, "the kernel's OOM killer stays on");
+            }
+        }
+        let created_at = SystemTime::now();
+        let c = Arc::new(Self {
+            config,
+            dir: dir.to_path_buf(),
+            created_at,
+            hub: streams.hub,
+            state: Mutex::new(State {
+                status: Status::Created,
+                pid: init.pid,
+                waiting: Some(Waiting::new(init.cmd, init.status, command)),
+                start_requested: false,
+                reaped: false,
+                started_at: None,
+                exec_error: None,
+            }),
+            exit: watch::Sender::new(None),
+            start_lock: tokio::sync::Mutex::new(()),
+            stdin: streams.stdin,
+            pty: streams.pty,
+            cgroup: Mutex::new(Some(cgroup)),
+            oom_seen,
+            oom_watch,
+            init_memory: Mutex::new(init.memory),
+        });
+        let written = records::write_config(&c.dir, &c.config, c.cgroup_path(), created_at)
+            .and_then(|_| records::write_state(&c.dir, Phase::Created, c.pid(), None));
+        // The init set itself up meanwhile (mounts, hostname, capabilities).
+        // Nothing above awaited, so its pid is still ours to reap on failure.
+        if let Err(e) = setup.wait() {
+            c.remove_cgroup();
+            records::forget(&c.dir);
+            return Err(e.into());
+        }
+        if let Err(e) = written {
+            let _ = c.kill(libc::SIGKILL, false);
+            c.remove_cgroup();
+            records::forget(&c.dir);
+            return Err(e);
+        }
+        Ok(c)
+    }
+
+    /// The streams, the init, and the command it will be sent. On error
+    /// nothing is left running: an init already cloned exits when its
+    /// command pipe closes unread.
+    fn spawn_parts(config: &ContainerConfig, dir: &Path, join: &JoinAt) -> Result<Parts> {
+        let (ends, opened) = streams::open(&config.streams(), &dir.join(state::LOG_FILE))?;
+        let (command, envc) =
+            init::encode(&config.argv, &config.env, &config.cwd, &config.hostname)?;
+        let plan = InitPlan::new(
+            &config.hostname,
+            config.privileged,
+            command.len(),
+            config.argv.len(),
+            envc,
+        )?;
+        let stdio = ChildStdio {
+            stdin: ends.stdin,
+            stdout: ends.stdout,
+            stderr: ends.stderr,
+            controlling_tty: ends.tty,
+        };
+        let init = spawn::spawn_init(stdio, join, plan)?;
+        let streams = opened.start()?;
+        Ok(Parts {
+            init,
+            command,
+            streams,
+        })
+    }
+
+    /// Removes the cgroup (killing what is left in it), once.
+    pub fn remove_cgroup(&self) {
+        if let Some(w) = &self.oom_watch {
+            w.abort();
+        }
+        if let Some(cg) = self.cgroup.lock().unwrap().take() {
+            if let Err(e) = cg.remove() {
+                tracing::error!(error = %e, "removing the cgroup failed");
+            }
+        }
+    }
+
+    pub fn stats(&self) -> Result<Stats> {
+        self.cgroup
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|c| c.stats())
+            .ok_or(ContainerError::NoCgroup)
+    }
+
+    /// Changes the limits of a created or running container.
+    pub fn update(&self, limits: &Limits) -> Result<()> {
+        if !limits.cgroup_parent.is_empty() {
+            return Err(invalid("the cgroup parent of a container cannot change"));
+        }
+        if self.status() == Status::Exited {
+            return Err(ContainerError::NotRunning(self.id().into()));
+        }
+        cgroup::check(limits)?;
+        match self.cgroup.lock().unwrap().as_ref() {
+            Some(cg) => Ok(cg.apply(limits)?),
+            None => Err(ContainerError::NotRunning(self.id().into())),
+        }
+    }
+
+    pub fn cgroup_path(&self) -> String {
+        self.cgroup
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|c| c.path.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.state.lock().unwrap().pid
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.lock().unwrap().status
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let s = self.state.lock().unwrap();
+        Snapshot {
+            status: s.status,
+            pid: if s.status == Status::Exited {
+                0
+            } else {
+                s.pid.as_raw() as u32
+            },
+            exit: self.exit.borrow().clone(),
+            created_at: self.created_at,
+            started_at: s.started_at,
+        }
+    }
+
+    /// Registers an attacher for the output (see
+    /// [`OutputHub::attach`]).
+    pub fn attach(&self, replay: bool) -> Attacher {
+        self.hub.attach(replay)
+    }
+
+    pub fn detach(&self, attacher: u64) {
+        self.hub.detach(attacher)
+    }
+
+    /// Sends the init its command and returns once the command is executing,
+    /// or fails with why it could not be.
+    pub async fn start(&self) -> Result<Pid> {
+        let _guard = self.start_lock.lock().await;
+        let (waiting, pid) = {
+            let mut s = self.state.lock().unwrap();
+            // Started and since exited is "already started", not "exited
+            // before it was started".
+            if s.start_requested {
+                return Err(ContainerError::AlreadyStarted(self.id().into()));
+            }
+            if s.status == Status::Exited {
+                return Err(ContainerError::ExitedBeforeStart(self.id().into()));
+            }
+            s.start_requested = true;
+            let waiting = s.waiting.take().expect("the init waits until Start");
+            (waiting, s.pid)
+        };
+        let failure = match waiting.exec().await {
+            Ok(()) => {
+                if let Some(m) = self.init_memory.lock().unwrap().take() {
+                    m.exec_done();
+                }
+                let now = SystemTime::now();
+                {
+                    let mut s = self.state.lock().unwrap();
+                    s.status = Status::Running;
+                    s.started_at = Some(now);
+                }
+                if let Err(e) = records::write_state(&self.dir, Phase::Running, pid, Some(now)) {
+                    // The command runs; only the record of it failed.
+                    tracing::error!(error = %e, "recording the start failed");
+                }
+                tracing::info!(pid = pid.as_raw(), "started");
+                return Ok(pid);
+            }
+            Err(ExecError::Gone) => {
+                return Err(ContainerError::ExitedBeforeStart(self.id().into()))
+            }
+            Err(ExecError::Failed(r)) => {
+                let c = &self.config;
+                describe(&r, &c.argv, &c.env, &c.cwd).1
+            }
+            Err(e @ ExecError::Garbled(_)) => e.to_string(),
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(error = %failure, "command could not be executed");
+        self.state.lock().unwrap().exec_error = Some(failure.clone());
+        Err(ContainerError::ExecFailed(failure))
+    }
+
+    /// Whether its command was executed (Start succeeded).
+    pub fn ran(&self) -> bool {
+        self.state.lock().unwrap().started_at.is_some()
+    }
+
+    /// Publishes the exit once Start is done and every byte of output has
+    /// been handed on.
+    async fn on_init_exit(&self, ws: WaitStatus) {
+        let at = SystemTime::now();
+        let _guard = self.start_lock.lock().await;
+        if !self.hub.drained_after_exit().await {
+            tracing::warn!("output did not reach EOF after the exit");
+        }
+        let Some(mut status) = ExitStatus::from_wait(ws, at) else {
+            return;
+        };
+        let ran = {
+            let mut s = self.state.lock().unwrap();
+            s.status = Status::Exited;
+            s.waiting = None;
+            status.error = s.exec_error.clone();
+            s.started_at.is_some()
+        };
+        // The counter is the kernel's own record; the watcher covers kernels
+        // whose v1 memory.oom_control has no oom_kill line.
+        let kills = self
+            .cgroup
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|c| c.oom_kills())
+            .unwrap_or(0);
+        status.oom_killed = kills > 0 || self.oom_seen.load(Ordering::SeqCst);
+        tracing::info!(code = status.code, signal = status.signal, "exited");
+        // On disk before anyone is told, so that the status outlives us;
+        // unless the records are about to go with the container.
+        if !(self.config.auto_remove && ran) {
+            if let Err(e) = records::write_exit(&self.dir, &status) {
+                tracing::error!(error = %e, "recording the exit failed");
+            }
+        }
+        self.hub.finish(&status);
+        self.exit.send_replace(Some(status));
+    }
+
+    /// Waits for the exit.
+    pub async fn wait(&self) -> ExitStatus {
+        let mut rx = self.exit.subscribe();
+        // The sender lives in self, which the caller holds: it cannot close.
+        let status = rx
+            .wait_for(|s| s.is_some())
+            .await
+            .expect("exit channel open")
+            .clone();
+        status.expect("is_some")
+    }
+
+    /// Signals PID 1, or every process of the container.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        // Real-time signals too: 1 to SIGRTMAX, as the API says.
+        let sig = match signal {
+            0 => libc::SIGKILL,
+            n if (1..=libc::SIGRTMAX()).contains(&n) => n,
+            n => return Err(invalid(format!("invalid signal {n}"))),
+        };
+        // The runtime is single-threaded and the reaper marks `reaped` in the
+        // same synchronous step as its waitpid: between this check and the
+        // kill below, the pid cannot have been reaped and reused.
+        let s = self.state.lock().unwrap();
+        if s.status == Status::Exited || s.reaped {
+            return Err(ContainerError::NotRunning(self.id().into()));
+        }
+        let pid = s.pid;
+        if all {
+            for p in signal::namespace_members(pid) {
+                let _ = signal::send(p, sig);
+            }
+        }
+        match signal::send(pid, sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(source) => Err(ContainerError::Sys {
+                what: "kill",
+                source,
+            }),
+        }
+    }
+
+    /// Kills whatever is left and waits for the exit to be recorded.
+    pub async fn kill_and_wait(&self) -> ExitStatus {
+        if self.status() != Status::Exited {
+            let _ = self.kill(libc::SIGKILL, false);
+        }
+        self.wait().await
+    }
+
+    pub async fn write_stdin(&self, op: StdinOp) -> Result<()> {
+        match &self.stdin {
+            Some(s) => Ok(s.send(op).await?),
+            None => Err(IoError::NoStdin.into()),
+        }
+    }
+
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
+        if rows == 0 || cols == 0 {
+            return Err(invalid(format!(
+                "invalid terminal size {rows}x{cols}: rows and cols must be 1 to 65535"
+            )));
+        }
+        match &self.pty {
+            Some(m) => Ok(stdin::resize(m, rows, cols)?),
+            None => Err(IoError::NoTerminal.into()),
+        }
+    }
+}
+
+impl Reaped for Container {
+    fn reaped(self: Arc<Self>, ws: WaitStatus) {
+        // Before anything else runs: from now on the pid is not ours to
+        // signal.
+        self.state.lock().unwrap().reaped = true;
+        if let Some(w) = &self.oom_watch {
+            w.abort();
+        }
+        tokio::spawn(async move { self.on_init_exit(ws).await });
+    }
+}

@@ -1,0 +1,77 @@
+//! A container's records on disk (`config.json`, `state.json`,
+//! `exit.json`), which outlive its shim: `ps -a`, `inspect` and `wait` read
+//! them. Each is written atomically (mydocker::state).
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use mydocker::state::{self, ConfigRecord, ExitRecord, Phase, StateRecord};
+use nix::unistd::Pid;
+
+use super::config::ContainerConfig;
+use super::error::Result;
+use crate::exit::{nanos, ExitStatus};
+
+/// What was asked, and the cgroup it got.
+pub fn write_config(
+    dir: &Path,
+    c: &ContainerConfig,
+    cgroup: String,
+    created_at: SystemTime,
+) -> Result<()> {
+    let record = ConfigRecord {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        argv: c.argv.clone(),
+        env: c.env.clone(),
+        cwd: if c.cwd.is_empty() {
+            "/".into()
+        } else {
+            c.cwd.clone()
+        },
+        hostname: c.hostname.clone(),
+        tty: c.tty,
+        stdin: c.stdin,
+        limits: c.limits.clone(),
+        cgroup,
+        privileged: c.privileged,
+        auto_remove: c.auto_remove,
+        created_at: nanos(created_at),
+    };
+    Ok(state::write_json(&dir.join(state::CONFIG_FILE), &record)?)
+}
+
+/// Where it is in its life, its init's pid and the shim's.
+pub fn write_state(
+    dir: &Path,
+    phase: Phase,
+    pid: Pid,
+    started_at: Option<SystemTime>,
+) -> Result<()> {
+    let record = StateRecord {
+        phase,
+        pid: pid.as_raw(),
+        shim_pid: std::process::id() as i32,
+        started_at: started_at.map(nanos).unwrap_or(0),
+    };
+    Ok(state::write_json(&dir.join(state::STATE_FILE), &record)?)
+}
+
+/// How it ended.
+pub fn write_exit(dir: &Path, status: &ExitStatus) -> Result<()> {
+    let record = ExitRecord {
+        exit_code: status.code,
+        signal: status.signal,
+        oom_killed: status.oom_killed,
+        error: status.error.clone().unwrap_or_default(),
+        finished_at: nanos(status.at),
+    };
+    Ok(state::write_json(&dir.join(state::EXIT_FILE), &record)?)
+}
+
+/// A Create that failed leaves no record claiming a container.
+pub fn forget(dir: &Path) {
+    for f in [state::CONFIG_FILE, state::STATE_FILE] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+}

@@ -1,0 +1,299 @@
+//! The container's init: the shim's clone child, in the new namespaces and
+//! the container's cgroup. It does not exec the shim again: a second
+//! process start of a 2 MB binary was a third of a container's start-up.
+//! Instead it runs here, as a copy of a threaded process (or, opt-in, one
+//! that shares its memory: spawn.rs), where only raw system calls
+//! (`sys.rs`, which leave the shim's errno alone) are allowed until exec,
+//! on memory the shim prepared before the clone ([`InitPlan`]): nothing
+//! allocated, nothing locked, no panics.
+//!
+//! At Create it sets up its namespaces (private mounts, a fresh /proc,
+//! docker's masked paths, hostname), waits for the shim's word that its
+//! cgroup is made and joins it, drops its capabilities, reports ready on the
+//! ack pipe, and waits. At Start the shim sends it the command over the command
+//! pipe; it parses it in place, changes directory, finds the program on the
+//! PATH and execs it in its own place, so that the command is PID 1. Any
+//! failure is a fixed-size [`Report`] (step, errno, item) that the shim
+//! turns into words ([`describe`]); the init itself only exits.
+
+use std::ffi::{c_char, CStr, CString};
+use std::os::fd::RawFd;
+
+use super::harden;
+use super::lookup::{lookup, probe_exec, PATH_BUF};
+use super::relay::{self, RelayError, Report};
+use super::report::{fail, send, Fault, Step, EXIT_SETUP};
+use super::sys;
+
+/// Where the init reads its command.
+pub const CMD_FD: RawFd = 3;
+/// Where the init reports a failure to run the command; close-on-exec, so a
+/// successful exec closes it and the shim reads EOF.
+pub const STATUS_FD: RawFd = 4;
+/// Where the init reports its Create-time setup: ready, or what failed.
+pub const ACK_FD: RawFd = 5;
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything the init needs, made by the shim before the clone. The init
+/// only reads it and writes into its buffers, which the shim does not touch
+/// again (spawn.rs keeps them until it has exec'd, for an init that shares
+/// the shim's memory).
+pub struct InitPlan {
+    hostname: CString,
+    privileged: bool,
+    last_cap: u32,
+    /// Receives the command: exactly as long as the one the shim will send.
+    buf: Vec<u8>,
+    /// Receives argv and envp, pointing into `buf`.
+    ptrs: Vec<*const c_char>,
+    /// Receives the cgroup files to join (see [`relay::encode_join`]).
+    join_buf: Vec<u8>,
+    /// How its namespaces came to be, for its ready report: an
+    /// [`Ahead`](crate::spawn) outcome and an errno.
+    pub(crate) namespaces: (u32, i32),
+}
+
+/// Room for the cgroup files the init joins: a few paths of a few hundred
+/// bytes at most (cgroup parents are capped at 1 KiB, cgroup/group.rs).
+pub const JOIN_BUF: usize = 8192;
+
+impl InitPlan {
+    /// A plan for running `command` (made by [`encode`]) as `argc`
+    /// arguments and `envc` variables.
+    pub fn new(
+        hostname: &str,
+        privileged: bool,
+        command_len: usize,
+        argc: usize,
+        envc: usize,
+    ) -> Result<Self, RelayError> {
+        Ok(Self {
+            hostname: CString::new(hostname).map_err(|_| RelayError::InnerNul)?,
+            privileged,
+            last_cap: harden::last_cap(),
+            buf: vec![0; command_len],
+            ptrs: vec![std::ptr::null(); relay::pointer_slots(argc, envc)],
+            join_buf: vec![0; JOIN_BUF],
+            namespaces: (0, 0),
+        })
+    }
+}
+
+/// The command the shim sends the init at Start: the arguments, the
+/// environment with docker's defaults added (each only when the caller did
+/// not set it), the PATH the program is looked up in, and the directory.
+pub fn encode(
+    argv: &[String],
+    env: &[String],
+    cwd: &str,
+    hostname: &str,
+) -> Result<(Vec<u8>, usize), RelayError> {
+    let has = |k: &str| env.iter().any(|kv| kv.split('=').next() == Some(k));
+    let mut env = env.to_vec();
+    if !has("PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has("HOSTNAME") && !hostname.is_empty() {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    if !has("HOME") {
+        env.push("HOME=/root".into());
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let cwd = if cwd.is_empty() { "/" } else { cwd };
+    Ok((relay::encode_command(argv, &env, path, cwd)?, env.len()))
+}
+
+/// The init, from the moment its descriptors are in place (0-2, CMD_FD,
+/// STATUS_FD, ACK_FD) until it execs the command.
+///
+/// # Safety
+/// Call only in the clone child, once, with the plan the shim made for it.
+pub unsafe fn run(plan: &mut InitPlan) -> ! {
+    if let Err(f) = setup(plan)
+        .and_then(|_| join_cgroup(&mut plan.join_buf))
+        .and_then(|_| {
+            // Last, as the mounts and the join needed CAP_SYS_ADMIN.
+            if plan.privileged {
+                Ok(())
+            } else {
+                harden::drop_privileges(plan.last_cap)
+            }
+        })
+    {
+        fail(ACK_FD, f);
+    }
+    // Ready, and (in `item`, `errno`) how its namespaces came to be.
+    let (item, errno) = plan.namespaces;
+    send(
+        ACK_FD,
+        &Report {
+            step: Step::Ready as u32,
+            errno,
+            item,
+        },
+    );
+    // SAFETY: our own descriptor, not used again.
+    let _ = unsafe { sys::close(ACK_FD) };
+    let f = match receive_and_exec(plan) {
+        Err(f) => f,
+        Ok(never) => match never {},
+    };
+    fail(STATUS_FD, f)
+}
+
+/// Create-time setup, in the init's own namespaces.
+fn setup(plan: &InitPlan) -> Result<(), Fault> {
+    // Private, recursively: with a shared `/` (systemd hosts) the /proc
+    // mount below would otherwise propagate to the host and hide its /proc.
+    let private = libc::MS_REC | libc::MS_PRIVATE;
+    Fault::check(
+        sys::mount(None, c"/", None, private, None),
+        Step::MakePrivate,
+        0,
+    )?;
+    let flags = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
+    Fault::check(
+        sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None),
+        Step::MountProc,
+        0,
+    )?;
+    if !plan.privileged {
+        harden::protect_paths()?;
+    }
+    let host = plan.hostname.as_bytes();
+    if !host.is_empty() {
+        Fault::check(sys::sethostname(host), Step::Hostname, 0)?;
+    }
+    Ok(())
+}
+
+/// Waits for the shim to make the cgroup, and joins it: the command, and
+/// everything the init does from here, is accounted to the container. What
+/// came before (the namespaces, the mounts) is the runtime's work, and
+/// overlapped with the shim's.
+fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
+    let mut header = [0u8; 4];
+    if read_full(CMD_FD, &mut header, Step::JoinCgroup)? < header.len() {
+        // The shim gave up on this container (or died): nothing to report.
+        sys::exit(EXIT_SETUP)
+    }
+    let Some(body) = buf.get_mut(..relay::join_len(header)) else {
+        return Err(decode_fault(RelayError::TooLarge));
+    };
+    if read_full(CMD_FD, body, Step::JoinCgroup)? < body.len() {
+        sys::exit(EXIT_SETUP)
+    }
+    for (i, path) in relay::decode_join(body).map_err(decode_fault)?.enumerate() {
+        let fd = Fault::check(
+            sys::open(path, libc::O_WRONLY | libc::O_CLOEXEC),
+            Step::JoinCgroup,
+            i,
+        )? as RawFd;
+        let written = sys::write(fd, b"0");
+        // SAFETY: the descriptor opened above.
+        let _ = unsafe { sys::close(fd) };
+        match written {
+            Ok(1) => {}
+            Ok(_) => return Err(Fault::new(Step::JoinCgroup, libc::EIO, i)),
+            Err(e) => return Err(Fault::new(Step::JoinCgroup, e, i)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads from `fd` until `buf` is full or EOF: how much it read. A read
+/// error is `step`'s fault.
+fn read_full(fd: RawFd, buf: &mut [u8], step: Step) -> Result<usize, Fault> {
+    let mut got = 0;
+    while got < buf.len() {
+        match sys::read(fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Err(libc::EINTR) => {}
+            Err(e) => return Err(Fault::new(step, e, 0)),
+            Ok(n) => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Start: the command, then exec. Returns only with why it failed.
+fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fault> {
+    match read_full(CMD_FD, &mut plan.buf, Step::ReadCommand)? {
+        // The shim went away, or deleted a container it never started:
+        // nobody to run a command for, or to report to.
+        0 => sys::exit(EXIT_SETUP),
+        n if n < plan.buf.len() => return Err(decode_fault(RelayError::Truncated)),
+        _ => {}
+    }
+    // SAFETY: our own descriptor, not used again.
+    let _ = unsafe { sys::close(CMD_FD) };
+    let cmd = relay::decode_command(&plan.buf, &mut plan.ptrs).map_err(decode_fault)?;
+    Fault::check(sys::chdir(cmd.cwd), Step::Chdir, 0)?;
+    // SAFETY: decode_command put a C string pointer in ptrs[0].
+    let name = unsafe { CStr::from_ptr(plan.ptrs[0]) };
+    let mut path_buf = [0u8; PATH_BUF];
+    let program =
+        lookup(name, cmd.path.to_bytes(), &mut path_buf, probe_exec).map_err(|e| Fault {
+            step: Step::Exec,
+            errno: e as i32,
+            item: 0,
+        })?;
+    // dup2 cleared close-on-exec on the status pipe: set it again, so that a
+    // successful exec closes it and the shim reads EOF. (Signals and every
+    // other descriptor of the shim's were dealt with in spawn.rs.)
+    let _ = sys::set_cloexec(STATUS_FD);
+    let argv = plan.ptrs.as_ptr();
+    // SAFETY: decode_command filled ptrs with argv, NULL, envp, NULL, all C
+    // strings in buffers that live until the exec.
+    let errno = unsafe { sys::execve(program, argv, argv.add(cmd.argc + 1)) };
+    Err(Fault::new(Step::Exec, errno, 0))
+}
+
+fn decode_fault(e: RelayError) -> Fault {
+    Fault {
+        step: Step::DecodeCommand,
+        errno: 0,
+        item: e as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_gets_dockers_default_environment() {
+        let (msg, envc) = encode(&["sh".into()], &["A=1".into()], "", "h").unwrap();
+        assert_eq!(envc, 4);
+        let mut ptrs = vec![std::ptr::null(); relay::pointer_slots(1, envc)];
+        let cmd = relay::decode_command(&msg, &mut ptrs).unwrap();
+        assert_eq!(cmd.path.to_str().unwrap(), DEFAULT_PATH);
+        assert_eq!(cmd.cwd, c"/");
+        let env: Vec<_> = ptrs[2..6]
+            .iter()
+            // SAFETY: pointers to C strings inside `msg`.
+            .map(|p| unsafe { CStr::from_ptr(*p) }.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "A=1",
+                &format!("PATH={DEFAULT_PATH}"),
+                "HOSTNAME=h",
+                "HOME=/root"
+            ]
+        );
+        // The caller's PATH is both in the environment and searched.
+        let (msg, envc) = encode(&["sh".into()], &["PATH=/opt".into()], "/w", "").unwrap();
+        assert_eq!(envc, 2);
+        let mut ptrs = vec![std::ptr::null(); relay::pointer_slots(1, envc)];
+        let cmd = relay::decode_command(&msg, &mut ptrs).unwrap();
+        assert_eq!((cmd.path, cmd.cwd), (c"/opt", c"/w"));
+    }
+}

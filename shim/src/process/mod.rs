@@ -1,0 +1,31 @@
+//! Processes: everything it takes to start one confined process and to
+//! know when it ends. The container's init is the first use; an exec'd
+//! process is the next.
+//!
+//! - [`spawn`]: the clone, into new namespaces (joining those made
+//!   [`ahead`]) and the cgroup, and the child's first steps;
+//! - [`init`]: the child's own work until it execs, with raw system calls
+//!   only ([`sys`]): its mounts, [`harden`]ing, the cgroup join, the
+//!   command read off a pipe ([`relay`]), the PATH [`lookup`]; what fails is
+//!   a [`report`], put into words by [`describe`];
+//! - [`exec`]: sending a waiting process its command (Start);
+//! - [`signal`]: signals to it, or to its whole PID namespace;
+//! - [`reaper`]: the one `waitpid` loop, which tells each watcher of its
+//!   process's exit.
+
+pub mod ahead;
+mod clone;
+pub mod describe;
+pub mod error;
+pub mod exec;
+pub mod harden;
+pub mod init;
+pub mod lookup;
+pub mod reaper;
+pub mod relay;
+pub mod report;
+pub mod signal;
+pub mod spawn;
+mod sys;
+
+pub use error::SpawnError;

@@ -1,0 +1,123 @@
+//! What the process says when a step of its set-up or exec fails: the
+//! step, the errno and an item, in a fixed-size [`Report`], and the exit
+//! code it then exits with. Written with raw system calls only (see
+//! `sys.rs`).
+
+use std::os::fd::RawFd;
+
+use super::relay::Report;
+use super::sys;
+
+/// Exit code when the container could not be set up.
+pub(super) const EXIT_SETUP: i32 = 125;
+/// Exit code when the command was found but cannot be invoked.
+const EXIT_CANNOT_INVOKE: i32 = 126;
+/// Exit code when the command was not found.
+const EXIT_NOT_FOUND: i32 = 127;
+
+/// The init's steps, in order. A [`Report`] names the one that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Step {
+    Ready = 0,
+    Unshare,
+    JoinCgroup,
+    PlaceFds,
+    ControllingTty,
+    MakePrivate,
+    MountProc,
+    Mask,
+    BindReadOnly,
+    MakeReadOnly,
+    Hostname,
+    DropCap,
+    SetCaps,
+    NoNewPrivs,
+    ReadCommand,
+    DecodeCommand,
+    Chdir,
+    Exec,
+}
+
+impl Step {
+    const ALL: [Step; 18] = [
+        Step::Ready,
+        Step::Unshare,
+        Step::JoinCgroup,
+        Step::PlaceFds,
+        Step::ControllingTty,
+        Step::MakePrivate,
+        Step::MountProc,
+        Step::Mask,
+        Step::BindReadOnly,
+        Step::MakeReadOnly,
+        Step::Hostname,
+        Step::DropCap,
+        Step::SetCaps,
+        Step::NoNewPrivs,
+        Step::ReadCommand,
+        Step::DecodeCommand,
+        Step::Chdir,
+        Step::Exec,
+    ];
+
+    pub(super) fn from_u32(n: u32) -> Option<Self> {
+        Self::ALL.get(n as usize).copied()
+    }
+}
+
+/// A failed step: what the init reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub step: Step,
+    pub errno: i32,
+    pub item: u32,
+}
+
+impl Fault {
+    /// The step failed with `errno`.
+    pub fn new(step: Step, errno: i32, item: usize) -> Self {
+        Self {
+            step,
+            errno,
+            item: item as u32,
+        }
+    }
+
+    /// A step's system call, its error as this step's fault.
+    pub fn check(r: sys::SysResult, step: Step, item: usize) -> Result<usize, Self> {
+        r.map_err(|e| Self::new(step, e, item))
+    }
+
+    fn report(&self) -> Report {
+        Report {
+            step: self.step as u32,
+            errno: self.errno,
+            item: self.item,
+        }
+    }
+}
+
+/// The exit code of an init that failed at `step` (docker's conventions).
+pub fn exit_code(step: Step, errno: i32) -> i32 {
+    match step {
+        Step::Chdir => EXIT_CANNOT_INVOKE,
+        Step::Exec if errno == libc::ENOENT => EXIT_NOT_FOUND,
+        Step::Exec => EXIT_CANNOT_INVOKE,
+        _ => EXIT_SETUP,
+    }
+}
+
+/// Writes a report. Async-signal-safe.
+pub(super) fn send(fd: RawFd, r: &Report) {
+    // A short or failed write leaves the shim with a truncated report or
+    // EOF, which it handles.
+    let _ = sys::write(fd, &r.encode());
+}
+
+/// Reports `fault` on `fd` and exits with its code (without running
+/// anything of the shim's: atexit handlers, buffered I/O).
+pub fn fail(fd: RawFd, fault: Fault) -> ! {
+    send(fd, &fault.report());
+    sys::exit(exit_code(fault.step, fault.errno))
+}

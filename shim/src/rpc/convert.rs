@@ -1,0 +1,132 @@
+//! Between the wire and the domain: requests into the container's own
+//! types, its answers into messages, and its errors into gRPC codes, each
+//! in one place.
+
+use tonic::Status;
+
+use mydocker::state::StateError;
+use mydocker::units::Limits;
+use mydocker::v1;
+
+use crate::cgroup::CgroupError;
+use crate::container::{self, Container, ContainerConfig, ContainerError};
+use crate::exit::{nanos, ExitStatus};
+use crate::io::IoError;
+
+/// The one conversion from our errors to gRPC codes.
+impl From<ContainerError> for Status {
+    fn from(e: ContainerError) -> Self {
+        use ContainerError as E;
+        let msg = e.to_string();
+        match e {
+            E::InvalidArgument(_) => Status::invalid_argument(msg),
+            E::NotFound(_) => Status::not_found(msg),
+            E::AlreadyExists(_) => Status::already_exists(msg),
+            E::NotThisShim { .. }
+            | E::Deleted(_)
+            | E::StillExists(_)
+            | E::AlreadyStarted(_)
+            | E::NotRunning(_)
+            | E::StillRunning(_)
+            | E::ExitedBeforeStart(_)
+            | E::ExecFailed(_)
+            | E::NoCgroup => Status::failed_precondition(msg),
+            E::Cgroup(CgroupError::Invalid(_)) => Status::invalid_argument(msg),
+            E::Cgroup(CgroupError::Write { .. }) => Status::invalid_argument(msg),
+            E::Cgroup(_) => Status::failed_precondition(msg),
+            E::Io(IoError::NoStdin | IoError::NoTerminal) => Status::failed_precondition(msg),
+            E::State(StateError::NameInUse(..)) => Status::already_exists(msg),
+            E::State(StateError::InvalidName(_)) => Status::invalid_argument(msg),
+            E::Spawn(_) | E::Exec(_) | E::Io(_) | E::Relay(_) | E::Sys { .. } | E::State(_) => {
+                tracing::error!(error = %msg, "internal error");
+                Status::internal(msg)
+            }
+        }
+    }
+}
+
+pub fn exit_to_proto(s: &ExitStatus) -> v1::ExitStatus {
+    v1::ExitStatus {
+        exit_code: s.code,
+        signal: s.signal,
+        exited_at_unix_nanos: nanos(s.at),
+        oom_killed: s.oom_killed,
+        error: s.error.clone().unwrap_or_default(),
+    }
+}
+
+pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
+    let size = r.terminal_size.map(|s| (s.rows, s.cols));
+    let terminal_size = match size {
+        None => None,
+        Some((rows, cols)) => Some((
+            u16::try_from(rows)
+                .map_err(|_| Status::invalid_argument("terminal rows over 65535"))?,
+            u16::try_from(cols)
+                .map_err(|_| Status::invalid_argument("terminal cols over 65535"))?,
+        )),
+    };
+    let limits: Limits = r.resources.unwrap_or_default().into();
+    Ok(ContainerConfig {
+        id: r.id,
+        name: r.name,
+        argv: r.argv,
+        env: r.env,
+        cwd: r.cwd,
+        hostname: r.hostname,
+        tty: r.tty,
+        stdin: r.stdin,
+        terminal_size,
+        limits,
+        privileged: r.privileged,
+        auto_remove: r.auto_remove,
+    })
+}
+
+/// A terminal size off the wire: each side 1 to 65535 (0 is refused by
+/// the container).
+pub fn terminal_size(ws: &v1::WindowSize) -> Result<(u16, u16), Status> {
+    match (u16::try_from(ws.rows), u16::try_from(ws.cols)) {
+        (Ok(rows), Ok(cols)) => Ok((rows, cols)),
+        _ => Err(Status::invalid_argument(format!(
+            "invalid terminal size {}x{}: rows and cols must be 1 to 65535",
+            ws.rows, ws.cols
+        ))),
+    }
+}
+
+pub fn state_to_proto(c: &Container) -> v1::StateResponse {
+    let s = c.snapshot();
+    v1::StateResponse {
+        id: c.id().to_string(),
+        status: match s.status {
+            container::Status::Created => v1::Status::Created,
+            container::Status::Running => v1::Status::Running,
+            container::Status::Exited => v1::Status::Exited,
+        } as i32,
+        pid: s.pid,
+        exit: s.exit.as_ref().map(exit_to_proto),
+        argv: c.config.argv.clone(),
+        tty: c.config.tty,
+        stdin: c.config.stdin,
+        created_at_unix_nanos: nanos(s.created_at),
+        started_at_unix_nanos: s.started_at.map(nanos).unwrap_or(0),
+        name: c.config.name.clone(),
+        shim_pid: std::process::id(),
+    }
+}
+
+pub fn stats_to_proto(c: &Container, s: &crate::cgroup::Stats) -> v1::StatsResponse {
+    v1::StatsResponse {
+        memory_usage_bytes: s.memory_usage_bytes,
+        memory_limit_bytes: s.memory_limit_bytes,
+        cpu_usage_nanos: s.cpu_usage_nanos,
+        cpu_throttled_nanos: s.cpu_throttled_nanos,
+        cpu_throttled_periods: s.cpu_throttled_periods,
+        pids_current: s.pids_current,
+        pids_limit: s.pids_limit,
+        read_at_unix_nanos: nanos(std::time::SystemTime::now()),
+        online_cpus: mydocker::units::online("cpu").len() as u32,
+        cgroup: c.cgroup_path(),
+    }
+}

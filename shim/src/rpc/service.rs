@@ -1,0 +1,148 @@
+//! The gRPC service, mydocker.shim.v1: each handler opens a span with the
+//! container's id, converts the request, makes one call into the container
+//! (through [`Shim`]), and converts the answer or the error
+//! ([`super::convert`]). Nothing else happens here.
+
+use std::sync::Arc;
+
+use mydocker::v1::{self, shim_server::Shim as ShimApi};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use super::attach::session;
+use super::convert::{config_from_proto, exit_to_proto, state_to_proto, stats_to_proto};
+use crate::container::shim::Shim;
+
+pub struct ShimService {
+    shim: Arc<Shim>,
+}
+
+impl ShimService {
+    pub fn new(shim: Arc<Shim>) -> Self {
+        Self { shim }
+    }
+}
+
+#[tonic::async_trait]
+impl ShimApi for ShimService {
+    #[tracing::instrument(name = "Create", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn create(
+        &self,
+        req: Request<v1::CreateRequest>,
+    ) -> Result<Response<v1::CreateResponse>, Status> {
+        let c = self.shim.create(config_from_proto(req.into_inner())?)?;
+        Ok(Response::new(v1::CreateResponse {
+            pid: c.pid().as_raw() as u32,
+        }))
+    }
+
+    #[tracing::instrument(name = "Start", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn start(
+        &self,
+        req: Request<v1::StartRequest>,
+    ) -> Result<Response<v1::StartResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        // In a task of its own: if the client goes away mid-Start, tonic
+        // drops this future, and a Start cut between sending the command
+        // and recording the result would leave a running container that
+        // says Created.
+        let pid = tokio::spawn(async move { c.start().await }.in_current_span())
+            .await
+            .map_err(|e| Status::internal(format!("start: {e}")))??;
+        Ok(Response::new(v1::StartResponse {
+            pid: pid.as_raw() as u32,
+        }))
+    }
+
+    #[tracing::instrument(name = "Wait", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn wait(
+        &self,
+        req: Request<v1::WaitRequest>,
+    ) -> Result<Response<v1::WaitResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        let status = c.wait().await;
+        Ok(Response::new(v1::WaitResponse {
+            status: Some(exit_to_proto(&status)),
+        }))
+    }
+
+    #[tracing::instrument(name = "Kill", skip_all, fields(container_id = %req.get_ref().id, signal = req.get_ref().signal))]
+    async fn kill(
+        &self,
+        req: Request<v1::KillRequest>,
+    ) -> Result<Response<v1::KillResponse>, Status> {
+        let r = req.into_inner();
+        self.shim.lookup(&r.id)?.kill(r.signal, r.all)?;
+        Ok(Response::new(v1::KillResponse {}))
+    }
+
+    type AttachStream = ReceiverStream<Result<v1::AttachResponse, Status>>;
+
+    #[tracing::instrument(name = "Attach", skip_all)]
+    async fn attach(
+        &self,
+        req: Request<Streaming<v1::AttachRequest>>,
+    ) -> Result<Response<Self::AttachStream>, Status> {
+        let inbound = req.into_inner();
+        // What waits here is past the attacher's byte budget: a terminal's
+        // batch is up to 2 MiB, so only a couple.
+        let (tx, rx) = mpsc::channel(2);
+        // The response stream must be returned before the first inbound
+        // message is awaited, or client and server wait on each other.
+        tokio::spawn(session(self.shim.clone(), inbound, tx).in_current_span());
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    #[tracing::instrument(name = "State", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn state(
+        &self,
+        req: Request<v1::StateRequest>,
+    ) -> Result<Response<v1::StateResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        Ok(Response::new(state_to_proto(&c)))
+    }
+
+    #[tracing::instrument(name = "Delete", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn delete(
+        &self,
+        req: Request<v1::DeleteRequest>,
+    ) -> Result<Response<v1::DeleteResponse>, Status> {
+        let status = self.shim.delete(&req.get_ref().id).await?;
+        Ok(Response::new(v1::DeleteResponse {
+            status: Some(exit_to_proto(&status)),
+        }))
+    }
+
+    #[tracing::instrument(name = "Stats", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn stats(
+        &self,
+        req: Request<v1::StatsRequest>,
+    ) -> Result<Response<v1::StatsResponse>, Status> {
+        let c = self.shim.lookup(&req.get_ref().id)?;
+        let s = c.stats()?;
+        Ok(Response::new(stats_to_proto(&c, &s)))
+    }
+
+    #[tracing::instrument(name = "Update", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn update(
+        &self,
+        req: Request<v1::UpdateRequest>,
+    ) -> Result<Response<v1::UpdateResponse>, Status> {
+        let r = req.into_inner();
+        let c = self.shim.lookup(&r.id)?;
+        c.update(&r.resources.unwrap_or_default().into())?;
+        tracing::info!("limits updated");
+        Ok(Response::new(v1::UpdateResponse {}))
+    }
+
+    #[tracing::instrument(name = "Shutdown", skip_all)]
+    async fn shutdown(
+        &self,
+        _req: Request<v1::ShutdownRequest>,
+    ) -> Result<Response<v1::ShutdownResponse>, Status> {
+        self.shim.shutdown()?;
+        Ok(Response::new(v1::ShutdownResponse {}))
+    }
+}
