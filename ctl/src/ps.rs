@@ -179,6 +179,13 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
             "StartedAt": rfc3339(r.state.started_at),
             "FinishedAt": finished,
         },
+        // Only the host's for now: the container shares the host's files,
+        // writable (with its own /proc, /dev, /sys and cgroup over them).
+        "RootFs": {
+            "Type": "host",
+            "Path": "/",
+            "ReadOnly": false,
+        },
         "Paths": {
             "StateDir": r.dir,
             "Socket": r.dir.join("shim.sock"),

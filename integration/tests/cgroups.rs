@@ -526,17 +526,14 @@ fn without_clone3_the_init_still_starts_in_its_cgroup() {
     let o = t
         .ctl()
         .env("MYDOCKER_NO_CLONE3", "1")
-        .args([
-            "run",
-            "--rm",
-            "--pids-limit",
-            "7",
-            "cat",
-            "/proc/self/cgroup",
-        ])
+        .args(["run", "-d", "--pids-limit", "7", "sleep", "100"])
         .output()
         .unwrap();
-    let out = ok(&o);
+    let id = ok(&o).trim().to_string();
+    let pid = t.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+    // From the host: the container sees only its own cgroup namespace,
+    // whose root is its cgroup (confinement.rs).
+    let out = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     let parent = t.cgroup_parent();
     // v1: one line per hierarchy; v2: the one "0::" line.
     let ours: Vec<&str> = out
@@ -552,9 +549,10 @@ fn without_clone3_the_init_still_starts_in_its_cgroup() {
     assert!(!ours.is_empty(), "{out}");
     for l in &ours {
         assert!(
-            l.contains(&format!("/{parent}/")),
+            l.ends_with(&format!("/{parent}/{id}")),
             "not in its cgroup: {l}\n{out}"
         );
     }
+    ok(&t.ctl_output(&["rm", "-f", &id]));
     t.finish();
 }

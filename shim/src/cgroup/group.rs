@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use cgroups_rs::fs::cgroup::Cgroup;
 use cgroups_rs::fs::cpu::CpuController;
 use cgroups_rs::fs::cpuset::CpuSetController;
+use cgroups_rs::fs::devices::DevicesController;
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
@@ -22,7 +23,7 @@ use mydocker::units::{self, Limits};
 
 use super::error::{CgroupError, Result};
 use super::stats::{self, read_key, Stats};
-use super::{oom, v1, v2};
+use super::{devices, oom, v1, v2};
 
 /// Whether this host has the unified (v2) hierarchy: one statfs, no mount
 /// table.
@@ -31,7 +32,10 @@ pub fn unified() -> bool {
 }
 
 /// The controllers a container's cgroup is created in.
-const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "memory", "pids"];
+///
+/// On v1, `devices` too, for the container's device rules (see
+/// devices.rs); on v2 those are an eBPF program on the one directory.
+const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "devices", "memory", "pids"];
 
 /// Checks limits that came over the API (the CLI checked them already,
 /// but grpcurl callers and embedders did not).
@@ -135,7 +139,7 @@ impl ContainerCgroup {
     /// Creates the cgroup and writes `limits`; on v1, names the files a
     /// process joins it through (one `tasks` file per hierarchy). On failure nothing of
     /// the container's cgroup is left (its parent stays, as always).
-    pub fn make(&self, limits: &Limits) -> Result<Vec<CString>> {
+    pub fn make(&self, limits: &Limits) -> Result<Vec<(CString, CString)>> {
         // We leave parents in place, but someone else may remove an empty
         // one (a user, an older mydocker) while the child is being made
         // under it: try again, the parent is recreated each time.
@@ -154,7 +158,7 @@ impl ContainerCgroup {
                     let r = self
                         .prepare()
                         .and_then(|_| self.apply(limits))
-                        .and_then(|_| self.tasks_files());
+                        .and_then(|_| self.join_dirs());
                     if r.is_err() {
                         let _ = self.remove();
                     }
@@ -313,8 +317,9 @@ impl ContainerCgroup {
     }
 
     /// v2: the directory a process can be born into (clone3's
-    /// CLONE_INTO_CGROUP), open, and its `cgroup.procs` (where one that
-    /// cannot be joins); it must exist ([`ContainerCgroup::make`] first).
+    /// CLONE_INTO_CGROUP), open, and its path (where one that cannot be
+    /// joins, through its `cgroup.procs`); it must exist
+    /// ([`ContainerCgroup::make`] first).
     /// `None` on v1, where a process joins through each hierarchy's `tasks`.
     pub fn v2_dir(&self) -> Result<Option<(OwnedFd, CString)>> {
         if !self.v2 {
@@ -334,33 +339,58 @@ impl ContainerCgroup {
             .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(dir)
             .map_err(|e| join_err(format!("open {}: {e}", dir.display())))?;
-        let procs = c_path(dir.join("cgroup.procs")).map_err(join_err)?;
-        Ok(Some((f.into(), procs)))
+        let path = c_path(dir.to_path_buf()).map_err(join_err)?;
+        Ok(Some((f.into(), path)))
     }
 
-    /// v1, once made: the `tasks` file of each of its directories, which the
-    /// init writes "0" to (none on v2). Co-mounted controllers (cpu,cpuacct)
-    /// share a directory, reached through different links: the same inode,
-    /// once.
-    fn tasks_files(&self) -> Result<Vec<CString>> {
+    /// v1, once made: each of its directories, which the init joins
+    /// (through `tasks`) and mounts in the container, with the name of its
+    /// hierarchy (the directory the host mounts it on: `memory`,
+    /// `cpu,cpuacct`). Co-mounted controllers share a hierarchy: once. None
+    /// on v2.
+    fn join_dirs(&self) -> Result<Vec<(CString, CString)>> {
         if self.v2 {
             return Ok(Vec::new());
         }
-        let mut seen = Vec::new();
-        let mut files = Vec::new();
+        let err = |cause: String| CgroupError::Join {
+            path: self.path.clone(),
+            cause,
+        };
+        let mut dirs: Vec<(CString, CString)> = Vec::new();
+        let depth = self.path.split('/').count();
         for sub in self.cg.subsystems() {
-            let dir = sub.to_controller().path();
-            let err = |cause: String| CgroupError::Join {
-                path: self.path.clone(),
-                cause,
-            };
-            let m = fs::metadata(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
-            if !seen.contains(&(m.dev(), m.ino())) {
-                seen.push((m.dev(), m.ino()));
-                files.push(c_path(dir.join("tasks")).map_err(err)?);
+            let c = sub.to_controller();
+            // The directory is <mount point>/<parent>/<id>.
+            let mut mount = c.path().to_path_buf();
+            for _ in 0..depth {
+                mount.pop();
             }
+            let name = mount
+                .file_name()
+                .ok_or_else(|| err(format!("{}: no hierarchy name", c.path().display())))?;
+            let name = c_path(PathBuf::from(name)).map_err(err)?;
+            if dirs.iter().any(|(_, n)| *n == name) {
+                continue;
+            }
+            dirs.push((c_path(c.path().to_path_buf()).map_err(err)?, name));
         }
-        Ok(files)
+        Ok(dirs)
+    }
+
+    /// Lets the container open only docker's devices (devices.rs): on v1 in
+    /// its devices directory, on v2 through `dir` (from
+    /// [`ContainerCgroup::v2_dir`]).
+    pub fn restrict_devices(&self, dir: Option<&OwnedFd>) -> Result<()> {
+        match dir {
+            Some(dir) => devices::restrict_v2(dir, &self.path),
+            None => match self.cg.controller_of::<DevicesController>() {
+                Some(d) => devices::restrict_v1(d.path(), &self.path),
+                None => Err(CgroupError::Controller {
+                    controller: "devices".into(),
+                    path: self.path.clone(),
+                }),
+            },
+        }
     }
 
     pub fn procs(&self) -> Vec<i32> {

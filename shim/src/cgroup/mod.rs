@@ -11,9 +11,10 @@
 //! and the value.
 //!
 //! [`group`] is the container's cgroup and all it does; [`v1`] and [`v2`]
-//! what each hierarchy needs; [`oom`] the OOM watch; [`stats`] what Stats
-//! reads.
+//! what each hierarchy needs; `devices` the devices it may open; [`oom`]
+//! the OOM watch; [`stats`] what Stats reads.
 
+mod devices;
 mod error;
 pub mod group;
 mod oom;

@@ -85,7 +85,6 @@ impl ContainerConfig {
         StreamSpec {
             tty: self.tty,
             stdin: self.stdin,
-            terminal_size: self.terminal_size,
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod error;
 pub mod records;
 pub mod shim;
 
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,7 +30,7 @@ use tokio::sync::watch;
 pub use config::ContainerConfig;
 pub use error::{ContainerError, Result};
 
-use crate::cgroup::{self, ContainerCgroup, Stats};
+use crate::cgroup::{self, CgroupError, ContainerCgroup, Stats};
 use crate::exit::ExitStatus;
 use crate::fd::AsyncIoFd;
 use crate::io::hub::{Attacher, OutputHub};
@@ -39,7 +41,7 @@ use crate::process::exec::{ExecError, Waiting};
 use crate::process::init::{self, InitPlan};
 use crate::process::reaper::Reaped;
 use crate::process::signal;
-use crate::process::spawn::{self, ChildStdio, InitMemory, JoinAt, SpawnedInit};
+use crate::process::spawn::{self, CgroupDir, ChildStdio, InitMemory, JoinAt, SpawnedInit};
 use error::invalid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,14 +93,6 @@ pub struct Container {
     init_memory: Mutex<Option<InitMemory>>,
 }
 
-/// What Create makes before the container exists: the init (cloned, and
-/// setting itself up), the command it will be sent, and its streams.
-struct Parts {
-    init: SpawnedInit,
-    command: Vec<u8>,
-    streams: streams::Streams,
-}
-
 impl Container {
     /// Starts the init in its namespaces and the readers of its output. The
     /// command itself is not run until [`Container::start`].
@@ -111,25 +105,15 @@ impl Container {
         // exist first. v1: the cgroup is made while the init creates its
         // namespaces and mounts, and the init joins it after.
         let early = if cgroup::unified() {
-            let cg = ContainerCgroup::load(&config.id, &config.limits)?;
-            cg.make(&config.limits)?;
-            Some(cg)
+            Some(Self::make_v2(&config)?)
         } else {
             None
         };
-        let join = match &early {
-            Some(cg) => cg.v2_dir().map_err(ContainerError::from).map(|d| match d {
-                Some((dir, procs)) => JoinAt::Dir { dir, procs },
-                None => JoinAt::Later,
-            }),
-            None => Ok(JoinAt::Later),
+        let (early, join) = match early {
+            Some((cg, dir, path)) => (Some(cg), JoinAt::Dir { dir, path }),
+            None => (None, JoinAt::Later),
         };
-        let parts = join.and_then(|join| Self::spawn_parts(&config, dir, &join));
-        let Parts {
-            init,
-            command,
-            streams,
-        } = match parts {
+        let (init, command, opened) = match Self::spawn_parts(&config, dir, &join) {
             Ok(parts) => parts,
             Err(e) => {
                 if let Some(cg) = &early {
@@ -140,25 +124,37 @@ impl Container {
         };
         let made = match early {
             Some(cg) => Ok((cg, Vec::new())),
-            None => ContainerCgroup::load(&config.id, &config.limits)
-                .and_then(|cg| cg.make(&config.limits).map(|files| (cg, files))),
+            None => Self::make_v1(&config),
         };
-        let (cgroup, tasks) = match made {
+        let (cgroup, dirs) = match made {
             Ok(made) => made,
             Err(e) => {
                 init.setup.end();
-                return Err(e.into());
+                return Err(e);
             }
         };
-        if let Err(e) = init.proceed(&tasks) {
+        if let Err(e) = init.proceed(&dirs) {
             // Either it died before hearing it (its namespaces failed), and
             // its report says why, or it still waits and will not be used.
             let err = init.setup.end().unwrap_or(e);
             let _ = cgroup.remove();
             return Err(err.into());
         }
+        // The devices it may open: now, while the init sets itself up (it
+        // opens no device from here on: its terminal is open already), and
+        // before Create returns, so before the command runs.
+        if !config.privileged {
+            let v2_dir = match &join {
+                JoinAt::Dir { dir, .. } => Some(dir),
+                JoinAt::Later => None,
+            };
+            if let Err(e) = cgroup.restrict_devices(v2_dir) {
+                init.setup.end();
+                let _ = cgroup.remove();
+                return Err(e.into());
+            }
+        }
         tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
-        let setup = init.setup;
         let oom_seen = Arc::new(AtomicBool::new(false));
         let oom_watch = cgroup.watch_oom(oom_seen.clone(), init.pid.as_raw());
         tracing::debug!(watching = oom_watch.is_some(), "oom watch");
@@ -168,7 +164,38 @@ impl Container {
             }
         }
         let created_at = SystemTime::now();
-        let c = Arc::new(Self {
+        let written = records::write_config(dir, &config, cgroup.path.clone(), created_at)
+            .and_then(|_| records::write_state(dir, Phase::Created, init.pid, None));
+        // The init set itself up meanwhile (mounts, hostname, its terminal,
+        // capabilities). Nothing above awaited, so its pid is still ours to
+        // reap on failure.
+        let undo = |cgroup: ContainerCgroup| {
+            if let Some(w) = &oom_watch {
+                w.abort();
+            }
+            if let Err(e) = cgroup.remove() {
+                tracing::error!(error = %e, "removing the cgroup failed");
+            }
+            records::forget(dir);
+        };
+        let streams = match init.setup.wait() {
+            Ok(master) => written.and_then(|_| Ok(opened.start(master)?)),
+            Err(e) => {
+                undo(cgroup);
+                return Err(e.into());
+            }
+        };
+        let streams = match streams {
+            Ok(s) => s,
+            Err(e) => {
+                // Set up and waiting for its command, which it will not get;
+                // the reaper reaps it.
+                let _ = signal::send(init.pid, libc::SIGKILL);
+                undo(cgroup);
+                return Err(e);
+            }
+        };
+        Ok(Arc::new(Self {
             config,
             dir: dir.to_path_buf(),
             created_at,
@@ -190,35 +217,54 @@ impl Container {
             oom_seen,
             oom_watch,
             init_memory: Mutex::new(init.memory),
-        });
-        let written = records::write_config(&c.dir, &c.config, c.cgroup_path(), created_at)
-            .and_then(|_| records::write_state(&c.dir, Phase::Created, c.pid(), None));
-        // The init set itself up meanwhile (mounts, hostname, capabilities).
-        // Nothing above awaited, so its pid is still ours to reap on failure.
-        if let Err(e) = setup.wait() {
-            c.remove_cgroup();
-            records::forget(&c.dir);
-            return Err(e.into());
-        }
-        if let Err(e) = written {
-            let _ = c.kill(libc::SIGKILL, false);
-            c.remove_cgroup();
-            records::forget(&c.dir);
-            return Err(e);
-        }
-        Ok(c)
+        }))
     }
 
-    /// The streams, the init, and the command it will be sent. On error
-    /// nothing is left running: an init already cloned exits when its
-    /// command pipe closes unread.
-    fn spawn_parts(config: &ContainerConfig, dir: &Path, join: &JoinAt) -> Result<Parts> {
+    /// v2, before the clone: the cgroup, made, and its directory (open,
+    /// and its path) to be born into.
+    fn make_v2(config: &ContainerConfig) -> Result<(ContainerCgroup, OwnedFd, CString)> {
+        let cg = ContainerCgroup::load(&config.id, &config.limits)?;
+        cg.make(&config.limits)?;
+        let ready = cg.v2_dir().and_then(|d| {
+            d.ok_or_else(|| CgroupError::Join {
+                path: cg.path.clone(),
+                cause: "no v2 directory".into(),
+            })
+        });
+        match ready {
+            Ok((dir, path)) => Ok((cg, dir, path)),
+            Err(e) => {
+                let _ = cg.remove();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// v1, while the init sets itself up: the cgroup, made, and the
+    /// directories the init joins.
+    fn make_v1(config: &ContainerConfig) -> Result<(ContainerCgroup, Vec<CgroupDir>)> {
+        let cg = ContainerCgroup::load(&config.id, &config.limits)?;
+        let dirs = cg.make(&config.limits)?;
+        Ok((cg, dirs))
+    }
+
+    /// The init, and the command it will be sent, and its streams (started
+    /// once it is set up). On error nothing is left running: an init
+    /// already cloned exits when its command pipe closes unread.
+    fn spawn_parts(
+        config: &ContainerConfig,
+        dir: &Path,
+        join: &JoinAt,
+    ) -> Result<(SpawnedInit, Vec<u8>, streams::Opened)> {
         let (ends, opened) = streams::open(&config.streams(), &dir.join(state::LOG_FILE))?;
         let (command, envc) =
             init::encode(&config.argv, &config.env, &config.cwd, &config.hostname)?;
+        let terminal = config.tty.then(|| config.terminal_size.unwrap_or((24, 80)));
         let plan = InitPlan::new(
             &config.hostname,
             config.privileged,
+            terminal,
+            matches!(join, JoinAt::Dir { .. }),
             command.len(),
             config.argv.len(),
             envc,
@@ -227,15 +273,9 @@ impl Container {
             stdin: ends.stdin,
             stdout: ends.stdout,
             stderr: ends.stderr,
-            controlling_tty: ends.tty,
         };
         let init = spawn::spawn_init(stdio, join, plan)?;
-        let streams = opened.start()?;
-        Ok(Parts {
-            init,
-            command,
-            streams,
-        })
+        Ok((init, command, opened))
     }
 
     /// Removes the cgroup (killing what is left in it), once.

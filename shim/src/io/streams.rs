@@ -1,8 +1,10 @@
-//! Opening a process's streams: a PTY, or pipes (and /dev/null for a
-//! stdin nobody feeds); the ends the process gets as 0, 1 and 2; and, once
-//! it has its copies, the readers and the stdin writer on the shim's ends.
+//! Opening a process's streams: pipes (and /dev/null for a stdin nobody
+//! feeds), or, for a terminal, nothing yet: the process makes its own PTY
+//! in its devpts and sends the master back (process/terminal.rs). The
+//! ends the process gets as 0, 1 and 2; and, once it is set up, the
+//! readers and the stdin writer on the shim's ends.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,17 +26,14 @@ pub struct StreamSpec {
     pub tty: bool,
     /// Keep stdin open for attachers to write to (a terminal always is).
     pub stdin: bool,
-    /// rows, cols of the terminal.
-    pub terminal_size: Option<(u16, u16)>,
 }
 
-/// The process's ends, each close-on-exec (it gets them by dup2).
+/// The process's ends, each close-on-exec (it gets them by dup2). With a
+/// terminal, /dev/null until it puts its terminal there.
 pub struct ChildEnds {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
-    /// Its stdin is a terminal, to be its controlling one.
-    pub tty: bool,
 }
 
 /// The shim's ends, until the process has its own copies.
@@ -44,9 +43,8 @@ pub struct Opened {
 }
 
 enum Ends {
-    Tty {
-        master: OwnedFd,
-    },
+    /// A terminal: its master comes from the process.
+    Tty,
     Pipes {
         stdin: Option<OwnedFd>,
         stdout: OwnedFd,
@@ -77,18 +75,16 @@ pub fn open(spec: &StreamSpec, log: &Path) -> Result<(ChildEnds, Opened)> {
     })?;
     let hub = Arc::new(OutputHub::new(Some(log)));
     if spec.tty {
-        let (master, slave) = open_pty(spec.terminal_size)?;
         let ends = ChildEnds {
-            stdin: dup(&slave)?,
-            stdout: dup(&slave)?,
-            stderr: slave,
-            tty: true,
+            stdin: dev_null()?,
+            stdout: dev_null()?,
+            stderr: dev_null()?,
         };
         return Ok((
             ends,
             Opened {
                 hub,
-                kind: Ends::Tty { master },
+                kind: Ends::Tty,
             },
         ));
     }
@@ -104,7 +100,6 @@ pub fn open(spec: &StreamSpec, log: &Path) -> Result<(ChildEnds, Opened)> {
         stdin: in_r,
         stdout: out_w,
         stderr: err_w,
-        tty: false,
     };
     let kind = Ends::Pipes {
         stdin: in_w,
@@ -115,13 +110,15 @@ pub fn open(spec: &StreamSpec, log: &Path) -> Result<(ChildEnds, Opened)> {
 }
 
 impl Opened {
-    /// Starts the readers and the stdin writer. Call once the process has
-    /// its copies of the ends (and they are closed here), so that its exit
-    /// is their end of file.
-    pub fn start(self) -> Result<Streams> {
+    /// Starts the readers and the stdin writer, on `master` for a terminal
+    /// (the one the process made). Call once the process has its copies of
+    /// the ends (and they are closed here), so that its exit is their end
+    /// of file.
+    pub fn start(self, master: Option<OwnedFd>) -> Result<Streams> {
         let hub = self.hub;
         match self.kind {
-            Ends::Tty { master } => {
+            Ends::Tty => {
+                let master = master.ok_or(IoError::NoTerminal)?;
                 // Written to by the runtime (stdin), read by the reader's
                 // thread.
                 let master = Arc::new(AsyncIoFd::with_interest(
@@ -168,13 +165,6 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))
 }
 
-fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
-    fd.try_clone().map_err(|source| IoError::Sys {
-        what: "dup",
-        source,
-    })
-}
-
 fn dev_null() -> Result<OwnedFd> {
     std::fs::File::open("/dev/null")
         .map(OwnedFd::from)
@@ -182,33 +172,4 @@ fn dev_null() -> Result<OwnedFd> {
             what: "open /dev/null",
             source,
         })
-}
-
-/// A PTY pair, both ends close-on-exec (the child gets the slave by dup2).
-fn open_pty(size: Option<(u16, u16)>) -> Result<(OwnedFd, OwnedFd)> {
-    use nix::pty::{grantpt, posix_openpt, unlockpt};
-    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
-        .map_err(sys("open /dev/ptmx"))?;
-    grantpt(&master).map_err(sys("grantpt"))?;
-    unlockpt(&master).map_err(sys("unlockpt"))?;
-    let name = nix::pty::ptsname_r(&master).map_err(sys("ptsname"))?;
-    let slave = nix::fcntl::open(
-        name.as_str(),
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(sys("open pty slave"))?;
-    let master: OwnedFd = master.into();
-    let (rows, cols) = size.unwrap_or((24, 80));
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize from a live struct.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
-        return Err(sys("set terminal size")(nix::errno::Errno::last()));
-    }
-    Ok((master, slave))
 }

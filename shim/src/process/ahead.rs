@@ -12,6 +12,7 @@ use super::clone::NO_CLONE3_ENV;
 use super::clone::{clone3_vm, kernel_at_least, pipe_high, CloneArgs};
 #[cfg(target_arch = "x86_64")]
 use super::error::{sys, Result};
+use super::loopback;
 use super::sys as raw;
 
 /// The container's UTS, mount, IPC and network namespaces, made ahead: by
@@ -177,7 +178,9 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
         // waits. And not in the shim's directory, which would keep that
         // file system busy.
         .and_then(|_| raw::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None))
-        .and_then(|_| raw::chdir(c"/"));
+        .and_then(|_| raw::chdir(c"/"))
+        // Here, off the path from Create to the command (see loopback.rs).
+        .and_then(|_| loopback::up());
     let errno = match made {
         Ok(_) => 0i32,
         Err(e) => e,

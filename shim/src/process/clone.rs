@@ -15,6 +15,20 @@ pub(super) fn pipe_high() -> Result<(OwnedFd, OwnedFd)> {
     Ok((raise(r)?, raise(w)?))
 }
 
+/// A connected pair of SOCK_SEQPACKET sockets, for a channel that may carry
+/// a descriptor (the init's report, with its terminal's master).
+pub(super) fn seqpacket_high() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(sys("socketpair"))?;
+    Ok((raise(a)?, raise(b)?))
+}
+
 pub(super) fn raise(fd: OwnedFd) -> Result<OwnedFd> {
     if fd.as_raw_fd() >= HIGH_FD {
         return Ok(fd);

@@ -7,8 +7,10 @@ use std::ffi::CStr;
 use nix::errno::Errno;
 
 use super::harden;
+use super::mounts;
 use super::relay::{RelayError, Report};
 use super::report::{exit_code, Step, EXIT_SETUP};
+use super::terminal;
 
 /// The init's report in words, and the exit code it exited with, for a
 /// container of this command. Runs in the shim.
@@ -28,19 +30,33 @@ pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32,
         Step::Unshare => format!("create the namespaces: {}", Errno::from_raw(r.errno)),
         Step::JoinCgroup => format!("join the cgroup: {}", Errno::from_raw(r.errno)),
         Step::PlaceFds => format!("place the descriptors: {}", Errno::from_raw(r.errno)),
-        Step::ControllingTty => format!(
-            "take the controlling terminal: {}",
-            Errno::from_raw(r.errno)
-        ),
+        Step::Loopback => format!("bring up lo: {desc}"),
         Step::MakePrivate => format!("make / private: {desc}"),
         Step::MountProc => format!("mount /proc: {desc}"),
         Step::Mask => format!("mask {}: {desc}", path(harden::MASKED_PATHS)),
         Step::BindReadOnly => format!("bind {}: {desc}", path(harden::READONLY_PATHS)),
         Step::MakeReadOnly => format!("make read-only {}: {desc}", path(harden::READONLY_PATHS)),
         Step::Hostname => format!("set hostname: {desc}"),
+        Step::MountDev => format!("mount {}: {desc}", path(&mounts::DEV_MOUNTS)),
+        Step::DevNode => {
+            let nodes = mounts::DEVICES.iter().map(|d| d.0);
+            let links = mounts::LINKS.iter().map(|l| l.1);
+            let all: Vec<&CStr> = nodes.chain(links).collect();
+            format!("make {}: {desc}", path(&all))
+        }
+        Step::Terminal => match terminal::STEPS.get(item) {
+            Some(what) => format!("terminal: {what}: {desc}"),
+            None => format!("terminal: {desc}"),
+        },
+        Step::Keyring => format!("join a session keyring of its own: {desc}"),
+        Step::CgroupNs => format!("create the cgroup namespace: {desc}"),
+        Step::MountSys => format!("mount /sys: {desc}"),
+        Step::MountCgroup if item == 0 => format!("mount /sys/fs/cgroup: {desc}"),
+        Step::MountCgroup => format!("mount cgroup hierarchy #{item} on /sys/fs/cgroup: {desc}"),
         Step::DropCap => format!("drop capability {item} from the bounding set: {desc}"),
         Step::SetCaps => format!("set capabilities: {desc}"),
         Step::NoNewPrivs => format!("set no_new_privs: {desc}"),
+        Step::Seccomp => format!("install the seccomp filter: {desc}"),
         Step::ReadCommand => format!("init: read the command: {desc}"),
         Step::DecodeCommand => match RelayError::from_code(r.item) {
             Some(e) => format!("init: {e}"),

@@ -2,7 +2,8 @@
 //! confinement. Masked and read-only paths in the container's own mount
 //! namespace, docker's default capability set (every other capability
 //! dropped from the bounding, effective, permitted and inheritable sets, and
-//! no ambient ones), and `no_new_privs`. `--privileged` skips all of it.
+//! no ambient ones), `no_new_privs`, a session keyring of its own and no
+//! way to the others. `--privileged` skips all of it but the keyring.
 
 use std::ffi::CStr;
 
@@ -76,11 +77,16 @@ fn probe(path: &CStr) -> Option<bool> {
     Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
-/// Masks and write-protects docker's paths. Runs in the init, after its
-/// fresh /proc is mounted: raw syscalls only, nothing allocated.
-pub fn protect_paths() -> Result<(), Fault> {
+/// Masks and write-protects docker's paths under `/proc` (`sys` false) or
+/// under `/sys` (`sys` true), each after its file system is mounted. Runs
+/// in the init: raw syscalls only, nothing allocated.
+pub fn protect_paths(sys: bool) -> Result<(), Fault> {
     let ro = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let wanted = |p: &CStr| p.to_bytes().starts_with(b"/sys/") == sys;
     for (i, p) in MASKED_PATHS.iter().enumerate() {
+        if !wanted(p) {
+            continue;
+        }
         let Some(is_dir) = probe(p) else {
             continue; // Nothing there to hide.
         };
@@ -92,7 +98,7 @@ pub fn protect_paths() -> Result<(), Fault> {
         Fault::check(r, Step::Mask, i)?;
     }
     for (i, p) in READONLY_PATHS.iter().enumerate() {
-        if probe(p).is_none() {
+        if !wanted(p) || probe(p).is_none() {
             continue;
         }
         let bind = libc::MS_BIND | libc::MS_REC;
@@ -176,6 +182,126 @@ pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
         Step::NoNewPrivs,
         0,
     )?;
+    Ok(())
+}
+
+/// A session keyring of the container's own, as runc gives each: without
+/// it, the container shares the session keyring the shim was started in.
+pub fn own_keyring() -> Result<(), Fault> {
+    // A null name: a new anonymous keyring ("_ses").
+    Fault::check(
+        sys::keyctl(libc::KEYCTL_JOIN_SESSION_KEYRING as libc::c_int, 0),
+        Step::Keyring,
+        0,
+    )?;
+    Ok(())
+}
+
+/// The system calls of the kernel's key management, refused with EPERM as
+/// docker's default seccomp profile refuses them: keyrings are not
+/// namespaced, and the user keyring of uid 0 is every root process's on the
+/// host. (The other keyrings a process can reach, its session's and its
+/// own, are the container's: see [`own_keyring`].)
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const KEY_SYSCALLS: [u32; 3] = [
+    libc::SYS_add_key as u32,
+    libc::SYS_request_key as u32,
+    libc::SYS_keyctl as u32,
+];
+/// The same on the 32-bit x86 ABI, which a 64-bit process can still call
+/// (`int 0x80`): add_key, request_key, keyctl.
+#[cfg(target_arch = "x86_64")]
+const KEY_SYSCALLS_I386: [u32; 3] = [286, 287, 288];
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH_AARCH64: u32 = 0xc000_00b7;
+/// The x32 ABI's syscalls are x86_64's numbers with this bit.
+#[cfg(target_arch = "x86_64")]
+const X32_BIT: u32 = 0x4000_0000;
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+const fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    }
+}
+
+/// A word of `seccomp_data` at an offset.
+const LOAD: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+const DENY: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+
+/// The filter: the architecture at offset 4 of `seccomp_data`, the
+/// syscall's number at 0.
+#[cfg(target_arch = "x86_64")]
+const KEY_FILTER: [libc::sock_filter; 15] = [
+    stmt(LOAD, 4),
+    jeq(AUDIT_ARCH_X86_64, 0, 6),
+    stmt(LOAD, 0),
+    stmt(
+        (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16,
+        !X32_BIT,
+    ),
+    jeq(KEY_SYSCALLS[0], 9, 0),
+    jeq(KEY_SYSCALLS[1], 8, 0),
+    jeq(KEY_SYSCALLS[2], 7, 0),
+    stmt(RET, ALLOW),
+    jeq(AUDIT_ARCH_I386, 0, 4),
+    stmt(LOAD, 0),
+    jeq(KEY_SYSCALLS_I386[0], 3, 0),
+    jeq(KEY_SYSCALLS_I386[1], 2, 0),
+    jeq(KEY_SYSCALLS_I386[2], 1, 0),
+    stmt(RET, ALLOW),
+    stmt(RET, DENY),
+];
+
+#[cfg(target_arch = "aarch64")]
+const KEY_FILTER: [libc::sock_filter; 8] = [
+    stmt(LOAD, 4),
+    jeq(AUDIT_ARCH_AARCH64, 0, 4),
+    stmt(LOAD, 0),
+    jeq(KEY_SYSCALLS[0], 3, 0),
+    jeq(KEY_SYSCALLS[1], 2, 0),
+    jeq(KEY_SYSCALLS[2], 1, 0),
+    stmt(RET, ALLOW),
+    stmt(RET, DENY),
+];
+
+/// Installs the key management filter (after `no_new_privs`, which lets a
+/// filter in without CAP_SYS_ADMIN). Until a bundle brings docker's whole
+/// seccomp profile, this is the one part of it the host mode cannot do
+/// without: the rest of docker's confinement is already in the mounts and
+/// the capabilities.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub fn refuse_keyrings() -> Result<(), Fault> {
+    let prog = libc::sock_fprog {
+        len: KEY_FILTER.len() as u16,
+        filter: KEY_FILTER.as_ptr() as *mut libc::sock_filter,
+    };
+    Fault::check(sys::seccomp_filter(&prog), Step::Seccomp, 0)?;
+    Ok(())
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub fn refuse_keyrings() -> Result<(), Fault> {
     Ok(())
 }
 

@@ -8,9 +8,11 @@
 //! allocated, nothing locked, no panics.
 //!
 //! At Create it sets up its namespaces (private mounts, a fresh /proc,
-//! docker's masked paths, hostname), waits for the shim's word that its
-//! cgroup is made and joins it, drops its capabilities, reports ready on the
-//! ack pipe, and waits. At Start the shim sends it the command over the command
+//! docker's masked paths, hostname, its own /dev and, with a terminal, the
+//! terminal), waits for the shim's word that its cgroup is made and joins
+//! it, enters a cgroup namespace of its own and mounts /sys and its cgroup
+//! there, drops its capabilities, reports ready on the ack socket (with
+//! its terminal's master), and waits. At Start the shim sends it the command over the command
 //! pipe; it parses it in place, changes directory, finds the program on the
 //! PATH and execs it in its own place, so that the command is PID 1. Any
 //! failure is a fixed-size [`Report`] (step, errno, item) that the shim
@@ -21,17 +23,24 @@ use std::os::fd::RawFd;
 
 use super::harden;
 use super::lookup::{lookup, probe_exec, PATH_BUF};
+use super::mounts;
 use super::relay::{self, RelayError, Report};
 use super::report::{fail, send, Fault, Step, EXIT_SETUP};
 use super::sys;
+use super::terminal;
 
 /// Where the init reads its command.
 pub const CMD_FD: RawFd = 3;
 /// Where the init reports a failure to run the command; close-on-exec, so a
 /// successful exec closes it and the shim reads EOF.
 pub const STATUS_FD: RawFd = 4;
-/// Where the init reports its Create-time setup: ready, or what failed.
+/// Where the init reports its Create-time setup: ready (with its
+/// terminal's master), or what failed. A SOCK_SEQPACKET socket.
 pub const ACK_FD: RawFd = 5;
+
+/// The most cgroup hierarchies the init joins and mounts (v1 has about a
+/// dozen controllers; a container is made in five or six).
+pub const MAX_HIERARCHIES: usize = 16;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -42,13 +51,25 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 pub struct InitPlan {
     hostname: CString,
     privileged: bool,
+    /// A terminal of this size (rows, cols), which it makes itself.
+    terminal: Option<(u16, u16)>,
+    /// The host's cgroups are v2 (one hierarchy, joined through
+    /// `cgroup.procs`), not v1 (each through `tasks`).
+    cgroup_v2: bool,
     last_cap: u32,
     /// Receives the command: exactly as long as the one the shim will send.
     buf: Vec<u8>,
     /// Receives argv and envp, pointing into `buf`.
     ptrs: Vec<*const c_char>,
-    /// Receives the cgroup files to join (see [`relay::encode_join`]).
+    /// Receives the cgroups to join (see [`relay::encode_join`]): pairs of
+    /// a directory and its hierarchy's name.
     join_buf: Vec<u8>,
+    /// How much of `join_buf` the message filled.
+    join_len: usize,
+    /// The directories joined, opened (O_PATH), for their mounts.
+    cgroup_dirs: [RawFd; MAX_HIERARCHIES],
+    /// Its terminal's master, once made.
+    master: RawFd,
     /// How its namespaces came to be, for its ready report: an
     /// [`Ahead`](crate::spawn) outcome and an errno.
     pub(crate) namespaces: (u32, i32),
@@ -64,6 +85,8 @@ impl InitPlan {
     pub fn new(
         hostname: &str,
         privileged: bool,
+        terminal: Option<(u16, u16)>,
+        cgroup_v2: bool,
         command_len: usize,
         argc: usize,
         envc: usize,
@@ -71,10 +94,15 @@ impl InitPlan {
         Ok(Self {
             hostname: CString::new(hostname).map_err(|_| RelayError::InnerNul)?,
             privileged,
+            terminal,
+            cgroup_v2,
             last_cap: harden::last_cap(),
             buf: vec![0; command_len],
             ptrs: vec![std::ptr::null(); relay::pointer_slots(argc, envc)],
             join_buf: vec![0; JOIN_BUF],
+            join_len: 0,
+            cgroup_dirs: [-1; MAX_HIERARCHIES],
+            master: -1,
             namespaces: (0, 0),
         })
     }
@@ -116,13 +144,14 @@ pub fn encode(
 /// Call only in the clone child, once, with the plan the shim made for it.
 pub unsafe fn run(plan: &mut InitPlan) -> ! {
     if let Err(f) = setup(plan)
-        .and_then(|_| join_cgroup(&mut plan.join_buf))
+        .and_then(|_| join_cgroup(plan))
+        .and_then(|_| setup_joined(plan))
         .and_then(|_| {
             // Last, as the mounts and the join needed CAP_SYS_ADMIN.
             if plan.privileged {
                 Ok(())
             } else {
-                harden::drop_privileges(plan.last_cap)
+                harden::drop_privileges(plan.last_cap).and_then(|_| harden::refuse_keyrings())
             }
         })
     {
@@ -130,14 +159,20 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
     }
     // Ready, and (in `item`, `errno`) how its namespaces came to be.
     let (item, errno) = plan.namespaces;
-    send(
-        ACK_FD,
-        &Report {
-            step: Step::Ready as u32,
-            errno,
-            item,
-        },
-    );
+    let ready = Report {
+        step: Step::Ready as u32,
+        errno,
+        item,
+    };
+    if plan.master >= 0 {
+        // A failed send leaves the shim with no terminal: it reads that as
+        // a failed set-up.
+        let _ = sys::send_with_fd(ACK_FD, &ready.encode(), plan.master);
+        // SAFETY: our own descriptor; the shim has its copy.
+        let _ = unsafe { sys::close(plan.master) };
+    } else {
+        send(ACK_FD, &ready);
+    }
     // SAFETY: our own descriptor, not used again.
     let _ = unsafe { sys::close(ACK_FD) };
     let f = match receive_and_exec(plan) {
@@ -147,10 +182,11 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
     fail(STATUS_FD, f)
 }
 
-/// Create-time setup, in the init's own namespaces.
-fn setup(plan: &InitPlan) -> Result<(), Fault> {
-    // Private, recursively: with a shared `/` (systemd hosts) the /proc
-    // mount below would otherwise propagate to the host and hide its /proc.
+/// Create-time setup in the init's own namespaces, while the shim makes
+/// its cgroup.
+fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
+    // Private, recursively: with a shared `/` (systemd hosts) the mounts
+    // below would otherwise propagate to the host.
     let private = libc::MS_REC | libc::MS_PRIVATE;
     Fault::check(
         sys::mount(None, c"/", None, private, None),
@@ -163,35 +199,58 @@ fn setup(plan: &InitPlan) -> Result<(), Fault> {
         Step::MountProc,
         0,
     )?;
+    // Before the masks, which are binds of its /dev/null.
+    mounts::dev(plan.privileged)?;
     if !plan.privileged {
-        harden::protect_paths()?;
+        harden::protect_paths(false)?;
     }
     let host = plan.hostname.as_bytes();
     if !host.is_empty() {
         Fault::check(sys::sethostname(host), Step::Hostname, 0)?;
     }
-    Ok(())
+    if let Some((rows, cols)) = plan.terminal {
+        plan.master = terminal::open(rows, cols)?;
+    }
+    harden::own_keyring()
 }
 
 /// Waits for the shim to make the cgroup, and joins it: the command, and
 /// everything the init does from here, is accounted to the container. What
 /// came before (the namespaces, the mounts) is the runtime's work, and
-/// overlapped with the shim's.
-fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
+/// overlapped with the shim's. The message is pairs of a directory and its
+/// hierarchy's name; each directory is kept open for its mount (see
+/// [`setup_joined`]), as the host's hierarchies are out of view once /sys
+/// is the container's.
+fn join_cgroup(plan: &mut InitPlan) -> Result<(), Fault> {
     let mut header = [0u8; 4];
     if read_full(CMD_FD, &mut header, Step::JoinCgroup)? < header.len() {
         // The shim gave up on this container (or died): nothing to report.
         sys::exit(EXIT_SETUP)
     }
-    let Some(body) = buf.get_mut(..relay::join_len(header)) else {
+    let len = relay::join_len(header);
+    let Some(body) = plan.join_buf.get_mut(..len) else {
         return Err(decode_fault(RelayError::TooLarge));
     };
     if read_full(CMD_FD, body, Step::JoinCgroup)? < body.len() {
         sys::exit(EXIT_SETUP)
     }
-    for (i, path) in relay::decode_join(body).map_err(decode_fault)?.enumerate() {
+    plan.join_len = len;
+    let join_file = if plan.cgroup_v2 {
+        c"cgroup.procs"
+    } else {
+        c"tasks"
+    };
+    let mut entries = relay::decode_join(&plan.join_buf[..len]).map_err(decode_fault)?;
+    let mut i = 0;
+    while let Some(dir) = entries.next() {
+        if entries.next().is_none() || i == MAX_HIERARCHIES {
+            return Err(decode_fault(RelayError::Truncated));
+        }
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let held = Fault::check(sys::open(dir, flags), Step::JoinCgroup, i)? as RawFd;
+        plan.cgroup_dirs[i] = held;
         let fd = Fault::check(
-            sys::open(path, libc::O_WRONLY | libc::O_CLOEXEC),
+            sys::open_at(held, join_file, libc::O_WRONLY | libc::O_CLOEXEC),
             Step::JoinCgroup,
             i,
         )? as RawFd;
@@ -203,8 +262,32 @@ fn join_cgroup(buf: &mut [u8]) -> Result<(), Fault> {
             Ok(_) => return Err(Fault::new(Step::JoinCgroup, libc::EIO, i)),
             Err(e) => return Err(Fault::new(Step::JoinCgroup, e, i)),
         }
+        i += 1;
     }
     Ok(())
+}
+
+/// Once in its cgroup: a cgroup namespace, whose root is that cgroup, and
+/// the file systems that show the container's own namespaces, /sys and
+/// /sys/fs/cgroup.
+fn setup_joined(plan: &mut InitPlan) -> Result<(), Fault> {
+    Fault::check(sys::unshare(libc::CLONE_NEWCGROUP), Step::CgroupNs, 0)?;
+    mounts::sys(plan.privileged)?;
+    if !plan.privileged {
+        harden::protect_paths(true)?;
+    }
+    let names = relay::decode_join(&plan.join_buf[..plan.join_len])
+        .map_err(decode_fault)?
+        .skip(1)
+        .step_by(2);
+    let dirs = plan.cgroup_dirs.iter().copied().take_while(|fd| *fd >= 0);
+    let r = mounts::cgroups(plan.cgroup_v2, plan.privileged, dirs.zip(names));
+    for fd in plan.cgroup_dirs.iter_mut().filter(|fd| **fd >= 0) {
+        // SAFETY: the descriptors join_cgroup opened, used no more.
+        let _ = unsafe { sys::close(*fd) };
+        *fd = -1;
+    }
+    r
 }
 
 /// Reads from `fd` until `buf` is full or EOF: how much it read. A read

@@ -5,9 +5,10 @@
 //! - [`spawn`]: the clone, into new namespaces (joining those made
 //!   [`ahead`]) and the cgroup, and the child's first steps;
 //! - [`init`]: the child's own work until it execs, with raw system calls
-//!   only ([`sys`]): its mounts, [`harden`]ing, the cgroup join, the
-//!   command read off a pipe ([`relay`]), the PATH [`lookup`]; what fails is
-//!   a [`report`], put into words by [`describe`];
+//!   only (`sys`): its [`mounts`], its [`terminal`], its [`loopback`]
+//!   up, [`harden`]ing, the cgroup join, the command read off a pipe
+//!   ([`relay`]), the PATH [`lookup`]; what fails is a [`report`], put into
+//!   words by [`describe`];
 //! - [`exec`]: sending a waiting process its command (Start);
 //! - [`signal`]: signals to it, or to its whole PID namespace;
 //! - [`reaper`]: the one `waitpid` loop, which tells each watcher of its
@@ -15,17 +16,21 @@
 
 pub mod ahead;
 mod clone;
+mod cpath;
 pub mod describe;
 pub mod error;
 pub mod exec;
 pub mod harden;
 pub mod init;
 pub mod lookup;
+pub mod loopback;
+pub mod mounts;
 pub mod reaper;
 pub mod relay;
 pub mod report;
 pub mod signal;
 pub mod spawn;
 mod sys;
+pub mod terminal;
 
 pub use error::SpawnError;

@@ -21,18 +21,26 @@ const EXIT_NOT_FOUND: i32 = 127;
 pub enum Step {
     Ready = 0,
     Unshare,
+    Loopback,
     JoinCgroup,
     PlaceFds,
-    ControllingTty,
     MakePrivate,
     MountProc,
     Mask,
     BindReadOnly,
     MakeReadOnly,
     Hostname,
+    MountDev,
+    DevNode,
+    Terminal,
+    Keyring,
+    CgroupNs,
+    MountSys,
+    MountCgroup,
     DropCap,
     SetCaps,
     NoNewPrivs,
+    Seccomp,
     ReadCommand,
     DecodeCommand,
     Chdir,
@@ -40,21 +48,29 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 18] = [
+    const ALL: [Step; 26] = [
         Step::Ready,
         Step::Unshare,
+        Step::Loopback,
         Step::JoinCgroup,
         Step::PlaceFds,
-        Step::ControllingTty,
         Step::MakePrivate,
         Step::MountProc,
         Step::Mask,
         Step::BindReadOnly,
         Step::MakeReadOnly,
         Step::Hostname,
+        Step::MountDev,
+        Step::DevNode,
+        Step::Terminal,
+        Step::Keyring,
+        Step::CgroupNs,
+        Step::MountSys,
+        Step::MountCgroup,
         Step::DropCap,
         Step::SetCaps,
         Step::NoNewPrivs,
+        Step::Seccomp,
         Step::ReadCommand,
         Step::DecodeCommand,
         Step::Chdir,
@@ -120,4 +136,18 @@ pub(super) fn send(fd: RawFd, r: &Report) {
 pub fn fail(fd: RawFd, fault: Fault) -> ! {
     send(fd, &fault.report());
     sys::exit(exit_code(fault.step, fault.errno))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_numbered_in_order() {
+        for (i, s) in Step::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
+            assert_eq!(Step::from_u32(i as u32), Some(*s));
+        }
+        assert_eq!(Step::from_u32(Step::ALL.len() as u32), None);
+    }
 }

@@ -29,10 +29,11 @@ use super::ahead::{
 };
 #[cfg(target_arch = "x86_64")]
 use super::clone::{clone3_takes_stack_bottom, clone3_vm};
-use super::clone::{pipe_high, raise, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
+use super::clone::{pipe_high, raise, seqpacket_high, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
 use super::describe::describe;
 use super::error::{sys, Result, SpawnError};
 use super::init::{self, InitPlan, ACK_FD, CMD_FD, STATUS_FD};
+use super::loopback;
 use super::relay::{self, Report};
 use super::report::{fail, Fault, Step};
 use super::sys as raw;
@@ -44,24 +45,30 @@ use super::sys as raw;
 /// thread group takes the kernel's cgroup_threadgroup_rwsem for writing,
 /// which waits for an RCU grace period, 5-15 ms of every container start.
 pub enum JoinAt {
-    /// cgroup v2: clone3 with CLONE_INTO_CGROUP and this directory. Where
-    /// clone3 cannot (see [`spawn_init`]), the child writes "0" to `procs`.
-    Dir { dir: OwnedFd, procs: CString },
+    /// cgroup v2: clone3 with CLONE_INTO_CGROUP and this directory (open,
+    /// and its path). Where clone3 cannot (see [`spawn_init`]), the child
+    /// writes "0" to its `cgroup.procs`.
+    Dir { dir: OwnedFd, path: CString },
     /// cgroup v1: the clone child, still single-threaded, writes "0" (its
-    /// own thread) to each hierarchy's `tasks` file
-    /// (the cgroup room names them); moving one thread of its own
-    /// needs no thread-group lock. The shim makes the cgroup, and sends it
-    /// those files, while the child creates its namespaces.
+    /// own thread) to the `tasks` file of each hierarchy's directory (the
+    /// cgroup room names them); moving one thread of its own needs no
+    /// thread-group lock. The shim makes the cgroup, and sends it those
+    /// directories, while the child creates its namespaces.
     Later,
 }
 
-/// The descriptors the init gets as 0, 1 and 2.
+/// A directory of the container's cgroup, and the name of its hierarchy
+/// (`memory`; on v2, `cgroup2`): the init joins it, and mounts it under
+/// that name.
+pub type CgroupDir = (CString, CString);
+
+/// The descriptors the init gets as 0, 1 and 2. (With a terminal, it
+/// makes its own in its devpts and puts its slave there: see
+/// `terminal.rs`.)
 pub struct ChildStdio {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
-    /// Make stdin the controlling terminal (it is a PTY slave).
-    pub controlling_tty: bool,
 }
 
 /// An init that is setting itself up, then waits for its command.
@@ -83,24 +90,29 @@ pub struct SpawnedInit {
 enum Join {
     /// clone3 put it there (CLONE_INTO_CGROUP).
     Born,
-    /// It writes "0" to this v2 `cgroup.procs` (the clone(2) fallback).
+    /// It writes "0" to this v2 directory's `cgroup.procs` (the clone(2)
+    /// fallback).
     Procs(CString),
-    /// It writes "0" to the v1 `tasks` files the shim sends.
-    Files,
+    /// It writes "0" to the `tasks` files of the v1 directories the shim
+    /// sends.
+    Dirs,
 }
 
 impl SpawnedInit {
-    /// Tells the init that its cgroup is made: on v1 it writes "0" to each
-    /// of `tasks` (one `tasks` file per hierarchy); on v2 `tasks` is not
-    /// used: it was born in its cgroup, or, after the clone(2) fallback,
-    /// joins through `cgroup.procs`. Then it finishes its set-up.
-    pub fn proceed(&self, tasks: &[CString]) -> Result<()> {
-        let files = match &self.join {
-            Join::Born => &[],
-            Join::Procs(p) => std::slice::from_ref(p),
-            Join::Files => tasks,
+    /// Tells the init that its cgroup is made: on v1 it joins each of
+    /// `dirs` (one per hierarchy); on v2 `dirs` is not used: it was born
+    /// in its cgroup, or, after the clone(2) fallback, joins through
+    /// `cgroup.procs`. Then it finishes its set-up.
+    pub fn proceed(&self, dirs: &[CgroupDir]) -> Result<()> {
+        let pairs: Vec<CString> = match &self.join {
+            Join::Born => Vec::new(),
+            Join::Procs(p) => vec![p.clone(), c"cgroup2".into()],
+            Join::Dirs => dirs
+                .iter()
+                .flat_map(|(d, n)| [d.clone(), n.clone()])
+                .collect(),
         };
-        let msg = relay::encode_join(files, init::JOIN_BUF)
+        let msg = relay::encode_join(&pairs, init::JOIN_BUF)
             .map_err(|e| SpawnError::Setup(format!("the cgroup's paths: {e}")))?;
         let mut sent = 0;
         while sent < msg.len() {
@@ -129,7 +141,7 @@ impl Setup {
     ///
     /// Call it before anything else may reap children (no await between
     /// [`spawn_init`] and this): the pid is only ours to reap until then.
-    pub fn wait(self) -> Result<()> {
+    pub fn wait(self) -> Result<Option<OwnedFd>> {
         // On failure it is exiting or stuck, and nobody watches it yet: end
         // it and reap it here, so a failed spawn leaves nothing.
         read_ack(self.ack).inspect_err(|_| end(self.pid))
@@ -189,7 +201,7 @@ fn spawn_init_sharing(
 ) -> Result<SpawnedInit> {
     let (cmd_r, cmd_w) = pipe_high()?;
     let (status_r, status_w) = pipe_high()?;
-    let (ack_r, ack_w) = pipe_high()?;
+    let (ack_r, ack_w) = seqpacket_high()?;
     let stdin = raise(stdio.stdin)?;
     let stdout = raise(stdio.stdout)?;
     let stderr = raise(stdio.stderr)?;
@@ -207,7 +219,6 @@ fn spawn_init_sharing(
         ack: ack_w.as_raw_fd(),
         ns_from: ahead.as_ref().map_or(-1, |a| a.pidfd.as_raw_fd()),
         ns_ready: ahead.as_ref().map_or(-1, |a| a.ready.as_raw_fd()),
-        tty: stdio.controlling_tty,
         plan,
     });
     let mut args = CloneArgs {
@@ -221,7 +232,7 @@ fn spawn_init_sharing(
             args.cgroup = dir.as_raw_fd() as u64;
             Join::Born
         }
-        JoinAt::Later => Join::Files,
+        JoinAt::Later => Join::Dirs,
     };
 
     let clone3 = if std::env::var_os(NO_CLONE3_ENV).is_some() {
@@ -240,10 +251,13 @@ fn spawn_init_sharing(
             if e == nix::errno::Errno::ENOSYS
                 || (e == nix::errno::Errno::EINVAL && args.flags & CLONE_INTO_CGROUP != 0) =>
         {
-            if let JoinAt::Dir { procs, .. } = join {
-                how = Join::Procs(procs.clone());
+            if let JoinAt::Dir { path, .. } = join {
+                how = Join::Procs(path.clone());
             }
-            let mut stack = vec![0u8; 64 * 1024];
+            // As much as the init's own stack when it shares our memory: its
+            // paths are built on it (a few pages each), and an overflow here
+            // would not fault but write over the child's copy of the heap.
+            let mut stack = vec![0u8; STACK_LEN];
             let ptr: *mut ChildArgs = &mut *child;
             let run = Box::new(|| -> isize {
                 // SAFETY: in the clone child, on its own copy of everything
@@ -291,12 +305,12 @@ struct ChildArgs {
     /// which that says whether it made them; -1: it makes its own.
     ns_from: RawFd,
     ns_ready: RawFd,
-    tty: bool,
     plan: InitPlan,
 }
 
-/// The child's stack while it shares our memory: the init's needs are a
-/// page or two (the largest is a PATH_MAX buffer); debug builds take more.
+/// The child's stack while it shares our memory (or after the clone(2)
+/// fallback): the init's needs are a few pages (it builds paths in
+/// PATH_MAX buffers); debug builds take more.
 const STACK_LEN: usize = 256 * 1024;
 
 /// clone3 the init. With `share`, on x86_64, it shares our memory until it
@@ -494,6 +508,9 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
         if let Err(e) = raw::unshare(UNSHARE_NAMESPACES) {
             fail(ack, Fault::new(Step::Unshare, e, 0));
         }
+        if let Err(e) = loopback::up() {
+            fail(ack, Fault::new(Step::Loopback, e, 0));
+        }
     }
     for &(from, to) in &child.moves {
         // SAFETY: 0-5 are the child's to replace (its copies of the shim's).
@@ -513,12 +530,6 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
         let _ = raw::prctl(libc::PR_SET_NAME, name, 0);
     }
     let _ = raw::setsid();
-    if child.tty {
-        // SAFETY: TIOCSCTTY takes an integer.
-        if let Err(e) = unsafe { raw::ioctl(0, libc::TIOCSCTTY as libc::c_ulong, 0) } {
-            fail(ACK_FD, Fault::new(Step::ControllingTty, e, 0));
-        }
-    }
     // The runtime's handlers and ignored signals are the shim's, not the
     // container's: exec resets handlers but keeps what is ignored (SIGPIPE),
     // and until then a handler would run the shim's code here.
@@ -574,16 +585,39 @@ unsafe fn close_from(first: RawFd) {
 
 /// Waits for the init's report: ready, or the step that failed. EOF means
 /// it died before saying.
-fn read_ack(ack: OwnedFd) -> Result<()> {
+fn read_ack(ack: OwnedFd) -> Result<Option<OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; Report::SIZE];
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(&ack, &mut buf[got..]) {
-            Ok(0) => return Err(SpawnError::ChildDied),
-            Ok(n) => got += n,
+    let mut space = nix::cmsg_space!(RawFd);
+    // One record (SOCK_SEQPACKET): the report, and with a terminal's, its
+    // master.
+    let (len, master) = loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        match recvmsg::<()>(
+            ack.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => {
+                let mut master = None;
+                for c in m.cmsgs().map_err(sys("read the init's ack"))? {
+                    if let ControlMessageOwned::ScmRights(fds) = c {
+                        for fd in fds {
+                            // SAFETY: SCM_RIGHTS gave us this descriptor.
+                            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                            master.get_or_insert(fd);
+                        }
+                    }
+                }
+                break (m.bytes, master);
+            }
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(sys("read the init's ack")(e)),
         }
+    };
+    if len < buf.len() {
+        return Err(SpawnError::ChildDied);
     }
     let report = Report::decode(&buf).map_err(|_| SpawnError::ChildDied)?;
     if report.step == Step::Ready as u32 {
@@ -598,7 +632,7 @@ fn read_ack(ack: OwnedFd) -> Result<()> {
             }
             _ => tracing::debug!("made its own namespaces"),
         }
-        return Ok(());
+        return Ok(master);
     }
     Err(SpawnError::Setup(describe(&report, &[], &[], "").1))
 }
@@ -617,14 +651,13 @@ mod tests {
             stdin: null(),
             stdout: null(),
             stderr: null(),
-            controlling_tty: false,
         }
     }
 
     /// A child that cannot join its cgroup says so, with the stage and the
-    /// errno, and is gone when spawn_init returns. /dev/full stands in for
-    /// a `tasks` file that refuses the write (as v1 does with ENOSPC when
-    /// a cpuset is empty).
+    /// errno, and is gone when spawn_init returns. A directory whose `tasks`
+    /// is /dev/full stands in for a cgroup that refuses the write (as v1
+    /// does with ENOSPC when a cpuset is empty).
     #[test]
     fn a_failed_join_is_reported_and_leaves_no_child() {
         if !nix::unistd::geteuid().is_root() {
@@ -633,13 +666,22 @@ mod tests {
         }
         let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
         let stdio = null_stdio();
-        let plan = InitPlan::new("h", false, 0, 1, 0).unwrap();
+        let plan = InitPlan::new("h", false, None, false, 0, 1, 0).unwrap();
+        let dir = std::env::temp_dir().join(format!("mydocker-join-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(dir.join("tasks"));
+        std::os::unix::fs::symlink("/dev/full", dir.join("tasks")).unwrap();
+        let cg: CgroupDir = (
+            CString::new(dir.to_str().unwrap()).unwrap(),
+            c"memory".into(),
+        );
         let err = spawn_init(stdio, &JoinAt::Later, plan)
             .and_then(|init| {
-                init.proceed(&[c"/dev/full".into()])?;
+                init.proceed(&[cg])?;
                 init.setup.wait()
             })
             .expect_err("the join must fail");
+        std::fs::remove_dir_all(&dir).unwrap();
         let msg = err.to_string();
         assert!(msg.starts_with("join the cgroup: ENOSPC"), "{msg}");
         // Reaped already: no child of ours is left, not even a zombie.
@@ -666,7 +708,7 @@ mod tests {
         }
         let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
         let stdio = null_stdio();
-        let plan = InitPlan::new("h", false, 0, 1, 0).unwrap();
+        let plan = InitPlan::new("h", false, None, false, 0, 1, 0).unwrap();
         let init = spawn_init_sharing(stdio, &JoinAt::Later, plan, true).unwrap();
         assert!(init.memory.is_some(), "x86_64 shares memory with the init");
         let pid = init.pid;

@@ -209,6 +209,25 @@ pub fn mount(
     )
 }
 
+/// mount_setattr(2) (Linux 5.12) of `path`: sets `attr_set`
+/// (MOUNT_ATTR_*), with `flags` (AT_RECURSIVE: the mounts under it too).
+pub fn mount_setattr(path: &CStr, flags: libc::c_uint, attr_set: u64) -> SysResult {
+    // struct mount_attr, version 0.
+    let attr: [u64; 4] = [attr_set, 0, 0, 0];
+    let at = libc::AT_FDCWD as isize as usize;
+    call(
+        libc::SYS_mount_setattr,
+        [
+            at,
+            p(path.as_ptr()),
+            flags as usize,
+            p(attr.as_ptr()),
+            std::mem::size_of_val(&attr),
+            0,
+        ],
+    )
+}
+
 /// stat(2), or lstat(2) with `follow` false.
 pub fn stat(path: &CStr, follow: bool) -> Result<libc::stat, i32> {
     // SAFETY: an all-zero `struct stat` is a valid value to overwrite.
@@ -227,6 +246,106 @@ pub fn stat(path: &CStr, follow: bool) -> Result<libc::stat, i32> {
         ],
     )?;
     Ok(st)
+}
+
+/// mkdirat(2) at the current directory.
+pub fn mkdir(path: &CStr, mode: libc::mode_t) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    call(
+        libc::SYS_mkdirat,
+        [at, p(path.as_ptr()), mode as usize, 0, 0, 0],
+    )
+}
+
+/// mknodat(2) at the current directory.
+pub fn mknod(path: &CStr, mode: libc::mode_t, dev: libc::dev_t) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    call(
+        libc::SYS_mknodat,
+        [at, p(path.as_ptr()), mode as usize, dev as usize, 0, 0],
+    )
+}
+
+/// symlinkat(2): `link` pointing at `target`.
+pub fn symlink(target: &CStr, link: &CStr) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    call(
+        libc::SYS_symlinkat,
+        [p(target.as_ptr()), at, p(link.as_ptr()), 0, 0, 0],
+    )
+}
+
+/// umask(2): the previous mask.
+pub fn umask(mask: libc::mode_t) -> libc::mode_t {
+    // umask cannot fail.
+    call(libc::SYS_umask, [mask as usize, 0, 0, 0, 0, 0]).unwrap_or(0) as libc::mode_t
+}
+
+/// openat(2) relative to `dir`.
+pub fn open_at(dir: RawFd, path: &CStr, flags: libc::c_int) -> SysResult {
+    call(
+        libc::SYS_openat,
+        [dir as usize, p(path.as_ptr()), flags as usize, 0, 0, 0],
+    )
+}
+
+pub fn socket(domain: libc::c_int, kind: libc::c_int) -> SysResult {
+    call(
+        libc::SYS_socket,
+        [domain as usize, kind as usize, 0, 0, 0, 0],
+    )
+}
+
+/// sendmsg(2) of `data` with `fd` attached (SCM_RIGHTS).
+pub fn send_with_fd(sock: RawFd, data: &[u8], fd: RawFd) -> SysResult {
+    // The control message, built by hand: CMSG_* are not const, and this
+    // runs where nothing may allocate. A cmsghdr, then one int, padded.
+    #[repr(C)]
+    struct Control {
+        header: libc::cmsghdr,
+        fd: RawFd,
+        _pad: u32,
+    }
+    // SAFETY: all-zero is a valid cmsghdr and msghdr.
+    let mut control: Control = unsafe { std::mem::zeroed() };
+    control.header.cmsg_len = (std::mem::size_of::<libc::cmsghdr>() + 4) as _;
+    control.header.cmsg_level = libc::SOL_SOCKET;
+    control.header.cmsg_type = libc::SCM_RIGHTS;
+    control.fd = fd;
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = &mut control as *mut Control as *mut libc::c_void;
+    msg.msg_controllen = std::mem::size_of::<Control>() as _;
+    call(
+        libc::SYS_sendmsg,
+        [sock as usize, p(&msg as *const _), 0, 0, 0, 0],
+    )
+}
+
+/// keyctl(2) with integer arguments.
+pub fn keyctl(op: libc::c_int, a2: usize) -> SysResult {
+    call(libc::SYS_keyctl, [op as usize, a2, 0, 0, 0, 0])
+}
+
+/// seccomp(2) SECCOMP_SET_MODE_FILTER with `prog`.
+pub fn seccomp_filter(prog: &libc::sock_fprog) -> SysResult {
+    call(
+        libc::SYS_seccomp,
+        [
+            libc::SECCOMP_SET_MODE_FILTER as usize,
+            0,
+            p(prog as *const _),
+            0,
+            0,
+            0,
+        ],
+    )
 }
 
 pub fn sethostname(name: &[u8]) -> SysResult {

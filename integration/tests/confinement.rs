@@ -1,0 +1,442 @@
+//! What a container sees of the host, tried as a new user would: the
+//! cgroup file system, the terminals, /sys, /dev, the network, the
+//! keyrings. Each was a way out, or a view of the host, before; each test
+//! tries it on the real binaries, on the host-filesystem mode (the only
+//! mode there is yet). Most run in the cgroup v2 guest too
+//! (integration/vm/run), which has busybox and nothing else.
+
+use std::time::Duration;
+
+use mydocker_integration::*;
+
+fn v2() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// `mydockerctl run --rm ARGS`, which must exit 0: its output.
+fn run(t: &TestRoot, args: &[&str]) -> String {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(args);
+    ok(&t.ctl_output(&a))
+}
+
+/// A detached container's log (stdout, then stderr), once it holds
+/// `needle`.
+fn logs_with(t: &TestRoot, id: &str, needle: &str) -> String {
+    let logs = || {
+        let o = t.ctl_output(&["logs", id]);
+        format!("{}{}", stdout(&o), stderr(&o))
+    };
+    eventually(Duration::from_secs(10), || {
+        let out = logs();
+        out.contains(needle).then_some(out)
+    })
+    .unwrap_or_else(|| panic!("{needle:?} not in the log of {id}:\n{}", logs()))
+}
+
+fn has_line(out: &str, line: &str) -> bool {
+    out.lines().any(|l| l.trim_end() == line)
+}
+
+/// The escape the issue found: moving itself to the root cgroup of its
+/// memory hierarchy (v1) or of the one hierarchy (v2), with and without a
+/// limit. Refused (the cgroup file system is read-only and shows only its
+/// own cgroup), and the host still sees it in its cgroup.
+#[test]
+fn the_container_cannot_leave_its_cgroup() {
+    let t = TestRoot::new("cgesc");
+    let procs = if v2() {
+        "/sys/fs/cgroup/cgroup.procs"
+    } else {
+        "/sys/fs/cgroup/memory/cgroup.procs"
+    };
+    let limit = if v2() {
+        "/sys/fs/cgroup/memory.max"
+    } else {
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes"
+    };
+    let script = format!(
+        "if echo $$ > {procs}; then echo moved; else echo refused; fi; \
+         if echo 1073741824 > {limit}; then echo raised; else echo kept; fi; \
+         if mkdir $(dirname {procs})/x; then echo made; else echo no-mkdir; fi; \
+         if mount -t cgroup -o memory cgroup /mnt 2>/dev/null || mount -t cgroup2 none /mnt; then echo mounted; else echo no-mount; fi; \
+         cat /proc/self/cgroup; echo done; exec sleep 100"
+    );
+    for memory in [None, Some("64m")] {
+        let mut args = vec!["run", "-d"];
+        if let Some(m) = memory {
+            args.extend(["-m", m]);
+        }
+        args.extend(["sh", "-c", &script]);
+        let id = ok(&t.ctl_output(&args)).trim().to_string();
+        let out = logs_with(&t, &id, "done");
+        for (want, not) in [
+            ("refused", "moved"),
+            ("kept", "raised"),
+            ("no-mkdir", "made"),
+            ("no-mount", "mounted"),
+        ] {
+            assert!(
+                has_line(&out, want) && !has_line(&out, not),
+                "{memory:?}: {want}\n{out}"
+            );
+        }
+        assert!(out.contains("Read-only file system"), "{out}");
+        // Its own cgroup namespace: its cgroup is its `/`.
+        let memory_line = out
+            .lines()
+            .find(|l| {
+                if v2() {
+                    l.starts_with("0::")
+                } else {
+                    l.contains(":memory:")
+                }
+            })
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(memory_line.ends_with(":/"), "{memory_line}\n{out}");
+        // And from the host, it has not moved.
+        let pid = t.inspect(&id)["State"]["Pid"].as_i64().unwrap();
+        let host = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let line = host
+            .lines()
+            .find(|l| {
+                if v2() {
+                    l.starts_with("0::")
+                } else {
+                    l.contains(":memory:")
+                }
+            })
+            .unwrap();
+        assert!(
+            line.ends_with(&format!("/{}/{id}", t.cgroup_parent())),
+            "{line}"
+        );
+        if memory.is_some() {
+            let file = if v2() {
+                "memory.max"
+            } else {
+                "memory.limit_in_bytes"
+            };
+            let dir = cgroup_dirs(&t.cgroup_parent())
+                .into_iter()
+                .map(|d| d.join(&id))
+                .find(|d| d.join(file).exists())
+                .unwrap();
+            let set = std::fs::read_to_string(dir.join(file)).unwrap();
+            assert_eq!(set.trim(), (64u64 << 20).to_string());
+        }
+        ok(&t.ctl_output(&["rm", "-f", &id]));
+    }
+    t.finish();
+}
+
+/// Its /sys/fs/cgroup is its own cgroup, read-only: on v1 one directory
+/// per hierarchy it is in, each the root of its view.
+#[test]
+fn sys_fs_cgroup_is_its_own_cgroup_read_only() {
+    let t = TestRoot::new("cgview");
+    let out = run(
+        &t,
+        &[
+            "sh",
+            "-c",
+            "ls /sys/fs/cgroup | tr '\\n' ' '; echo; grep ' /sys/fs/cgroup' /proc/self/mountinfo",
+        ],
+    );
+    let mut lines = out.lines();
+    let listing: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let mounts: Vec<&str> = lines.collect();
+    let mut points = vec!["/sys/fs/cgroup".to_string()];
+    if v2() {
+        assert!(listing.contains(&"cgroup.procs"), "{out}");
+        assert!(listing.contains(&"memory.max"), "{out}");
+    } else {
+        for c in ["cpu", "cpuacct", "cpuset", "devices", "memory", "pids"] {
+            assert!(listing.contains(&c), "{c}: {out}");
+        }
+        // Nothing of the hierarchies it is not in.
+        for c in ["freezer", "blkio", "systemd", "unified"] {
+            assert!(!listing.contains(&c), "{c}: {out}");
+        }
+        points.extend(listing.iter().map(|c| format!("/sys/fs/cgroup/{c}")));
+    }
+    // What is mounted last on each is what the container sees: read-only,
+    // and on v1 its own directory as the root (the host's, hidden under
+    // the container's /sys, are listed too).
+    for point in &points {
+        let last = mounts
+            .iter()
+            .rfind(|m| m.split_whitespace().nth(4) == Some(point.as_str()))
+            .unwrap_or_else(|| panic!("{point}: {out}"));
+        let fields: Vec<&str> = last.split_whitespace().collect();
+        assert!(fields[5].split(',').any(|o| o == "ro"), "{last}");
+        assert_eq!(fields[3], "/", "{last}");
+    }
+    t.finish();
+}
+
+/// The container's terminal comes from a devpts of its own: it is
+/// /dev/pts/0 and alone there, and the host's terminals are neither seen
+/// nor added to.
+#[test]
+fn the_terminal_is_the_containers_own() {
+    let t = TestRoot::new("pts");
+    let host_pts = || std::fs::read_dir("/dev/pts").unwrap().count();
+    let before = host_pts();
+    let id = ok(&t.ctl_output(&[
+        "run",
+        "-d",
+        "-t",
+        "sh",
+        "-c",
+        "tty; ls /dev/pts | tr '\\n' ' '; echo; ls -l /dev/console; echo done; exec sleep 100",
+    ]))
+    .trim()
+    .to_string();
+    let out = logs_with(&t, &id, "done");
+    assert!(has_line(&out, "/dev/pts/0"), "{out}");
+    assert!(has_line(&out, "0 ptmx"), "only its own terminal: {out}");
+    assert!(
+        // ls -l's "136, 0" (busybox pads it: "136,   0").
+        out.replace(' ', "").contains("136,0"),
+        "/dev/console is the terminal: {out}"
+    );
+    // Its terminal is open and held here; the host's count is unchanged.
+    assert_eq!(host_pts(), before);
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}
+
+/// `lo` is up, /sys shows the container's own network namespace, and a
+/// service on 127.0.0.1 answers from inside.
+#[test]
+fn loopback_is_up_and_sys_is_the_containers_network() {
+    let t = TestRoot::new("lo");
+    let out = run(
+        &t,
+        &[
+            "sh",
+            "-c",
+            "ip link show lo | head -1; ls /sys/class/net | tr '\\n' ' '; echo; \
+             busybox timeout 10 busybox nc -l -p 5555 -e echo hello-over-lo & \
+             for i in $(seq 50); do busybox nc 127.0.0.1 5555 </dev/null 2>/dev/null && break; sleep 0.1; done; \
+             wait",
+        ],
+    );
+    let link = out.lines().next().unwrap();
+    assert!(link.contains("UP") && link.contains("LOOPBACK"), "{out}");
+    assert!(has_line(&out, "lo"), "only lo in /sys/class/net: {out}");
+    assert!(has_line(&out, "hello-over-lo"), "{out}");
+    // Where there are no namespaces made ahead (no clone3, or a kernel
+    // before 5.9), the init makes its own, and brings lo up itself.
+    let o = t
+        .ctl()
+        .env("MYDOCKER_NO_CLONE3", "1")
+        .args(["run", "--rm", "sh", "-c", "ip link show lo | head -1"])
+        .output()
+        .unwrap();
+    let link = ok(&o);
+    assert!(link.contains("LOOPBACK,UP"), "{link}");
+    t.finish();
+}
+
+/// /dev is docker's: its few devices, its own shm and mqueue. A device
+/// made with mknod (CAP_MKNOD is docker's too) does not open unless it is
+/// one of those: a disk made in the container cannot be read.
+#[test]
+fn dev_is_dockers_and_no_other_device_opens() {
+    let t = TestRoot::new("dev");
+    let out = run(
+        &t,
+        &[
+            "sh",
+            "-c",
+            "ls /dev | tr '\\n' ' '; echo; \
+             mknod /dev/disk b 8 0 && echo made; \
+             if head -c 1 /dev/disk >/dev/null; then echo disk-opened; else echo disk-refused; fi; \
+             mknod /dev/loopdev b 7 0 && if head -c 1 /dev/loopdev >/dev/null; then echo loop-opened; fi; \
+             echo x > /dev/null && head -c 4 /dev/urandom | wc -c; \
+             grep -E ' /dev(/shm|/mqueue)? ' /proc/self/mountinfo",
+        ],
+    );
+    let listing: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    let mut want = vec![
+        "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
+        "stdout", "tty", "urandom", "zero",
+    ];
+    if std::path::Path::new("/proc/kcore").exists() {
+        want.push("core");
+        want.sort();
+    }
+    assert_eq!(listing, want, "{out}");
+    assert!(has_line(&out, "made"), "{out}");
+    assert!(has_line(&out, "disk-refused"), "{out}");
+    assert!(!out.contains("loop-opened"), "{out}");
+    let o = t.ctl_output(&[
+        "run",
+        "--rm",
+        "sh",
+        "-c",
+        "mknod /dev/d b 8 0; head -c1 /dev/d",
+    ]);
+    assert!(stderr(&o).contains("Operation not permitted"), "{o:?}");
+    assert!(has_line(&out, "4"), "/dev/urandom reads: {out}");
+    for fs in [
+        " /dev rw,nosuid ",
+        " /dev/shm rw,nosuid,nodev,noexec",
+        " /dev/mqueue rw,nosuid,nodev,noexec",
+    ] {
+        assert!(out.contains(fs), "{fs}: {out}");
+    }
+    t.finish();
+}
+
+/// /sys and /proc/sys refuse writes, and the host's firmware stays hidden.
+#[test]
+fn sys_and_proc_sys_are_read_only() {
+    let t = TestRoot::new("sysro");
+    let out = run(
+        &t,
+        &[
+            "sh",
+            "-c",
+            "for f in /sys/kernel/mm/ksm/run /proc/sys/kernel/domainname /proc/sysrq-trigger; do \
+               if [ -e $f ]; then if echo 0 > $f; then echo wrote $f; else echo refused $f; fi; fi; done; \
+             grep ' /sys ' /proc/self/mountinfo | tail -1; ls /sys/firmware | wc -l",
+        ],
+    );
+    assert!(!out.contains("wrote"), "{out}");
+    assert!(out.contains("refused"), "{out}");
+    let sys = out.lines().find(|l| l.contains(" /sys ")).unwrap();
+    assert!(sys.contains(" ro,nosuid,nodev,noexec"), "{sys}");
+    assert!(has_line(&out, "0"), "/sys/firmware is empty: {out}");
+    t.finish();
+}
+
+/// The kernel's keyrings are not namespaced: the user keyring of uid 0 is
+/// every root process's on the host. The container has a session keyring
+/// of its own and cannot reach the others (docker's seccomp profile
+/// refuses add_key, request_key and keyctl; so does ours).
+#[test]
+fn the_hosts_keyrings_are_out_of_reach() {
+    if cfg!(not(target_arch = "x86_64")) {
+        eprintln!("skipped: the syscall numbers below are x86_64's");
+        return;
+    }
+    if std::process::Command::new("python3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no python3 to call keyctl with");
+        return;
+    }
+    let t = TestRoot::new("keys");
+    // keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING (-4) or
+    // KEY_SPEC_SESSION_KEYRING (-3), 0), and add_key to the user keyring.
+    let script = "import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def say(what, r):
+    print(what, r if r >= 0 else os.strerror(ctypes.get_errno()))
+say('user', libc.syscall(250, 0, -4, 0))
+say('session', libc.syscall(250, 0, -3, 0))
+say('add_key', libc.syscall(248, b'user', b'mydocker-probe', b'x', 1, -4))
+print([l.split(':')[1].strip() for l in open('/proc/self/status') if l.startswith('Seccomp:')][0])";
+    let out = run(&t, &["python3", "-c", script]);
+    for what in ["user", "session", "add_key"] {
+        assert!(
+            has_line(&out, &format!("{what} Operation not permitted")),
+            "{out}"
+        );
+    }
+    assert!(has_line(&out, "2"), "a seccomp filter: {out}");
+    // Privileged, as docker's: no filter; and its session keyring is a new
+    // one, not the one the shim was started in (this process's).
+    // SAFETY: keyctl(2) with integer arguments.
+    let ours = unsafe { libc::syscall(libc::SYS_keyctl, 0, -3i64, 0) };
+    assert!(ours > 0);
+    let out = run(&t, &["--privileged", "python3", "-c", script]);
+    let session: i64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("session ")?.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(session > 0 && session != ours, "{session} vs {ours}: {out}");
+    assert!(has_line(&out, "0"), "no seccomp filter: {out}");
+    t.finish();
+}
+
+/// `--privileged` lifts it as docker's does: /sys and its cgroup writable,
+/// the host's devices there and open, no seccomp filter; still a terminal,
+/// a loopback and a cgroup of its own.
+#[test]
+fn privileged_lifts_the_confinement_as_dockers_does() {
+    let t = TestRoot::new("privc");
+    // The probe device is made on a tmpfs of the container's own (over
+    // /tmp, in its mount namespace only): its /dev is the host's.
+    let o = t.ctl_output(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "sh",
+        "-c",
+        "grep -E ' /sys( |/fs/cgroup)' /proc/self/mountinfo; \
+         mount -t tmpfs probe /tmp && mknod /tmp/loop b 7 0 && echo probed; head -c 1 /tmp/loop >/dev/null; \
+         echo devices=$(ls /dev | wc -l); ip link show lo | head -1; \
+         grep Seccomp: /proc/self/status",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    // The last /sys and cgroup mounts are the container's, and writable.
+    let sys = out
+        .lines()
+        .rfind(|l| l.split_whitespace().nth(4) == Some("/sys"))
+        .unwrap();
+    assert!(sys.contains(" rw,") && sys.contains("sysfs"), "{out}");
+    let cg = out
+        .lines()
+        .rfind(|l| l.split_whitespace().nth(4) == Some("/sys/fs/cgroup"))
+        .unwrap();
+    assert!(
+        cg.split_whitespace().nth(5).unwrap().starts_with("rw"),
+        "{out}"
+    );
+    // The devices cgroup does not refuse it (ENXIO where the kernel has no
+    // such disk is the kernel's answer, not the confinement's).
+    assert!(
+        !stderr(&o).contains("Operation not permitted"),
+        "{}",
+        stderr(&o)
+    );
+    let devs: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix("devices=")?.parse().ok())
+        .unwrap();
+    assert!(devs > 14, "the host's devices: {out}");
+    assert!(out.contains("LOOPBACK,UP"), "{out}");
+    assert!(out.contains("Seccomp:\t0"), "{out}");
+    // And confined, the same probe is refused.
+    let o = t.ctl_output(&[
+        "run",
+        "--rm",
+        "sh",
+        "-c",
+        "mknod /dev/loop b 7 0 && head -c 1 /dev/loop",
+    ]);
+    assert!(stderr(&o).contains("Operation not permitted"), "{o:?}");
+    t.finish();
+}
+
+/// `inspect` says which root file system the container has: the host's,
+/// writable, in this mode.
+#[test]
+fn inspect_shows_the_root_file_system_mode() {
+    let t = TestRoot::new("rootfs");
+    let id = t.run_detached(&["sleep", "100"]);
+    let v = t.inspect(&id);
+    assert_eq!(v["RootFs"]["Type"], "host", "{v}");
+    assert_eq!(v["RootFs"]["Path"], "/", "{v}");
+    assert_eq!(v["RootFs"]["ReadOnly"], false, "{v}");
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}

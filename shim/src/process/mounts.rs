@@ -1,0 +1,223 @@
+//! The container's own file systems, mounted over the host's in its mount
+//! namespace, as docker gives them: `/dev` (a tmpfs with docker's few
+//! device nodes, and its own devpts, `/dev/shm` and `/dev/mqueue`), `/sys`
+//! (a fresh sysfs, for its own network namespace, read-only) and
+//! `/sys/fs/cgroup` (its own cgroup and nothing above it, read-only, seen
+//! from its cgroup namespace). `--privileged` keeps the host's device
+//! nodes and leaves `/sys` and the cgroups writable, as docker's does.
+//! Raw system calls only (see `sys.rs`).
+
+use std::ffi::CStr;
+use std::os::fd::RawFd;
+
+use super::cpath::CPath;
+use super::report::{Fault, Step};
+use super::sys;
+
+const NOSUID: libc::c_ulong = libc::MS_NOSUID;
+const HARD: libc::c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+
+/// docker's device nodes (runc's defaults): character devices, mode 0666.
+pub const DEVICES: [(&CStr, u32, u32); 6] = [
+    (c"/dev/null", 1, 3),
+    (c"/dev/zero", 1, 5),
+    (c"/dev/full", 1, 7),
+    (c"/dev/random", 1, 8),
+    (c"/dev/urandom", 1, 9),
+    (c"/dev/tty", 5, 0),
+];
+
+/// docker's symbolic links in `/dev`: (target, link).
+pub const LINKS: [(&CStr, &CStr); 6] = [
+    (c"/proc/self/fd", c"/dev/fd"),
+    (c"/proc/self/fd/0", c"/dev/stdin"),
+    (c"/proc/self/fd/1", c"/dev/stdout"),
+    (c"/proc/self/fd/2", c"/dev/stderr"),
+    (c"pts/ptmx", c"/dev/ptmx"),
+    (c"/proc/kcore", c"/dev/core"),
+];
+
+/// The mounts' items, as a failure of [`Step::MountDev`] names them.
+pub const DEV_MOUNTS: [&CStr; 4] = [c"/dev", c"/dev/pts", c"/dev/shm", c"/dev/mqueue"];
+
+fn mkdir(path: &CStr, mode: libc::mode_t) -> sys::SysResult {
+    match sys::mkdir(path, mode) {
+        Err(libc::EEXIST) => Ok(0),
+        r => r,
+    }
+}
+
+/// `/dev`. Without `privileged`, a tmpfs (mode 755, 64 MiB, nosuid: device
+/// nodes must work in it) with [`DEVICES`] and [`LINKS`] (`/dev/core` only
+/// where there is a `/proc/kcore`); with it, the host's nodes stay, as
+/// docker's privileged containers get copies of them all. Either way the
+/// container's own devpts (see `terminal.rs`), shm and mqueue.
+pub fn dev(privileged: bool) -> Result<(), Fault> {
+    // Over the host's mounts there, not in place of them: a detach costs
+    // an RCU grace period (0.1-0.4 ms here), on the path to the command.
+    // They stay in its mount table, out of reach.
+    if !privileged {
+        Fault::check(
+            sys::mount(
+                Some(c"tmpfs"),
+                c"/dev",
+                Some(c"tmpfs"),
+                NOSUID | libc::MS_STRICTATIME,
+                Some(c"mode=755,size=65536k"),
+            ),
+            Step::MountDev,
+            0,
+        )?;
+        // The nodes' modes as given, whatever the shim's umask.
+        let old = sys::umask(0);
+        let made = DEVICES
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, (path, major, minor))| {
+                let dev = libc::makedev(*major, *minor);
+                Fault::check(
+                    sys::mknod(path, libc::S_IFCHR | 0o666, dev),
+                    Step::DevNode,
+                    i,
+                )
+                .map(drop)
+            });
+        sys::umask(old);
+        made?;
+        for (i, (target, link)) in LINKS.iter().enumerate() {
+            if *link == c"/dev/core" && sys::stat(c"/proc/kcore", false).is_err() {
+                continue;
+            }
+            Fault::check(sys::symlink(target, link), Step::DevNode, DEVICES.len() + i)?;
+        }
+    }
+    let mounts: [(&CStr, &CStr, libc::c_ulong, &CStr); 3] = [
+        (
+            c"devpts",
+            DEV_MOUNTS[1],
+            NOSUID | libc::MS_NOEXEC,
+            c"newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ),
+        (c"tmpfs", DEV_MOUNTS[2], HARD, c"mode=1777,size=65536k"),
+        (c"mqueue", DEV_MOUNTS[3], HARD, c""),
+    ];
+    for (i, (fs, at, flags, data)) in mounts.iter().enumerate() {
+        Fault::check(mkdir(at, 0o755), Step::MountDev, i + 1)?;
+        let data = if data.is_empty() { None } else { Some(*data) };
+        Fault::check(
+            sys::mount(Some(fs), at, Some(fs), *flags, data),
+            Step::MountDev,
+            i + 1,
+        )?;
+    }
+    Ok(())
+}
+
+/// A fresh sysfs on `/sys`, which shows the container's network namespace
+/// (it must be mounted from inside it): read-only unless `privileged`.
+pub fn sys(privileged: bool) -> Result<(), Fault> {
+    let ro = if privileged { 0 } else { libc::MS_RDONLY };
+    // Over the host's, not in place of it: its cgroup mounts are where the
+    // container's own cgroup directories are bound from (see `cgroups`),
+    // and a mount detached from the namespace cannot be bound from.
+    Fault::check(
+        sys::mount(Some(c"sysfs"), c"/sys", Some(c"sysfs"), HARD | ro, None),
+        Step::MountSys,
+        0,
+    )?;
+    Ok(())
+}
+
+/// `/sys/fs/cgroup`, from inside the container's cgroup namespace: on v2
+/// the cgroup2 file system, whose root is then the container's cgroup; on
+/// v1 a tmpfs with, for each hierarchy, a bind of the container's own
+/// directory (`dirs`: a descriptor of it, opened while the host's
+/// hierarchies were still in view, and the hierarchy's name: `memory`,
+/// `cpu,cpuacct` with a link for each of the two). Read-only unless
+/// `privileged`. A failure names the hierarchy by its place in `dirs`
+/// (after 0, the file system itself).
+pub fn cgroups<'a>(
+    v2: bool,
+    privileged: bool,
+    dirs: impl Iterator<Item = (RawFd, &'a CStr)>,
+) -> Result<(), Fault> {
+    let ro = if privileged { 0 } else { libc::MS_RDONLY };
+    let root = c"/sys/fs/cgroup";
+    if v2 {
+        Fault::check(
+            sys::mount(Some(c"cgroup2"), root, Some(c"cgroup2"), HARD | ro, None),
+            Step::MountCgroup,
+            0,
+        )?;
+        return Ok(());
+    }
+    Fault::check(
+        sys::mount(
+            Some(c"tmpfs"),
+            root,
+            Some(c"tmpfs"),
+            HARD,
+            Some(c"mode=755"),
+        ),
+        Step::MountCgroup,
+        0,
+    )?;
+    // Read-only at the end, all in one call (Linux 5.12), where the kernel
+    // can: a bind is made writable whatever its flags, and each remount
+    // would be another system call on the path to the command.
+    let at_once = !privileged && sys::mount_setattr(root, 0, MOUNT_ATTR_HARD).is_ok();
+    for (i, (fd, name)) in dirs.enumerate() {
+        let fault = |e| Fault::new(Step::MountCgroup, e, i + 1);
+        let too_long = || fault(libc::ENAMETOOLONG);
+        let mut at = CPath::new(b"/sys/fs/cgroup/").ok_or_else(too_long)?;
+        at.push(name.to_bytes()).ok_or_else(too_long)?;
+        mkdir(at.as_cstr(), 0o555).map_err(fault)?;
+        let mut from = CPath::new(b"/proc/self/fd/").ok_or_else(too_long)?;
+        from.push_num(fd as u32).ok_or_else(too_long)?;
+        sys::mount(
+            Some(from.as_cstr()),
+            at.as_cstr(),
+            None,
+            libc::MS_BIND,
+            None,
+        )
+        .map_err(fault)?;
+        if !privileged && !at_once {
+            let flags = libc::MS_BIND | libc::MS_REMOUNT | HARD | ro;
+            sys::mount(None, at.as_cstr(), None, flags, None).map_err(fault)?;
+        }
+        // Co-mounted controllers: a link by each name, as the host has.
+        if name.to_bytes().contains(&b',') {
+            for part in name.to_bytes().split(|b| *b == b',') {
+                let mut link = CPath::new(b"/sys/fs/cgroup/").ok_or_else(too_long)?;
+                link.push(part).ok_or_else(too_long)?;
+                match sys::symlink(name, link.as_cstr()) {
+                    Ok(_) | Err(libc::EEXIST) => {}
+                    Err(e) => return Err(fault(e)),
+                }
+            }
+        }
+    }
+    if at_once {
+        let recursive = libc::AT_RECURSIVE as libc::c_uint;
+        let attrs = MOUNT_ATTR_HARD | MOUNT_ATTR_RDONLY;
+        Fault::check(
+            sys::mount_setattr(root, recursive, attrs),
+            Step::MountCgroup,
+            0,
+        )?;
+    } else if !privileged {
+        let flags = libc::MS_BIND | libc::MS_REMOUNT | HARD | ro;
+        Fault::check(
+            sys::mount(None, root, None, flags, None),
+            Step::MountCgroup,
+            0,
+        )?;
+    }
+    Ok(())
+}
+
+// linux/mount.h
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+/// nosuid, nodev, noexec.
+const MOUNT_ATTR_HARD: u64 = 0x2 | 0x4 | 0x8;
