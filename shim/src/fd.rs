@@ -43,6 +43,11 @@ impl AsyncIoFd {
             })
     }
 
+    /// The descriptor, out of the runtime's hands.
+    pub fn into_inner(self) -> OwnedFd {
+        self.0.into_inner()
+    }
+
     pub fn raw(&self) -> i32 {
         self.0.get_ref().as_raw_fd()
     }

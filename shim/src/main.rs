@@ -102,6 +102,13 @@ fn main() {
     let result = run();
     // After the runtime, whose reaper would have reaped it.
     mydocker_shim::process::ahead::end_ahead();
+    // A holder let go as its container exited may still be on its way out
+    // (tearing the namespaces down): nothing of ours outlives the shim.
+    while let Ok(ws) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::__WALL)) {
+        if ws.pid().is_none() {
+            break;
+        }
+    }
     if let Err(e) = result {
         eprintln!("mydocker-shim: {e:#}");
         std::process::exit(1);

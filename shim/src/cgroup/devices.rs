@@ -7,6 +7,7 @@
 //! EPERM. `--privileged` leaves them all open, as docker's does.
 
 use std::fs;
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
@@ -56,19 +57,31 @@ impl Rule {
 }
 
 /// v1: everything denied, then [`ALLOWED`], in the devices controller's
-/// directory of the container's cgroup.
+/// directory of the container's cgroup. The controller takes one rule per
+/// write(2): each file is opened once and written a rule at a time (a
+/// container's Create waits for this, on v1).
 pub(super) fn restrict_v1(dir: &Path, path: &str) -> Result<()> {
-    let write = |file: &'static str, value: &str| {
-        fs::write(dir.join(file), value).map_err(|e| CgroupError::Write {
-            path: path.into(),
-            file,
-            value: value.into(),
-            cause: e.to_string(),
-        })
+    let err = |file: &'static str, value: &str, e: std::io::Error| CgroupError::Write {
+        path: path.into(),
+        file,
+        value: value.into(),
+        cause: e.to_string(),
     };
-    write("devices.deny", "a")?;
+    let open = |file: &'static str| {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join(file))
+            .map_err(|e| err(file, "", e))
+    };
+    open("devices.deny")?
+        .write_all(b"a")
+        .map_err(|e| err("devices.deny", "a", e))?;
+    let mut allow = open("devices.allow")?;
     for r in &ALLOWED {
-        write("devices.allow", &r.v1())?;
+        let rule = r.v1();
+        allow
+            .write_all(rule.as_bytes())
+            .map_err(|e| err("devices.allow", &rule, e))?;
     }
     Ok(())
 }

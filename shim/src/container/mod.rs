@@ -41,7 +41,7 @@ use crate::process::exec::{ExecError, Waiting};
 use crate::process::init::{self, InitPlan};
 use crate::process::reaper::Reaped;
 use crate::process::signal;
-use crate::process::spawn::{self, CgroupDir, ChildStdio, InitMemory, JoinAt, SpawnedInit};
+use crate::process::spawn::{self, CgroupDir, ChildStdio, Holder, InitMemory, JoinAt, SpawnedInit};
 use error::invalid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,8 @@ pub struct Container {
     oom_watch: Option<tokio::task::JoinHandle<()>>,
     /// What the init runs on until it execs (it shares the shim's memory).
     init_memory: Mutex<Option<InitMemory>>,
+    /// The holder of its namespaces, until it has exited (see [`Holder`]).
+    holder: Mutex<Option<Holder>>,
 }
 
 impl Container {
@@ -133,16 +135,9 @@ impl Container {
                 return Err(e);
             }
         };
-        if let Err(e) = init.proceed(&dirs) {
-            // Either it died before hearing it (its namespaces failed), and
-            // its report says why, or it still waits and will not be used.
-            let err = init.setup.end().unwrap_or(e);
-            let _ = cgroup.remove();
-            return Err(err.into());
-        }
-        // The devices it may open: now, while the init sets itself up (it
-        // opens no device from here on: its terminal is open already), and
-        // before Create returns, so before the command runs.
+        // The devices it may open: while the init sets itself up (before
+        // it joins, on v1: its own set-up is the longer), and before Create
+        // returns, so before the command runs.
         if !config.privileged {
             let v2_dir = match &join {
                 JoinAt::Dir { dir, .. } => Some(dir),
@@ -153,6 +148,13 @@ impl Container {
                 let _ = cgroup.remove();
                 return Err(e.into());
             }
+        }
+        if let Err(e) = init.proceed(&dirs) {
+            // Either it died before hearing it (its namespaces failed), and
+            // its report says why, or it still waits and will not be used.
+            let err = init.setup.end().unwrap_or(e);
+            let _ = cgroup.remove();
+            return Err(err.into());
         }
         tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
         let oom_seen = Arc::new(AtomicBool::new(false));
@@ -178,8 +180,11 @@ impl Container {
             }
             records::forget(dir);
         };
-        let streams = match init.setup.wait() {
-            Ok(master) => written.and_then(|_| Ok(opened.start(master)?)),
+        let (streams, holder) = match init.setup.wait() {
+            Ok(ready) => (
+                written.and_then(|_| Ok(opened.start(ready.master)?)),
+                ready.holder,
+            ),
             Err(e) => {
                 undo(cgroup);
                 return Err(e.into());
@@ -217,6 +222,7 @@ impl Container {
             oom_seen,
             oom_watch,
             init_memory: Mutex::new(init.memory),
+            holder: Mutex::new(holder),
         }))
     }
 
@@ -372,6 +378,10 @@ impl Container {
                 return Err(ContainerError::AlreadyStarted(self.id().into()));
             }
             if s.status == Status::Exited {
+                // Its set-up failed after Create returned, and it said why.
+                if let Some(why) = &s.exec_error {
+                    return Err(ContainerError::ExecFailed(why.clone()));
+                }
                 return Err(ContainerError::ExitedBeforeStart(self.id().into()));
             }
             s.start_requested = true;
@@ -430,7 +440,13 @@ impl Container {
         let ran = {
             let mut s = self.state.lock().unwrap();
             s.status = Status::Exited;
-            s.waiting = None;
+            // Never started: the end of its set-up (after Create returned)
+            // may have failed, and it said why.
+            if let Some(r) = s.waiting.take().and_then(|w| w.report_of_gone()) {
+                let c = &self.config;
+                s.exec_error
+                    .get_or_insert_with(|| describe(&r, &c.argv, &c.env, &c.cwd).1);
+            }
             status.error = s.exec_error.clone();
             s.started_at.is_some()
         };
@@ -454,6 +470,8 @@ impl Container {
         }
         self.hub.finish(&status);
         self.exit.send_replace(Some(status));
+        // Now, not before: the namespaces go down with it, elsewhere.
+        drop(self.holder.lock().unwrap().take());
     }
 
     /// Waits for the exit.

@@ -1,6 +1,8 @@
 //! The namespaces made ahead: a holder, cloned as the shim starts, creates
 //! the container's UTS, mount, IPC and network namespaces on another CPU
-//! while the shim starts up, and holds them until the init joins them.
+//! while the shim starts up, sets up what of them does not depend on the
+//! container (its `lo`, `/dev`, `/sys`), and holds them until the init
+//! joins them.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
@@ -9,10 +11,11 @@ use nix::unistd::Pid;
 
 use super::clone::NO_CLONE3_ENV;
 #[cfg(target_arch = "x86_64")]
-use super::clone::{clone3_vm, kernel_at_least, pipe_high, CloneArgs};
+use super::clone::{clone3_vm, kernel_at_least, pipe_high, raise, CloneArgs};
 #[cfg(target_arch = "x86_64")]
 use super::error::{sys, Result};
 use super::loopback;
+use super::mounts;
 use super::sys as raw;
 
 /// The container's UTS, mount, IPC and network namespaces, made ahead: by
@@ -21,6 +24,11 @@ use super::sys as raw;
 /// Create, then holds them until the init has joined them (setns through
 /// the holder's pidfd). The network namespace is most of an init's set-up
 /// (0.6 ms here): made ahead, it is off the path from Create to the command.
+///
+/// It also brings `lo` up, and mounts the container's `/dev` and `/sys`
+/// (mounts.rs): whatever the container, those are the same (a privileged
+/// one has its init put the host's `/dev` back and `/sys` writable), and
+/// made here they are off that path too.
 ///
 /// What changes for the container: its mount table is the host's as the
 /// shim started, not as Create came; and the namespaces' kernel memory is
@@ -31,8 +39,8 @@ use super::sys as raw;
 pub struct Ahead {
     pid: Pid,
     pub(super) pidfd: OwnedFd,
-    /// Where the holder says, once, whether it made them: 0, or the errno.
-    /// The init that joins them reads it.
+    /// Where the holder says, once, whether it made them (see
+    /// [`ahead_word`]). The init that joins them reads it.
     pub(super) ready: OwnedFd,
     /// Closed (dropped), the holder exits; the reaper reaps it.
     _hold: OwnedFd,
@@ -51,16 +59,42 @@ pub(super) fn take() -> Option<Ahead> {
 /// child shares with us could only be freed once it has exited.
 #[repr(C, align(16))]
 struct AheadStack(std::cell::UnsafeCell<[u8; AHEAD_STACK_LEN]>);
-const AHEAD_STACK_LEN: usize = 32 * 1024;
+const AHEAD_STACK_LEN: usize = 64 * 1024;
 // SAFETY: only the holder uses it, through the raw pointer given to clone3.
 unsafe impl Sync for AheadStack {}
 static AHEAD_STACK: AheadStack = AheadStack(std::cell::UnsafeCell::new([0; AHEAD_STACK_LEN]));
 
-/// The holder's two pipe ends.
+/// The holder's two pipe ends, and what it mounts.
 struct AheadFds {
     ready: RawFd,
     hold: RawFd,
+    /// Mount a fresh `/sys`: only where the host's cgroups are under
+    /// `/sys/fs/cgroup`, whose directory it opens first for the init, which
+    /// joins and binds its cgroup through it (see [`ahead_word`]); elsewhere
+    /// a fresh `/sys` could hide them, and the init mounts it itself once
+    /// it has joined.
+    sys: bool,
 }
+
+/// Where the host's cgroup hierarchies are, on every layout we know: a
+/// tmpfs of v1 mounts (or the hybrid's), or v2's one.
+pub(super) const CGROUP_ROOT: &std::ffi::CStr = c"/sys/fs/cgroup";
+
+/// Whether the host's cgroups are all under [`CGROUP_ROOT`].
+pub(super) fn cgroups_at_root() -> bool {
+    match nix::sys::statfs::statfs(CGROUP_ROOT.to_bytes()) {
+        Ok(s) => {
+            let t = s.filesystem_type();
+            t == nix::sys::statfs::TMPFS_MAGIC || t == nix::sys::statfs::CGROUP2_SUPER_MAGIC
+        }
+        Err(_) => false,
+    }
+}
+
+/// What the holder made, in its ready word: the namespaces (always, when
+/// it says 0), and these.
+pub(super) const MADE_DEV: i32 = 1;
+pub(super) const MADE_SYS: i32 = 2;
 
 /// Starts making the namespaces ahead (see [`Ahead`]): call once, first
 /// thing in `main`, so that the work overlaps the shim's start. Before any
@@ -117,6 +151,7 @@ fn start_ahead() -> Result<Ahead> {
     let fds: &'static mut AheadFds = Box::leak(Box::new(AheadFds {
         ready: ready_w.as_raw_fd(),
         hold: hold_r.as_raw_fd(),
+        sys: cgroups_at_root(),
     }));
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
@@ -141,6 +176,9 @@ fn start_ahead() -> Result<Ahead> {
     }
     // SAFETY: CLONE_PIDFD stored a descriptor that is now ours.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    // Above what an init moves its descriptors onto (0-6): it still uses
+    // this one after.
+    let pidfd = raise(pidfd)?;
     drop((ready_w, hold_r));
     Ok(Ahead {
         pid,
@@ -180,12 +218,28 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
         .and_then(|_| raw::mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE, None))
         .and_then(|_| raw::chdir(c"/"))
         // Here, off the path from Create to the command (see loopback.rs).
-        .and_then(|_| loopback::up());
-    let errno = match made {
-        Ok(_) => 0i32,
-        Err(e) => e,
+        .and_then(|_| loopback::up())
+        .and_then(|_| mounts::dev(false).map_err(|f| f.errno))
+        .and_then(|_| {
+            if !fds.sys {
+                return Ok((MADE_DEV, -1));
+            }
+            // The host's hierarchies, as this mount namespace has them,
+            // before its own /sys hides them.
+            let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+            let Ok(root) = raw::open(CGROUP_ROOT, flags) else {
+                return Ok((MADE_DEV, -1));
+            };
+            mounts::sys(false)
+                .map(|_| (MADE_DEV | MADE_SYS, root as i32))
+                .map_err(|f| f.errno)
+        });
+    let word = match made {
+        Ok((made, root)) => [0, made, root],
+        Err(e) => [e, 0, -1],
     };
-    let _ = raw::write(ready, &errno.to_ne_bytes());
+    let errno = word[0];
+    let _ = raw::write(ready, &word_bytes(word));
     if errno == 0 {
         let mut b = [0u8; 1];
         // Every signal is blocked (clone3_vm): only EOF, when the shim lets
@@ -195,21 +249,33 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
     raw::exit(0)
 }
 
-/// The holder's word on `ready`: 0 when it made the namespaces, else the
-/// errno it failed with (-1: it said nothing). In the init, before it has
-/// its own descriptors in place.
-pub(super) fn ahead_word(ready: RawFd) -> i32 {
-    let mut buf = [0u8; 4];
+/// The words in memory order, as the holder writes them.
+fn word_bytes(word: [i32; 3]) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    for (i, w) in word.iter().enumerate() {
+        out[4 * i..4 * i + 4].copy_from_slice(&w.to_ne_bytes());
+    }
+    out
+}
+
+/// The holder's word on `ready`: 0 when it made the namespaces, what else
+/// it made ([`MADE_DEV`], [`MADE_SYS`]), and with a /sys its descriptor of
+/// the host's cgroup hierarchies (for `pidfd_getfd`); else the errno it
+/// failed with (-1: it said nothing). In the init, before it has its own
+/// descriptors in place.
+pub(super) fn ahead_word(ready: RawFd) -> [i32; 3] {
+    let mut buf = [0u8; 12];
     let mut got = 0;
     while got < buf.len() {
         match raw::read(ready, &mut buf[got..]) {
-            Ok(0) => return -1,
+            Ok(0) => return [-1, 0, -1],
             Ok(n) => got += n,
             Err(libc::EINTR) => {}
-            Err(e) => return e,
+            Err(e) => return [e, 0, -1],
         }
     }
-    i32::from_ne_bytes(buf)
+    let word = |i: usize| i32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
+    [word(0), word(4), word(8)]
 }
 
 /// How the init's namespaces came to be, as its ready report says (`item`).

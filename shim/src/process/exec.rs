@@ -42,11 +42,38 @@ impl Waiting {
         }
     }
 
+    /// What a process that is gone reported before it exited, if anything:
+    /// the end of its set-up after its ready report can fail, and it then
+    /// says why on the status pipe. Read once it has exited (the pipe is at
+    /// its end then, and this does not block).
+    pub fn report_of_gone(&self) -> Option<Report> {
+        let mut buf = [0u8; Report::SIZE];
+        let mut got = 0;
+        while got < buf.len() {
+            match nix::unistd::read(&self.status, &mut buf[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        Report::decode(&buf[..got]).ok()
+    }
+
     /// Sends the command, and returns once it is executing, or with why it
     /// could not be.
     pub async fn exec(self) -> Result<(), ExecError> {
         let cmd = AsyncIoFd::new(self.cmd)?;
         if let Err(e) = cmd.write_all(&self.command).await {
+            // Gone: it may have said why.
+            let status = Waiting {
+                cmd: cmd.into_inner(),
+                status: self.status,
+                command: Vec::new(),
+            };
+            if let Some(r) = status.report_of_gone() {
+                return Err(ExecError::Failed(r));
+            }
             tracing::warn!(error = %e, "sending the command to the init failed");
             return Err(ExecError::Gone);
         }

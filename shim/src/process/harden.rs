@@ -77,28 +77,31 @@ fn probe(path: &CStr) -> Option<bool> {
     Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
-/// Masks and write-protects docker's paths under `/proc` (`sys` false) or
-/// under `/sys` (`sys` true), each after its file system is mounted. Runs
-/// in the init: raw syscalls only, nothing allocated.
-pub fn protect_paths(sys: bool) -> Result<(), Fault> {
+/// Masks and write-protects docker's paths, once /proc and /sys are the
+/// container's. Runs in the init: raw syscalls only, nothing allocated.
+/// Masked directories share one empty read-only tmpfs (the first is
+/// mounted, the others are binds of it): every file system is one more to
+/// tear down when the container exits.
+pub fn protect_paths() -> Result<(), Fault> {
     let ro = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-    let wanted = |p: &CStr| p.to_bytes().starts_with(b"/sys/") == sys;
+    let mut empty: Option<&CStr> = None;
     for (i, p) in MASKED_PATHS.iter().enumerate() {
-        if !wanted(p) {
-            continue;
-        }
         let Some(is_dir) = probe(p) else {
             continue; // Nothing there to hide.
         };
-        let r = if is_dir {
-            sys::mount(Some(c"tmpfs"), p, Some(c"tmpfs"), ro, Some(c"size=0"))
-        } else {
-            sys::mount(Some(c"/dev/null"), p, None, libc::MS_BIND, None)
+        let r = match (is_dir, empty) {
+            (true, None) => {
+                empty = Some(p);
+                sys::mount(Some(c"tmpfs"), p, Some(c"tmpfs"), ro, Some(c"size=0"))
+            }
+            // Read-only as its file system is.
+            (true, Some(e)) => sys::mount(Some(e), p, None, libc::MS_BIND, None),
+            (false, _) => sys::mount(Some(c"/dev/null"), p, None, libc::MS_BIND, None),
         };
         Fault::check(r, Step::Mask, i)?;
     }
     for (i, p) in READONLY_PATHS.iter().enumerate() {
-        if !wanted(p) || probe(p).is_none() {
+        if probe(p).is_none() {
             continue;
         }
         let bind = libc::MS_BIND | libc::MS_REC;

@@ -10,9 +10,10 @@
 //! At Create it sets up its namespaces (private mounts, a fresh /proc,
 //! docker's masked paths, hostname, its own /dev and, with a terminal, the
 //! terminal), waits for the shim's word that its cgroup is made and joins
-//! it, enters a cgroup namespace of its own and mounts /sys and its cgroup
-//! there, drops its capabilities, reports ready on the ack socket (with
-//! its terminal's master), and waits. At Start the shim sends it the command over the command
+//! it, and reports ready on the ack socket (with its terminal's master).
+//! Then, while the shim answers Create, it enters a cgroup namespace of its
+//! own and mounts its cgroup (and, where it was not made ahead, /sys)
+//! there, drops its capabilities, and waits. At Start the shim sends it the command over the command
 //! pipe; it parses it in place, changes directory, finds the program on the
 //! PATH and execs it in its own place, so that the command is PID 1. Any
 //! failure is a fixed-size [`Report`] (step, errno, item) that the shim
@@ -21,6 +22,8 @@
 use std::ffi::{c_char, CStr, CString};
 use std::os::fd::RawFd;
 
+use super::ahead::{self, MADE_DEV, MADE_SYS};
+use super::cpath::CPath;
 use super::harden;
 use super::lookup::{lookup, probe_exec, PATH_BUF};
 use super::mounts;
@@ -37,6 +40,12 @@ pub const STATUS_FD: RawFd = 4;
 /// Where the init reports its Create-time setup: ready (with its
 /// terminal's master), or what failed. A SOCK_SEQPACKET socket.
 pub const ACK_FD: RawFd = 5;
+
+/// Where the init holds the directory of the host's cgroup hierarchies, as
+/// its mount namespace has them (ahead.rs's `CGROUP_ROOT`), when the holder
+/// of its namespaces mounted its /sys over them: it joins and binds its
+/// own cgroup through it.
+pub const CGROUP_FD: RawFd = 6;
 
 /// The most cgroup hierarchies the init joins and mounts (v1 has about a
 /// dozen controllers; a container is made in five or six).
@@ -70,6 +79,12 @@ pub struct InitPlan {
     cgroup_dirs: [RawFd; MAX_HIERARCHIES],
     /// Its terminal's master, once made.
     master: RawFd,
+    /// What the holder of the namespaces it joined made in them already
+    /// (ahead.rs's MADE_*).
+    pub(crate) made_ahead: i32,
+    /// How long it waited for the holder of the namespaces it joined, in
+    /// µs: its ready report says so (in `errno`, with NS_JOINED).
+    pub(crate) waited_us: i32,
     /// How its namespaces came to be, for its ready report: an
     /// [`Ahead`](crate::spawn) outcome and an errno.
     pub(crate) namespaces: (u32, i32),
@@ -103,6 +118,8 @@ impl InitPlan {
             join_len: 0,
             cgroup_dirs: [-1; MAX_HIERARCHIES],
             master: -1,
+            made_ahead: 0,
+            waited_us: 0,
             namespaces: (0, 0),
         })
     }
@@ -143,22 +160,16 @@ pub fn encode(
 /// # Safety
 /// Call only in the clone child, once, with the plan the shim made for it.
 pub unsafe fn run(plan: &mut InitPlan) -> ! {
-    if let Err(f) = setup(plan)
-        .and_then(|_| join_cgroup(plan))
-        .and_then(|_| setup_joined(plan))
-        .and_then(|_| {
-            // Last, as the mounts and the join needed CAP_SYS_ADMIN.
-            if plan.privileged {
-                Ok(())
-            } else {
-                harden::drop_privileges(plan.last_cap).and_then(|_| harden::refuse_keyrings())
-            }
-        })
-    {
+    if let Err(f) = setup(plan).and_then(|_| join_cgroup(plan)) {
         fail(ACK_FD, f);
     }
     // Ready, and (in `item`, `errno`) how its namespaces came to be.
     let (item, errno) = plan.namespaces;
+    let errno = if item == ahead::NS_JOINED {
+        plan.waited_us
+    } else {
+        errno
+    };
     let ready = Report {
         step: Step::Ready as u32,
         errno,
@@ -175,7 +186,22 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
     }
     // SAFETY: our own descriptor, not used again.
     let _ = unsafe { sys::close(ACK_FD) };
-    let f = match receive_and_exec(plan) {
+    // The rest of its set-up after the report, while the shim goes on
+    // (answers Create, attaches, sends the command): done before the
+    // command is read, so before anything of the container's runs. A
+    // failure here is Start's to report (on the status pipe, as one of the
+    // exec): the command will not run.
+    let f = match setup_late(plan)
+        .and_then(|_| {
+            // Last, as the mounts and the join needed CAP_SYS_ADMIN.
+            if plan.privileged {
+                Ok(())
+            } else {
+                harden::drop_privileges(plan.last_cap).and_then(|_| harden::refuse_keyrings())
+            }
+        })
+        .and_then(|_| receive_and_exec(plan))
+    {
         Err(f) => f,
         Ok(never) => match never {},
     };
@@ -183,7 +209,8 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
 }
 
 /// Create-time setup in the init's own namespaces, while the shim makes
-/// its cgroup.
+/// its cgroup: what its ready report depends on (its terminal), and what
+/// that needs.
 fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
     // Private, recursively: with a shared `/` (systemd hosts) the mounts
     // below would otherwise propagate to the host.
@@ -199,19 +226,19 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
         Step::MountProc,
         0,
     )?;
-    // Before the masks, which are binds of its /dev/null.
-    mounts::dev(plan.privileged)?;
-    if !plan.privileged {
-        harden::protect_paths(false)?;
+    // Made ahead, but for a privileged container, which has the host's.
+    let made_dev = plan.made_ahead & MADE_DEV != 0;
+    if plan.privileged && made_dev {
+        // The one detach on this path: it costs a grace period of RCU.
+        Fault::check(sys::umount(c"/dev", libc::MNT_DETACH), Step::MountDev, 0)?;
     }
-    let host = plan.hostname.as_bytes();
-    if !host.is_empty() {
-        Fault::check(sys::sethostname(host), Step::Hostname, 0)?;
+    if !made_dev || plan.privileged {
+        mounts::dev(plan.privileged)?;
     }
     if let Some((rows, cols)) = plan.terminal {
         plan.master = terminal::open(rows, cols)?;
     }
-    harden::own_keyring()
+    Ok(())
 }
 
 /// Waits for the shim to make the cgroup, and joins it: the command, and
@@ -219,7 +246,7 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
 /// came before (the namespaces, the mounts) is the runtime's work, and
 /// overlapped with the shim's. The message is pairs of a directory and its
 /// hierarchy's name; each directory is kept open for its mount (see
-/// [`setup_joined`]), as the host's hierarchies are out of view once /sys
+/// [`setup_late`]), as the host's hierarchies are out of view once /sys
 /// is the container's.
 fn join_cgroup(plan: &mut InitPlan) -> Result<(), Fault> {
     let mut header = [0u8; 4];
@@ -247,7 +274,23 @@ fn join_cgroup(plan: &mut InitPlan) -> Result<(), Fault> {
             return Err(decode_fault(RelayError::Truncated));
         }
         let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-        let held = Fault::check(sys::open(dir, flags), Step::JoinCgroup, i)? as RawFd;
+        // Relative: under the host's cgroup root, which it holds.
+        let opened = match dir.to_bytes().first() {
+            Some(b'/') => sys::open(dir, flags),
+            _ if plan.made_ahead & MADE_SYS != 0 => sys::open_at(CGROUP_FD, dir, flags),
+            _ => {
+                let mut p = CPath::new(ahead::CGROUP_ROOT.to_bytes()).ok_or(Fault::new(
+                    Step::JoinCgroup,
+                    libc::ENAMETOOLONG,
+                    i,
+                ))?;
+                p.push(b"/")
+                    .and_then(|p| p.push(dir.to_bytes()))
+                    .ok_or(Fault::new(Step::JoinCgroup, libc::ENAMETOOLONG, i))?;
+                sys::open(p.as_cstr(), flags)
+            }
+        };
+        let held = Fault::check(opened, Step::JoinCgroup, i)? as RawFd;
         plan.cgroup_dirs[i] = held;
         let fd = Fault::check(
             sys::open_at(held, join_file, libc::O_WRONLY | libc::O_CLOEXEC),
@@ -267,14 +310,31 @@ fn join_cgroup(plan: &mut InitPlan) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Once in its cgroup: a cgroup namespace, whose root is that cgroup, and
-/// the file systems that show the container's own namespaces, /sys and
-/// /sys/fs/cgroup.
-fn setup_joined(plan: &mut InitPlan) -> Result<(), Fault> {
+/// The rest of its set-up, once in its cgroup and after its ready report
+/// (see [`run`]): a cgroup namespace, whose root is that cgroup, and the
+/// file systems that show the container's own namespaces, /sys (unless
+/// made ahead) and /sys/fs/cgroup; docker's masked and read-only paths;
+/// its hostname.
+fn setup_late(plan: &mut InitPlan) -> Result<(), Fault> {
     Fault::check(sys::unshare(libc::CLONE_NEWCGROUP), Step::CgroupNs, 0)?;
-    mounts::sys(plan.privileged)?;
+    if plan.made_ahead & MADE_SYS == 0 {
+        // Not made ahead (no holder, or the host's cgroups are not all
+        // under /sys/fs/cgroup): now that it has joined them.
+        mounts::sys(plan.privileged)?;
+    } else if plan.privileged {
+        mounts::sys_writable()?;
+    }
     if !plan.privileged {
-        harden::protect_paths(true)?;
+        harden::protect_paths()?;
+    }
+    let host = plan.hostname.as_bytes();
+    if !host.is_empty() {
+        Fault::check(sys::sethostname(host), Step::Hostname, 0)?;
+    }
+    // Unprivileged, it cannot reach a keyring at all (refuse_keyrings);
+    // privileged, as runc does, a session keyring of its own.
+    if plan.privileged {
+        harden::own_keyring()?;
     }
     let names = relay::decode_join(&plan.join_buf[..plan.join_len])
         .map_err(decode_fault)?
@@ -286,6 +346,11 @@ fn setup_joined(plan: &mut InitPlan) -> Result<(), Fault> {
         // SAFETY: the descriptors join_cgroup opened, used no more.
         let _ = unsafe { sys::close(*fd) };
         *fd = -1;
+    }
+    if plan.made_ahead & MADE_SYS != 0 {
+        // SAFETY: the host's cgroup root, used no more (nothing of the
+        // host's stays open in the container).
+        let _ = unsafe { sys::close(CGROUP_FD) };
     }
     r
 }

@@ -24,15 +24,15 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 use super::ahead::{
-    self, ahead_word, Ahead, NS_HOLDER_FAILED, NS_JOINED, NS_OWN, NS_SETNS_FAILED,
-    UNSHARE_NAMESPACES,
+    self, ahead_word, Ahead, CGROUP_ROOT, MADE_SYS, NS_HOLDER_FAILED, NS_JOINED, NS_OWN,
+    NS_SETNS_FAILED, UNSHARE_NAMESPACES,
 };
 #[cfg(target_arch = "x86_64")]
 use super::clone::{clone3_takes_stack_bottom, clone3_vm};
 use super::clone::{pipe_high, raise, seqpacket_high, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
 use super::describe::describe;
 use super::error::{sys, Result, SpawnError};
-use super::init::{self, InitPlan, ACK_FD, CMD_FD, STATUS_FD};
+use super::init::{self, InitPlan, ACK_FD, CGROUP_FD, CMD_FD, STATUS_FD};
 use super::loopback;
 use super::relay::{self, Report};
 use super::report::{fail, Fault, Step};
@@ -106,10 +106,10 @@ impl SpawnedInit {
     pub fn proceed(&self, dirs: &[CgroupDir]) -> Result<()> {
         let pairs: Vec<CString> = match &self.join {
             Join::Born => Vec::new(),
-            Join::Procs(p) => vec![p.clone(), c"cgroup2".into()],
+            Join::Procs(p) => vec![under_root(p), c"cgroup2".into()],
             Join::Dirs => dirs
                 .iter()
-                .flat_map(|(d, n)| [d.clone(), n.clone()])
+                .flat_map(|(d, n)| [under_root(d), n.clone()])
                 .collect(),
         };
         let msg = relay::encode_join(&pairs, init::JOIN_BUF)
@@ -127,12 +127,43 @@ impl SpawnedInit {
     }
 }
 
+/// An init that has set itself up.
+pub struct Ready {
+    /// Its terminal's master, when it made one.
+    pub master: Option<OwnedFd>,
+    /// The holder of the namespaces it joined, when it joined some.
+    pub holder: Option<Holder>,
+}
+
+/// The holder of a container's namespaces. Kept until the container has
+/// exited: its last process does not then tear the namespaces down (all
+/// its mounts, its /sys, its devpts and tmpfs file systems, 0.1-0.2 ms
+/// here) before its parent hears of its exit, and so before anyone is told.
+/// Dropped, the holder exits (and does it, elsewhere: on another CPU, the
+/// one it was cloned on); the shim's reaper reaps it.
+pub struct Holder {
+    _ahead: Ahead,
+}
+
+/// `dir` relative to [`CGROUP_ROOT`] where it is under it: the init opens
+/// it there through the descriptor it holds (the container's own /sys
+/// hides the host's hierarchies by then); elsewhere, as it is.
+fn under_root(dir: &CString) -> CString {
+    let root = CGROUP_ROOT.to_bytes();
+    match dir.as_bytes().strip_prefix(root) {
+        Some(rest) if rest.len() > 1 && rest[0] == b'/' => {
+            CString::new(&rest[1..]).unwrap_or_else(|_| dir.clone())
+        }
+        _ => dir.clone(),
+    }
+}
+
 /// The init's set-up, which runs while the shim goes on with Create.
 pub struct Setup {
     pid: Pid,
     ack: OwnedFd,
-    /// Holds the namespaces the init joins until its set-up is over.
-    _ahead: Option<Ahead>,
+    /// Holds the namespaces the init joins (see [`Holder`]).
+    ahead: Option<Ahead>,
 }
 
 impl Setup {
@@ -141,10 +172,14 @@ impl Setup {
     ///
     /// Call it before anything else may reap children (no await between
     /// [`spawn_init`] and this): the pid is only ours to reap until then.
-    pub fn wait(self) -> Result<Option<OwnedFd>> {
+    pub fn wait(self) -> Result<Ready> {
         // On failure it is exiting or stuck, and nobody watches it yet: end
         // it and reap it here, so a failed spawn leaves nothing.
-        read_ack(self.ack).inspect_err(|_| end(self.pid))
+        let master = read_ack(self.ack).inspect_err(|_| end(self.pid))?;
+        Ok(Ready {
+            master,
+            holder: self.ahead.map(|a| Holder { _ahead: a }),
+        })
     }
 
     /// Ends an init that will not be used, and reaps it. What it reported,
@@ -219,6 +254,7 @@ fn spawn_init_sharing(
         ack: ack_w.as_raw_fd(),
         ns_from: ahead.as_ref().map_or(-1, |a| a.pidfd.as_raw_fd()),
         ns_ready: ahead.as_ref().map_or(-1, |a| a.ready.as_raw_fd()),
+        cgroups: -1,
         plan,
     });
     let mut args = CloneArgs {
@@ -285,7 +321,7 @@ fn spawn_init_sharing(
         setup: Setup {
             pid,
             ack: ack_r,
-            _ahead: ahead,
+            ahead,
         },
         join: how,
         memory,
@@ -305,6 +341,9 @@ struct ChildArgs {
     /// which that says whether it made them; -1: it makes its own.
     ns_from: RawFd,
     ns_ready: RawFd,
+    /// CGROUP_FD once the child holds the host's cgroup hierarchies there
+    /// (the holder's descriptor of them); -1 without.
+    cgroups: RawFd,
     plan: InitPlan,
 }
 
@@ -486,42 +525,13 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     // would leave the init waiting on the command pipe forever.
     // SAFETY: the child's copy of the shim's end, used by nothing here.
     let _ = unsafe { raw::close(child.shim_end) };
-    // The namespaces made ahead, when there are: joining is all that is
-    // left, once the holder has made them (it may still be at it: the wait
-    // is here, not in the shim, which makes the cgroup meanwhile). Else the
-    // costly part of the clone (the network namespace) is made here, while
-    // the shim makes the cgroup; its kernel memory is charged to the cgroup
-    // the child is in (the container's on v2, born there; the shim's on v1).
-    let outcome = if child.ns_from < 0 {
-        (NS_OWN, 0)
-    } else {
-        match ahead_word(child.ns_ready) {
-            0 => match raw::setns(child.ns_from, UNSHARE_NAMESPACES) {
-                Ok(_) => (NS_JOINED, 0),
-                Err(e) => (NS_SETNS_FAILED, e),
-            },
-            e => (NS_HOLDER_FAILED, e),
-        }
-    };
-    child.plan.namespaces = outcome;
-    if outcome.0 != NS_JOINED {
-        if let Err(e) = raw::unshare(UNSHARE_NAMESPACES) {
-            fail(ack, Fault::new(Step::Unshare, e, 0));
-        }
-        if let Err(e) = loopback::up() {
-            fail(ack, Fault::new(Step::Loopback, e, 0));
-        }
-    }
     for &(from, to) in &child.moves {
         // SAFETY: 0-5 are the child's to replace (its copies of the shim's).
         if let Err(e) = unsafe { raw::dup_to(from, to) } {
             fail(ack, Fault::new(Step::PlaceFds, e, 0));
         }
     }
-    // Nothing of the shim's stays open here while the init waits for its
-    // command: a connection or the listening socket held by the init would
-    // outlive the shim's own close.
-    close_from(ACK_FD + 1);
+
     // Kill the container if the shim dies: nobody would supervise it.
     // SAFETY: prctl with integer arguments, then with a C string.
     unsafe {
@@ -534,6 +544,74 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     // container's: exec resets handlers but keeps what is ignored (SIGPIPE),
     // and until then a handler would run the shim's code here.
     reset_signals();
+    // The namespaces made ahead, when there are: joining is all that is
+    // left, once the holder has made them. It may still be at it (it
+    // started with the shim, and Create came soon after): the wait is here,
+    // after what needs no namespace above, and not in the shim, which makes
+    // the cgroup meanwhile. Else the costly part of the clone (the network
+    // namespace) is made here, while the shim makes the cgroup; its kernel
+    // memory is charged to the cgroup the child is in (the container's on
+    // v2, born there; the shim's on v1).
+    let outcome = if child.ns_from < 0 {
+        (NS_OWN, 0)
+    } else {
+        // How long it waits for the holder, for the shim's log: the
+        // holder's work is off the path to the command only while it is
+        // done by the time the init gets here.
+        let before = raw::monotonic_us();
+        let word = ahead_word(child.ns_ready);
+        child.plan.waited_us = raw::monotonic_us().saturating_sub(before) as i32;
+        match word {
+            [0, made, root] => match raw::setns(child.ns_from, UNSHARE_NAMESPACES) {
+                Ok(_) => {
+                    child.plan.made_ahead = made;
+                    // The holder's descriptor of the host's cgroup
+                    // hierarchies in these namespaces (its /sys hides
+                    // them): the init joins and binds its cgroup through
+                    // it, at CGROUP_FD (free to take: what is moved to 0-5
+                    // below comes from 10 up).
+                    if made & MADE_SYS != 0 {
+                        let placed = raw::pidfd_getfd(child.ns_from, root).and_then(|fd| {
+                            let fd = fd as RawFd;
+                            if fd == CGROUP_FD {
+                                return Ok(0);
+                            }
+                            // SAFETY: 6 is the child's to replace, and `fd`
+                            // the copy pidfd_getfd just made.
+                            let r = unsafe { raw::dup_to(fd, CGROUP_FD) };
+                            // SAFETY: as above.
+                            let _ = unsafe { raw::close(fd) };
+                            r
+                        });
+                        if let Err(e) = placed {
+                            fail(ACK_FD, Fault::new(Step::JoinCgroup, e, 0));
+                        }
+                        child.cgroups = CGROUP_FD;
+                    }
+                    (NS_JOINED, 0)
+                }
+                Err(e) => (NS_SETNS_FAILED, e),
+            },
+            [e, ..] => (NS_HOLDER_FAILED, e),
+        }
+    };
+    child.plan.namespaces = outcome;
+    if outcome.0 != NS_JOINED {
+        if let Err(e) = raw::unshare(UNSHARE_NAMESPACES) {
+            fail(ACK_FD, Fault::new(Step::Unshare, e, 0));
+        }
+        if let Err(e) = loopback::up() {
+            fail(ACK_FD, Fault::new(Step::Loopback, e, 0));
+        }
+    }
+    // Nothing of the shim's stays open here while the init waits for its
+    // command: a connection or the listening socket held by the init would
+    // outlive the shim's own close.
+    close_from(if child.cgroups >= 0 {
+        CGROUP_FD + 1
+    } else {
+        ACK_FD + 1
+    });
     let _ = raw::unblock_all();
     init::run(&mut child.plan)
 }
@@ -623,7 +701,9 @@ fn read_ack(ack: OwnedFd) -> Result<Option<OwnedFd>> {
     if report.step == Step::Ready as u32 {
         let errno = nix::errno::Errno::from_raw(report.errno);
         match report.item {
-            NS_JOINED => tracing::debug!("joined the namespaces made ahead"),
+            NS_JOINED => {
+                tracing::debug!(waited_us = report.errno, "joined the namespaces made ahead")
+            }
             NS_HOLDER_FAILED => {
                 tracing::info!(%errno, "the namespaces made ahead failed: made its own")
             }
@@ -678,7 +758,7 @@ mod tests {
         let err = spawn_init(stdio, &JoinAt::Later, plan)
             .and_then(|init| {
                 init.proceed(&[cg])?;
-                init.setup.wait()
+                init.setup.wait().map(drop)
             })
             .expect_err("the join must fail");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -689,6 +769,52 @@ mod tests {
             nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::WNOHANG)),
             Err(nix::errno::Errno::ECHILD)
         );
+    }
+
+    /// What fails after the ready report (the end of the set-up, which
+    /// overlaps the shim's answer to Create) is reported as Start's
+    /// failure, on the status pipe, even when the init is gone by the time
+    /// the command is sent. Here its cgroup's hierarchy has a name that is
+    /// no directory it can make on its /sys/fs/cgroup.
+    #[test]
+    fn a_failure_after_the_ready_report_is_starts_to_report() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: clone with namespaces needs root");
+            return;
+        }
+        let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = std::env::temp_dir().join(format!("mydocker-late-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tasks"), "").unwrap();
+        let cg: CgroupDir = (
+            CString::new(dir.to_str().unwrap()).unwrap(),
+            c"no/such".into(),
+        );
+        let (command, envc) = init::encode(&["true".into()], &[], "", "h").unwrap();
+        let plan = InitPlan::new("h", false, None, false, command.len(), 1, envc).unwrap();
+        let init = spawn_init(null_stdio(), &JoinAt::Later, plan).unwrap();
+        init.proceed(&[cg]).unwrap();
+        let pid = init.pid;
+        init.setup.wait().expect("ready before the failure");
+        // Gone before the command is sent: its report is still read.
+        let ws = nix::sys::wait::waitpid(pid, None).unwrap();
+        assert_eq!(ws, nix::sys::wait::WaitStatus::Exited(pid, 125));
+        let waiting = crate::process::exec::Waiting::new(init.cmd, init.status, command);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt.block_on(waiting.exec()).unwrap_err();
+        let crate::process::exec::ExecError::Failed(report) = err else {
+            panic!("{err}");
+        };
+        let (code, msg) = describe(&report, &["true".into()], &[], "");
+        assert_eq!(code, 125);
+        assert!(
+            msg.starts_with("mount cgroup hierarchy #1 on /sys/fs/cgroup: "),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// An init dropped before it execs, while it still runs on memory it

@@ -209,6 +209,23 @@ pub fn mount(
     )
 }
 
+/// pidfd_getfd(2) (Linux 5.6): a copy of `fd` of the process of `pidfd`,
+/// close-on-exec.
+pub fn pidfd_getfd(pidfd: RawFd, fd: RawFd) -> SysResult {
+    call(
+        libc::SYS_pidfd_getfd,
+        [pidfd as usize, fd as usize, 0, 0, 0, 0],
+    )
+}
+
+/// umount2(2).
+pub fn umount(target: &CStr, flags: libc::c_int) -> SysResult {
+    call(
+        libc::SYS_umount2,
+        [p(target.as_ptr()), flags as usize, 0, 0, 0, 0],
+    )
+}
+
 /// mount_setattr(2) (Linux 5.12) of `path`: sets `attr_set`
 /// (MOUNT_ATTR_*), with `flags` (AT_RECURSIVE: the mounts under it too).
 pub fn mount_setattr(path: &CStr, flags: libc::c_uint, attr_set: u64) -> SysResult {
@@ -400,5 +417,21 @@ pub fn exit(code: i32) -> ! {
     // exit_group does not return; in case it did, nothing else may run here.
     loop {
         let _ = call(libc::SYS_exit, [code as usize, 0, 0, 0, 0, 0]);
+    }
+}
+
+/// CLOCK_MONOTONIC in microseconds (0 if it cannot be read).
+pub fn monotonic_us() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let clock = libc::CLOCK_MONOTONIC as usize;
+    match call(
+        libc::SYS_clock_gettime,
+        [clock, p(&mut t as *mut _), 0, 0, 0, 0],
+    ) {
+        Ok(_) => t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1000,
+        Err(_) => 0,
     }
 }
