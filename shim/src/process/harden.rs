@@ -2,8 +2,8 @@
 //! confinement. Masked and read-only paths in the container's own mount
 //! namespace, docker's default capability set (every other capability
 //! dropped from the bounding, effective, permitted and inheritable sets, and
-//! no ambient ones), `no_new_privs`, a session keyring of its own and no
-//! way to the others. `--privileged` skips all of it but the keyring.
+//! no ambient ones), `no_new_privs`, and no way to the kernel's keyrings.
+//! `--privileged` skips all of it, and has a session keyring of its own.
 
 use std::ffi::CStr;
 
@@ -189,7 +189,8 @@ pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
 }
 
 /// A session keyring of the container's own, as runc gives each: without
-/// it, the container shares the session keyring the shim was started in.
+/// it, a privileged container (which can reach keyrings: no filter) would
+/// share the session keyring the shim was started in.
 pub fn own_keyring() -> Result<(), Fault> {
     // A null name: a new anonymous keyring ("_ses").
     Fault::check(
@@ -203,8 +204,9 @@ pub fn own_keyring() -> Result<(), Fault> {
 /// The system calls of the kernel's key management, refused with EPERM as
 /// docker's default seccomp profile refuses them: keyrings are not
 /// namespaced, and the user keyring of uid 0 is every root process's on the
-/// host. (The other keyrings a process can reach, its session's and its
-/// own, are the container's: see [`own_keyring`].)
+/// host; and without a keyring of its own, its session keyring is the
+/// shim's. A privileged container, which has no filter, gets one (see
+/// [`own_keyring`]).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 const KEY_SYSCALLS: [u32; 3] = [
     libc::SYS_add_key as u32,
