@@ -131,46 +131,72 @@ fn the_container_cannot_leave_its_cgroup() {
 }
 
 /// Its /sys/fs/cgroup is its own cgroup, read-only: on v1 one directory
-/// per hierarchy it is in, each the root of its view.
+/// per hierarchy it is in, each the root of its view (co-mounted ones, as
+/// `cpu,cpuacct`, also by each name, a link); and /sys is read-only. With
+/// the namespaces made ahead, and without (where the init makes its own,
+/// and mounts /sys itself).
 #[test]
 fn sys_fs_cgroup_is_its_own_cgroup_read_only() {
     let t = TestRoot::new("cgview");
-    let out = run(
-        &t,
-        &[
-            "sh",
-            "-c",
-            "ls /sys/fs/cgroup | tr '\\n' ' '; echo; grep ' /sys/fs/cgroup' /proc/self/mountinfo",
-        ],
-    );
-    let mut lines = out.lines();
-    let listing: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    let mounts: Vec<&str> = lines.collect();
-    let mut points = vec!["/sys/fs/cgroup".to_string()];
-    if v2() {
-        assert!(listing.contains(&"cgroup.procs"), "{out}");
-        assert!(listing.contains(&"memory.max"), "{out}");
-    } else {
-        for c in ["cpu", "cpuacct", "cpuset", "devices", "memory", "pids"] {
-            assert!(listing.contains(&c), "{c}: {out}");
+    let script =
+        "find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d | sort | tr '\\n' ' '; echo; \
+                  find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type l | sort | tr '\\n' ' '; echo; \
+                  ls /sys/fs/cgroup | tr '\\n' ' '; echo; \
+                  grep -E ' /sys( |/fs/cgroup)' /proc/self/mountinfo";
+    for no_clone3 in [false, true] {
+        let mut c = t.ctl();
+        if no_clone3 {
+            c.env("MYDOCKER_NO_CLONE3", "1");
         }
-        // Nothing of the hierarchies it is not in.
-        for c in ["freezer", "blkio", "systemd", "unified"] {
-            assert!(!listing.contains(&c), "{c}: {out}");
+        let out = ok(&c
+            .args(["run", "--rm", "sh", "-c", script])
+            .output()
+            .unwrap());
+        let mut lines = out.lines();
+        let name = |p: &str| p.trim_start_matches("/sys/fs/cgroup/").to_string();
+        let dirs: Vec<String> = lines.next().unwrap().split_whitespace().map(name).collect();
+        let links: Vec<String> = lines.next().unwrap().split_whitespace().map(name).collect();
+        let listing: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        let mounts: Vec<&str> = lines.collect();
+        let mut points = vec!["/sys/fs/cgroup".to_string(), "/sys".to_string()];
+        if v2() {
+            assert!(listing.contains(&"cgroup.procs"), "{out}");
+            assert!(listing.contains(&"memory.max"), "{out}");
+        } else {
+            // Each controller, as a directory or a link to the directory
+            // of the controllers mounted with it.
+            for c in ["cpu", "cpuacct", "cpuset", "devices", "memory", "pids"] {
+                let found = dirs.iter().any(|d| d.split(',').any(|x| x == c));
+                assert!(found, "{c}: {out}");
+            }
+            for l in &links {
+                assert!(
+                    dirs.iter()
+                        .any(|d| d.contains(',') && d.split(',').any(|x| x == l)),
+                    "{l}: {out}"
+                );
+            }
+            // Nothing of the hierarchies it is not in.
+            for c in ["freezer", "blkio", "systemd", "unified"] {
+                assert!(!listing.contains(&c), "{c}: {out}");
+            }
+            points.extend(dirs.iter().map(|c| format!("/sys/fs/cgroup/{c}")));
         }
-        points.extend(listing.iter().map(|c| format!("/sys/fs/cgroup/{c}")));
-    }
-    // What is mounted last on each is what the container sees: read-only,
-    // and on v1 its own directory as the root (the host's, hidden under
-    // the container's /sys, are listed too).
-    for point in &points {
-        let last = mounts
-            .iter()
-            .rfind(|m| m.split_whitespace().nth(4) == Some(point.as_str()))
-            .unwrap_or_else(|| panic!("{point}: {out}"));
-        let fields: Vec<&str> = last.split_whitespace().collect();
-        assert!(fields[5].split(',').any(|o| o == "ro"), "{last}");
-        assert_eq!(fields[3], "/", "{last}");
+        // What is mounted last on each is what the container sees:
+        // read-only, and on v1 its own directory as the root (the host's,
+        // hidden under the container's /sys, are listed too).
+        for point in &points {
+            let last = mounts
+                .iter()
+                .rfind(|m| m.split_whitespace().nth(4) == Some(point.as_str()))
+                .unwrap_or_else(|| panic!("{point}: {out}"));
+            let fields: Vec<&str> = last.split_whitespace().collect();
+            assert!(
+                fields[5].split(',').any(|o| o == "ro"),
+                "{no_clone3}: {last}"
+            );
+            assert_eq!(fields[3], "/", "{last}");
+        }
     }
     t.finish();
 }
@@ -314,55 +340,43 @@ fn sys_and_proc_sys_are_read_only() {
 }
 
 /// The kernel's keyrings are not namespaced: the user keyring of uid 0 is
-/// every root process's on the host. The container has a session keyring
-/// of its own and cannot reach the others (docker's seccomp profile
-/// refuses add_key, request_key and keyctl; so does ours).
+/// every root process's on the host. The container cannot reach them
+/// (docker's seccomp profile refuses add_key, request_key and keyctl; so
+/// does ours), and a privileged one has a session keyring of its own.
 #[test]
 fn the_hosts_keyrings_are_out_of_reach() {
-    if cfg!(not(target_arch = "x86_64")) {
-        eprintln!("skipped: the syscall numbers below are x86_64's");
-        return;
-    }
-    if std::process::Command::new("python3")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: no python3 to call keyctl with");
-        return;
-    }
     let t = TestRoot::new("keys");
-    // keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING (-4) or
-    // KEY_SPEC_SESSION_KEYRING (-3), 0), and add_key to the user keyring.
-    let script = "import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-def say(what, r):
-    print(what, r if r >= 0 else os.strerror(ctypes.get_errno()))
-say('user', libc.syscall(250, 0, -4, 0))
-say('session', libc.syscall(250, 0, -3, 0))
-say('add_key', libc.syscall(248, b'user', b'mydocker-probe', b'x', 1, -4))
-print([l.split(':')[1].strip() for l in open('/proc/self/status') if l.startswith('Seccomp:')][0])";
-    let out = run(&t, &["python3", "-c", script]);
+    // A program of our own (the host-filesystem mode runs the host's
+    // files): the cgroup v2 guest has no python or keyctl(1).
+    let probe = bin_dir().join("keyring-probe");
+    let probe = probe.to_str().unwrap();
+    let seccomp = "grep Seccomp: /proc/self/status";
+    let out = run(&t, &["sh", "-c", &format!("{probe}; {seccomp}")]);
     for what in ["user", "session", "add_key"] {
         assert!(
-            has_line(&out, &format!("{what} Operation not permitted")),
+            has_line(
+                &out,
+                &format!("{what} Operation not permitted (os error 1)")
+            ),
             "{out}"
         );
     }
-    assert!(has_line(&out, "2"), "a seccomp filter: {out}");
+    assert!(out.contains("Seccomp:\t2"), "a seccomp filter: {out}");
     // Privileged, as docker's: no filter; and its session keyring is a new
     // one, not the one the shim was started in (this process's).
     // SAFETY: keyctl(2) with integer arguments.
     let ours = unsafe { libc::syscall(libc::SYS_keyctl, 0, -3i64, 0) };
     assert!(ours > 0);
-    let out = run(&t, &["--privileged", "python3", "-c", script]);
+    let out = run(
+        &t,
+        &["--privileged", "sh", "-c", &format!("{probe}; {seccomp}")],
+    );
     let session: i64 = out
         .lines()
         .find_map(|l| l.strip_prefix("session ")?.parse().ok())
         .unwrap_or_else(|| panic!("{out}"));
     assert!(session > 0 && session != ours, "{session} vs {ours}: {out}");
-    assert!(has_line(&out, "0"), "no seccomp filter: {out}");
+    assert!(out.contains("Seccomp:\t0"), "no seccomp filter: {out}");
     t.finish();
 }
 
@@ -438,5 +452,77 @@ fn inspect_shows_the_root_file_system_mode() {
     assert_eq!(v["RootFs"]["Path"], "/", "{v}");
     assert_eq!(v["RootFs"]["ReadOnly"], false, "{v}");
     ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}
+
+/// A mount on the host, removed when dropped.
+struct HostMount(std::path::PathBuf);
+
+impl HostMount {
+    fn new(fstype: &str, options: &str, at: std::path::PathBuf) -> Self {
+        std::fs::create_dir_all(&at).unwrap();
+        let mut c = std::process::Command::new("mount");
+        c.args(["-t", fstype]);
+        if !options.is_empty() {
+            c.args(["-o", options]);
+        }
+        let o = c.arg("mydocker-probe").arg(&at).output().unwrap();
+        assert!(
+            o.status.success(),
+            "mount -t {fstype} at {}: {o:?}",
+            at.display()
+        );
+        Self(at)
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The host-filesystem mode shares the host's mount table: a cgroup
+/// hierarchy or a /proc mounted elsewhere than the container's own would
+/// undo all of the above (the host's processes, a cgroup above its own).
+/// Such mounts are covered, empty and read-only, in the container.
+#[test]
+fn the_hosts_kernel_file_systems_elsewhere_are_hidden() {
+    let t = TestRoot::new("cover");
+    let cg_dir = t.root.join("host-cgroup");
+    let proc_dir = t.root.join("host-proc");
+    let cgroups = if v2() {
+        HostMount::new("cgroup2", "", cg_dir.clone())
+    } else {
+        HostMount::new("cgroup", "memory", cg_dir.clone())
+    };
+    let procs = HostMount::new("proc", "", proc_dir.clone());
+    // From the host, both are full.
+    assert!(cg_dir.join("cgroup.procs").exists());
+    assert!(proc_dir.join("sysrq-trigger").exists() || proc_dir.join("1").exists());
+    let script = format!(
+        "ls -A {cg} | wc -l; ls -A {pr} | wc -l; \
+         if echo $$ > {cg}/cgroup.procs; then echo moved; else echo refused; fi; \
+         grep -c ' {cg} .* - tmpfs ' /proc/self/mountinfo",
+        cg = cg_dir.display(),
+        pr = proc_dir.display()
+    );
+    let out = run(&t, &["sh", "-c", &script]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..3], ["0", "0", "refused"], "{out}");
+    assert_eq!(lines[3], "1", "covered by a tmpfs: {out}");
+    // A privileged container sees them, as docker's does.
+    let out = run(
+        &t,
+        &[
+            "--privileged",
+            "sh",
+            "-c",
+            &format!("ls -A {} | wc -l", proc_dir.display()),
+        ],
+    );
+    assert_ne!(out.trim(), "0", "{out}");
+    drop((cgroups, procs));
     t.finish();
 }

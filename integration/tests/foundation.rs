@@ -96,6 +96,14 @@ fn a_created_init_holds_nothing_of_the_shim_and_the_command_gets_default_signals
     assert!(pid > 0, "{pid}");
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
     assert_eq!(comm.trim(), "mydocker-init");
+    // The end of its set-up follows its ready report (and Create's
+    // answer): once done, it waits in read(2) on the command pipe, fd 3.
+    let waiting = eventually(Duration::from_secs(5), || {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+        s.starts_with(&format!("{} 0x3 ", libc::SYS_read))
+            .then_some(())
+    });
+    assert!(waiting.is_some(), "the init does not wait for its command");
     let mut fds: Vec<(i32, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
         .flatten()
@@ -107,8 +115,8 @@ fn a_created_init_holds_nothing_of_the_shim_and_the_command_gets_default_signals
         .collect();
     fds.sort();
     let numbers: Vec<i32> = fds.iter().map(|f| f.0).collect();
-    // 0-2, the command pipe, the status pipe, the ack pipe (closed once it
-    // reported ready, so not here).
+    // 0-2, the command pipe, the status pipe; not the ack socket (closed
+    // once it reported ready), nor what it joined its cgroup through.
     assert_eq!(numbers, [0, 1, 2, 3, 4], "{fds:?}");
     assert!(
         fds.iter()

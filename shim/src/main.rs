@@ -103,15 +103,28 @@ fn main() {
     // After the runtime, whose reaper would have reaped it.
     mydocker_shim::process::ahead::end_ahead();
     // A holder let go as its container exited may still be on its way out
-    // (tearing the namespaces down): nothing of ours outlives the shim.
-    while let Ok(ws) = nix::sys::wait::waitpid(None, Some(nix::sys::wait::WaitPidFlag::__WALL)) {
-        if ws.pid().is_none() {
-            break;
-        }
-    }
+    // (tearing the namespaces down): nothing of ours outlives the shim. Not
+    // for ever, though: the container itself was killed and reaped already.
+    reap_children(std::time::Duration::from_secs(2));
     if let Err(e) = result {
         eprintln!("mydocker-shim: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// Reaps what children are left, until there are none or `limit` has
+/// passed.
+fn reap_children(limit: std::time::Duration) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 

@@ -530,6 +530,71 @@ pub(crate) mod tests {
         }
     }
 
+    /// A cgroup v1 layout with cpu and cpuacct co-mounted, as systemd
+    /// mounts them (only what join_dirs reads: no files).
+    #[derive(Debug)]
+    struct FakeV1 {
+        root: PathBuf,
+    }
+
+    impl Hierarchy for FakeV1 {
+        fn subsystems(&self) -> Vec<Subsystem> {
+            use cgroups_rs::fs::cpuacct::CpuAcctController;
+            let at = |m: &str| self.root.join(m);
+            let e = || PathBuf::from("/");
+            vec![
+                Subsystem::Mem(MemController::new(at("memory"), e(), false)),
+                Subsystem::CpuAcct(CpuAcctController::new(at("cpu,cpuacct"), e())),
+                Subsystem::Cpu(CpuController::new(at("cpu,cpuacct"), e(), false)),
+            ]
+        }
+        fn root(&self) -> PathBuf {
+            self.root.clone()
+        }
+        fn root_control_group(&self) -> Cgroup {
+            Cgroup::load(
+                Box::new(FakeV1 {
+                    root: self.root.clone(),
+                }),
+                "",
+            )
+        }
+        fn parent_control_group(&self, path: &str) -> Cgroup {
+            let p = Path::new(path).parent().unwrap_or(Path::new(""));
+            Cgroup::load(
+                Box::new(FakeV1 {
+                    root: self.root.clone(),
+                }),
+                p,
+            )
+        }
+        fn v2(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn co_mounted_v1_controllers_are_joined_and_named_once() {
+        let root = PathBuf::from("/fake/cgroup");
+        let fake = || -> Box<dyn Hierarchy> { Box::new(FakeV1 { root: root.clone() }) };
+        let cg = ContainerCgroup::load_in(fake, "c1", &Limits::default()).unwrap();
+        let dirs: Vec<(String, String)> = cg
+            .join_dirs()
+            .unwrap()
+            .into_iter()
+            .map(|(d, n)| (d.into_string().unwrap(), n.into_string().unwrap()))
+            .collect();
+        let want = [
+            ("/fake/cgroup/memory/mydocker/c1", "memory"),
+            ("/fake/cgroup/cpu,cpuacct/mydocker/c1", "cpu,cpuacct"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(d, n)| (d.to_string(), n.to_string()))
+            .collect();
+        assert_eq!(dirs, want);
+    }
+
     fn fake_tree(name: &str) -> PathBuf {
         let root =
             std::env::temp_dir().join(format!("mydocker-cgv2-{name}-{}", std::process::id()));

@@ -283,6 +283,7 @@ pub(super) const NS_OWN: u32 = 0;
 pub(super) const NS_JOINED: u32 = 1;
 pub(super) const NS_HOLDER_FAILED: u32 = 2;
 pub(super) const NS_SETNS_FAILED: u32 = 3;
+pub(super) const NS_GETFD_FAILED: u32 = 4;
 
 /// The rest: joined when made ahead ([`Ahead`]), else made by the child
 /// itself, in parallel with the shim.

@@ -53,6 +53,10 @@ pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32,
         Step::MountSys => format!("mount /sys: {desc}"),
         Step::MountCgroup if item == 0 => format!("mount /sys/fs/cgroup: {desc}"),
         Step::MountCgroup => format!("mount cgroup hierarchy #{item} on /sys/fs/cgroup: {desc}"),
+        Step::Cover => format!(
+            "hide the host's kernel file system mounted at line {} of its mount table: {desc}",
+            item + 1
+        ),
         Step::DropCap => format!("drop capability {item} from the bounding set: {desc}"),
         Step::SetCaps => format!("set capabilities: {desc}"),
         Step::NoNewPrivs => format!("set no_new_privs: {desc}"),

@@ -176,9 +176,9 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
         item,
     };
     if plan.master >= 0 {
-        // A failed send leaves the shim with no terminal: it reads that as
-        // a failed set-up.
-        let _ = sys::send_with_fd(ACK_FD, &ready.encode(), plan.master);
+        if let Err(e) = sys::send_with_fd(ACK_FD, &ready.encode(), plan.master) {
+            fail(ACK_FD, Fault::new(Step::Terminal, e, terminal::SEND_STEP));
+        }
         // SAFETY: our own descriptor; the shim has its copy.
         let _ = unsafe { sys::close(plan.master) };
     } else {
@@ -236,7 +236,7 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
         mounts::dev(plan.privileged)?;
     }
     if let Some((rows, cols)) = plan.terminal {
-        plan.master = terminal::open(rows, cols)?;
+        plan.master = terminal::open(rows, cols, plan.privileged)?;
     }
     Ok(())
 }
@@ -326,6 +326,7 @@ fn setup_late(plan: &mut InitPlan) -> Result<(), Fault> {
     }
     if !plan.privileged {
         harden::protect_paths()?;
+        mounts::cover_kernel_fs()?;
     }
     let host = plan.hostname.as_bytes();
     if !host.is_empty() {

@@ -102,7 +102,14 @@ pub fn dev(privileged: bool) -> Result<(), Fault> {
         (c"mqueue", DEV_MOUNTS[3], HARD, c""),
     ];
     for (i, (fs, at, flags, data)) in mounts.iter().enumerate() {
-        Fault::check(mkdir(at, 0o755), Step::MountDev, i + 1)?;
+        if privileged {
+            // The host's /dev: over what is there, and nothing made on it.
+            if sys::stat(at, true).is_err() {
+                continue;
+            }
+        } else {
+            Fault::check(mkdir(at, 0o755), Step::MountDev, i + 1)?;
+        }
         let data = if data.is_empty() { None } else { Some(*data) };
         Fault::check(
             sys::mount(Some(fs), at, Some(fs), *flags, data),
@@ -234,3 +241,191 @@ pub fn cgroups<'a>(
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 /// nosuid, nodev, noexec.
 const MOUNT_ATTR_HARD: u64 = 0x2 | 0x4 | 0x8;
+
+/// The kernel's interfaces as file systems: mounted anywhere but the
+/// container's own /proc, /sys and /dev (a chroot's /proc, a second mount
+/// of a cgroup hierarchy, a bind of the host's devpts), one would give the
+/// container what those hide (the host's /proc/sysrq-trigger, a cgroup's
+/// `tasks` above its own, the host's terminals).
+const KERNEL_FS: [&[u8]; 15] = [
+    b"proc",
+    b"sysfs",
+    b"cgroup",
+    b"cgroup2",
+    b"devpts",
+    b"mqueue",
+    b"debugfs",
+    b"tracefs",
+    b"securityfs",
+    b"bpf",
+    b"configfs",
+    b"efivarfs",
+    b"pstore",
+    b"binfmt_misc",
+    b"fusectl",
+];
+
+/// Where the container's own are, and the host's are hidden already.
+const OWN: [&[u8]; 3] = [b"/proc", b"/sys", b"/dev"];
+
+/// Covers every mount of [`KERNEL_FS`] outside [`OWN`] that the container
+/// inherited from the host (the host-filesystem mode shares the host's
+/// mount table) with an empty read-only tmpfs (a file: /dev/null). Reads
+/// its own mount table, a line at a time, allocating nothing. Not for a
+/// privileged container, which sees all, as docker's does.
+pub fn cover_kernel_fs() -> Result<(), Fault> {
+    let fault = |e| Fault::new(Step::Cover, e, 0);
+    let fd = sys::open(c"/proc/self/mountinfo", libc::O_RDONLY | libc::O_CLOEXEC).map_err(fault)?
+        as RawFd;
+    let mut chunk = [0u8; 4096];
+    let mut line = [0u8; LINE];
+    let mut len = 0;
+    let mut covered = 0usize;
+    let r = loop {
+        let n = match sys::read(fd, &mut chunk) {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(libc::EINTR) => continue,
+            Err(e) => break Err(fault(e)),
+        };
+        let mut failed = None;
+        for &b in &chunk[..n] {
+            if b != b'\n' {
+                // What of a longer line is past this is never needed: the
+                // mount point and the type come first.
+                if len < line.len() {
+                    line[len] = b;
+                    len += 1;
+                }
+                continue;
+            }
+            if let Err(e) = cover_line(&line[..len]) {
+                failed = Some(Fault::new(Step::Cover, e, covered));
+                break;
+            }
+            covered += 1;
+            len = 0;
+        }
+        if let Some(f) = failed {
+            break Err(f);
+        }
+    };
+    // SAFETY: the descriptor opened above.
+    let _ = unsafe { sys::close(fd) };
+    r
+}
+
+/// The longest mountinfo line read whole.
+const LINE: usize = 2 * super::lookup::PATH_BUF;
+
+/// The mount point and type of one line of mountinfo: `id parent dev root
+/// MOUNTPOINT opts [tags] - TYPE source superopts`.
+fn mount_of(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut fields = line.split(|b| *b == b' ');
+    let point = fields.nth(4)?;
+    let fstype = fields.skip_while(|f| *f != b"-").nth(1)?;
+    Some((point, fstype))
+}
+
+/// Whether a mount of `fstype` at `path` (unescaped) is one to cover.
+fn to_cover(path: &[u8], fstype: &[u8]) -> bool {
+    let own = OWN
+        .iter()
+        .any(|o| path.starts_with(o) && (path.len() == o.len() || path[o.len()] == b'/'));
+    KERNEL_FS.contains(&fstype) && !own && path != b"/"
+}
+
+/// Covers the mount of one line of mountinfo, if it is one to.
+fn cover_line(line: &[u8]) -> sys::SysResult {
+    let Some((point, fstype)) = mount_of(line) else {
+        return Ok(0);
+    };
+    let mut path = CPath::new(b"").ok_or(libc::ENAMETOOLONG)?;
+    unescape(point, &mut path).ok_or(libc::ENAMETOOLONG)?;
+    if !to_cover(path.as_cstr().to_bytes(), fstype) {
+        return Ok(0);
+    }
+    let ro = libc::MS_RDONLY | HARD;
+    match sys::mount(
+        Some(c"tmpfs"),
+        path.as_cstr(),
+        Some(c"tmpfs"),
+        ro,
+        Some(c"size=0"),
+    ) {
+        Ok(n) => Ok(n),
+        // A file: /dev/null over it.
+        Err(libc::ENOTDIR) => sys::mount(
+            Some(c"/dev/null"),
+            path.as_cstr(),
+            None,
+            libc::MS_BIND,
+            None,
+        ),
+        // Under one covered already (mountinfo lists parents first).
+        Err(libc::ENOENT) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// A mount point as mountinfo writes it (space, tab, newline and backslash
+/// as `\ooo`), into `out`.
+fn unescape(field: &[u8], out: &mut CPath) -> Option<()> {
+    let mut i = 0;
+    while i < field.len() {
+        let b = field[i];
+        let octal = |c: u8| (b'0'..=b'7').contains(&c);
+        if b == b'\\' && i + 3 < field.len() && field[i + 1..i + 4].iter().all(|c| octal(*c)) {
+            let v = field[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |v, c| v * 8 + (c - b'0') as u32);
+            out.push(&[v as u8])?;
+            i += 4;
+        } else {
+            out.push(&[b])?;
+            i += 1;
+        }
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_kernel_file_systems_are_found_where_they_are_not_the_containers() {
+        let line = b"51 50 0:29 /../.. /srv/chroot/proc rw,relatime shared:4 - proc proc rw";
+        assert_eq!(
+            mount_of(line),
+            Some((&b"/srv/chroot/proc"[..], &b"proc"[..]))
+        );
+        let plain = b"61 46 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw,mode=755";
+        assert_eq!(mount_of(plain), Some((&b"/dev"[..], &b"devtmpfs"[..])));
+        assert_eq!(mount_of(b"short line"), None);
+        for (path, fstype, cover) in [
+            (&b"/srv/chroot/proc"[..], &b"proc"[..], true),
+            (b"/cgroup/memory", b"cgroup", true),
+            (b"/mnt/pts", b"devpts", true),
+            (b"/sys/fs/cgroup/memory", b"cgroup", false),
+            (b"/proc/sys/fs/binfmt_misc", b"binfmt_misc", false),
+            (b"/dev/pts", b"devpts", false),
+            (b"/devices", b"sysfs", true),
+            (b"/home", b"ext4", false),
+            (b"/", b"proc", false),
+        ] {
+            assert_eq!(
+                to_cover(path, fstype),
+                cover,
+                "{}",
+                String::from_utf8_lossy(path)
+            );
+        }
+        let mut p = CPath::new(b"").unwrap();
+        unescape(br"/mnt/a\040b\134c\011", &mut p).unwrap();
+        assert_eq!(p.as_cstr(), c"/mnt/a b\\c\t");
+        let mut p = CPath::new(b"").unwrap();
+        unescape(br"/x\04", &mut p).unwrap();
+        assert_eq!(p.as_cstr(), c"/x\\04");
+    }
+}

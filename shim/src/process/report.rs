@@ -37,6 +37,7 @@ pub enum Step {
     CgroupNs,
     MountSys,
     MountCgroup,
+    Cover,
     DropCap,
     SetCaps,
     NoNewPrivs,
@@ -48,7 +49,7 @@ pub enum Step {
 }
 
 impl Step {
-    const ALL: [Step; 26] = [
+    const ALL: [Step; 27] = [
         Step::Ready,
         Step::Unshare,
         Step::Loopback,
@@ -67,6 +68,7 @@ impl Step {
         Step::CgroupNs,
         Step::MountSys,
         Step::MountCgroup,
+        Step::Cover,
         Step::DropCap,
         Step::SetCaps,
         Step::NoNewPrivs,

@@ -24,8 +24,8 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 use super::ahead::{
-    self, ahead_word, Ahead, CGROUP_ROOT, MADE_SYS, NS_HOLDER_FAILED, NS_JOINED, NS_OWN,
-    NS_SETNS_FAILED, UNSHARE_NAMESPACES,
+    self, ahead_word, Ahead, CGROUP_ROOT, MADE_SYS, NS_GETFD_FAILED, NS_HOLDER_FAILED, NS_JOINED,
+    NS_OWN, NS_SETNS_FAILED, UNSHARE_NAMESPACES,
 };
 #[cfg(target_arch = "x86_64")]
 use super::clone::{clone3_takes_stack_bottom, clone3_vm};
@@ -175,10 +175,12 @@ impl Setup {
     pub fn wait(self) -> Result<Ready> {
         // On failure it is exiting or stuck, and nobody watches it yet: end
         // it and reap it here, so a failed spawn leaves nothing.
-        let master = read_ack(self.ack).inspect_err(|_| end(self.pid))?;
+        let (master, joined) = read_ack(self.ack).inspect_err(|_| end(self.pid))?;
         Ok(Ready {
             master,
-            holder: self.ahead.map(|a| Holder { _ahead: a }),
+            // Kept only where it holds the init's namespaces: unjoined,
+            // they go at once.
+            holder: self.ahead.filter(|_| joined).map(|a| Holder { _ahead: a }),
         })
     }
 
@@ -562,35 +564,21 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
         let word = ahead_word(child.ns_ready);
         child.plan.waited_us = raw::monotonic_us().saturating_sub(before) as i32;
         match word {
-            [0, made, root] => match raw::setns(child.ns_from, UNSHARE_NAMESPACES) {
-                Ok(_) => {
-                    child.plan.made_ahead = made;
-                    // The holder's descriptor of the host's cgroup
-                    // hierarchies in these namespaces (its /sys hides
-                    // them): the init joins and binds its cgroup through
-                    // it, at CGROUP_FD (free to take: what is moved to 0-5
-                    // below comes from 10 up).
-                    if made & MADE_SYS != 0 {
-                        let placed = raw::pidfd_getfd(child.ns_from, root).and_then(|fd| {
-                            let fd = fd as RawFd;
-                            if fd == CGROUP_FD {
-                                return Ok(0);
-                            }
-                            // SAFETY: 6 is the child's to replace, and `fd`
-                            // the copy pidfd_getfd just made.
-                            let r = unsafe { raw::dup_to(fd, CGROUP_FD) };
-                            // SAFETY: as above.
-                            let _ = unsafe { raw::close(fd) };
-                            r
-                        });
-                        if let Err(e) = placed {
-                            fail(ACK_FD, Fault::new(Step::JoinCgroup, e, 0));
-                        }
-                        child.cgroups = CGROUP_FD;
+            // The holder's descriptor of the host's cgroup hierarchies in
+            // its namespaces (its /sys hides them), taken first: the init
+            // joins and binds its cgroup through it, at CGROUP_FD (free to
+            // take: what is moved to 0-5 above came from 10 up). Without
+            // it, the holder's namespaces are of no use to it.
+            [0, made, root] => match take_cgroups(child.ns_from, made, root) {
+                Err(e) => (NS_GETFD_FAILED, e),
+                Ok(held) => match raw::setns(child.ns_from, UNSHARE_NAMESPACES) {
+                    Ok(_) => {
+                        child.plan.made_ahead = made;
+                        child.cgroups = if held { CGROUP_FD } else { -1 };
+                        (NS_JOINED, 0)
                     }
-                    (NS_JOINED, 0)
-                }
-                Err(e) => (NS_SETNS_FAILED, e),
+                    Err(e) => (NS_SETNS_FAILED, e),
+                },
             },
             [e, ..] => (NS_HOLDER_FAILED, e),
         }
@@ -614,6 +602,26 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     });
     let _ = raw::unblock_all();
     init::run(&mut child.plan)
+}
+
+/// Copies the holder's descriptor `root` (when it made a /sys: `made`) to
+/// CGROUP_FD: whether it did. In the clone child.
+fn take_cgroups(pidfd: RawFd, made: i32, root: RawFd) -> Result<bool, i32> {
+    if made & MADE_SYS == 0 {
+        return Ok(false);
+    }
+    // pidfd_getfd needs ptrace's rights over the holder: refused (Yama's
+    // ptrace_scope 3, an LSM), the init makes its own namespaces.
+    let fd = raw::pidfd_getfd(pidfd, root)? as RawFd;
+    if fd == CGROUP_FD {
+        return Ok(true);
+    }
+    // SAFETY: 6 is the child's to replace, and `fd` the copy pidfd_getfd
+    // just made.
+    let placed = unsafe { raw::dup_to(fd, CGROUP_FD) };
+    // SAFETY: as above.
+    let _ = unsafe { raw::close(fd) };
+    placed.map(|_| true)
 }
 
 /// Sets every signal to its default action, with the raw syscall: glibc's
@@ -661,9 +669,10 @@ unsafe fn close_from(first: RawFd) {
     }
 }
 
-/// Waits for the init's report: ready, or the step that failed. EOF means
-/// it died before saying.
-fn read_ack(ack: OwnedFd) -> Result<Option<OwnedFd>> {
+/// Waits for the init's report: ready (with its terminal's master, and
+/// whether it joined the namespaces made ahead), or the step that failed.
+/// EOF means it died before saying.
+fn read_ack(ack: OwnedFd) -> Result<(Option<OwnedFd>, bool)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; Report::SIZE];
     let mut space = nix::cmsg_space!(RawFd);
@@ -710,9 +719,13 @@ fn read_ack(ack: OwnedFd) -> Result<Option<OwnedFd>> {
             NS_SETNS_FAILED => {
                 tracing::info!(%errno, "could not join the namespaces made ahead: made its own")
             }
+            NS_GETFD_FAILED => tracing::info!(
+                %errno,
+                "could not take the holder's view of the cgroups: made its own namespaces"
+            ),
             _ => tracing::debug!("made its own namespaces"),
         }
-        return Ok(master);
+        return Ok((master, report.item == NS_JOINED));
     }
     Err(SpawnError::Setup(describe(&report, &[], &[], "").1))
 }
@@ -814,6 +827,50 @@ mod tests {
             msg.starts_with("mount cgroup hierarchy #1 on /sys/fs/cgroup: "),
             "{msg}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A v1 hierarchy of co-mounted controllers (`cpu,cpuacct` on systemd
+    /// hosts) is bound by that name and linked by each of its own, as the
+    /// host has it; here a plain directory stands in for the cgroup.
+    #[test]
+    fn co_mounted_controllers_get_a_link_by_each_name() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: clone with namespaces needs root");
+            return;
+        }
+        let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = std::env::temp_dir().join(format!("mydocker-comount-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tasks"), "").unwrap();
+        std::fs::write(dir.join("mark"), "").unwrap();
+        let cg: CgroupDir = (
+            CString::new(dir.to_str().unwrap()).unwrap(),
+            c"cpu,cpuacct".into(),
+        );
+        let script =
+            "readlink /sys/fs/cgroup/cpu /sys/fs/cgroup/cpuacct; ls /sys/fs/cgroup/cpuacct/";
+        let argv = ["sh".to_string(), "-c".into(), script.into()];
+        let (command, envc) = init::encode(&argv, &[], "", "h").unwrap();
+        let plan = InitPlan::new("h", false, None, false, command.len(), 3, envc).unwrap();
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let mut stdio = null_stdio();
+        stdio.stdout = out_w;
+        let init = spawn_init(stdio, &JoinAt::Later, plan).unwrap();
+        init.proceed(&[cg]).unwrap();
+        let pid = init.pid;
+        init.setup.wait().unwrap();
+        let waiting = crate::process::exec::Waiting::new(init.cmd, init.status, command);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(waiting.exec()).unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(out_r), &mut out).unwrap();
+        let ws = nix::sys::wait::waitpid(pid, None).unwrap();
+        assert_eq!(ws, nix::sys::wait::WaitStatus::Exited(pid, 0), "{out}");
+        assert_eq!(out, "cpu,cpuacct\ncpu,cpuacct\nmark\ntasks\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

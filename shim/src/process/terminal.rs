@@ -12,7 +12,7 @@ use super::report::{Fault, Step};
 use super::sys;
 
 /// What a failure of [`Step::Terminal`] names as its item.
-pub const STEPS: [&str; 7] = [
+pub const STEPS: [&str; 8] = [
     "open /dev/pts/ptmx",
     "unlock the terminal",
     "set the terminal's size",
@@ -20,10 +20,15 @@ pub const STEPS: [&str; 7] = [
     "make it stdin, stdout and stderr",
     "make it the controlling terminal",
     "bind it on /dev/console",
+    "send it to the shim",
 ];
 
-/// Makes the terminal, `rows` by `cols`: its master.
-pub fn open(rows: u16, cols: u16) -> Result<RawFd, Fault> {
+/// The item of [`STEPS`] that the init's ready report fails at.
+pub const SEND_STEP: usize = 7;
+
+/// Makes the terminal, `rows` by `cols`: its master. (`privileged`: its
+/// /dev is the host's, where nothing is made.)
+pub fn open(rows: u16, cols: u16, privileged: bool) -> Result<RawFd, Fault> {
     let fault = |item: usize| move |e| Fault::new(Step::Terminal, e, item);
     let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
     let master = sys::open(c"/dev/pts/ptmx", flags).map_err(fault(0))? as RawFd;
@@ -49,7 +54,7 @@ pub fn open(rows: u16, cols: u16) -> Result<RawFd, Fault> {
     let _ = unsafe { sys::close(slave) };
     // SAFETY: TIOCSCTTY takes an integer.
     unsafe { sys::ioctl(0, libc::TIOCSCTTY as _, 0) }.map_err(fault(5))?;
-    console().map_err(fault(6))?;
+    console(privileged).map_err(fault(6))?;
     Ok(master)
 }
 
@@ -70,8 +75,13 @@ fn peer(master: RawFd) -> sys::SysResult {
     sys::open(path.as_cstr(), flags as libc::c_int)
 }
 
-/// `/dev/console` is the terminal, as docker binds it.
-fn console() -> sys::SysResult {
+/// `/dev/console` is the terminal, as docker binds it. Made where there
+/// is none (the container's own /dev), over the host's where there is one
+/// (a privileged container's: nothing is made on the host's /dev).
+fn console(privileged: bool) -> sys::SysResult {
+    if privileged && sys::stat(c"/dev/console", false).is_err() {
+        return Ok(0);
+    }
     match sys::mknod(c"/dev/console", libc::S_IFREG | 0o600, 0) {
         Ok(_) | Err(libc::EEXIST) => {}
         Err(e) => return Err(e),
