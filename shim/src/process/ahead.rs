@@ -25,10 +25,11 @@ use super::sys as raw;
 /// the holder's pidfd). The network namespace is most of an init's set-up
 /// (0.6 ms here): made ahead, it is off the path from Create to the command.
 ///
-/// It also brings `lo` up, and mounts the container's `/dev` and `/sys`
-/// (mounts.rs): whatever the container, those are the same (a privileged
-/// one has its init put the host's `/dev` back and `/sys` writable), and
-/// made here they are off that path too.
+/// It also brings `lo` up, mounts the container's `/dev` and `/sys`, and
+/// then, while the init sets itself up, covers the host's kernel file
+/// systems mounted elsewhere (mounts.rs): whatever the container, those are
+/// the same, and made here they are off that path too. (A privileged container, whose view is the host's, does
+/// not join them: its init makes its own.)
 ///
 /// What changes for the container: its mount table is the host's as the
 /// shim started, not as Create came; and the namespaces' kernel memory is
@@ -95,6 +96,9 @@ pub(super) fn cgroups_at_root() -> bool {
 /// it says 0), and these.
 pub(super) const MADE_DEV: i32 = 1;
 pub(super) const MADE_SYS: i32 = 2;
+/// It goes on to cover the host's kernel file systems mounted elsewhere,
+/// and says how that went in a second word (an errno, 0).
+pub(super) const MADE_COVER: i32 = 4;
 
 /// Starts making the namespaces ahead (see [`Ahead`]): call once, first
 /// thing in `main`, so that the work overlaps the shim's start. Before any
@@ -222,16 +226,16 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
         .and_then(|_| mounts::dev(false).map_err(|f| f.errno))
         .and_then(|_| {
             if !fds.sys {
-                return Ok((MADE_DEV, -1));
+                return Ok((MADE_DEV | MADE_COVER, -1));
             }
             // The host's hierarchies, as this mount namespace has them,
             // before its own /sys hides them.
             let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
             let Ok(root) = raw::open(CGROUP_ROOT, flags) else {
-                return Ok((MADE_DEV, -1));
+                return Ok((MADE_DEV | MADE_COVER, -1));
             };
             mounts::sys(false)
-                .map(|_| (MADE_DEV | MADE_SYS, root as i32))
+                .map(|_| (MADE_DEV | MADE_SYS | MADE_COVER, root as i32))
                 .map_err(|f| f.errno)
         });
     let word = match made {
@@ -241,6 +245,13 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
     let errno = word[0];
     let _ = raw::write(ready, &word_bytes(word));
     if errno == 0 {
+        // After the word: the init goes on meanwhile, and waits for this
+        // one only before its command (see init.rs).
+        let covered = match mounts::cover_kernel_fs() {
+            Ok(()) => 0i32,
+            Err(f) => f.errno,
+        };
+        let _ = raw::write(ready, &covered.to_ne_bytes());
         let mut b = [0u8; 1];
         // Every signal is blocked (clone3_vm): only EOF, when the shim lets
         // go or dies, ends this.

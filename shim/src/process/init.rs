@@ -22,7 +22,7 @@
 use std::ffi::{c_char, CStr, CString};
 use std::os::fd::RawFd;
 
-use super::ahead::{self, MADE_DEV, MADE_SYS};
+use super::ahead::{self, MADE_COVER, MADE_DEV, MADE_SYS};
 use super::cpath::CPath;
 use super::harden;
 use super::lookup::{lookup, probe_exec, PATH_BUF};
@@ -46,6 +46,10 @@ pub const ACK_FD: RawFd = 5;
 /// of its namespaces mounted its /sys over them: it joins and binds its
 /// own cgroup through it.
 pub const CGROUP_FD: RawFd = 6;
+
+/// Where the init reads the holder's second word (ahead.rs's MADE_COVER),
+/// when it joined the holder's namespaces.
+pub const HOLDER_FD: RawFd = 7;
 
 /// The most cgroup hierarchies the init joins and mounts (v1 has about a
 /// dozen controllers; a container is made in five or six).
@@ -95,6 +99,11 @@ pub struct InitPlan {
 pub const JOIN_BUF: usize = 8192;
 
 impl InitPlan {
+    /// Whether the container is privileged.
+    pub fn privileged(&self) -> bool {
+        self.privileged
+    }
+
     /// A plan for running `command` (made by [`encode`]) as `argc`
     /// arguments and `envc` variables.
     pub fn new(
@@ -318,15 +327,20 @@ fn join_cgroup(plan: &mut InitPlan) -> Result<(), Fault> {
 fn setup_late(plan: &mut InitPlan) -> Result<(), Fault> {
     Fault::check(sys::unshare(libc::CLONE_NEWCGROUP), Step::CgroupNs, 0)?;
     if plan.made_ahead & MADE_SYS == 0 {
-        // Not made ahead (no holder, or the host's cgroups are not all
-        // under /sys/fs/cgroup): now that it has joined them.
+        // Not made ahead (no holder, a privileged container, or the host's
+        // cgroups are not all under /sys/fs/cgroup): now that it has
+        // joined them.
         mounts::sys(plan.privileged)?;
-    } else if plan.privileged {
-        mounts::sys_writable()?;
     }
     if !plan.privileged {
         harden::protect_paths()?;
-        mounts::cover_kernel_fs()?;
+        // The holder covers them, in the namespaces it made, while this
+        // goes on: done by now, most likely. Where it did not (or could
+        // not), here.
+        let covered = plan.made_ahead & MADE_COVER != 0 && holder_covered();
+        if !covered {
+            mounts::cover_kernel_fs()?;
+        }
     }
     let host = plan.hostname.as_bytes();
     if !host.is_empty() {
@@ -354,6 +368,16 @@ fn setup_late(plan: &mut InitPlan) -> Result<(), Fault> {
         let _ = unsafe { sys::close(CGROUP_FD) };
     }
     r
+}
+
+/// The holder's second word: whether it covered the host's kernel file
+/// systems (0). Its descriptor is not needed after.
+fn holder_covered() -> bool {
+    let mut word = [0u8; 4];
+    let got = read_full(HOLDER_FD, &mut word, Step::Cover);
+    // SAFETY: our own descriptor, not used again.
+    let _ = unsafe { sys::close(HOLDER_FD) };
+    matches!(got, Ok(4)) && i32::from_ne_bytes(word) == 0
 }
 
 /// Reads from `fd` until `buf` is full or EOF: how much it read. A read

@@ -135,19 +135,6 @@ pub fn sys(privileged: bool) -> Result<(), Fault> {
     Ok(())
 }
 
-/// A privileged container's `/sys`, made read-only ahead (ahead.rs),
-/// writable: the file system, and its mount.
-pub fn sys_writable() -> Result<(), Fault> {
-    for flags in [libc::MS_REMOUNT, libc::MS_REMOUNT | libc::MS_BIND] {
-        Fault::check(
-            sys::mount(None, c"/sys", None, flags | HARD, None),
-            Step::MountSys,
-            0,
-        )?;
-    }
-    Ok(())
-}
-
 /// `/sys/fs/cgroup`, from inside the container's cgroup namespace: on v2
 /// the cgroup2 file system, whose root is then the container's cgroup; on
 /// v1 a tmpfs with, for each hierarchy, a bind of the container's own

@@ -24,15 +24,15 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 use super::ahead::{
-    self, ahead_word, Ahead, CGROUP_ROOT, MADE_SYS, NS_GETFD_FAILED, NS_HOLDER_FAILED, NS_JOINED,
-    NS_OWN, NS_SETNS_FAILED, UNSHARE_NAMESPACES,
+    self, ahead_word, Ahead, CGROUP_ROOT, MADE_COVER, MADE_SYS, NS_GETFD_FAILED, NS_HOLDER_FAILED,
+    NS_JOINED, NS_OWN, NS_SETNS_FAILED, UNSHARE_NAMESPACES,
 };
 #[cfg(target_arch = "x86_64")]
 use super::clone::{clone3_takes_stack_bottom, clone3_vm};
 use super::clone::{pipe_high, raise, seqpacket_high, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
 use super::describe::describe;
 use super::error::{sys, Result, SpawnError};
-use super::init::{self, InitPlan, ACK_FD, CGROUP_FD, CMD_FD, STATUS_FD};
+use super::init::{self, InitPlan, ACK_FD, CGROUP_FD, CMD_FD, HOLDER_FD, STATUS_FD};
 use super::loopback;
 use super::relay::{self, Report};
 use super::report::{fail, Fault, Step};
@@ -243,6 +243,10 @@ fn spawn_init_sharing(
     let stdout = raise(stdio.stdout)?;
     let stderr = raise(stdio.stderr)?;
     let ahead = ahead::take();
+    // A privileged container sees the host's /dev, /sys and mounts, as
+    // docker's does: not what the holder made of them. It makes its own
+    // namespaces (the holder goes once Create is done).
+    let joins = !plan.privileged();
     let child = Box::new(ChildArgs {
         moves: [
             (stdin.as_raw_fd(), 0),
@@ -254,8 +258,14 @@ fn spawn_init_sharing(
         ],
         shim_end: cmd_w.as_raw_fd(),
         ack: ack_w.as_raw_fd(),
-        ns_from: ahead.as_ref().map_or(-1, |a| a.pidfd.as_raw_fd()),
-        ns_ready: ahead.as_ref().map_or(-1, |a| a.ready.as_raw_fd()),
+        ns_from: ahead
+            .as_ref()
+            .filter(|_| joins)
+            .map_or(-1, |a| a.pidfd.as_raw_fd()),
+        ns_ready: ahead
+            .as_ref()
+            .filter(|_| joins)
+            .map_or(-1, |a| a.ready.as_raw_fd()),
         cgroups: -1,
         plan,
     });
@@ -595,11 +605,23 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
     // Nothing of the shim's stays open here while the init waits for its
     // command: a connection or the listening socket held by the init would
     // outlive the shim's own close.
-    close_from(if child.cgroups >= 0 {
-        CGROUP_FD + 1
-    } else {
-        ACK_FD + 1
-    });
+    if child.plan.made_ahead & MADE_COVER != 0 {
+        // The holder's second word comes here (see init.rs).
+        // SAFETY: 7 is the child's to replace; the source is >= 10.
+        if let Err(e) = unsafe { raw::dup_to(child.ns_ready, HOLDER_FD) } {
+            fail(ACK_FD, Fault::new(Step::PlaceFds, e, 0));
+        }
+    }
+    close_from(HOLDER_FD + 1);
+    for (fd, kept) in [
+        (CGROUP_FD, child.cgroups >= 0),
+        (HOLDER_FD, child.plan.made_ahead & MADE_COVER != 0),
+    ] {
+        if !kept {
+            // SAFETY: the child's copy of whatever the shim had there.
+            let _ = unsafe { raw::close(fd) };
+        }
+    }
     let _ = raw::unblock_all();
     init::run(&mut child.plan)
 }
