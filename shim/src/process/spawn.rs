@@ -760,6 +760,41 @@ mod tests {
     /// time, so that neither reaps or sees the other's.
     static CHILDREN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+    /// Whether these tests can run here (clone with namespaces needs root).
+    fn as_root() -> bool {
+        let root = nix::unistd::geteuid().is_root();
+        if !root {
+            eprintln!("skipped: clone with namespaces needs root");
+        }
+        root
+    }
+
+    /// A directory standing in for a cgroup (its `tasks` takes writes), and
+    /// the pair an init is sent to join it as `hierarchy`.
+    fn fake_cgroup(tag: &str, hierarchy: &std::ffi::CStr) -> (std::path::PathBuf, CgroupDir) {
+        let dir = std::env::temp_dir().join(format!("mydocker-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tasks"), "").unwrap();
+        let pair = (
+            CString::new(dir.to_str().unwrap()).unwrap(),
+            hierarchy.into(),
+        );
+        (dir, pair)
+    }
+
+    /// Start: the command sent to a waiting init (its pipes).
+    fn exec(
+        (cmd, status): (OwnedFd, OwnedFd),
+        command: Vec<u8>,
+    ) -> Result<(), crate::process::exec::ExecError> {
+        let waiting = crate::process::exec::Waiting::new(cmd, status, command);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(waiting.exec())
+    }
+
     fn null_stdio() -> ChildStdio {
         let null = || -> OwnedFd { std::fs::File::open("/dev/null").unwrap().into() };
         ChildStdio {
@@ -775,21 +810,15 @@ mod tests {
     /// does with ENOSPC when a cpuset is empty).
     #[test]
     fn a_failed_join_is_reported_and_leaves_no_child() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: clone with namespaces needs root");
+        if !as_root() {
             return;
         }
         let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
         let stdio = null_stdio();
         let plan = InitPlan::new("h", false, None, false, 0, 1, 0).unwrap();
-        let dir = std::env::temp_dir().join(format!("mydocker-join-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let _ = std::fs::remove_file(dir.join("tasks"));
+        let (dir, cg) = fake_cgroup("join", c"memory");
+        std::fs::remove_file(dir.join("tasks")).unwrap();
         std::os::unix::fs::symlink("/dev/full", dir.join("tasks")).unwrap();
-        let cg: CgroupDir = (
-            CString::new(dir.to_str().unwrap()).unwrap(),
-            c"memory".into(),
-        );
         let err = spawn_init(stdio, &JoinAt::Later, plan)
             .and_then(|init| {
                 init.proceed(&[cg])?;
@@ -813,18 +842,11 @@ mod tests {
     /// no directory it can make on its /sys/fs/cgroup.
     #[test]
     fn a_failure_after_the_ready_report_is_starts_to_report() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: clone with namespaces needs root");
+        if !as_root() {
             return;
         }
         let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = std::env::temp_dir().join(format!("mydocker-late-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("tasks"), "").unwrap();
-        let cg: CgroupDir = (
-            CString::new(dir.to_str().unwrap()).unwrap(),
-            c"no/such".into(),
-        );
+        let (dir, cg) = fake_cgroup("late", c"no/such");
         let (command, envc) = init::encode(&["true".into()], &[], "", "h").unwrap();
         let plan = InitPlan::new("h", false, None, false, command.len(), 1, envc).unwrap();
         let init = spawn_init(null_stdio(), &JoinAt::Later, plan).unwrap();
@@ -834,12 +856,7 @@ mod tests {
         // Gone before the command is sent: its report is still read.
         let ws = nix::sys::wait::waitpid(pid, None).unwrap();
         assert_eq!(ws, nix::sys::wait::WaitStatus::Exited(pid, 125));
-        let waiting = crate::process::exec::Waiting::new(init.cmd, init.status, command);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let err = rt.block_on(waiting.exec()).unwrap_err();
+        let err = exec((init.cmd, init.status), command).unwrap_err();
         let crate::process::exec::ExecError::Failed(report) = err else {
             panic!("{err}");
         };
@@ -857,19 +874,12 @@ mod tests {
     /// host has it; here a plain directory stands in for the cgroup.
     #[test]
     fn co_mounted_controllers_get_a_link_by_each_name() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: clone with namespaces needs root");
+        if !as_root() {
             return;
         }
         let _one = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        let dir = std::env::temp_dir().join(format!("mydocker-comount-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("tasks"), "").unwrap();
+        let (dir, cg) = fake_cgroup("comount", c"cpu,cpuacct");
         std::fs::write(dir.join("mark"), "").unwrap();
-        let cg: CgroupDir = (
-            CString::new(dir.to_str().unwrap()).unwrap(),
-            c"cpu,cpuacct".into(),
-        );
         let script =
             "readlink /sys/fs/cgroup/cpu /sys/fs/cgroup/cpuacct; ls /sys/fs/cgroup/cpuacct/";
         let argv = ["sh".to_string(), "-c".into(), script.into()];
@@ -882,12 +892,7 @@ mod tests {
         init.proceed(&[cg]).unwrap();
         let pid = init.pid;
         init.setup.wait().unwrap();
-        let waiting = crate::process::exec::Waiting::new(init.cmd, init.status, command);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(waiting.exec()).unwrap();
+        exec((init.cmd, init.status), command).unwrap();
         let mut out = String::new();
         std::io::Read::read_to_string(&mut std::fs::File::from(out_r), &mut out).unwrap();
         let ws = nix::sys::wait::waitpid(pid, None).unwrap();
@@ -903,8 +908,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn dropping_an_init_that_has_not_execd_ends_it_first() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: clone with namespaces needs root");
+        if !as_root() {
             return;
         }
         if std::env::var_os(NO_CLONE3_ENV).is_some() || !clone3_takes_stack_bottom() {
