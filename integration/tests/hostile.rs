@@ -899,16 +899,25 @@ async fn namespaces_are_made_ahead_and_the_init_joins_them() {
             .then_some(())
     });
     assert!(made.is_some(), "the holder's namespaces are the shim's");
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{holder}/fd"))
-        .unwrap()
-        .flatten()
-        .map(|e| {
-            std::fs::read_link(e.path())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
+    // Once it is done (it covers the host's kernel file systems after
+    // saying it made the namespaces, with its mount table open), what it
+    // holds.
+    let fds_now = || -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{holder}/fd"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                std::fs::read_link(e.path())
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    let fds = eventually(Duration::from_secs(5), || {
+        let fds = fds_now();
+        (!fds.iter().any(|f| f.ends_with("/mountinfo"))).then_some(fds)
+    })
+    .unwrap_or_else(|| panic!("the holder keeps its mount table open: {:?}", fds_now()));
     let pipes = fds.iter().filter(|f| f.starts_with("pipe:")).count();
     assert_eq!(pipes, 2, "{fds:?}");
     // Where the host's cgroups are under /sys/fs/cgroup (every host we

@@ -243,13 +243,17 @@ extern "C" fn ahead_entry(arg: *mut libc::c_void) -> ! {
         Err(e) => [e, 0, -1],
     };
     let errno = word[0];
+    // Opened before the word: the init mounts the container's /proc after
+    // it, where the holder has no /proc/self.
+    let table = mounts::open_mount_table();
     let _ = raw::write(ready, &word_bytes(word));
     if errno == 0 {
         // After the word: the init goes on meanwhile, and waits for this
         // one only before its command (see init.rs).
-        let covered = match mounts::cover_kernel_fs() {
-            Ok(()) => 0i32,
-            Err(f) => f.errno,
+        let covered = match table.map(mounts::cover_kernel_fs_from) {
+            Ok(Ok(())) => 0i32,
+            Ok(Err(f)) => f.errno,
+            Err(e) => e,
         };
         let _ = raw::write(ready, &covered.to_ne_bytes());
         let mut b = [0u8; 1];

@@ -261,9 +261,20 @@ const OWN: [&[u8]; 3] = [b"/proc", b"/sys", b"/dev"];
 /// its own mount table, a line at a time, allocating nothing. Not for a
 /// privileged container, which sees all, as docker's does.
 pub fn cover_kernel_fs() -> Result<(), Fault> {
+    cover_kernel_fs_from(open_mount_table().map_err(|e| Fault::new(Step::Cover, e, 0))?)
+}
+
+/// The caller's mount table, open (read it later: it is made afresh at
+/// each read).
+pub fn open_mount_table() -> Result<RawFd, i32> {
+    sys::open(c"/proc/self/mountinfo", libc::O_RDONLY | libc::O_CLOEXEC).map(|fd| fd as RawFd)
+}
+
+/// [`cover_kernel_fs`] with the mount table opened ahead (the holder's:
+/// once the init has mounted the container's /proc, which has no `self`
+/// for the holder, it could not open it), which this closes.
+pub fn cover_kernel_fs_from(fd: RawFd) -> Result<(), Fault> {
     let fault = |e| Fault::new(Step::Cover, e, 0);
-    let fd = sys::open(c"/proc/self/mountinfo", libc::O_RDONLY | libc::O_CLOEXEC).map_err(fault)?
-        as RawFd;
     let mut chunk = [0u8; 4096];
     let mut line = [0u8; LINE];
     let mut len = 0;
