@@ -218,6 +218,17 @@ pub fn ok(o: &Output) -> String {
     stdout(o)
 }
 
+/// Whether the host's cgroups are v2 (unified) alone.
+pub fn v2() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Whether `out` has `line` as a line of its own (trailing blanks aside,
+/// as a terminal's screen pads them).
+pub fn has_line(out: &str, line: &str) -> bool {
+    out.lines().any(|l| l.trim_end() == line)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }

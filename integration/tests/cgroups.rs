@@ -22,11 +22,6 @@ fn cgroup_dir(t: &TestRoot, id: &str, controller: &str) -> PathBuf {
     }
 }
 
-/// cgroup v2 mounted alone on /sys/fs/cgroup (as in the KVM guest).
-fn v2() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
 fn memory_limit_file(t: &TestRoot, id: &str) -> PathBuf {
     cgroup_dir(t, id, "memory").join(if v2() {
         "memory.max"

@@ -9,10 +9,6 @@ use std::time::Duration;
 
 use mydocker_integration::*;
 
-fn v2() -> bool {
-    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
 /// `mydockerctl run --rm ARGS`, which must exit 0: its output.
 fn run(t: &TestRoot, args: &[&str]) -> String {
     let mut a = vec!["run", "--rm"];
@@ -32,10 +28,6 @@ fn logs_with(t: &TestRoot, id: &str, needle: &str) -> String {
         out.contains(needle).then_some(out)
     })
     .unwrap_or_else(|| panic!("{needle:?} not in the log of {id}:\n{}", logs()))
-}
-
-fn has_line(out: &str, line: &str) -> bool {
-    out.lines().any(|l| l.trim_end() == line)
 }
 
 /// The escape the issue found: moving itself to the root cgroup of its
@@ -397,7 +389,7 @@ fn privileged_lifts_the_confinement_as_dockers_does() {
         "grep -E ' /sys( |/fs/cgroup)' /proc/self/mountinfo; \
          mount -t tmpfs probe /tmp && mknod /tmp/loop b 7 0 && echo probed; head -c 1 /tmp/loop >/dev/null; \
          echo devices=$(ls /dev | wc -l); ip link show lo | head -1; \
-         grep Seccomp: /proc/self/status",
+         grep Seccomp: /proc/self/status; readlink /proc/self/ns/cgroup",
     ]);
     assert!(o.status.success(), "{o:?}");
     let out = stdout(&o);
@@ -427,8 +419,16 @@ fn privileged_lifts_the_confinement_as_dockers_does() {
         .find_map(|l| l.strip_prefix("devices=")?.parse().ok())
         .unwrap();
     assert!(devs > 14, "the host's devices: {out}");
+    assert!(has_line(&out, "probed"), "the device was made: {out}");
     assert!(out.contains("LOOPBACK,UP"), "{out}");
     assert!(out.contains("Seccomp:\t0"), "{out}");
+    let host_cgroupns = std::fs::read_link("/proc/self/ns/cgroup").unwrap();
+    let cgroupns = out.lines().rfind(|l| l.starts_with("cgroup:[")).unwrap();
+    assert_ne!(
+        cgroupns,
+        host_cgroupns.to_str().unwrap(),
+        "own cgroupns: {out}"
+    );
     // And confined, the same probe is refused.
     let o = t.ctl_output(&[
         "run",
@@ -442,10 +442,14 @@ fn privileged_lifts_the_confinement_as_dockers_does() {
 }
 
 /// `inspect` says which root file system the container has: the host's,
-/// writable, in this mode.
+/// writable, in this mode; `run` says nothing about it.
 #[test]
 fn inspect_shows_the_root_file_system_mode() {
     let t = TestRoot::new("rootfs");
+    // Nothing is printed about it (no noise in every run).
+    let o = t.ctl_output(&["run", "--rm", "true"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
     let id = t.run_detached(&["sleep", "100"]);
     let v = t.inspect(&id);
     assert_eq!(v["RootFs"]["Type"], "host", "{v}");
@@ -460,18 +464,26 @@ struct HostMount(std::path::PathBuf);
 
 impl HostMount {
     fn new(fstype: &str, options: &str, at: std::path::PathBuf) -> Self {
-        std::fs::create_dir_all(&at).unwrap();
-        let mut c = std::process::Command::new("mount");
-        c.args(["-t", fstype]);
+        let mut args = vec!["-t", fstype];
         if !options.is_empty() {
-            c.args(["-o", options]);
+            args.extend(["-o", options]);
         }
-        let o = c.arg("mydocker-probe").arg(&at).output().unwrap();
-        assert!(
-            o.status.success(),
-            "mount -t {fstype} at {}: {o:?}",
-            at.display()
-        );
+        args.push("mydocker-probe");
+        Self::mount(&args, at)
+    }
+
+    fn bind(from: &str, at: std::path::PathBuf) -> Self {
+        Self::mount(&["--bind", from], at)
+    }
+
+    fn mount(args: &[&str], at: std::path::PathBuf) -> Self {
+        std::fs::create_dir_all(&at).unwrap();
+        let o = std::process::Command::new("mount")
+            .args(args)
+            .arg(&at)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "mount {args:?} {}: {o:?}", at.display());
         Self(at)
     }
 }
@@ -484,9 +496,10 @@ impl Drop for HostMount {
 }
 
 /// The host-filesystem mode shares the host's mount table: a cgroup
-/// hierarchy or a /proc mounted elsewhere than the container's own would
-/// undo all of the above (the host's processes, a cgroup above its own).
-/// Such mounts are covered, empty and read-only, in the container.
+/// hierarchy, a /proc, a sysfs or the host's terminals mounted elsewhere
+/// than the container's own would undo all of the above (the host's
+/// processes, a cgroup above its own, the host's ptys). Such mounts are
+/// covered, empty and read-only, in the container.
 #[test]
 fn the_hosts_kernel_file_systems_elsewhere_are_hidden() {
     let t = TestRoot::new("cover");
@@ -498,20 +511,28 @@ fn the_hosts_kernel_file_systems_elsewhere_are_hidden() {
         HostMount::new("cgroup", "memory", cg_dir.clone())
     };
     let procs = HostMount::new("proc", "", proc_dir.clone());
-    // From the host, both are full.
+    let sys_dir = t.root.join("host-sys");
+    let sysfs = HostMount::new("sysfs", "", sys_dir.clone());
+    let pts_dir = t.root.join("host-pts");
+    let pts = HostMount::bind("/dev/pts", pts_dir.clone());
+    // From the host, all are full.
     assert!(cg_dir.join("cgroup.procs").exists());
     assert!(proc_dir.join("sysrq-trigger").exists() || proc_dir.join("1").exists());
+    assert!(sys_dir.join("kernel").exists());
+    assert!(pts_dir.join("ptmx").exists());
     let script = format!(
-        "ls -A {cg} | wc -l; ls -A {pr} | wc -l; \
+        "ls -A {cg} | wc -l; ls -A {pr} | wc -l; ls -A {sy} | wc -l; ls -A {pt} | wc -l; \
          if echo $$ > {cg}/cgroup.procs; then echo moved; else echo refused; fi; \
          grep -c ' {cg} .* - tmpfs ' /proc/self/mountinfo",
         cg = cg_dir.display(),
-        pr = proc_dir.display()
+        pr = proc_dir.display(),
+        sy = sys_dir.display(),
+        pt = pts_dir.display(),
     );
     let out = run(&t, &["sh", "-c", &script]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[..3], ["0", "0", "refused"], "{out}");
-    assert_eq!(lines[3], "1", "covered by a tmpfs: {out}");
+    assert_eq!(lines[..5], ["0", "0", "0", "0", "refused"], "{out}");
+    assert_eq!(lines[5], "1", "covered by a tmpfs: {out}");
     // A privileged container sees them, as docker's does.
     let out = run(
         &t,
@@ -523,6 +544,6 @@ fn the_hosts_kernel_file_systems_elsewhere_are_hidden() {
         ],
     );
     assert_ne!(out.trim(), "0", "{out}");
-    drop((cgroups, procs));
+    drop((cgroups, procs, sysfs, pts));
     t.finish();
 }

@@ -248,7 +248,7 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
     expect(
         c.create(bad_size).await,
         Code::InvalidArgument,
-        "rows over 65535",
+        "rows and cols must be 1 to 65535",
     );
     let mut bad_mem = create_req(&t, id, &["true"]);
     bad_mem.resources.as_mut().unwrap().memory_limit_bytes = -5;

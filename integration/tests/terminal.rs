@@ -22,10 +22,6 @@ fn wrapped(t: &TestRoot, args: &str) -> String {
     )
 }
 
-fn has_line(screen: &str, line: &str) -> bool {
-    screen.lines().any(|l| l.trim_end() == line)
-}
-
 fn state(t: &TestRoot, id: &str) -> String {
     let o = grpcurl(
         &mydocker::socket_path(&t.root, id),

@@ -61,10 +61,9 @@ impl Rule {
 /// write(2): each file is opened once and written a rule at a time (a
 /// container's Create waits for this, on v1).
 pub(super) fn restrict_v1(dir: &Path, path: &str) -> Result<()> {
-    let err = |file: &'static str, value: &str, e: std::io::Error| CgroupError::Write {
+    let err = |file: &str, value: &str, e: std::io::Error| CgroupError::Setup {
         path: path.into(),
-        file,
-        value: value.into(),
+        what: format!("write {value:?} to {file}"),
         cause: e.to_string(),
     };
     let open = |file: &'static str| {
@@ -226,10 +225,9 @@ fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
 /// v2: the program of [`ALLOWED`], attached to the cgroup `dir` (open).
 /// Attached, it lives as long as the cgroup; our descriptor goes.
 pub(super) fn restrict_v2(dir: &OwnedFd, path: &str) -> Result<()> {
-    let err = |what: &str, e: std::io::Error| CgroupError::Write {
+    let err = |what: &str, e: std::io::Error| CgroupError::Setup {
         path: path.into(),
-        file: "devices (eBPF)",
-        value: what.into(),
+        what: format!("devices (eBPF): {what}"),
         cause: e.to_string(),
     };
     let insns = program(&ALLOWED);

@@ -13,8 +13,16 @@ pub enum CgroupError {
     },
     #[error("create cgroup {path}: {cause}")]
     Create { path: String, cause: String },
-    #[error("cgroup v2: the {controller} controller is not available under {path} (check cgroup.subtree_control of its parent)")]
+    #[error("cgroup {path}: no {controller} controller (on v2, check cgroup.subtree_control of its parent)")]
     Controller { controller: String, path: String },
+    /// The host refused to set up what is not the user's to choose (the
+    /// device rules): not a bad request.
+    #[error("cgroup {path}: {what}: {cause}")]
+    Setup {
+        path: String,
+        what: String,
+        cause: String,
+    },
     #[error("put the init into cgroup {path}: {cause}")]
     Join { path: String, cause: String },
     #[error("remove cgroup {path}: {cause}")]

@@ -238,10 +238,9 @@ impl ContainerCgroup {
                         .dir_of("memory")
                         .unwrap_or_default()
                         .join("memory.oom.group");
-                    fs::write(&f, "1").map_err(|e| CgroupError::Write {
+                    fs::write(&f, "1").map_err(|e| CgroupError::Setup {
                         path: self.path.clone(),
-                        file: "memory.oom.group",
-                        value: "1".into(),
+                        what: "set memory.oom.group to 1".into(),
                         cause: e.to_string(),
                     })?;
                 }
@@ -405,16 +404,23 @@ impl ContainerCgroup {
     /// with limits for all its containers, and it is where the next
     /// container goes (made and removed each time, it cost 0.3 ms a run).
     pub fn remove(&self) -> Result<()> {
+        // Every hierarchy is tried: one that will not go leaves the others
+        // to remove. The first failure is the one reported.
+        let mut first = Ok(());
         for sub in self.cg.subsystems() {
             // Co-mounted controllers (cpu,cpuacct) share a directory: the
             // second finds it gone.
             let dir = sub.to_controller().path();
-            mydocker::cgroupfs::remove_dir(dir).map_err(|e| CgroupError::Remove {
-                path: self.path.clone(),
-                cause: format!("{}: {e}", dir.display()),
-            })?;
+            if let Err(e) = mydocker::cgroupfs::remove_dir(dir) {
+                if first.is_ok() {
+                    first = Err(CgroupError::Remove {
+                        path: self.path.clone(),
+                        cause: format!("{}: {e}", dir.display()),
+                    });
+                }
+            }
         }
-        Ok(())
+        first
     }
 
     /// Whether the kernel OOM-killed a process of this cgroup.

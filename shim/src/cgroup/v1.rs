@@ -23,19 +23,17 @@ pub(super) fn fill_from_ancestors(dir: &Path, file: &'static str, path: &str) ->
         }
         empty.push(d.clone());
         if !d.pop() || !d.join(file).exists() {
-            return Err(CgroupError::Write {
+            return Err(CgroupError::Setup {
                 path: path.into(),
-                file,
-                value: String::new(),
+                what: format!("copy {file}"),
                 cause: "no ancestor has a value to copy".into(),
             });
         }
     };
     for d in empty.iter().rev() {
-        fs::write(d.join(file), &value).map_err(|e| CgroupError::Write {
+        fs::write(d.join(file), &value).map_err(|e| CgroupError::Setup {
             path: path.into(),
-            file,
-            value: value.clone(),
+            what: format!("set {file} to {value:?}"),
             cause: e.to_string(),
         })?;
     }

@@ -38,10 +38,9 @@ pub(super) fn create(root: &Path, path: &str) -> Result<()> {
                 .create(true)
                 .open(&file)
                 .and_then(|mut f| std::io::Write::write_all(&mut f, format!("+{c}").as_bytes()))
-                .map_err(|e| CgroupError::Write {
+                .map_err(|e| CgroupError::Setup {
                     path: path.into(),
-                    file: "cgroup.subtree_control",
-                    value: format!("+{c} in {}", level.display()),
+                    what: format!("enable +{c} in {}", file.display()),
                     cause: e.to_string(),
                 })?;
         }

@@ -100,7 +100,6 @@ impl Container {
     /// command itself is not run until [`Container::start`].
     pub fn create(mut config: ContainerConfig, dir: &Path) -> Result<Arc<Self>> {
         config.validate()?;
-        cgroup::check(&config.limits)?;
         // Limits are in place, and the init in the cgroup, before Create
         // returns and so before the command can run: it only ever runs
         // constrained. v2: the clone is born into the directory, which must

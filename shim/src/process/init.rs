@@ -235,13 +235,9 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
         Step::MountProc,
         0,
     )?;
-    // Made ahead, but for a privileged container, which has the host's.
-    let made_dev = plan.made_ahead & MADE_DEV != 0;
-    if plan.privileged && made_dev {
-        // The one detach on this path: it costs a grace period of RCU.
-        Fault::check(sys::umount(c"/dev", libc::MNT_DETACH), Step::MountDev, 0)?;
-    }
-    if !made_dev || plan.privileged {
+    // Made ahead unless the init made its own namespaces (a privileged
+    // container is never given the holder's, spawn.rs).
+    if plan.made_ahead & MADE_DEV == 0 {
         mounts::dev(plan.privileged)?;
     }
     if let Some((rows, cols)) = plan.terminal {

@@ -218,14 +218,6 @@ pub fn pidfd_getfd(pidfd: RawFd, fd: RawFd) -> SysResult {
     )
 }
 
-/// umount2(2).
-pub fn umount(target: &CStr, flags: libc::c_int) -> SysResult {
-    call(
-        libc::SYS_umount2,
-        [p(target.as_ptr()), flags as usize, 0, 0, 0, 0],
-    )
-}
-
 /// mount_setattr(2) (Linux 5.12) of `path`: sets `attr_set`
 /// (MOUNT_ATTR_*), with `flags` (AT_RECURSIVE: the mounts under it too).
 pub fn mount_setattr(path: &CStr, flags: libc::c_uint, attr_set: u64) -> SysResult {

@@ -56,16 +56,7 @@ pub fn exit_to_proto(s: &ExitStatus) -> v1::ExitStatus {
 }
 
 pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
-    let size = r.terminal_size.map(|s| (s.rows, s.cols));
-    let terminal_size = match size {
-        None => None,
-        Some((rows, cols)) => Some((
-            u16::try_from(rows)
-                .map_err(|_| Status::invalid_argument("terminal rows over 65535"))?,
-            u16::try_from(cols)
-                .map_err(|_| Status::invalid_argument("terminal cols over 65535"))?,
-        )),
-    };
+    let terminal_size = r.terminal_size.as_ref().map(terminal_size).transpose()?;
     let limits: Limits = r.resources.unwrap_or_default().into();
     Ok(ContainerConfig {
         id: r.id,
