@@ -913,11 +913,25 @@ async fn namespaces_are_made_ahead_and_the_init_joins_them() {
             })
             .collect()
     };
-    let fds = eventually(Duration::from_secs(5), || {
-        let fds = fds_now();
-        (!fds.iter().any(|f| f.ends_with("/mountinfo"))).then_some(fds)
-    })
-    .unwrap_or_else(|| panic!("the holder keeps its mount table open: {:?}", fds_now()));
+    // Done is blocked in read(2) on a pipe (its `hold` end): not merely
+    // "no mount table open", which is also true before it opens one, with
+    // the netlink socket that brings lo up still open.
+    let waiting_on_pipe = || -> bool {
+        let Ok(call) = std::fs::read_to_string(format!("/proc/{holder}/syscall")) else {
+            return false;
+        };
+        let mut f = call.split_whitespace();
+        let (Some("0"), Some(fd)) = (f.next(), f.next()) else {
+            return false;
+        };
+        let Ok(fd) = i64::from_str_radix(fd.trim_start_matches("0x"), 16) else {
+            return false;
+        };
+        std::fs::read_link(format!("/proc/{holder}/fd/{fd}"))
+            .is_ok_and(|l| l.to_string_lossy().starts_with("pipe:"))
+    };
+    let fds = eventually(Duration::from_secs(5), || waiting_on_pipe().then(fds_now))
+        .unwrap_or_else(|| panic!("the holder never settled: {:?}", fds_now()));
     let pipes = fds.iter().filter(|f| f.starts_with("pipe:")).count();
     assert_eq!(pipes, 2, "{fds:?}");
     // Where the host's cgroups are under /sys/fs/cgroup (every host we
