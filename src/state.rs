@@ -39,6 +39,9 @@ pub enum StateError {
 pub type Result<T, E = StateError> = std::result::Result<T, E>;
 
 pub const CONFIG_FILE: &str = "config.json";
+/// The OCI runtime spec the container ran (a bundle's, or the one made of
+/// Create's fields).
+pub const SPEC_FILE: &str = "spec.json";
 pub const STATE_FILE: &str = "state.json";
 pub const EXIT_FILE: &str = "exit.json";
 pub const LOG_FILE: &str = "log";

@@ -91,20 +91,56 @@ pub struct RunArgs {
     #[arg(long, default_value = crate::terminal::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
     pub detach_keys: String,
     /// Assign a name to the container
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub name: Option<String>,
     /// Set an environment variable (KEY=VALUE; a bare KEY takes its value from here)
-    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    #[arg(
+        short = 'e',
+        long = "env",
+        value_name = "KEY=VALUE",
+        allow_hyphen_values = true
+    )]
     pub env: Vec<String>,
     /// Container hostname (default: the short container id, as docker)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub hostname: Option<String>,
     /// Working directory inside the container
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    #[arg(
+        short = 'w',
+        long = "workdir",
+        value_name = "DIR",
+        allow_hyphen_values = true
+    )]
     pub workdir: Option<String>,
     /// Give the container every capability and no masked or read-only paths
     #[arg(long)]
     pub privileged: bool,
+    /// A directory to be the container's root file system (default: the
+    /// host's, as the container's mount namespace copies it)
+    #[arg(long, value_name = "DIR", conflicts_with = "bundle")]
+    pub rootfs: Option<PathBuf>,
+    /// An OCI runtime bundle (a directory with config.json): its spec says
+    /// what the container is, and CMD is then not given
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Bind mount a host path: HOST:CONTAINER[:ro] (needs --rootfs)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:OPTS]")]
+    pub volumes: Vec<String>,
+    /// Attach a mount: type=bind|tmpfs,source=HOST,target=CTR[,readonly]
+    #[arg(long = "mount", value_name = "SPEC")]
+    pub mounts: Vec<String>,
+    /// Mount a tmpfs: CONTAINER[:OPTIONS]
+    #[arg(long = "tmpfs", value_name = "CTR[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Mount the container's root file system read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// User (name or UID) and group (name or GID): USER[:GROUP]
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// A resource limit: TYPE=SOFT[:HARD] (nofile, nproc, core, ...)
+    #[arg(long = "ulimit", value_name = "TYPE=SOFT[:HARD]")]
+    pub ulimits: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Parent cgroup of the container's cgroup (<parent>/<id>)
@@ -117,9 +153,8 @@ pub struct RunArgs {
     pub cgroup_parent: String,
     /// The command and its arguments; options after CMD belong to CMD
     #[arg(
-        required = true,
+        required_unless_present = "bundle",
         trailing_var_arg = true,
-        allow_hyphen_values = true,
         value_name = "CMD"
     )]
     pub command: Vec<String>,
@@ -129,10 +164,10 @@ pub struct RunArgs {
 #[derive(Args, Debug, Clone, Default)]
 pub struct LimitArgs {
     /// Memory limit (bytes, or with a b, k, m or g suffix; at least 6m)
-    #[arg(short = 'm', long, value_name = "BYTES")]
+    #[arg(short = 'm', long, value_name = "BYTES", allow_negative_numbers = true)]
     pub memory: Option<String>,
     /// Number of CPUs (a decimal: CFS quota over a 100 ms period)
-    #[arg(long, value_name = "DECIMAL")]
+    #[arg(long, value_name = "DECIMAL", allow_negative_numbers = true)]
     pub cpus: Option<String>,
     /// CPU shares (relative weight, 2 to 262144)
     #[arg(short = 'c', long, value_name = "SHARES")]

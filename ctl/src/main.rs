@@ -9,6 +9,7 @@ mod logs;
 mod names;
 mod ps;
 mod run;
+mod specargs;
 mod stats;
 mod terminal;
 
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
                 early.abandon();
             }
             run::release_signals();
+            unknown_flag(&e);
             e.exit()
         }
     };
@@ -60,5 +62,20 @@ fn main() -> ExitCode {
             }
             ExitCode::from(code.clamp(0, 255) as u8)
         }
+    }
+}
+
+/// An unknown flag, as docker says it (and its exit code, 125): never
+/// taken for the command's name.
+fn unknown_flag(e: &clap::Error) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return;
+    }
+    if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+        let flag = arg.split('=').next().unwrap_or(arg);
+        eprintln!("unknown flag: {flag}");
+        eprintln!("See 'mydockerctl --help'.");
+        std::process::exit(125);
     }
 }

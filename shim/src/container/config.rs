@@ -1,10 +1,16 @@
 //! What a container is to be: its command, its streams, its limits,
 //! checked before anything is made for it.
 
+use std::path::PathBuf;
+
 use mydocker::units::Limits;
+use oci_spec::runtime::{Mount, PosixRlimit, User};
 
 use super::error::{invalid, Result};
 use crate::io::streams::StreamSpec;
+use crate::process::describe::Names;
+use crate::process::identity::Identity;
+use crate::process::rootfs::RootSpec;
 
 #[derive(Debug, Clone, Default)]
 pub struct ContainerConfig {
@@ -22,6 +28,23 @@ pub struct ContainerConfig {
     pub privileged: bool,
     /// Removed when the command exits (see the proto's `auto_remove`).
     pub auto_remove: bool,
+    /// An OCI bundle, whose spec says all of the above but the id, name,
+    /// stdin and auto_remove.
+    pub bundle: Option<PathBuf>,
+    /// The flat fields' root file system, mounts, user and rlimits, in the
+    /// spec's own types.
+    pub rootfs: String,
+    pub read_only: bool,
+    pub mounts: Vec<Mount>,
+    pub user: Option<User>,
+    pub rlimits: Vec<PosixRlimit>,
+    /// What the spec made of them (see spec.rs's `apply`).
+    pub root: Option<RootSpec>,
+    pub identity: Identity,
+    /// A network namespace to join (a spec's path).
+    pub netns: Option<String>,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
 }
 
 impl ContainerConfig {
@@ -80,6 +103,19 @@ impl ContainerConfig {
 }
 
 impl ContainerConfig {
+    /// What a failure of its init's set-up names.
+    pub fn names(&self) -> Names {
+        Names {
+            mounts: self
+                .root
+                .as_ref()
+                .map(|r| r.mounts.iter().map(|m| m.destination.clone()).collect())
+                .unwrap_or_default(),
+            masked: self.masked_paths.clone(),
+            readonly: self.readonly_paths.clone(),
+        }
+    }
+
     /// What its init's streams are to be.
     pub fn streams(&self) -> StreamSpec {
         StreamSpec {

@@ -7,6 +7,7 @@ use crate::cgroup::CgroupError;
 use crate::io::IoError;
 use crate::process::exec::ExecError;
 use crate::process::relay::RelayError;
+use crate::process::rootfs::RootError;
 use crate::process::SpawnError;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,8 @@ pub enum ContainerError {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
+    #[error(transparent)]
+    Root(#[from] RootError),
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]

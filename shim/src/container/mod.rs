@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod records;
 pub mod shim;
+pub mod spec;
 
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
@@ -36,10 +37,11 @@ use crate::fd::AsyncIoFd;
 use crate::io::hub::{Attacher, OutputHub};
 use crate::io::stdin::{self, Stdin, StdinOp};
 use crate::io::{streams, IoError};
-use crate::process::describe::describe;
+use crate::process::describe::describe_with;
 use crate::process::exec::{ExecError, Waiting};
 use crate::process::init::{self, InitPlan};
 use crate::process::reaper::Reaped;
+use crate::process::rootfs::{MountKind, MountOp, RootPlan};
 use crate::process::signal;
 use crate::process::spawn::{self, CgroupDir, ChildStdio, Holder, InitMemory, JoinAt, SpawnedInit};
 use error::invalid;
@@ -99,7 +101,20 @@ impl Container {
     /// Starts the init in its namespaces and the readers of its output. The
     /// command itself is not run until [`Container::start`].
     pub fn create(mut config: ContainerConfig, dir: &Path) -> Result<Arc<Self>> {
+        let mut spec = spec::resolve(&config)?;
+        spec::apply(&spec, &mut config)?;
         config.validate()?;
+        spec.set_hostname(Some(config.hostname.clone()));
+        let root = match &config.root {
+            Some(r) => {
+                let mut r = r.clone();
+                if config.bundle.is_none() {
+                    r.mounts.extend(etc_files(&config, dir)?);
+                }
+                Some(RootPlan::new(&r)?)
+            }
+            None => None,
+        };
         // Limits are in place, and the init in the cgroup, before Create
         // returns and so before the command can run: it only ever runs
         // constrained. v2: the clone is born into the directory, which must
@@ -114,7 +129,7 @@ impl Container {
             Some((cg, dir, path)) => (Some(cg), JoinAt::Dir { dir, path }),
             None => (None, JoinAt::Later),
         };
-        let (init, command, opened) = match Self::spawn_parts(&config, dir, &join) {
+        let (init, command, opened) = match Self::spawn_parts(&config, dir, &join, root) {
             Ok(parts) => parts,
             Err(e) => {
                 if let Some(cg) = &early {
@@ -166,7 +181,8 @@ impl Container {
         }
         let created_at = SystemTime::now();
         let written = records::write_config(dir, &config, cgroup.path.clone(), created_at)
-            .and_then(|_| records::write_state(dir, Phase::Created, init.pid, None));
+            .and_then(|_| records::write_state(dir, Phase::Created, init.pid, None))
+            .and_then(|_| spec::save(&spec, dir).map(drop));
         // The init set itself up meanwhile (mounts, hostname, its terminal,
         // capabilities). Nothing above awaited, so its pid is still ours to
         // reap on failure.
@@ -260,6 +276,7 @@ impl Container {
         config: &ContainerConfig,
         dir: &Path,
         join: &JoinAt,
+        root: Option<RootPlan>,
     ) -> Result<(SpawnedInit, Vec<u8>, streams::Opened)> {
         let (ends, opened) = streams::open(&config.streams(), &dir.join(state::LOG_FILE))?;
         let (command, envc) =
@@ -273,7 +290,11 @@ impl Container {
             command.len(),
             config.argv.len(),
             envc,
-        )?;
+        )?
+        .with_root(root)
+        .with_identity(config.identity.clone())
+        .with_paths(&config.masked_paths, &config.readonly_paths)?
+        .with_netns(config.netns.as_deref())?;
         let stdio = ChildStdio {
             stdin: ends.stdin,
             stdout: ends.stdout,
@@ -410,7 +431,7 @@ impl Container {
             }
             Err(ExecError::Failed(r)) => {
                 let c = &self.config;
-                describe(&r, &c.argv, &c.env, &c.cwd).1
+                describe_with(&r, &c.argv, &c.env, &c.cwd, &c.names()).1
             }
             Err(e @ ExecError::Garbled(_)) => e.to_string(),
             Err(e) => return Err(e.into()),
@@ -443,8 +464,9 @@ impl Container {
             // may have failed, and it said why.
             if let Some(r) = s.waiting.take().and_then(|w| w.report_of_gone()) {
                 let c = &self.config;
-                s.exec_error
-                    .get_or_insert_with(|| describe(&r, &c.argv, &c.env, &c.cwd).1);
+                s.exec_error.get_or_insert_with(|| {
+                    describe_with(&r, &c.argv, &c.env, &c.cwd, &c.names()).1
+                });
             }
             status.error = s.exec_error.clone();
             s.started_at.is_some()
@@ -553,4 +575,59 @@ impl Reaped for Container {
         }
         tokio::spawn(async move { self.on_init_exit(ws).await });
     }
+}
+
+/// docker's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`: files of
+/// the shim's, in the state dir, bound over the image's (unless a mount of
+/// the request's is there). No network yet: only loopback names, and the
+/// host's name servers other than its own loopback ones.
+fn etc_files(config: &ContainerConfig, dir: &Path) -> Result<Vec<MountOp>> {
+    let hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+                 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n\
+                 ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+    let resolv: String = std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            let mut w = l.split_whitespace();
+            !(w.next() == Some("nameserver")
+                && w.next()
+                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let files = [
+        ("hostname", format!("{}\n", config.hostname)),
+        ("hosts", hosts.to_string()),
+        ("resolv.conf", resolv),
+    ];
+    let taken = |dest: &str| {
+        config
+            .root
+            .as_ref()
+            .is_some_and(|r| r.mounts.iter().any(|m| m.destination == dest))
+    };
+    let mut out = Vec::new();
+    for (name, text) in files {
+        let dest = format!("/etc/{name}");
+        if taken(&dest) {
+            continue;
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| ContainerError::Sys {
+            what: "write the container's /etc files",
+            source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?;
+        out.push(MountOp {
+            destination: dest,
+            kind: MountKind::Bind {
+                source: path,
+                recursive: false,
+            },
+            flags: 0,
+            propagation: libc::MS_PRIVATE,
+            data: String::new(),
+        });
+    }
+    Ok(out)
 }

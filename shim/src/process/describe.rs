@@ -10,11 +10,45 @@ use super::harden;
 use super::mounts;
 use super::relay::{RelayError, Report};
 use super::report::{exit_code, Step, EXIT_SETUP};
+use super::rootfs;
 use super::terminal;
 
 /// The init's report in words, and the exit code it exited with, for a
 /// container of this command. Runs in the shim.
 pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32, String) {
+    describe_with(r, argv, env, cwd, &Names::docker())
+}
+
+/// The lists a failure's item indexes: the mounts' destinations, the
+/// masked and the read-only paths, each in order.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub mounts: Vec<String>,
+    pub masked: Vec<String>,
+    pub readonly: Vec<String>,
+}
+
+impl Names {
+    /// No mounts, docker's masked and read-only paths.
+    pub fn docker() -> Self {
+        let list = |l: &[&CStr]| l.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        Self {
+            mounts: Vec::new(),
+            masked: list(harden::MASKED_PATHS),
+            readonly: list(harden::READONLY_PATHS),
+        }
+    }
+}
+
+/// [`describe`], for a container whose lists are `names`.
+pub fn describe_with(
+    r: &Report,
+    argv: &[String],
+    env: &[String],
+    cwd: &str,
+    names: &Names,
+) -> (i32, String) {
+    let mounts = &names.mounts;
     let Some(step) = Step::from_u32(r.step) else {
         return (EXIT_SETUP, format!("init: unknown step {} failed", r.step));
     };
@@ -25,6 +59,11 @@ pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32,
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|| format!("#{item}"))
     };
+    let named = |list: &[String]| {
+        list.get(item)
+            .cloned()
+            .unwrap_or_else(|| format!("#{item}"))
+    };
     let msg = match step {
         Step::Ready => "init: reported ready where it should have failed".into(),
         Step::Unshare => format!("create the namespaces: {}", Errno::from_raw(r.errno)),
@@ -33,9 +72,9 @@ pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32,
         Step::Loopback => format!("bring up lo: {desc}"),
         Step::MakePrivate => format!("make / private: {desc}"),
         Step::MountProc => format!("mount /proc: {desc}"),
-        Step::Mask => format!("mask {}: {desc}", path(harden::MASKED_PATHS)),
-        Step::BindReadOnly => format!("bind {}: {desc}", path(harden::READONLY_PATHS)),
-        Step::MakeReadOnly => format!("make read-only {}: {desc}", path(harden::READONLY_PATHS)),
+        Step::Mask => format!("mask {}: {desc}", named(&names.masked)),
+        Step::BindReadOnly => format!("bind {}: {desc}", named(&names.readonly)),
+        Step::MakeReadOnly => format!("make read-only {}: {desc}", named(&names.readonly)),
         Step::Hostname => format!("set hostname: {desc}"),
         Step::MountDev => format!("mount {}: {desc}", path(&mounts::DEV_MOUNTS)),
         Step::DevNode => {
@@ -71,6 +110,24 @@ pub fn describe(r: &Report, argv: &[String], env: &[String], cwd: &str) -> (i32,
             format!("chdir to {cwd:?}: {desc}")
         }
         Step::Exec => return exec_failure(argv, env, Errno::from_raw(r.errno)),
+        Step::Root => match rootfs::ROOT_STEPS.get(item) {
+            Some(what) => format!("root file system: {what}: {desc}"),
+            None => format!("root file system: {desc}"),
+        },
+        Step::Mount | Step::MountPoint => {
+            let dest = mounts
+                .get(item)
+                .cloned()
+                .unwrap_or_else(|| format!("#{item}"));
+            match step {
+                Step::Mount => format!("mount {dest}: {desc}"),
+                _ => format!("make the mount point {dest}: {desc}"),
+            }
+        }
+        Step::ReadOnlyRoot => format!("make / read-only: {desc}"),
+        Step::User => format!("switch to the user: {desc}"),
+        Step::Rlimit => format!("set rlimit #{item}: {desc}"),
+        Step::JoinNetns => format!("join the network namespace given: {desc}"),
     };
     (exit_code(step, r.errno), msg)
 }

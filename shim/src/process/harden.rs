@@ -5,7 +5,7 @@
 //! no ambient ones), `no_new_privs`, and no way to the kernel's keyrings.
 //! `--privileged` skips all of it, and has a session keyring of its own.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 
 use super::report::{Fault, Step};
 use super::sys;
@@ -77,22 +77,25 @@ fn probe(path: &CStr) -> Option<bool> {
     Some(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
 }
 
-/// Masks and write-protects docker's paths, once /proc and /sys are the
-/// container's. Runs in the init: raw syscalls only, nothing allocated.
-/// Masked directories share one empty read-only tmpfs (the first is
-/// mounted, the others are binds of it): every file system is one more to
-/// tear down when the container exits.
-pub fn protect_paths() -> Result<(), Fault> {
-    let ro = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+/// Masks `masked` and write-protects `readonly` (docker's lists, or a
+/// spec's), once /proc and /sys are the container's. Runs in the init:
+/// raw syscalls only, nothing allocated. Masked directories share one
+/// empty read-only tmpfs (the first is mounted, the others are binds of
+/// it): every file system is one more to tear down when the container
+/// exits.
+pub fn protect_paths(masked: &[CString], readonly: &[CString]) -> Result<(), Fault> {
+    // Read-only and nothing else, as docker's and runc's masks are.
+    let ro = libc::MS_RDONLY;
     let mut empty: Option<&CStr> = None;
-    for (i, p) in MASKED_PATHS.iter().enumerate() {
+    for (i, p) in masked.iter().enumerate() {
+        let p = p.as_c_str();
         let Some(is_dir) = probe(p) else {
             continue; // Nothing there to hide.
         };
         let r = match (is_dir, empty) {
             (true, None) => {
                 empty = Some(p);
-                sys::mount(Some(c"tmpfs"), p, Some(c"tmpfs"), ro, Some(c"size=0"))
+                sys::mount(Some(c"tmpfs"), p, Some(c"tmpfs"), ro, None)
             }
             // Read-only as its file system is.
             (true, Some(e)) => sys::mount(Some(e), p, None, libc::MS_BIND, None),
@@ -100,7 +103,8 @@ pub fn protect_paths() -> Result<(), Fault> {
         };
         Fault::check(r, Step::Mask, i)?;
     }
-    for (i, p) in READONLY_PATHS.iter().enumerate() {
+    for (i, p) in readonly.iter().enumerate() {
+        let p = p.as_c_str();
         if probe(p).is_none() {
             continue;
         }
@@ -110,7 +114,17 @@ pub fn protect_paths() -> Result<(), Fault> {
             Step::BindReadOnly,
             i,
         )?;
-        let remount = libc::MS_BIND | libc::MS_REMOUNT | ro;
+        // With the flags of the mount it is on (a remount without them
+        // would clear them, or be refused where they are locked), as runc
+        // keeps them: statfs's ST_* are MS_*'s numbers.
+        let kept = libc::MS_NOSUID
+            | libc::MS_NODEV
+            | libc::MS_NOEXEC
+            | libc::MS_NOATIME
+            | libc::MS_NODIRATIME
+            | libc::MS_RELATIME;
+        let on = sys::statfs_flags(p).unwrap_or(0) as libc::c_ulong & kept;
+        let remount = libc::MS_BIND | libc::MS_REMOUNT | ro | on;
         Fault::check(
             sys::mount(Some(p), p, None, remount, None),
             Step::MakeReadOnly,
@@ -136,13 +150,37 @@ struct CapData {
 
 const CAP_VERSION_3: u32 = 0x2008_0522;
 
-/// Drops every capability outside docker's default set, then sets
-/// no_new_privs. The bounding set is what counts for root across exec: a
-/// root process gets its bounding set as permitted and effective. Runs in
-/// the init: raw syscalls only.
-pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
-    for cap in 0..=last_cap {
-        if DEFAULT_CAPS.contains(&cap) {
+/// The five capability sets, as masks (bit N: capability N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+impl CapSets {
+    /// docker's default set in the four sets and none ambient: what root
+    /// in a docker container has.
+    pub fn docker() -> Self {
+        let m = default_cap_mask();
+        Self {
+            bounding: m,
+            effective: m,
+            permitted: m,
+            inheritable: m,
+            ambient: 0,
+        }
+    }
+}
+
+/// Keeps only `caps.bounding` in the bounding set: what counts for root
+/// across exec (a root process gets its bounding set as permitted and
+/// effective). First of the drops, while CAP_SETPCAP is still there.
+pub fn drop_bounding(last_cap: u32, caps: &CapSets) -> Result<(), Fault> {
+    for cap in 0..=last_cap.min(63) {
+        if caps.bounding & (1 << cap) != 0 {
             continue;
         }
         // SAFETY: prctl with integer arguments.
@@ -152,25 +190,33 @@ pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
             Err(e) => return Err(Fault::new(Step::DropCap, e, cap as usize)),
         }
     }
+    Ok(())
+}
+
+/// Sets the effective, permitted and inheritable sets, then the ambient
+/// one, then (when asked) no_new_privs. After the user switch (see
+/// identity.rs), which kept the permitted set for this. Runs in the init:
+/// raw syscalls only.
+pub fn set_caps(caps: &CapSets, no_new_privs: bool) -> Result<(), Fault> {
     let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as usize;
     // SAFETY: prctl with integer arguments.
     let _ = unsafe { sys::prctl(libc::PR_CAP_AMBIENT, clear, 0) };
-    let mask = default_cap_mask();
-    let (lo, hi) = (mask as u32, (mask >> 32) as u32);
+    let lo = |m: u64| m as u32;
+    let hi = |m: u64| (m >> 32) as u32;
     let header = CapHeader {
         version: CAP_VERSION_3,
         pid: 0,
     };
     let data = [
         CapData {
-            effective: lo,
-            permitted: lo,
-            inheritable: lo,
+            effective: lo(caps.effective),
+            permitted: lo(caps.permitted),
+            inheritable: lo(caps.inheritable),
         },
         CapData {
-            effective: hi,
-            permitted: hi,
-            inheritable: hi,
+            effective: hi(caps.effective),
+            permitted: hi(caps.permitted),
+            inheritable: hi(caps.inheritable),
         },
     ];
     let header = &header as *const CapHeader as *const u8;
@@ -179,12 +225,28 @@ pub fn drop_privileges(last_cap: u32) -> Result<(), Fault> {
         Step::SetCaps,
         0,
     )?;
-    Fault::check(
+    for cap in 0..64usize {
+        if caps.ambient & (1 << cap) == 0 {
+            continue;
+        }
+        let raise = libc::PR_CAP_AMBIENT_RAISE as usize;
+        // One that is not also inheritable and permitted cannot be raised:
+        // skipped, as runc does (`runc spec` asks for ambient capabilities
+        // it does not make inheritable).
         // SAFETY: prctl with integer arguments.
-        unsafe { sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) },
-        Step::NoNewPrivs,
-        0,
-    )?;
+        match unsafe { sys::prctl(libc::PR_CAP_AMBIENT, raise, cap) } {
+            Ok(_) | Err(libc::EPERM) => {}
+            Err(e) => return Err(Fault::new(Step::SetCaps, e, cap)),
+        }
+    }
+    if no_new_privs {
+        Fault::check(
+            // SAFETY: prctl with integer arguments.
+            unsafe { sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) },
+            Step::NoNewPrivs,
+            0,
+        )?;
+    }
     Ok(())
 }
 

@@ -24,11 +24,14 @@ use std::os::fd::RawFd;
 
 use super::ahead::{self, MADE_COVER, MADE_DEV, MADE_SYS};
 use super::cpath::CPath;
+use super::describe::Names;
 use super::harden;
+use super::identity::{self, Identity};
 use super::lookup::{lookup, probe_exec, PATH_BUF};
 use super::mounts;
 use super::relay::{self, RelayError, Report};
 use super::report::{fail, send, Fault, Step, EXIT_SETUP};
+use super::rootfs::{self, RootPlan};
 use super::sys;
 use super::terminal;
 
@@ -92,6 +95,19 @@ pub struct InitPlan {
     /// How its namespaces came to be, for its ready report: an
     /// [`Ahead`](crate::spawn) outcome and an errno.
     pub(crate) namespaces: (u32, i32),
+    /// A root file system of its own; None: the host's, as its mount
+    /// namespace copied it.
+    root: Option<RootPlan>,
+    /// Who the command runs as, and its limits.
+    identity: Identity,
+    /// A network namespace to join (a spec's `path`), instead of its own.
+    netns: Option<CString>,
+    /// The paths masked and made read-only (docker's, or a spec's).
+    masked: Vec<CString>,
+    readonly: Vec<CString>,
+    /// It holds the host's cgroup root at CGROUP_FD (the holder's view, or,
+    /// with a root of its own, its own, taken before the pivot).
+    cgroup_fd: bool,
 }
 
 /// Room for the cgroup files the init joins: a few paths of a few hundred
@@ -130,7 +146,65 @@ impl InitPlan {
             made_ahead: 0,
             waited_us: 0,
             namespaces: (0, 0),
+            root: None,
+            netns: None,
+            identity: Identity::default(),
+            masked: harden::MASKED_PATHS.iter().map(|p| (*p).into()).collect(),
+            readonly: harden::READONLY_PATHS.iter().map(|p| (*p).into()).collect(),
+            cgroup_fd: false,
         })
+    }
+
+    /// With a root file system of its own.
+    pub fn with_root(mut self, root: Option<RootPlan>) -> Self {
+        self.root = root;
+        self
+    }
+
+    /// Masking `masked` and making `readonly` read-only (not docker's
+    /// lists); a path with a NUL byte is refused.
+    pub fn with_paths(
+        mut self,
+        masked: &[String],
+        readonly: &[String],
+    ) -> Result<Self, RelayError> {
+        let c = |v: &[String]| -> Result<Vec<CString>, RelayError> {
+            v.iter()
+                .map(|p| CString::new(p.as_str()).map_err(|_| RelayError::InnerNul))
+                .collect()
+        };
+        self.masked = c(masked)?;
+        self.readonly = c(readonly)?;
+        Ok(self)
+    }
+
+    /// In the network namespace at `path` (an orchestrator's), not one of
+    /// its own.
+    pub fn with_netns(mut self, path: Option<&str>) -> Result<Self, RelayError> {
+        self.netns = path
+            .map(|p| CString::new(p).map_err(|_| RelayError::InnerNul))
+            .transpose()?;
+        Ok(self)
+    }
+
+    /// Running the command as `identity`.
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// What its failures' items name.
+    pub fn names(&self) -> Names {
+        let list = |l: &[CString]| l.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        Names {
+            mounts: self
+                .root
+                .as_ref()
+                .map(RootPlan::destinations)
+                .unwrap_or_default(),
+            masked: list(&self.masked),
+            readonly: list(&self.readonly),
+        }
     }
 }
 
@@ -201,14 +275,8 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
     // failure here is Start's to report (on the status pipe, as one of the
     // exec): the command will not run.
     let f = match setup_late(plan)
-        .and_then(|_| {
-            // Last, as the mounts and the join needed CAP_SYS_ADMIN.
-            if plan.privileged {
-                Ok(())
-            } else {
-                harden::drop_privileges(plan.last_cap).and_then(|_| harden::refuse_keyrings())
-            }
-        })
+        // Last, as the mounts and the join needed CAP_SYS_ADMIN.
+        .and_then(|_| identity::assume(&plan.identity, plan.last_cap))
         .and_then(|_| receive_and_exec(plan))
     {
         Err(f) => f,
@@ -221,6 +289,19 @@ pub unsafe fn run(plan: &mut InitPlan) -> ! {
 /// its cgroup: what its ready report depends on (its terminal), and what
 /// that needs.
 fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
+    if let Some(path) = &plan.netns {
+        // First, while the host's paths are in view; its own (made ahead
+        // or not) goes with the holder.
+        let fd = Fault::check(
+            sys::open(path, libc::O_RDONLY | libc::O_CLOEXEC),
+            Step::JoinNetns,
+            0,
+        )? as RawFd;
+        let joined = sys::setns(fd, libc::CLONE_NEWNET);
+        // SAFETY: the descriptor just opened.
+        let _ = unsafe { sys::close(fd) };
+        Fault::check(joined, Step::JoinNetns, 0)?;
+    }
     // Private, recursively: with a shared `/` (systemd hosts) the mounts
     // below would otherwise propagate to the host.
     let private = libc::MS_REC | libc::MS_PRIVATE;
@@ -229,16 +310,51 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
         Step::MakePrivate,
         0,
     )?;
-    let flags = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
+    plan.cgroup_fd = plan.made_ahead & MADE_SYS != 0;
+    if let Some(root) = &mut plan.root {
+        if !plan.cgroup_fd && !plan.cgroup_v2 {
+            // The host's hierarchies, for the join after the pivot.
+            let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+            let fd = Fault::check(sys::open(ahead::CGROUP_ROOT, flags), Step::JoinCgroup, 0)?;
+            let fd = fd as RawFd;
+            if fd != CGROUP_FD {
+                // SAFETY: our own descriptor, moved to its fixed place.
+                Fault::check(unsafe { sys::dup_to(fd, CGROUP_FD) }, Step::JoinCgroup, 0)?;
+                // SAFETY: the original, now at CGROUP_FD.
+                let _ = unsafe { sys::close(fd) };
+            }
+            plan.cgroup_fd = true;
+        }
+        // The holder's covers are done first: it shares this mount
+        // namespace, and pivot_root moves its root too, under paths it
+        // may still be mounting on.
+        if plan.made_ahead & MADE_COVER != 0 {
+            holder_covered();
+        }
+        rootfs::enter(root)?;
+    }
+    let docker = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
+    let flags = plan
+        .root
+        .as_ref()
+        .and_then(|r| r.proc_flags)
+        .unwrap_or(docker);
     Fault::check(
         sys::mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, None),
         Step::MountProc,
         0,
     )?;
     // Made ahead unless the init made its own namespaces (a privileged
-    // container is never given the holder's, spawn.rs).
-    if plan.made_ahead & MADE_DEV == 0 {
-        mounts::dev(plan.privileged)?;
+    // container is never given the holder's, spawn.rs), or has a root of
+    // its own (where the holder's is out of reach), which gets the
+    // standard nodes, privileged or not.
+    match &mut plan.root {
+        Some(root) => {
+            mounts::dev_contents(false)?;
+            rootfs::mount_all(root)?;
+        }
+        None if plan.made_ahead & MADE_DEV == 0 => mounts::dev(plan.privileged)?,
+        None => {}
     }
     if let Some((rows, cols)) = plan.terminal {
         plan.master = terminal::open(rows, cols, plan.privileged)?;
@@ -282,7 +398,7 @@ fn join_cgroup(plan: &mut InitPlan) -> Result<(), Fault> {
         // Relative: under the host's cgroup root, which it holds.
         let opened = match dir.to_bytes().first() {
             Some(b'/') => sys::open(dir, flags),
-            _ if plan.made_ahead & MADE_SYS != 0 => sys::open_at(CGROUP_FD, dir, flags),
+            _ if plan.cgroup_fd => sys::open_at(CGROUP_FD, dir, flags),
             _ => {
                 let mut p = CPath::new(ahead::CGROUP_ROOT.to_bytes()).ok_or(Fault::new(
                     Step::JoinCgroup,
@@ -322,29 +438,34 @@ fn join_cgroup(plan: &mut InitPlan) -> Result<(), Fault> {
 /// its hostname.
 fn setup_late(plan: &mut InitPlan) -> Result<(), Fault> {
     Fault::check(sys::unshare(libc::CLONE_NEWCGROUP), Step::CgroupNs, 0)?;
-    if plan.made_ahead & MADE_SYS == 0 {
+    // /sys shows the network namespace of whoever mounts it.
+    if plan.made_ahead & MADE_SYS == 0 || plan.root.is_some() || plan.netns.is_some() {
         // Not made ahead (no holder, a privileged container, or the host's
         // cgroups are not all under /sys/fs/cgroup): now that it has
         // joined them.
         mounts::sys(plan.privileged)?;
     }
     if !plan.privileged {
-        harden::protect_paths()?;
+        harden::protect_paths(&plan.masked, &plan.readonly)?;
         // The holder covers them, in the namespaces it made, while this
         // goes on: done by now, most likely. Where it did not (or could
         // not), here.
-        let covered = plan.made_ahead & MADE_COVER != 0 && holder_covered();
-        if !covered {
-            mounts::cover_kernel_fs()?;
+        // With a root of its own, the host's are not in its namespace.
+        if plan.root.is_none() {
+            let covered = plan.made_ahead & MADE_COVER != 0 && holder_covered();
+            if !covered {
+                mounts::cover_kernel_fs()?;
+            }
         }
     }
     let host = plan.hostname.as_bytes();
     if !host.is_empty() {
         Fault::check(sys::sethostname(host), Step::Hostname, 0)?;
     }
-    // Unprivileged, it cannot reach a keyring at all (refuse_keyrings);
-    // privileged, as runc does, a session keyring of its own.
-    if plan.privileged {
+    // With docker's filter, it cannot reach a keyring at all
+    // (refuse_keyrings); without, as runc does, a session keyring of its
+    // own.
+    if !plan.identity.key_filter {
         harden::own_keyring()?;
     }
     let names = relay::decode_join(&plan.join_buf[..plan.join_len])
@@ -358,12 +479,16 @@ fn setup_late(plan: &mut InitPlan) -> Result<(), Fault> {
         let _ = unsafe { sys::close(*fd) };
         *fd = -1;
     }
-    if plan.made_ahead & MADE_SYS != 0 {
+    if plan.cgroup_fd {
         // SAFETY: the host's cgroup root, used no more (nothing of the
         // host's stays open in the container).
         let _ = unsafe { sys::close(CGROUP_FD) };
     }
-    r
+    r?;
+    match &plan.root {
+        Some(root) => rootfs::leave_host().and_then(|_| rootfs::seal(root)),
+        None => Ok(()),
+    }
 }
 
 /// The holder's second word: whether it covered the host's kernel file

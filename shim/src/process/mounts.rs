@@ -57,17 +57,30 @@ pub fn dev(privileged: bool) -> Result<(), Fault> {
     // an RCU grace period (0.1-0.4 ms here), on the path to the command.
     // They stay in its mount table, out of reach.
     if !privileged {
-        Fault::check(
-            sys::mount(
-                Some(c"tmpfs"),
-                c"/dev",
-                Some(c"tmpfs"),
-                NOSUID | libc::MS_STRICTATIME,
-                Some(c"mode=755,size=65536k"),
-            ),
-            Step::MountDev,
-            0,
-        )?;
+        dev_tmpfs(c"/dev")?;
+    }
+    dev_contents(privileged)
+}
+
+/// The tmpfs of `/dev`, at `at`: rootfs.rs mounts it before the pivot.
+pub fn dev_tmpfs(at: &CStr) -> Result<(), Fault> {
+    Fault::check(
+        sys::mount(
+            Some(c"tmpfs"),
+            at,
+            Some(c"tmpfs"),
+            NOSUID | libc::MS_STRICTATIME,
+            Some(c"mode=755,size=65536k"),
+        ),
+        Step::MountDev,
+        0,
+    )
+    .map(drop)
+}
+
+/// What goes in `/dev`, once its tmpfs is there (see [`dev`]).
+pub fn dev_contents(privileged: bool) -> Result<(), Fault> {
+    if !privileged {
         // The nodes' modes as given, whatever the shim's umask.
         let old = sys::umask(0);
         let made = DEVICES
@@ -91,17 +104,26 @@ pub fn dev(privileged: bool) -> Result<(), Fault> {
             Fault::check(sys::symlink(target, link), Step::DevNode, DEVICES.len() + i)?;
         }
     }
-    let mounts: [(&CStr, &CStr, libc::c_ulong, &CStr); 3] = [
+    // (source, file system, ...): /dev/shm's source is "shm", as docker's
+    // and runc's are.
+    let mounts: [(&CStr, &CStr, &CStr, libc::c_ulong, &CStr); 3] = [
         (
+            c"devpts",
             c"devpts",
             DEV_MOUNTS[1],
             NOSUID | libc::MS_NOEXEC,
             c"newinstance,ptmxmode=0666,mode=0620,gid=5",
         ),
-        (c"tmpfs", DEV_MOUNTS[2], HARD, c"mode=1777,size=65536k"),
-        (c"mqueue", DEV_MOUNTS[3], HARD, c""),
+        (
+            c"shm",
+            c"tmpfs",
+            DEV_MOUNTS[2],
+            HARD,
+            c"mode=1777,size=65536k",
+        ),
+        (c"mqueue", c"mqueue", DEV_MOUNTS[3], HARD, c""),
     ];
-    for (i, (fs, at, flags, data)) in mounts.iter().enumerate() {
+    for (i, (source, fs, at, flags, data)) in mounts.iter().enumerate() {
         if privileged {
             // The host's /dev: over what is there, and nothing made on it.
             if sys::stat(at, true).is_err() {
@@ -112,7 +134,7 @@ pub fn dev(privileged: bool) -> Result<(), Fault> {
         }
         let data = if data.is_empty() { None } else { Some(*data) };
         Fault::check(
-            sys::mount(Some(fs), at, Some(fs), *flags, data),
+            sys::mount(Some(source), at, Some(fs), *flags, data),
             Step::MountDev,
             i + 1,
         )?;

@@ -46,10 +46,17 @@ pub enum Step {
     DecodeCommand,
     Chdir,
     Exec,
+    Root,
+    Mount,
+    MountPoint,
+    ReadOnlyRoot,
+    User,
+    Rlimit,
+    JoinNetns,
 }
 
 impl Step {
-    const ALL: [Step; 27] = [
+    const ALL: [Step; 34] = [
         Step::Ready,
         Step::Unshare,
         Step::Loopback,
@@ -77,6 +84,13 @@ impl Step {
         Step::DecodeCommand,
         Step::Chdir,
         Step::Exec,
+        Step::Root,
+        Step::Mount,
+        Step::MountPoint,
+        Step::ReadOnlyRoot,
+        Step::User,
+        Step::Rlimit,
+        Step::JoinNetns,
     ];
 
     pub(super) fn from_u32(n: u32) -> Option<Self> {

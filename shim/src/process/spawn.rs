@@ -30,7 +30,7 @@ use super::ahead::{
 #[cfg(target_arch = "x86_64")]
 use super::clone::{clone3_takes_stack_bottom, clone3_vm};
 use super::clone::{pipe_high, raise, seqpacket_high, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
-use super::describe::describe;
+use super::describe::{describe_with, Names};
 use super::error::{sys, Result, SpawnError};
 use super::init::{self, InitPlan, ACK_FD, CGROUP_FD, CMD_FD, HOLDER_FD, STATUS_FD};
 use super::loopback;
@@ -162,6 +162,8 @@ fn under_root(dir: &CString) -> CString {
 pub struct Setup {
     pid: Pid,
     ack: OwnedFd,
+    /// What a failure's item names.
+    names: Names,
     /// Holds the namespaces the init joins (see [`Holder`]).
     ahead: Option<Ahead>,
 }
@@ -175,7 +177,7 @@ impl Setup {
     pub fn wait(self) -> Result<Ready> {
         // On failure it is exiting or stuck, and nobody watches it yet: end
         // it and reap it here, so a failed spawn leaves nothing.
-        let (master, joined) = read_ack(self.ack).inspect_err(|_| end(self.pid))?;
+        let (master, joined) = read_ack(self.ack, &self.names).inspect_err(|_| end(self.pid))?;
         Ok(Ready {
             master,
             // Kept only where it holds the init's namespaces: unjoined,
@@ -189,7 +191,7 @@ impl Setup {
     pub fn end(self) -> Option<SpawnError> {
         // Killed first, so that the read ends.
         let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-        let report = read_ack(self.ack)
+        let report = read_ack(self.ack, &self.names)
             .err()
             .filter(|e| matches!(e, SpawnError::Setup(_)));
         let _ = nix::sys::wait::waitpid(self.pid, None);
@@ -242,6 +244,7 @@ fn spawn_init_sharing(
     let stdin = raise(stdio.stdin)?;
     let stdout = raise(stdio.stdout)?;
     let stderr = raise(stdio.stderr)?;
+    let names = plan.names();
     let ahead = ahead::take();
     // A privileged container sees the host's /dev, /sys and mounts, as
     // docker's does: not what the holder made of them. It makes its own
@@ -333,6 +336,7 @@ fn spawn_init_sharing(
         setup: Setup {
             pid,
             ack: ack_r,
+            names,
             ahead,
         },
         join: how,
@@ -694,7 +698,7 @@ unsafe fn close_from(first: RawFd) {
 /// Waits for the init's report: ready (with its terminal's master, and
 /// whether it joined the namespaces made ahead), or the step that failed.
 /// EOF means it died before saying.
-fn read_ack(ack: OwnedFd) -> Result<(Option<OwnedFd>, bool)> {
+fn read_ack(ack: OwnedFd, names: &Names) -> Result<(Option<OwnedFd>, bool)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; Report::SIZE];
     let mut space = nix::cmsg_space!(RawFd);
@@ -749,12 +753,15 @@ fn read_ack(ack: OwnedFd) -> Result<(Option<OwnedFd>, bool)> {
         }
         return Ok((master, report.item == NS_JOINED));
     }
-    Err(SpawnError::Setup(describe(&report, &[], &[], "").1))
+    Err(SpawnError::Setup(
+        describe_with(&report, &[], &[], "", names).1,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::describe::describe;
 
     /// The tests below wait for children of this (test) process: one at a
     /// time, so that neither reaps or sees the other's.

@@ -290,6 +290,112 @@ pub fn umask(mask: libc::mode_t) -> libc::mode_t {
     call(libc::SYS_umask, [mask as usize, 0, 0, 0, 0, 0]).unwrap_or(0) as libc::mode_t
 }
 
+/// pivot_root(2).
+pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> SysResult {
+    call(
+        libc::SYS_pivot_root,
+        [p(new_root.as_ptr()), p(put_old.as_ptr()), 0, 0, 0, 0],
+    )
+}
+
+/// unlinkat(2) of a directory at the current directory.
+pub fn rmdir(path: &CStr) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    call(
+        libc::SYS_unlinkat,
+        [at, p(path.as_ptr()), libc::AT_REMOVEDIR as usize, 0, 0, 0],
+    )
+}
+
+/// statfs(2)'s `f_flags` (ST_*) of the file system `path` is on.
+pub fn statfs_flags(path: &CStr) -> Result<u64, i32> {
+    // The 64-bit `struct statfs` (120 bytes), whose `f_flags` the libc
+    // crate keeps private: the tenth word.
+    let mut st = [0u64; 15];
+    call(
+        libc::SYS_statfs,
+        [p(path.as_ptr()), p(st.as_mut_ptr()), 0, 0, 0, 0],
+    )?;
+    Ok(st[10])
+}
+
+/// umount2(2).
+pub fn umount2(target: &CStr, flags: libc::c_int) -> SysResult {
+    call(
+        libc::SYS_umount2,
+        [p(target.as_ptr()), flags as usize, 0, 0, 0, 0],
+    )
+}
+
+/// open_tree(2) (Linux 5.2) at the current directory: with
+/// OPEN_TREE_CLONE, a detached copy of the mount at `path` (and, with
+/// AT_RECURSIVE, of those under it), to be attached by [`move_mount_fd`].
+pub fn open_tree(path: &CStr, flags: libc::c_uint) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    call(
+        libc::SYS_open_tree,
+        [at, p(path.as_ptr()), flags as usize, 0, 0, 0],
+    )
+}
+
+/// move_mount(2) (Linux 5.2) of the mount `fd` (from [`open_tree`]) onto
+/// `target`, resolved from the current root and directory.
+pub fn move_mount_fd(fd: RawFd, target: &CStr) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    const MOVE_MOUNT_F_EMPTY_PATH: usize = 0x4;
+    call(
+        libc::SYS_move_mount,
+        [
+            fd as usize,
+            p(c"".as_ptr()),
+            at,
+            p(target.as_ptr()),
+            MOVE_MOUNT_F_EMPTY_PATH,
+            0,
+        ],
+    )
+}
+
+/// setgroups(2).
+pub fn setgroups(gids: &[libc::gid_t]) -> SysResult {
+    call(
+        libc::SYS_setgroups,
+        [gids.len(), p(gids.as_ptr()), 0, 0, 0, 0],
+    )
+}
+
+/// setresgid(2) with all three the same. The raw call: the thread's
+/// alone, which is all the init has.
+pub fn setgid(gid: libc::gid_t) -> SysResult {
+    let g = gid as usize;
+    call(libc::SYS_setresgid, [g, g, g, 0, 0, 0])
+}
+
+/// setresuid(2) with all three the same.
+pub fn setuid(uid: libc::uid_t) -> SysResult {
+    let u = uid as usize;
+    call(libc::SYS_setresuid, [u, u, u, 0, 0, 0])
+}
+
+/// prlimit64(2) of this process: sets `resource` to (soft, hard).
+pub fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> SysResult {
+    let limit: [u64; 2] = [soft, hard];
+    call(
+        libc::SYS_prlimit64,
+        [0, resource as usize, p(limit.as_ptr()), 0, 0, 0],
+    )
+}
+
+/// openat(2) with O_CREAT at the current directory, for an empty file.
+pub fn create(path: &CStr, mode: libc::mode_t) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    call(
+        libc::SYS_openat,
+        [at, p(path.as_ptr()), flags as usize, mode as usize, 0, 0],
+    )
+}
+
 /// openat(2) relative to `dir`.
 pub fn open_at(dir: RawFd, path: &CStr, flags: libc::c_int) -> SysResult {
     call(

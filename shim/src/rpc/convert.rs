@@ -12,6 +12,8 @@ use crate::cgroup::CgroupError;
 use crate::container::{self, Container, ContainerConfig, ContainerError};
 use crate::exit::{nanos, ExitStatus};
 use crate::io::IoError;
+use crate::process::rootfs::RootError;
+use crate::process::SpawnError;
 
 /// The one conversion from our errors to gRPC codes.
 impl From<ContainerError> for Status {
@@ -31,6 +33,11 @@ impl From<ContainerError> for Status {
             | E::ExitedBeforeStart(_)
             | E::ExecFailed(_)
             | E::NoCgroup => Status::failed_precondition(msg),
+            E::Root(RootError::Invalid(_)) => Status::invalid_argument(msg),
+            E::Root(RootError::Missing(_)) => Status::failed_precondition(msg),
+            // The init's own set-up failed (a mount, the root): the host
+            // or the spec, not this shim.
+            E::Spawn(SpawnError::Setup(_)) => Status::failed_precondition(msg),
             E::Cgroup(CgroupError::Invalid(_)) => Status::invalid_argument(msg),
             E::Cgroup(CgroupError::Write { .. }) => Status::invalid_argument(msg),
             E::Cgroup(_) => Status::failed_precondition(msg),
@@ -55,10 +62,60 @@ pub fn exit_to_proto(s: &ExitStatus) -> v1::ExitStatus {
     }
 }
 
+/// One of Create's spec-shaped fields, read as the OCI spec's type.
+fn spec_part<T: serde::de::DeserializeOwned>(
+    field: &str,
+    v: serde_json::Value,
+) -> Result<T, Status> {
+    serde_json::from_value(v).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
 pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
     let terminal_size = r.terminal_size.as_ref().map(terminal_size).transpose()?;
     let limits: Limits = r.resources.unwrap_or_default().into();
+    let mounts = r
+        .mounts
+        .into_iter()
+        .map(|m| {
+            let mut v = serde_json::json!({
+                "destination": m.destination,
+                "type": m.r#type,
+                "options": m.options,
+            });
+            if !m.source.is_empty() {
+                v["source"] = m.source.into();
+            }
+            spec_part("mounts", v)
+        })
+        .collect::<Result<_, _>>()?;
+    let user = r
+        .user
+        .map(|u| {
+            spec_part(
+                "user",
+                serde_json::json!({
+                    "uid": u.uid,
+                    "gid": u.gid,
+                    "additionalGids": u.additional_gids,
+                }),
+            )
+        })
+        .transpose()?;
+    let rlimits = r
+        .rlimits
+        .into_iter()
+        .map(|l| {
+            let v = serde_json::json!({"type": l.r#type, "soft": l.soft, "hard": l.hard});
+            spec_part("rlimits", v)
+        })
+        .collect::<Result<_, _>>()?;
     Ok(ContainerConfig {
+        bundle: (!r.bundle.is_empty()).then(|| r.bundle.into()),
+        rootfs: r.rootfs,
+        read_only: r.read_only,
+        mounts,
+        user,
+        rlimits,
         id: r.id,
         name: r.name,
         argv: r.argv,
@@ -71,6 +128,7 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
         limits,
         privileged: r.privileged,
         auto_remove: r.auto_remove,
+        ..Default::default()
     })
 }
 

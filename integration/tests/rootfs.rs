@@ -1,0 +1,697 @@
+//! Containers with a root file system of their own: `run --rootfs`, OCI
+//! bundles (`run --bundle`, Create's `bundle`), volumes, users, rlimits;
+//! the same bundle run by runc gives the same answers; bad bundles and
+//! escaping mounts are refused and leave nothing. Each test builds its
+//! root file systems from busybox-static.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mydocker::v1;
+use mydocker_integration::*;
+use tonic::Code;
+
+/// `mydockerctl run --rm ARGS`, which must exit 0: its output.
+fn run(t: &TestRoot, args: &[&str]) -> String {
+    let mut a = vec!["run", "--rm"];
+    a.extend_from_slice(args);
+    ok(&t.ctl_output(&a))
+}
+
+/// A directory of this test's beside its state root (which must hold
+/// nothing but the containers' state), removed when it goes.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(t: &TestRoot, name: &str) -> Self {
+        let dir = PathBuf::from(format!("{}-{name}", t.root.display()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A busybox root file system of this test's.
+fn rootfs(t: &TestRoot, name: &str) -> (Scratch, PathBuf) {
+    let dir = Scratch::new(t, name);
+    let root = busybox_rootfs(&dir.0.join("rootfs"));
+    (dir, root)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The mount points in the container's mount table, without the masks
+/// and read-only binds under /proc and /sys and the cgroup hierarchies,
+/// which the confinement tests look at.
+fn mount_points(mountinfo: &str) -> Vec<String> {
+    let mut v: Vec<String> = mountinfo
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(" - "))
+        .filter_map(|l| l.split(' ').nth(4).map(String::from))
+        .filter(|p| {
+            !(p.starts_with("/proc/")
+                || p.starts_with("/sys/fs/cgroup/")
+                || p.starts_with("/sys/firmware")
+                || p.starts_with("/sys/devices/"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_container_has_a_root_of_its_own() {
+    let t = TestRoot::new("rootfs");
+    let (_scratch, root) = rootfs(&t, "bb");
+    // A file of the host's, not in the root file system.
+    let marker = root.parent().unwrap().join("host-marker");
+    std::fs::write(&marker, "host").unwrap();
+    let script = format!(
+        "if [ -e {m} ]; then echo host-visible; else echo host-hidden; fi; \
+         echo cmdline=$(tr '\\0' ' ' < /proc/1/cmdline); \
+         echo dev=$(ls /dev | tr '\\n' ' '); \
+         echo hostname=$(cat /etc/hostname) $(hostname); \
+         grep -c localhost /etc/hosts; \
+         ls -a /dev | grep -c host; \
+         cat /proc/self/mountinfo",
+        m = marker.display()
+    );
+    let out = run(
+        &t,
+        &[
+            "--rootfs",
+            s(&root),
+            "--hostname",
+            "box",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    assert!(has_line(&out, "host-hidden"), "{out}");
+    assert!(out.contains("cmdline=sh -c if [ -e "), "{out}");
+    let dev = out.lines().find_map(|l| l.strip_prefix("dev=")).unwrap();
+    let dev: Vec<&str> = dev.split_whitespace().filter(|d| *d != "core").collect();
+    assert_eq!(
+        dev,
+        [
+            "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
+            "stdout", "tty", "urandom", "zero"
+        ],
+        "{out}"
+    );
+    assert!(has_line(&out, "hostname=box box"), "{out}");
+    // /etc/hosts names localhost; the old root's place in /dev is gone.
+    let counts: Vec<&str> = out.lines().filter(|l| l.len() == 1).collect();
+    assert_eq!(counts, ["2", "0"], "{out}");
+    let mut expected = vec![
+        "/",
+        "/dev",
+        "/dev/mqueue",
+        "/dev/pts",
+        "/dev/shm",
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/proc",
+        "/sys",
+        "/sys/fs/cgroup",
+    ];
+    expected.sort();
+    let info: String = out
+        .lines()
+        .filter(|l| l.split(' ').count() > 8)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(mount_points(&info), expected, "{info}");
+    // The root is this directory, and the image is as it was, but for the
+    // mount points (as runc and docker make them).
+    assert!(info.contains(&format!(" {} / ", root.display())), "{info}");
+    t.finish();
+}
+
+#[test]
+fn read_only_roots_volumes_and_tmpfs() {
+    let t = TestRoot::new("rovol");
+    let (scratch, root) = rootfs(&t, "bb");
+    let vol = scratch.0.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("f"), "from the host\n").unwrap();
+    let ro = format!("{}:/data:ro", vol.display());
+    let rw = format!("{}:/rw", vol.display());
+    let out = run(
+        &t,
+        &[
+            "--rootfs",
+            s(&root),
+            "--read-only",
+            "-v",
+            &ro,
+            "-v",
+            &rw,
+            "--tmpfs",
+            "/scratch:size=1m",
+            "sh",
+            "-c",
+            "touch /x 2>/dev/null && echo root-written || echo root-refused; \
+             cat /data/f; touch /data/n 2>/dev/null && echo ro-written || echo ro-refused; \
+             echo made > /rw/made && echo rw-written; \
+             touch /scratch/t && echo tmpfs-written; grep ' /scratch ' /proc/mounts",
+        ],
+    );
+    for line in [
+        "root-refused",
+        "from the host",
+        "ro-refused",
+        "rw-written",
+        "tmpfs-written",
+    ] {
+        assert!(has_line(&out, line), "{line}: {out}");
+    }
+    assert!(
+        out.contains("/scratch tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(vol.join("made")).unwrap(), "made\n");
+    assert!(!vol.join("n").exists());
+    // -v without a root of its own is refused before anything runs.
+    let o = t.ctl_output(&["run", "--rm", "-v", &rw, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert!(stderr(&o).contains("need --rootfs"), "{}", stderr(&o));
+    t.finish();
+}
+
+#[test]
+fn users_groups_and_rlimits() {
+    let t = TestRoot::new("users");
+    let (scratch, root) = rootfs(&t, "bb");
+    let r = s(&root);
+    let out = run(&t, &["--rootfs", r, "-u", "1000:1000", "sh", "-c", "id"]);
+    assert!(
+        has_line(&out, "uid=1000(bob) gid=1000(bob) groups=10(wheel)"),
+        "{out}"
+    );
+    // A user other than root keeps the bounding set and nothing else.
+    let out = run(
+        &t,
+        &[
+            "--rootfs",
+            r,
+            "-u",
+            "bob",
+            "grep",
+            "Cap",
+            "/proc/self/status",
+        ],
+    );
+    assert!(has_line(&out, "CapEff:\t0000000000000000"), "{out}");
+    assert!(has_line(&out, "CapBnd:\t00000000a80425fb"), "{out}");
+    let out = run(&t, &["--rootfs", r, "-u", "2000:3000", "id"]);
+    // No passwd entry: no supplementary groups (runc's and docker's).
+    assert_eq!(out, "uid=2000 gid=3000\n");
+    let out = run(
+        &t,
+        &[
+            "--rootfs",
+            r,
+            "--ulimit",
+            "nofile=64:64",
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn",
+        ],
+    );
+    assert_eq!(out, "64\n64\n");
+    // A name the root does not have.
+    let o = t.ctl_output(&["run", "--rm", "--rootfs", r, "-u", "nobody", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert!(
+        stderr(&o).contains("unable to find user nobody"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A bundle's user, with its additional groups and umask.
+    let mut spec = runc_spec(&["sh", "-c", "id; umask"]);
+    spec["process"]["user"] = serde_json::json!({
+        "uid": 1000, "gid": 1000, "additionalGids": [10, 2000], "umask": 63
+    });
+    let b = bundle(&scratch.0.join("bun"), &spec);
+    let out = run(&t, &["--bundle", s(&b)]);
+    assert!(
+        has_line(&out, "uid=1000(bob) gid=1000(bob) groups=10(wheel),2000"),
+        "{out}"
+    );
+    assert!(has_line(&out, "0077"), "{out}");
+    t.finish();
+}
+
+/// The same bundle, run by runc and by mydocker: the same answers, but
+/// for what is listed (and why) below.
+#[test]
+fn a_bundle_runs_as_runc_runs_it() {
+    if which("runc").is_none() {
+        panic!("runc is not installed (.ci/run installs Debian's)");
+    }
+    let t = TestRoot::new("vsrunc");
+    let script = "id; ulimit -a; grep -E '^Cap|Seccomp|NoNewPrivs' /proc/self/status; \
+                  hostname; ls -ln /dev | sed -E 's/ [A-Z][a-z]{2} +[0-9]+ +[0-9:]+ / /'; \
+                  cut -d' ' -f5,6,9- /proc/self/mountinfo | sed 's/ - / /' | sort";
+    let dir = Scratch::new(&t, "bun");
+    let b = bundle(&dir.0.join("bun"), &runc_spec(&["sh", "-c", script]));
+    let state = dir.0.join("runc");
+    let runc = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "--bundle", s(&b), "vsrunc-test"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let theirs = ok(&runc);
+    let ours = run(&t, &["--bundle", s(&b)]);
+    // The cgroup hierarchies: runc makes the container's cgroup in every
+    // one, and this shim in those it limits (wave 1's choice); and runc
+    // leaves the tmpfs over them writable where docker's is read-only
+    // (ours).
+    let norm = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| !l.starts_with("/sys/fs/cgroup"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        norm(&ours),
+        norm(&theirs),
+        "ours:\n{ours}\nrunc's:\n{theirs}"
+    );
+    for answer in [
+        "uid=0(root)",
+        "CapEff:\t0000000020000420",
+        "NoNewPrivs:\t1",
+        "runc",
+    ] {
+        assert!(ours.contains(answer), "{answer}: {ours}");
+    }
+    let _ = std::fs::remove_dir_all(&state);
+    t.finish();
+}
+
+fn which(prog: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(prog))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Create with `bundle`, through the API: the status, and what is left.
+async fn create_bundle(t: &TestRoot, id: &str, bundle: &Path) -> Result<u32, tonic::Status> {
+    let (spawned, mut c) = t.shim(id).await;
+    let r = c
+        .create(v1::CreateRequest {
+            id: id.into(),
+            bundle: s(bundle).into(),
+            resources: Some(t.resources()),
+            ..Default::default()
+        })
+        .await
+        .map(|r| r.into_inner().pid);
+    if r.is_ok() {
+        c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+        c.wait(v1::WaitRequest { id: id.into() }).await.unwrap();
+        delete(&mut c, spawned, id).await;
+    } else {
+        c.shutdown(v1::ShutdownRequest {}).await.unwrap();
+        assert!(wait_child(spawned.process).await.success());
+    }
+    r
+}
+
+#[tokio::test]
+async fn bad_bundles_get_one_line_and_leave_nothing() {
+    let t = TestRoot::new("badbun");
+    let base = runc_spec(&["true"]);
+    // The good one first: the tests below fail for their own reason.
+    let dir = Scratch::new(&t, "good");
+    let good = bundle(&dir.0.join("bun"), &base);
+    create_bundle(&t, "bb0", &good).await.unwrap();
+    let with = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut s = base.clone();
+        f(&mut s);
+        std::fs::write(good.join("config.json"), serde_json::to_vec(&s).unwrap()).unwrap();
+    };
+    type Case<'a> = (
+        &'a str,
+        Box<dyn Fn(&mut serde_json::Value) + 'a>,
+        Code,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "ociVersion",
+            Box::new(|s| s["ociVersion"] = "9.9.9".into()),
+            Code::InvalidArgument,
+            "9.9.9\" is not supported (1.0 to 1.2)",
+        ),
+        (
+            "no rootfs",
+            Box::new(|s| s["root"]["path"] = "nowhere".into()),
+            Code::FailedPrecondition,
+            "nowhere: No such file or directory",
+        ),
+        (
+            "no args",
+            Box::new(|s| s["process"]["args"] = serde_json::json!([])),
+            Code::InvalidArgument,
+            "process.args: must name a command",
+        ),
+        (
+            "missing source",
+            Box::new(|s| {
+                s["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                    "destination": "/data", "type": "bind",
+                    "source": "/nonexistent-mydocker", "options": ["rbind"]
+                }))
+            }),
+            Code::FailedPrecondition,
+            "bind source path /nonexistent-mydocker for /data",
+        ),
+        (
+            "dotdot",
+            Box::new(|s| {
+                s["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                    "destination": "/a/../../etc", "type": "tmpfs", "source": "tmpfs"
+                }))
+            }),
+            Code::InvalidArgument,
+            "/a/../../etc\" has a `..` component",
+        ),
+        (
+            "unknown option",
+            Box::new(|s| {
+                s["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                    "destination": "/t", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["bogus"]
+                }))
+            }),
+            Code::InvalidArgument,
+            "mounts /t: mount option \"bogus\" is not known",
+        ),
+        (
+            "bad tmpfs data",
+            Box::new(|s| {
+                s["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                    "destination": "/t", "type": "tmpfs", "source": "tmpfs",
+                    "options": ["size=lots"]
+                }))
+            }),
+            Code::FailedPrecondition,
+            "mount /t: Invalid argument",
+        ),
+        (
+            "hooks",
+            Box::new(|s| s["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/true"}]})),
+            Code::InvalidArgument,
+            "hooks: not supported yet",
+        ),
+        (
+            "seccomp",
+            Box::new(|s| {
+                s["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
+            }),
+            Code::InvalidArgument,
+            "linux.seccomp: not supported yet",
+        ),
+        (
+            "netns missing",
+            Box::new(|s| {
+                s["linux"]["namespaces"][1] =
+                    serde_json::json!({"type": "network", "path": "/run/netns/mydocker-none"})
+            }),
+            Code::FailedPrecondition,
+            "linux.namespaces: network namespace /run/netns/mydocker-none: No such file",
+        ),
+        (
+            "netns not one",
+            Box::new(|s| {
+                s["linux"]["namespaces"][1] =
+                    serde_json::json!({"type": "network", "path": "/etc/hostname"})
+            }),
+            Code::FailedPrecondition,
+            "join the network namespace given: Invalid argument",
+        ),
+        (
+            "uts path",
+            Box::new(|s| {
+                s["linux"]["namespaces"][3] =
+                    serde_json::json!({"type": "uts", "path": "/proc/1/ns/uts"})
+            }),
+            Code::InvalidArgument,
+            "joining the uts namespace by path is not supported yet",
+        ),
+        (
+            "host network",
+            Box::new(|s| {
+                s["linux"]["namespaces"].as_array_mut().unwrap().remove(1);
+            }),
+            Code::InvalidArgument,
+            "sharing the host's network namespace is not supported yet",
+        ),
+        (
+            "unknown capability",
+            Box::new(|s| {
+                s["process"]["capabilities"]["bounding"] = serde_json::json!(["CAP_NOPE"])
+            }),
+            Code::InvalidArgument,
+            "config.json",
+        ),
+    ];
+    for (i, (name, f, code, msg)) in cases.iter().enumerate() {
+        with(f.as_ref());
+        let id = format!("bb{}", i + 1);
+        let e = create_bundle(&t, &id, &good).await.unwrap_err();
+        assert_eq!(e.code(), *code, "{name}: {e:?}");
+        assert!(e.message().contains(msg), "{name}: {:?}", e.message());
+        assert_eq!(e.message().lines().count(), 1, "{name}: {:?}", e.message());
+    }
+    // No config.json at all, and JSON that is not.
+    std::fs::remove_file(good.join("config.json")).unwrap();
+    let e = create_bundle(&t, "bbx", &good).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("config.json: No such file"), "{e:?}");
+    std::fs::write(good.join("config.json"), "{\"ociVersion\": ").unwrap();
+    let e = create_bundle(&t, "bby", &good).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("EOF while parsing"), "{e:?}");
+    // Beside a bundle, the fields it says are refused.
+    let (spawned, mut c) = t.shim("bbz").await;
+    let e = c
+        .create(v1::CreateRequest {
+            id: "bbz".into(),
+            bundle: s(&good).into(),
+            argv: vec!["true".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message().starts_with("argv cannot be set with a bundle"),
+        "{e:?}"
+    );
+    c.shutdown(v1::ShutdownRequest {}).await.unwrap();
+    assert!(wait_child(spawned.process).await.success());
+    t.finish();
+}
+
+/// A destination through a symbolic link is resolved inside the root
+/// (there is nothing above it when mounts are made): a link climbing out
+/// with `..` stops at the root's `/`, and one to a host path means that
+/// path inside the root, which is refused when it is not there. The host
+/// is never touched.
+#[test]
+fn mounts_cannot_leave_the_root() {
+    let t = TestRoot::new("escape");
+    let (scratch, root) = rootfs(&t, "bb");
+    let host = scratch.0.join("target");
+    std::fs::create_dir_all(&host).unwrap();
+    std::os::unix::fs::symlink(&host, root.join("abs")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", root.join("up")).unwrap();
+    let out = run(
+        &t,
+        &[
+            "--rootfs",
+            s(&root),
+            "--tmpfs",
+            "/up/y",
+            "sh",
+            "-c",
+            "touch /up/y/in && echo wrote; grep -c ' /y tmpfs' /proc/mounts",
+        ],
+    );
+    assert_eq!(out, "wrote\n1\n");
+    assert!(root.join("y").is_dir(), "the mount point is the root's /y");
+    let o = t.ctl_output(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        s(&root),
+        "--tmpfs",
+        "/abs/x",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        "Error: make the mount point /abs/x: No such file or directory\n"
+    );
+    assert!(
+        !host.join("x").exists(),
+        "a mount point was made on the host"
+    );
+    // A `..` is refused before anything runs.
+    let o = t.ctl_output(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        s(&root),
+        "--tmpfs",
+        "/a/../../b",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert!(
+        stderr(&o).contains("has a `..` component"),
+        "{}",
+        stderr(&o)
+    );
+    // finish() checks the host's mount table is as it was.
+    t.finish();
+}
+
+/// Everything of the root's set-up is in the container's own mount
+/// namespace: a shim SIGKILLed while its init makes 300 mounts leaves none
+/// on the host, and no process.
+#[tokio::test]
+async fn a_shim_killed_during_root_setup_leaves_no_mount() {
+    let t = TestRoot::new("killrt");
+    let (_scratch, root) = rootfs(&t, "bb");
+    let mounts: Vec<v1::Mount> = (0..300)
+        .map(|i| v1::Mount {
+            destination: format!("/m/{i}"),
+            r#type: "tmpfs".into(),
+            source: "tmpfs".into(),
+            options: vec![],
+        })
+        .collect();
+    for delay_us in [300u64, 1500, 5000] {
+        let id = format!("kr{delay_us}");
+        let (spawned, mut c) = t.shim(&id).await;
+        let req = v1::CreateRequest {
+            id: id.clone(),
+            argv: vec!["true".into()],
+            rootfs: s(&root).into(),
+            mounts: mounts.clone(),
+            resources: Some(t.resources()),
+            ..Default::default()
+        };
+        let create = tokio::spawn(async move { c.create(req).await });
+        tokio::time::sleep(Duration::from_micros(delay_us)).await;
+        let pid = spawned.process.id();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let _ = create.await;
+        wait_child(spawned.process).await;
+        // A killed shim leaves its state dir and cgroup for whoever cleans
+        // up (mydockerctl rm does); this test does it by hand.
+        let gone = eventually(Duration::from_secs(5), || {
+            processes_of(&t.root).is_empty().then_some(())
+        });
+        assert!(gone.is_some(), "left running: {:?}", processes_of(&t.root));
+        let _ = std::fs::remove_dir_all(mydocker::shim_dir(&t.root, &id));
+        for dir in cgroup_dirs(&t.cgroup_parent()) {
+            let _ = std::fs::remove_dir(dir.join(&id));
+        }
+    }
+    t.finish();
+}
+
+#[test]
+fn unknown_flags_are_errors_not_commands() {
+    let t = TestRoot::new("flags");
+    for (args, says) in [
+        (&["run", "--foo", "true"][..], "unknown flag: --foo"),
+        (&["run", "-p", "80:80", "true"], "unknown flag: -p"),
+        (&["create", "--bogus=1", "true"], "unknown flag: --bogus"),
+    ] {
+        let o = t.ctl_output(args);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {o:?}");
+        assert!(stderr(&o).starts_with(says), "{args:?}: {}", stderr(&o));
+        assert!(t.ids().is_empty());
+    }
+    // After the command, flags are the command's.
+    let out = run(&t, &["echo", "-n", "--foo"]);
+    assert_eq!(out, "--foo");
+    t.finish();
+}
+
+/// The spec a container ran is kept in its state dir: a bundle's as it
+/// was, and the one made of Create's fields.
+#[test]
+fn the_spec_that_ran_is_kept() {
+    let t = TestRoot::new("spec");
+    let (_scratch, root) = rootfs(&t, "bb");
+    let id = t.run_detached(&["--rootfs", s(&root), "-u", "1000:10", "sleep", "100"]);
+    let spec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(mydocker::shim_dir(&t.root, &id).join("spec.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(spec["root"]["path"], s(&root));
+    assert_eq!(spec["process"]["user"]["uid"], 1000);
+    assert_eq!(spec["process"]["user"]["gid"], 10);
+    assert_eq!(spec["process"]["args"], serde_json::json!(["sleep", "100"]));
+    ok(&t.ctl_output(&["rm", "-f", &id]));
+    t.finish();
+}
+
+/// How an orchestrator hands a container its network: a namespace path
+/// in the spec is joined. (`ip netns add` would make the path, but also
+/// turns /run/netns into a mount of its own on the host, which stays; a
+/// process's own `/proc/PID/ns/net` is as good a path.)
+#[test]
+fn a_network_namespace_path_is_joined() {
+    let t = TestRoot::new("netns");
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--net", "sleep", "100"])
+        .spawn()
+        .unwrap();
+    let path = format!("/proc/{}/ns/net", holder.id());
+    // Once unshare has made it (and exec'd sleep).
+    let ino = eventually(Duration::from_secs(5), || {
+        use std::os::unix::fs::MetadataExt;
+        let ns = std::fs::metadata(&path).ok()?.ino();
+        let mine = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
+        (ns != mine).then_some(ns)
+    })
+    .expect("a network namespace of the helper's");
+    let dir = Scratch::new(&t, "bun");
+    let mut spec = runc_spec(&["readlink", "/proc/self/ns/net"]);
+    spec["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": path});
+    let b = bundle(&dir.0.join("bun"), &spec);
+    let out = t.ctl_output(&["run", "--rm", "--bundle", s(&b)]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(ok(&out), format!("net:[{ino}]\n"));
+    t.finish();
+}

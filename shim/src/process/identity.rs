@@ -1,0 +1,107 @@
+//! Who the command runs as, and within what: its user and groups, its
+//! capability sets, its resource limits (rlimits) and its umask. Set by
+//! the init as the last thing before it reads its command, with raw
+//! system calls only (see `sys.rs`).
+//!
+//! The order is runc's: rlimits first (raising a hard limit needs
+//! CAP_SYS_RESOURCE), the bounding set, then the user switch with the
+//! permitted set kept (PR_SET_KEEPCAPS), then the capability sets the spec
+//! gives, which for a user other than root are usually empty (docker's).
+//! The key management filter goes in before the switch, while the init
+//! still has CAP_SYS_ADMIN.
+
+use super::harden::{self, CapSets};
+use super::report::{Fault, Step};
+use super::sys;
+
+/// The most supplementary groups the init sets (the kernel's NGROUPS_MAX is
+/// 65536; more than this in a spec is refused by the shim).
+pub const MAX_GROUPS: usize = 256;
+
+/// A process's identity and limits, as the shim decided them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub umask: Option<u32>,
+    /// (RLIMIT_*, soft, hard)
+    pub rlimits: Vec<(u32, u64, u64)>,
+    /// None: every capability (privileged).
+    pub caps: Option<CapSets>,
+    pub no_new_privs: bool,
+    /// docker's refusal of the kernel's key management (harden.rs), for a
+    /// container of Create's flat fields; a spec's container has the
+    /// spec's seccomp, and a session keyring of its own, as runc gives.
+    pub key_filter: bool,
+}
+
+impl Default for Identity {
+    /// Root, with docker's default confinement.
+    fn default() -> Self {
+        Self {
+            uid: 0,
+            gid: 0,
+            groups: Vec::new(),
+            umask: None,
+            rlimits: Vec::new(),
+            caps: Some(CapSets::docker()),
+            no_new_privs: true,
+            key_filter: true,
+        }
+    }
+}
+
+/// Takes on `id`: see the module's order. `last_cap` is the kernel's.
+/// The key management filter (harden.rs), when asked, goes in while
+/// CAP_SYS_ADMIN is still there (a spec need not ask for no_new_privs,
+/// without which a filter needs it).
+pub fn assume(id: &Identity, last_cap: u32) -> Result<(), Fault> {
+    for (i, (resource, soft, hard)) in id.rlimits.iter().enumerate() {
+        Fault::check(
+            sys::setrlimit(*resource as libc::c_int, *soft, *hard),
+            Step::Rlimit,
+            i,
+        )?;
+    }
+    if let Some(mask) = id.umask {
+        sys::umask(mask as libc::mode_t);
+    }
+    if let Some(caps) = &id.caps {
+        harden::drop_bounding(last_cap, caps)?;
+    }
+    if id.key_filter {
+        harden::refuse_keyrings()?;
+    }
+    let keep = id.caps.is_some() && id.uid != 0;
+    if keep {
+        // SAFETY: prctl with integer arguments.
+        Fault::check(
+            unsafe { sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0) },
+            Step::User,
+            0,
+        )?;
+    }
+    Fault::check(sys::setgroups(&id.groups), Step::User, 1)?;
+    Fault::check(sys::setgid(id.gid), Step::User, 2)?;
+    Fault::check(sys::setuid(id.uid), Step::User, 3)?;
+    if keep {
+        // SAFETY: prctl with integer arguments.
+        Fault::check(
+            unsafe { sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0) },
+            Step::User,
+            4,
+        )?;
+    }
+    match &id.caps {
+        Some(caps) => harden::set_caps(caps, id.no_new_privs),
+        None if id.no_new_privs => Fault::check(
+            // SAFETY: prctl with integer arguments.
+            unsafe { sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0) },
+            Step::NoNewPrivs,
+            0,
+        )
+        .map(drop),
+        None => Ok(()),
+    }
+}
