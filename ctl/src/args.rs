@@ -141,6 +141,24 @@ pub struct RunArgs {
     /// A resource limit: TYPE=SOFT[:HARD] (nofile, nproc, core, ...)
     #[arg(long = "ulimit", value_name = "TYPE=SOFT[:HARD]")]
     pub ulimits: Vec<String>,
+    /// Add a capability to docker's default set (NET_ADMIN, ALL, ...)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from docker's default set (ALL: every one)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opts: Vec<String>,
+    /// A sysctl of the container's own namespaces: KEY=VALUE
+    #[arg(long = "sysctl", value_name = "KEY=VALUE")]
+    pub sysctls: Vec<String>,
+    /// A host device for the container: HOST[:CONTAINER[:PERMISSIONS]]
+    #[arg(long = "device", value_name = "HOST[:CTR[:rwm]]")]
+    pub devices: Vec<String>,
+    /// The program to run, before CMD's arguments (CMD may then be empty)
+    #[arg(long, value_name = "PROGRAM", allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Parent cgroup of the container's cgroup (<parent>/<id>)
@@ -153,7 +171,7 @@ pub struct RunArgs {
     pub cgroup_parent: String,
     /// The command and its arguments; options after CMD belong to CMD
     #[arg(
-        required_unless_present = "bundle",
+        required_unless_present_any = ["bundle", "entrypoint"],
         trailing_var_arg = true,
         value_name = "CMD"
     )]

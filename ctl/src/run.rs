@@ -57,93 +57,9 @@ fn check_run_args(args: &RunArgs) -> anyhow::Result<(Vec<u8>, v1::Resources, v1:
         .limits
         .to_resources(&args.cgroup_parent)
         .map_err(|e| exit_with(EXIT_RUN_FAILED, e.to_string()))?;
-    let fs = spec_fields(args).map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
+    let fs = crate::specargs::request_fields(args)
+        .map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
     Ok((keys, resources, fs))
-}
-
-/// The file system and identity flags, as Create's spec-shaped fields (in
-/// an otherwise empty request); with `--bundle`, checks that nothing the
-/// bundle says is given on the command line too.
-fn spec_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
-    use crate::specargs;
-    let abs = |p: &Path| -> anyhow::Result<String> {
-        let p = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;
-        Ok(p.to_string_lossy().into_owned())
-    };
-    if let Some(bundle) = &args.bundle {
-        let given = [
-            ("a command", !args.command.is_empty()),
-            ("-e", !args.env.is_empty()),
-            ("--hostname", args.hostname.is_some()),
-            ("-w", args.workdir.is_some()),
-            ("--privileged", args.privileged),
-            ("-v", !args.volumes.is_empty()),
-            ("--mount", !args.mounts.is_empty()),
-            ("--tmpfs", !args.tmpfs.is_empty()),
-            ("--read-only", args.read_only),
-            ("-u", args.user.is_some()),
-            ("--ulimit", !args.ulimits.is_empty()),
-            (
-                "resource limits",
-                args.limits.to_resources("")? != v1::Resources::default(),
-            ),
-        ];
-        if let Some((flag, _)) = given.iter().find(|(_, on)| *on) {
-            anyhow::bail!(
-                "{flag} cannot be used with --bundle: its config.json says what the container is"
-            );
-        }
-        let bundle = abs(bundle)?;
-        // Its terminal is the spec's: -t must agree, so that this end is
-        // a terminal exactly when the container's is.
-        let text = std::fs::read_to_string(Path::new(&bundle).join("config.json"))
-            .with_context(|| format!("bundle {bundle}: config.json"))?;
-        let spec: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("bundle {bundle}: config.json"))?;
-        let terminal = spec["process"]["terminal"].as_bool().unwrap_or(false);
-        if terminal != args.tty {
-            anyhow::bail!(
-                "the bundle's process.terminal is {terminal}: run it {} -t",
-                if terminal { "with" } else { "without" }
-            );
-        }
-        return Ok(v1::CreateRequest {
-            bundle,
-            ..Default::default()
-        });
-    }
-    let rootfs = args.rootfs.as_deref().map(abs).transpose()?;
-    let mut mounts = Vec::new();
-    for v in &args.volumes {
-        mounts.push(specargs::volume(v)?);
-    }
-    for m in &args.mounts {
-        mounts.push(specargs::mount(m)?);
-    }
-    for t in &args.tmpfs {
-        mounts.push(specargs::tmpfs(t)?);
-    }
-    if rootfs.is_none() && (!mounts.is_empty() || args.read_only) {
-        anyhow::bail!("-v, --mount, --tmpfs and --read-only need --rootfs (or --bundle)");
-    }
-    let user = args
-        .user
-        .as_deref()
-        .map(|u| specargs::user(u, args.rootfs.as_deref()))
-        .transpose()?;
-    let rlimits = args
-        .ulimits
-        .iter()
-        .map(|u| specargs::ulimit(u))
-        .collect::<anyhow::Result<_>>()?;
-    Ok(v1::CreateRequest {
-        rootfs: rootfs.unwrap_or_default(),
-        read_only: args.read_only,
-        mounts,
-        user,
-        rlimits,
-        ..Default::default()
-    })
 }
 
 /// A container created through a shim this process spawned.
@@ -331,6 +247,13 @@ pub async fn create(
         }
     };
     let mut env = expand_env(&args.env);
+    // Defaults of the flags' (HOME for -u), under what -e gives.
+    for kv in &fs.env {
+        let key = kv.split('=').next().unwrap_or("");
+        if !env.iter().any(|e| e.split('=').next() == Some(key)) {
+            env.push(kv.clone());
+        }
+    }
     // What docker gives a terminal, so that top, vi and less draw.
     if args.tty && !env.iter().any(|kv| kv.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
@@ -338,7 +261,6 @@ pub async fn create(
     let bundle = !fs.bundle.is_empty();
     let mut request = v1::CreateRequest {
         id: id.clone(),
-        argv: args.command.clone(),
         env,
         cwd: args.workdir.clone().unwrap_or_default(),
         // docker's default: the short id, as `ps` shows it.

@@ -1,11 +1,15 @@
-//! docker's flags for a container's file system and identity, read into
-//! Create's spec-shaped fields: `-v`, `--mount`, `--tmpfs`, `-u`,
-//! `--ulimit`. Errors are docker's wording where it has one.
+//! docker's flags for what a container is beyond its command, read into
+//! Create's spec-shaped fields: `--rootfs`/`--bundle`, `-v`, `--mount`,
+//! `--tmpfs`, `-u`, `--ulimit`, `--cap-add/--cap-drop`, `--sysctl`,
+//! `--device`, `--security-opt`, `--entrypoint`. Errors are docker's
+//! wording where it has one.
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use mydocker::v1;
+
+use crate::args::RunArgs;
 
 /// `-v HOST:CTR[:OPTS]`: a bind (docker's named volumes, a source that is
 /// not a path, are not here yet).
@@ -111,7 +115,14 @@ pub fn mount(spec: &str) -> Result<v1::Mount> {
 
 /// `-u USER[:GROUP]`: numbers, or names in the root file system's
 /// `/etc/passwd` and `/etc/group` (read without leaving it).
-pub fn user(spec: &str, rootfs: Option<&Path>) -> Result<v1::User> {
+#[cfg(test)]
+fn user(spec: &str, rootfs: Option<&Path>) -> Result<v1::User> {
+    user_and_home(spec, rootfs).map(|(u, _)| u)
+}
+
+/// [`user`], and its home directory (docker's `HOME`): its passwd entry's,
+/// or `/` for a user the root file system does not name.
+pub fn user_and_home(spec: &str, rootfs: Option<&Path>) -> Result<(v1::User, String)> {
     let (u, g) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -128,13 +139,20 @@ pub fn user(spec: &str, rootfs: Option<&Path>) -> Result<v1::User> {
             .map(|l| l.split(':').map(String::from).collect::<Vec<_>>())
             .find(|f| f.len() > 3 && if by_name { f[0] == key } else { f[2] == key })
     };
-    let (uid, name, primary) = match u.parse::<u32>() {
+    let home_of = |e: &Option<Vec<String>>| {
+        e.as_ref()
+            .and_then(|e| e.get(5).filter(|h| !h.is_empty()).cloned())
+            .unwrap_or_else(|| "/".into())
+    };
+    let (uid, name, primary, home) = match u.parse::<u32>() {
         Ok(uid) => {
             let e = entry(&passwd, u, false);
+            let home = home_of(&e);
             (
                 uid,
                 e.as_ref().map(|e| e[0].clone()),
                 e.and_then(|e| e[3].parse().ok()),
+                home,
             )
         }
         Err(_) => {
@@ -144,9 +162,13 @@ pub fn user(spec: &str, rootfs: Option<&Path>) -> Result<v1::User> {
             let uid = e[2]
                 .parse()
                 .map_err(|_| anyhow!("user {u}: bad uid in passwd"))?;
-            (uid, Some(u.to_string()), e[3].parse().ok())
+            let primary = e[3].parse().ok();
+            (uid, Some(u.to_string()), primary, home_of(&Some(e)))
         }
     };
+    if uid == u32::MAX {
+        bail!("user {u}: 4294967295 (-1) is not an id");
+    }
     let gid = match g {
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
@@ -170,11 +192,14 @@ pub fn user(spec: &str, rootfs: Option<&Path>) -> Result<v1::User> {
         None => Vec::new(),
     };
     additional_gids.dedup();
-    Ok(v1::User {
-        uid,
-        gid,
-        additional_gids,
-    })
+    Ok((
+        v1::User {
+            uid,
+            gid,
+            additional_gids,
+        },
+        home,
+    ))
 }
 
 /// A file of the root file system, read as if it were `/`: a symbolic
@@ -243,6 +268,204 @@ pub fn ulimit(spec: &str) -> Result<v1::Rlimit> {
     })
 }
 
+/// `--device HOST[:CTR[:PERMS]]`: the host's node, as it is (its numbers,
+/// mode and owner).
+pub fn device(spec: &str) -> Result<v1::Device> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, ctr, perms) = match parts.as_slice() {
+        [h] => (*h, *h, "rwm"),
+        [h, c] if c.bytes().all(|b| b"rwm".contains(&b)) && !c.is_empty() => (*h, *h, *c),
+        [h, c] => (*h, *c, "rwm"),
+        [h, c, p] => (*h, *c, *p),
+        _ => bail!("invalid device specification: {spec}"),
+    };
+    if perms.is_empty() || !perms.bytes().all(|b| b"rwm".contains(&b)) {
+        bail!("invalid device mode: {perms}");
+    }
+    if !ctr.starts_with("/dev/") {
+        bail!("invalid device specification: {spec}: the container path must be under /dev");
+    }
+    let m = std::fs::metadata(host).map_err(|e| {
+        anyhow!("error gathering device information while adding custom device {host:?}: {e}")
+    })?;
+    let kind = if m.file_type().is_char_device() {
+        "c"
+    } else if m.file_type().is_block_device() {
+        "b"
+    } else {
+        bail!("{host} is not a device node");
+    };
+    let rdev = m.rdev();
+    Ok(v1::Device {
+        path: ctr.into(),
+        r#type: kind.into(),
+        major: libc::major(rdev),
+        minor: libc::minor(rdev),
+        file_mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+        permissions: perms.into(),
+    })
+}
+
+/// `--sysctl KEY=VALUE`.
+pub fn sysctl(spec: &str) -> Result<(String, String)> {
+    match spec.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.into(), v.into())),
+        _ => bail!("invalid argument {spec:?} for \"--sysctl\" flag: sysctl must be KEY=VALUE"),
+    }
+}
+
+/// `--security-opt`s: the seccomp profile for Create (as its field takes
+/// it), after checking the rest.
+pub fn security_opts(opts: &[String]) -> Result<String> {
+    let mut seccomp = String::new();
+    for o in opts {
+        let (k, v) = o
+            .split_once(['=', ':'])
+            .map_or((o.as_str(), ""), |(k, v)| (k, v));
+        match k {
+            "seccomp" if v == "unconfined" => seccomp = "unconfined".into(),
+            "seccomp" if !v.is_empty() => {
+                let text = std::fs::read_to_string(v)
+                    .map_err(|e| anyhow!("opening seccomp profile ({v}) failed: {e}"))?;
+                // One line on the wire: the shim parses it again.
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| anyhow!("decoding seccomp profile failed: {e}"))?;
+                seccomp = value.to_string();
+            }
+            // Always so here for a container that is not privileged.
+            "no-new-privileges" if v.is_empty() || v == "true" => {}
+            "no-new-privileges" => {
+                bail!("no-new-privileges=false is not supported: containers always have it")
+            }
+            _ => bail!("invalid --security-opt: {o:?} (supported: seccomp=unconfined|FILE, no-new-privileges)"),
+        }
+    }
+    Ok(seccomp)
+}
+
+/// The file system and identity flags, as Create's spec-shaped fields (in
+/// an otherwise empty request); with `--bundle`, checks that nothing the
+/// bundle says is given on the command line too.
+pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
+    let abs = |p: &Path| -> anyhow::Result<String> {
+        let p = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;
+        Ok(p.to_string_lossy().into_owned())
+    };
+    if let Some(bundle) = &args.bundle {
+        let given = [
+            ("a command", !args.command.is_empty()),
+            ("-e", !args.env.is_empty()),
+            ("--hostname", args.hostname.is_some()),
+            ("-w", args.workdir.is_some()),
+            ("--privileged", args.privileged),
+            ("-v", !args.volumes.is_empty()),
+            ("--mount", !args.mounts.is_empty()),
+            ("--tmpfs", !args.tmpfs.is_empty()),
+            ("--read-only", args.read_only),
+            ("-u", args.user.is_some()),
+            ("--ulimit", !args.ulimits.is_empty()),
+            ("--cap-add", !args.cap_add.is_empty()),
+            ("--cap-drop", !args.cap_drop.is_empty()),
+            ("--security-opt", !args.security_opts.is_empty()),
+            ("--sysctl", !args.sysctls.is_empty()),
+            ("--device", !args.devices.is_empty()),
+            ("--entrypoint", args.entrypoint.is_some()),
+            (
+                "resource limits",
+                args.limits.to_resources("")? != v1::Resources::default(),
+            ),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, on)| *on) {
+            anyhow::bail!(
+                "{flag} cannot be used with --bundle: its config.json says what the container is"
+            );
+        }
+        let bundle = abs(bundle)?;
+        // Its terminal is the spec's: -t must agree, so that this end is
+        // a terminal exactly when the container's is.
+        let text = std::fs::read_to_string(Path::new(&bundle).join("config.json"))
+            .with_context(|| format!("bundle {bundle}: config.json"))?;
+        let spec: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("bundle {bundle}: config.json"))?;
+        let terminal = spec["process"]["terminal"].as_bool().unwrap_or(false);
+        if terminal != args.tty {
+            anyhow::bail!(
+                "the bundle's process.terminal is {terminal}: run it {} -t",
+                if terminal { "with" } else { "without" }
+            );
+        }
+        return Ok(v1::CreateRequest {
+            bundle,
+            ..Default::default()
+        });
+    }
+    let rootfs = args.rootfs.as_deref().map(abs).transpose()?;
+    let mut mounts = Vec::new();
+    for v in &args.volumes {
+        mounts.push(volume(v)?);
+    }
+    for m in &args.mounts {
+        mounts.push(mount(m)?);
+    }
+    for t in &args.tmpfs {
+        mounts.push(tmpfs(t)?);
+    }
+    if rootfs.is_none() && (!mounts.is_empty() || args.read_only) {
+        anyhow::bail!("-v, --mount, --tmpfs and --read-only need --rootfs (or --bundle)");
+    }
+    let user = args
+        .user
+        .as_deref()
+        .map(|u| user_and_home(u, args.rootfs.as_deref()))
+        .transpose()?;
+    // docker's HOME for the user, unless -e gives one (run.rs adds what
+    // this request's env has to the command line's).
+    let env = match &user {
+        Some((u, home)) if u.uid != 0 => vec![format!("HOME={home}")],
+        _ => Vec::new(),
+    };
+    let user = user.map(|(u, _)| u);
+    let rlimits = args
+        .ulimits
+        .iter()
+        .map(|u| ulimit(u))
+        .collect::<anyhow::Result<_>>()?;
+    let devices = args
+        .devices
+        .iter()
+        .map(|d| device(d))
+        .collect::<anyhow::Result<_>>()?;
+    let sysctls = args
+        .sysctls
+        .iter()
+        .map(|s| sysctl(s))
+        .collect::<anyhow::Result<_>>()?;
+    let mut argv = args.command.clone();
+    if let Some(e) = &args.entrypoint {
+        if !e.is_empty() {
+            argv.insert(0, e.clone());
+        }
+    }
+    Ok(v1::CreateRequest {
+        argv,
+        env,
+        rootfs: rootfs.unwrap_or_default(),
+        read_only: args.read_only,
+        mounts,
+        user,
+        rlimits,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        sysctls,
+        devices,
+        seccomp_profile: security_opts(&args.security_opts)?,
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +493,27 @@ mod tests {
             tmpfs("/run:size=64k").unwrap().options.last().unwrap(),
             "size=64k"
         );
+    }
+
+    #[test]
+    fn devices_sysctls_and_security_opts() {
+        let d = device("/dev/null:/dev/mynull:r").unwrap();
+        assert_eq!((d.path.as_str(), d.r#type.as_str()), ("/dev/mynull", "c"));
+        assert_eq!((d.major, d.minor, d.permissions.as_str()), (1, 3, "r"));
+        assert_eq!(device("/dev/null").unwrap().path, "/dev/null");
+        assert_eq!(device("/dev/null:rw").unwrap().permissions, "rw");
+        assert!(device("/etc/passwd").is_err());
+        assert!(device("/dev/null:/x").is_err());
+        assert!(device("/dev/null:/dev/x:rwz").is_err());
+        assert_eq!(sysctl("net.ipv4.ip_forward=1").unwrap().1, "1");
+        assert!(sysctl("novalue").is_err());
+        assert_eq!(
+            security_opts(&["seccomp=unconfined".into()]).unwrap(),
+            "unconfined"
+        );
+        assert_eq!(security_opts(&["no-new-privileges".into()]).unwrap(), "");
+        assert!(security_opts(&["apparmor=x".into()]).is_err());
+        assert!(security_opts(&["seccomp=/nonexistent.json".into()]).is_err());
     }
 
     #[test]

@@ -15,11 +15,12 @@ use super::error::{CgroupError, Result};
 
 /// One rule: `c` or `b` (None: both), a major and minor (None: any), and
 /// what it allows of `r`, `w`, `m`.
-struct Rule {
-    kind: Option<u8>,
-    major: Option<u32>,
-    minor: Option<u32>,
-    access: &'static str,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub kind: Option<u8>,
+    pub major: Option<u32>,
+    pub minor: Option<u32>,
+    pub access: std::borrow::Cow<'static, str>,
 }
 
 const fn rule(kind: u8, major: Option<u32>, minor: Option<u32>, access: &'static str) -> Rule {
@@ -27,7 +28,7 @@ const fn rule(kind: u8, major: Option<u32>, minor: Option<u32>, access: &'static
         kind: Some(kind),
         major,
         minor,
-        access,
+        access: std::borrow::Cow::Borrowed(access),
     }
 }
 
@@ -56,11 +57,21 @@ impl Rule {
     }
 }
 
-/// v1: everything denied, then [`ALLOWED`], in the devices controller's
-/// directory of the container's cgroup. The controller takes one rule per
-/// write(2): each file is opened once and written a rule at a time (a
-/// container's Create waits for this, on v1).
-pub(super) fn restrict_v1(dir: &Path, path: &str) -> Result<()> {
+/// `extra`, then docker's list: what a container may use (a spec's allow
+/// rules and the devices it makes come first, runc's order).
+fn all(extra: &[Rule]) -> Vec<Rule> {
+    extra
+        .iter()
+        .cloned()
+        .chain(ALLOWED.iter().cloned())
+        .collect()
+}
+
+/// v1: everything denied, then [`ALLOWED`] and `extra`, in the devices
+/// controller's directory of the container's cgroup. The controller takes
+/// one rule per write(2): each file is opened once and written a rule at a
+/// time (a container's Create waits for this, on v1).
+pub(super) fn restrict_v1(dir: &Path, path: &str, extra: &[Rule]) -> Result<()> {
     let err = |file: &str, value: &str, e: std::io::Error| CgroupError::Setup {
         path: path.into(),
         what: format!("write {value:?} to {file}"),
@@ -76,7 +87,7 @@ pub(super) fn restrict_v1(dir: &Path, path: &str) -> Result<()> {
         .write_all(b"a")
         .map_err(|e| err("devices.deny", "a", e))?;
     let mut allow = open("devices.allow")?;
-    for r in &ALLOWED {
+    for r in &all(extra) {
         let rule = r.v1();
         allow
             .write_all(rule.as_bytes())
@@ -224,13 +235,13 @@ fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
 
 /// v2: the program of [`ALLOWED`], attached to the cgroup `dir` (open).
 /// Attached, it lives as long as the cgroup; our descriptor goes.
-pub(super) fn restrict_v2(dir: &OwnedFd, path: &str) -> Result<()> {
+pub(super) fn restrict_v2(dir: &OwnedFd, path: &str, extra: &[Rule]) -> Result<()> {
     let err = |what: &str, e: std::io::Error| CgroupError::Setup {
         path: path.into(),
         what: format!("devices (eBPF): {what}"),
         cause: e.to_string(),
     };
-    let insns = program(&ALLOWED);
+    let insns = program(&all(extra));
     let license = c"Apache-2.0";
     let load = LoadAttr {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,

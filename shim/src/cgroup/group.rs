@@ -379,11 +379,11 @@ impl ContainerCgroup {
     /// Lets the container open only docker's devices (devices.rs): on v1 in
     /// its devices directory, on v2 through `dir` (from
     /// [`ContainerCgroup::v2_dir`]).
-    pub fn restrict_devices(&self, dir: Option<&OwnedFd>) -> Result<()> {
+    pub fn restrict_devices(&self, dir: Option<&OwnedFd>, extra: &[devices::Rule]) -> Result<()> {
         match dir {
-            Some(dir) => devices::restrict_v2(dir, &self.path),
+            Some(dir) => devices::restrict_v2(dir, &self.path, extra),
             None => match self.cg.controller_of::<DevicesController>() {
-                Some(d) => devices::restrict_v1(d.path(), &self.path),
+                Some(d) => devices::restrict_v1(d.path(), &self.path, extra),
                 None => Err(CgroupError::Controller {
                     controller: "devices".into(),
                     path: self.path.clone(),

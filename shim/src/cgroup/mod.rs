@@ -14,7 +14,7 @@
 //! what each hierarchy needs; `devices` the devices it may open; [`oom`]
 //! the OOM watch; [`stats`] what Stats reads.
 
-mod devices;
+pub mod devices;
 mod error;
 pub mod group;
 mod oom;

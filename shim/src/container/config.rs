@@ -7,10 +7,25 @@ use mydocker::units::Limits;
 use oci_spec::runtime::{Mount, PosixRlimit, User};
 
 use super::error::{invalid, Result};
+use crate::cgroup::devices::Rule as DeviceRule;
 use crate::io::streams::StreamSpec;
 use crate::process::describe::Names;
+use crate::process::extras::DeviceNode;
 use crate::process::identity::Identity;
 use crate::process::rootfs::RootSpec;
+
+/// A device node of Create's fields (the proto's `Device`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlatDevice {
+    pub path: String,
+    pub kind: String,
+    pub major: u32,
+    pub minor: u32,
+    pub file_mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub permissions: String,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct ContainerConfig {
@@ -38,9 +53,23 @@ pub struct ContainerConfig {
     pub mounts: Vec<Mount>,
     pub user: Option<User>,
     pub rlimits: Vec<PosixRlimit>,
+    /// Capabilities added to and dropped from docker's set.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// Device nodes asked for by Create's fields (docker's --device).
+    pub flat_devices: Vec<FlatDevice>,
+    /// "", "unconfined", or an OCI seccomp profile as JSON.
+    pub seccomp_profile: String,
     /// What the spec made of them (see spec.rs's `apply`).
     pub root: Option<RootSpec>,
     pub identity: Identity,
+    /// Sysctls to set (key, value), device nodes to make, and the device
+    /// rules (the spec's allow rules and its nodes') added to docker's.
+    pub sysctls: Vec<(String, String)>,
+    /// The spec's process.oomScoreAdj.
+    pub oom_score_adj: Option<i32>,
+    pub devices: Vec<DeviceNode>,
+    pub device_rules: Vec<DeviceRule>,
     /// A network namespace to join (a spec's path).
     pub netns: Option<String>,
     pub masked_paths: Vec<String>,
@@ -82,7 +111,9 @@ impl ContainerConfig {
                 mydocker::brief(&self.cwd)
             )));
         }
-        if self.hostname.is_empty() {
+        // A bundle without a hostname keeps the one its UTS namespace
+        // has (runc's); Create's fields default to the id (docker's).
+        if self.hostname.is_empty() && self.bundle.is_none() {
             // A full 64-hex id is exactly the kernel's 64-byte limit.
             self.hostname = self.id.clone();
         }
@@ -113,6 +144,13 @@ impl ContainerConfig {
                 .unwrap_or_default(),
             masked: self.masked_paths.clone(),
             readonly: self.readonly_paths.clone(),
+            sysctls: self
+                .oom_score_adj
+                .map(|_| "/proc/self/oom_score_adj".to_string())
+                .into_iter()
+                .chain(self.sysctls.iter().map(|(k, _)| k.clone()))
+                .collect(),
+            devices: self.devices.iter().map(|d| d.path.clone()).collect(),
         }
     }
 

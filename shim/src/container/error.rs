@@ -8,6 +8,8 @@ use crate::io::IoError;
 use crate::process::exec::ExecError;
 use crate::process::relay::RelayError;
 use crate::process::rootfs::RootError;
+
+use super::seccomp::SeccompError;
 use crate::process::SpawnError;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Root(#[from] RootError),
     #[error(transparent)]
+    Seccomp(#[from] SeccompError),
+    #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]
     Io(#[from] IoError),
@@ -61,4 +65,10 @@ pub type Result<T, E = ContainerError> = std::result::Result<T, E>;
 
 pub(crate) fn invalid(msg: impl Into<String>) -> ContainerError {
     ContainerError::InvalidArgument(msg.into())
+}
+
+/// A field of a spec (or of Create) and what is wrong with it, for the
+/// messages: `process.args: must name a command`.
+pub(crate) fn field_err(field: &str, what: impl std::fmt::Display) -> ContainerError {
+    ContainerError::InvalidArgument(format!("{field}: {what}"))
 }

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod error;
 pub mod records;
+pub mod seccomp;
 pub mod shim;
 pub mod spec;
 
@@ -39,6 +40,7 @@ use crate::io::stdin::{self, Stdin, StdinOp};
 use crate::io::{streams, IoError};
 use crate::process::describe::describe_with;
 use crate::process::exec::{ExecError, Waiting};
+use crate::process::extras::Extras;
 use crate::process::init::{self, InitPlan};
 use crate::process::reaper::Reaped;
 use crate::process::rootfs::{MountKind, MountOp, RootPlan};
@@ -157,7 +159,7 @@ impl Container {
                 JoinAt::Dir { dir, .. } => Some(dir),
                 JoinAt::Later => None,
             };
-            if let Err(e) = cgroup.restrict_devices(v2_dir) {
+            if let Err(e) = cgroup.restrict_devices(v2_dir, &config.device_rules) {
                 init.setup.end();
                 let _ = cgroup.remove();
                 return Err(e.into());
@@ -278,9 +280,16 @@ impl Container {
         join: &JoinAt,
         root: Option<RootPlan>,
     ) -> Result<(SpawnedInit, Vec<u8>, streams::Opened)> {
+        let extras =
+            Extras::new(&config.sysctls, &config.devices, config.oom_score_adj).map_err(invalid)?;
         let (ends, opened) = streams::open(&config.streams(), &dir.join(state::LOG_FILE))?;
-        let (command, envc) =
-            init::encode(&config.argv, &config.env, &config.cwd, &config.hostname)?;
+        let (command, envc) = init::encode_with(
+            &config.argv,
+            &config.env,
+            &config.cwd,
+            &config.hostname,
+            config.bundle.is_none(),
+        )?;
         let terminal = config.tty.then(|| config.terminal_size.unwrap_or((24, 80)));
         let plan = InitPlan::new(
             &config.hostname,
@@ -294,7 +303,8 @@ impl Container {
         .with_root(root)
         .with_identity(config.identity.clone())
         .with_paths(&config.masked_paths, &config.readonly_paths)?
-        .with_netns(config.netns.as_deref())?;
+        .with_netns(config.netns.as_deref())?
+        .with_extras(extras);
         let stdio = ChildStdio {
             stdin: ends.stdin,
             stdout: ends.stdout,

@@ -26,6 +26,8 @@ pub struct Names {
     pub mounts: Vec<String>,
     pub masked: Vec<String>,
     pub readonly: Vec<String>,
+    pub sysctls: Vec<String>,
+    pub devices: Vec<String>,
 }
 
 impl Names {
@@ -36,6 +38,7 @@ impl Names {
             mounts: Vec::new(),
             masked: list(harden::MASKED_PATHS),
             readonly: list(harden::READONLY_PATHS),
+            ..Default::default()
         }
     }
 }
@@ -110,6 +113,11 @@ pub fn describe_with(
             format!("chdir to {cwd:?}: {desc}")
         }
         Step::Exec => return exec_failure(argv, env, Errno::from_raw(r.errno)),
+        // pivot_root cannot move the initial ramfs: a machine that runs
+        // from its initramfs has to switch_root off it first.
+        Step::Root if item == 3 && r.errno == libc::EINVAL => {
+            format!("root file system: pivot_root: {desc} (is the host's / the initramfs?)")
+        }
         Step::Root => match rootfs::ROOT_STEPS.get(item) {
             Some(what) => format!("root file system: {what}: {desc}"),
             None => format!("root file system: {desc}"),
@@ -128,6 +136,8 @@ pub fn describe_with(
         Step::User => format!("switch to the user: {desc}"),
         Step::Rlimit => format!("set rlimit #{item}: {desc}"),
         Step::JoinNetns => format!("join the network namespace given: {desc}"),
+        Step::Sysctl => format!("set sysctl {}: {desc}", named(&names.sysctls)),
+        Step::Device => format!("make device {}: {desc}", named(&names.devices)),
     };
     (exit_code(step, r.errno), msg)
 }

@@ -18,8 +18,18 @@ use super::sys;
 /// 65536; more than this in a spec is refused by the shim).
 pub const MAX_GROUPS: usize = 256;
 
+/// Seccomp programs, loaded in order (the shim compiled them).
+#[derive(Clone, Default)]
+pub struct Filters(pub Vec<Vec<libc::sock_filter>>);
+
+impl std::fmt::Debug for Filters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} seccomp programs", self.0.len())
+    }
+}
+
 /// A process's identity and limits, as the shim decided them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Identity {
     pub uid: u32,
     pub gid: u32,
@@ -34,6 +44,11 @@ pub struct Identity {
     /// container of Create's flat fields; a spec's container has the
     /// spec's seccomp, and a session keyring of its own, as runc gives.
     pub key_filter: bool,
+    /// The spec's seccomp profile: loaded right before exec when it has
+    /// no_new_privs, which lets a filter in without CAP_SYS_ADMIN (as late
+    /// as it can be: the init's own last calls need not be allowed);
+    /// without, while the init still has CAP_SYS_ADMIN, as runc does.
+    pub filters: Filters,
 }
 
 impl Default for Identity {
@@ -48,6 +63,7 @@ impl Default for Identity {
             caps: Some(CapSets::docker()),
             no_new_privs: true,
             key_filter: true,
+            filters: Filters::default(),
         }
     }
 }
@@ -73,7 +89,13 @@ pub fn assume(id: &Identity, last_cap: u32) -> Result<(), Fault> {
     if id.key_filter {
         harden::refuse_keyrings()?;
     }
+    if !id.no_new_privs {
+        load_filters(id)?;
+    }
     let keep = id.caps.is_some() && id.uid != 0;
+    if id.uid != 0 {
+        give_stdio(id)?;
+    }
     if keep {
         // SAFETY: prctl with integer arguments.
         Fault::check(
@@ -104,4 +126,33 @@ pub fn assume(id: &Identity, last_cap: u32) -> Result<(), Fault> {
         .map(drop),
         None => Ok(()),
     }
+}
+
+/// Loads the spec's seccomp programs, in order.
+pub fn load_filters(id: &Identity) -> Result<(), Fault> {
+    for (i, prog) in id.filters.0.iter().enumerate() {
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        Fault::check(sys::seccomp_filter(&fprog), Step::Seccomp, i)?;
+    }
+    Ok(())
+}
+
+/// The command's stdin, stdout and stderr (its terminal, or the shim's
+/// pipes) become the user's, as runc gives them, so that it can reopen
+/// them (`/dev/stdout`, `/dev/tty`); /dev/null stays as it is.
+fn give_stdio(id: &Identity) -> Result<(), Fault> {
+    for fd in 0..3 {
+        let Ok(st) = sys::fstat(fd) else {
+            continue;
+        };
+        let null = libc::makedev(1, 3);
+        if st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null {
+            continue;
+        }
+        Fault::check(sys::fchown(fd, id.uid, id.gid), Step::User, 5)?;
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ use std::os::fd::RawFd;
 use super::ahead::{self, MADE_COVER, MADE_DEV, MADE_SYS};
 use super::cpath::CPath;
 use super::describe::Names;
+use super::extras::{self, Extras};
 use super::harden;
 use super::identity::{self, Identity};
 use super::lookup::{lookup, probe_exec, PATH_BUF};
@@ -102,6 +103,8 @@ pub struct InitPlan {
     identity: Identity,
     /// A network namespace to join (a spec's `path`), instead of its own.
     netns: Option<CString>,
+    /// Sysctls and device nodes of the spec's.
+    extras: Extras,
     /// The paths masked and made read-only (docker's, or a spec's).
     masked: Vec<CString>,
     readonly: Vec<CString>,
@@ -148,11 +151,17 @@ impl InitPlan {
             namespaces: (0, 0),
             root: None,
             netns: None,
+            extras: Extras::default(),
             identity: Identity::default(),
             masked: harden::MASKED_PATHS.iter().map(|p| (*p).into()).collect(),
             readonly: harden::READONLY_PATHS.iter().map(|p| (*p).into()).collect(),
             cgroup_fd: false,
         })
+    }
+
+    /// Whether it has a root file system of its own.
+    pub fn has_root(&self) -> bool {
+        self.root.is_some()
     }
 
     /// With a root file system of its own.
@@ -187,6 +196,12 @@ impl InitPlan {
         Ok(self)
     }
 
+    /// With the spec's sysctls and device nodes.
+    pub fn with_extras(mut self, extras: Extras) -> Self {
+        self.extras = extras;
+        self
+    }
+
     /// Running the command as `identity`.
     pub fn with_identity(mut self, identity: Identity) -> Self {
         self.identity = identity;
@@ -204,6 +219,8 @@ impl InitPlan {
                 .unwrap_or_default(),
             masked: list(&self.masked),
             readonly: list(&self.readonly),
+            sysctls: self.extras.sysctl_names(),
+            devices: self.extras.device_names(),
         }
     }
 }
@@ -217,7 +234,20 @@ pub fn encode(
     cwd: &str,
     hostname: &str,
 ) -> Result<(Vec<u8>, usize), RelayError> {
-    let has = |k: &str| env.iter().any(|kv| kv.split('=').next() == Some(k));
+    encode_with(argv, env, cwd, hostname, true)
+}
+
+/// [`encode`]; without `defaults`, the environment exactly as given (an
+/// OCI spec's, as runc passes it), PATH or not (the program is then
+/// looked up in docker's default PATH).
+pub fn encode_with(
+    argv: &[String],
+    env: &[String],
+    cwd: &str,
+    hostname: &str,
+    defaults: bool,
+) -> Result<(Vec<u8>, usize), RelayError> {
+    let has = |k: &str| !defaults || env.iter().any(|kv| kv.split('=').next() == Some(k));
     let mut env = env.to_vec();
     if !has("PATH") {
         env.push(format!("PATH={DEFAULT_PATH}"));
@@ -312,7 +342,7 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
     )?;
     plan.cgroup_fd = plan.made_ahead & MADE_SYS != 0;
     if let Some(root) = &mut plan.root {
-        if !plan.cgroup_fd && !plan.cgroup_v2 {
+        if !plan.cgroup_fd {
             // The host's hierarchies, for the join after the pivot.
             let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
             let fd = Fault::check(sys::open(ahead::CGROUP_ROOT, flags), Step::JoinCgroup, 0)?;
@@ -325,12 +355,7 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
             }
             plan.cgroup_fd = true;
         }
-        // The holder's covers are done first: it shares this mount
-        // namespace, and pivot_root moves its root too, under paths it
-        // may still be mounting on.
-        if plan.made_ahead & MADE_COVER != 0 {
-            holder_covered();
-        }
+        // In a mount namespace of its own (spawn.rs), not the holder's.
         rootfs::enter(root)?;
     }
     let docker = libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV;
@@ -356,6 +381,7 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
         None if plan.made_ahead & MADE_DEV == 0 => mounts::dev(plan.privileged)?,
         None => {}
     }
+    extras::make_devices(&plan.extras)?;
     if let Some((rows, cols)) = plan.terminal {
         plan.master = terminal::open(rows, cols, plan.privileged)?;
     }
@@ -445,6 +471,8 @@ fn setup_late(plan: &mut InitPlan) -> Result<(), Fault> {
         // joined them.
         mounts::sys(plan.privileged)?;
     }
+    // Before /proc/sys is made read-only.
+    extras::write_sysctls(&plan.extras)?;
     if !plan.privileged {
         harden::protect_paths(&plan.masked, &plan.readonly)?;
         // The holder covers them, in the namespaces it made, while this
@@ -542,6 +570,9 @@ fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fau
     // successful exec closes it and the shim reads EOF. (Signals and every
     // other descriptor of the shim's were dealt with in spawn.rs.)
     let _ = sys::set_cloexec(STATUS_FD);
+    if plan.identity.no_new_privs {
+        identity::load_filters(&plan.identity)?;
+    }
     let argv = plan.ptrs.as_ptr();
     // SAFETY: decode_command filled ptrs with argv, NULL, envp, NULL, all C
     // strings in buffers that live until the exec.

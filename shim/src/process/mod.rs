@@ -20,6 +20,7 @@ mod cpath;
 pub mod describe;
 pub mod error;
 pub mod exec;
+pub mod extras;
 pub mod harden;
 pub mod identity;
 pub mod init;

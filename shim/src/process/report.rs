@@ -53,10 +53,12 @@ pub enum Step {
     User,
     Rlimit,
     JoinNetns,
+    Sysctl,
+    Device,
 }
 
 impl Step {
-    const ALL: [Step; 34] = [
+    const ALL: [Step; 36] = [
         Step::Ready,
         Step::Unshare,
         Step::Loopback,
@@ -91,6 +93,8 @@ impl Step {
         Step::User,
         Step::Rlimit,
         Step::JoinNetns,
+        Step::Sysctl,
+        Step::Device,
     ];
 
     pub(super) fn from_u32(n: u32) -> Option<Self> {

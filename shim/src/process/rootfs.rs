@@ -78,7 +78,9 @@ pub struct RootSpec {
 /// not be put on: the spec's own entries for them are the ones we make.
 const OURS: [&str; 3] = ["/proc", "/dev", "/sys"];
 
-/// Checks a destination: absolute, no `..`, not `/` or one of ours.
+/// Checks a destination: absolute, no `..`, not `/` or one of ours, not
+/// where the old root waits, not under /sys (whose sysfs is mounted after
+/// the spec's mounts, and would hide them).
 pub fn check_destination(d: &str) -> Result<(), RootError> {
     let p = Path::new(d);
     if !p.is_absolute() {
@@ -105,7 +107,20 @@ pub fn check_destination(d: &str) -> Result<(), RootError> {
     }
     if OURS.iter().any(|o| Path::new(o) == p) {
         return Err(RootError::Invalid(format!(
-            "mount destination {d} is the container's own file system"
+            "mount destination {} is the container's own file system",
+            mydocker::brief(d)
+        )));
+    }
+    if p.starts_with("/dev/.host") {
+        return Err(RootError::Invalid(format!(
+            "mount destination {} is the runtime's",
+            mydocker::brief(d)
+        )));
+    }
+    if p.starts_with("/sys") {
+        return Err(RootError::Invalid(format!(
+            "mount destination {}: mounts under /sys are not supported yet",
+            mydocker::brief(d)
         )));
     }
     Ok(())
@@ -155,7 +170,7 @@ impl RootPlan {
         if !root.is_absolute() {
             return Err(RootError::Invalid(format!(
                 "root file system {} is not an absolute path",
-                root.display()
+                mydocker::brief(&root.to_string_lossy())
             )));
         }
         match std::fs::metadata(root) {
@@ -163,13 +178,13 @@ impl RootPlan {
             Ok(_) => {
                 return Err(RootError::Invalid(format!(
                     "root file system {} is not a directory",
-                    root.display()
+                    mydocker::brief(&root.to_string_lossy())
                 )))
             }
             Err(e) => {
                 return Err(RootError::Missing(format!(
                     "root file system {}: {e}",
-                    root.display()
+                    mydocker::brief(&root.to_string_lossy())
                 )))
             }
         }
@@ -181,13 +196,13 @@ impl RootPlan {
                     if !source.is_absolute() {
                         return Err(RootError::Invalid(format!(
                             "bind source {} is not an absolute path",
-                            source.display()
+                            mydocker::brief(&source.to_string_lossy())
                         )));
                     }
                     let meta = std::fs::metadata(source).map_err(|e| {
                         RootError::Missing(format!(
                             "bind source path {} for {}: {e}",
-                            source.display(),
+                            mydocker::brief(&source.to_string_lossy()),
                             m.destination
                         ))
                     })?;
@@ -232,14 +247,15 @@ impl RootPlan {
 }
 
 /// Items of [`Step::Root`] failures.
-pub const ROOT_STEPS: [&str; 7] = [
+pub const ROOT_STEPS: [&str; 8] = [
     "take the bind sources",
     "bind the root onto itself",
     "enter the root",
     "pivot_root",
     "detach the old root",
-    "make its mount points",
+    "make its mount points (the image's /dev must be a directory)",
     "make /dev",
+    "hide the old root",
 ];
 
 /// Where the old root waits, in the container's /dev tmpfs, until the
@@ -275,12 +291,34 @@ pub fn enter(plan: &mut RootPlan) -> Result<(), Fault> {
     )?;
     Fault::check(sys::chdir(&plan.path), Step::Root, 2)?;
     // The container's /dev tmpfs first, which holds the old root: nothing
-    // is written in the image but the mount points.
+    // is written in the image but the mount points. The image's `dev`, if
+    // any, must be a directory: a link would be followed on the host's side.
+    match sys::stat(c"dev", false) {
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFDIR => {
+            return Err(Fault::new(Step::Root, libc::ENOTDIR, 5))
+        }
+        _ => {}
+    }
     Fault::check(mkdir(c"dev"), Step::Root, 5)?;
     mounts::dev_tmpfs(c"dev").map_err(|f| Fault::new(Step::Root, f.errno, 6))?;
     Fault::check(sys::mkdir(c"dev/.host", 0o700), Step::Root, 6)?;
     Fault::check(sys::pivot_root(c".", c"dev/.host"), Step::Root, 3)?;
     Fault::check(sys::chdir(c"/"), Step::Root, 2)?;
+    // Out of reach by path at once: the spec's mounts are made next, and
+    // an image's link into /dev/.host would lead them to the host. (The
+    // cgroup join and binds go through descriptors, which still reach it.)
+    let hide = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    Fault::check(
+        sys::mount(
+            Some(c"tmpfs"),
+            OLD_ROOT,
+            Some(c"tmpfs"),
+            hide,
+            Some(c"mode=000"),
+        ),
+        Step::Root,
+        7,
+    )?;
     for d in [c"/proc", c"/sys"] {
         Fault::check(mkdir(d), Step::Root, 5)?;
     }
@@ -290,6 +328,8 @@ pub fn enter(plan: &mut RootPlan) -> Result<(), Fault> {
 /// The old root, detached, and its place in /dev gone: last of the set-up
 /// that needs the host's view, before the command can run.
 pub fn leave_host() -> Result<(), Fault> {
+    // The cover, then what it covers.
+    Fault::check(sys::umount2(OLD_ROOT, 0), Step::Root, 4)?;
     Fault::check(sys::umount2(OLD_ROOT, libc::MNT_DETACH), Step::Root, 4)?;
     Fault::check(sys::rmdir(OLD_ROOT), Step::Root, 4)?;
     Ok(())
@@ -314,6 +354,8 @@ fn make_point(dest: &CStr, file: bool) -> sys::SysResult {
     if !file {
         return mkdir(dest);
     }
+    // Anything there, a link too (a dangling one, such as an image's
+    // /etc/resolv.conf into /run, is followed: inside the root).
     if sys::stat(dest, true).is_ok() {
         return Ok(0);
     }
@@ -329,16 +371,22 @@ pub fn mount_all(plan: &mut RootPlan) -> Result<(), Fault> {
         let file = matches!(m.what, What::Bind { file: true, .. });
         Fault::check(make_point(&m.dest, file), Step::MountPoint, i)?;
         match &mut m.what {
-            What::Bind { tree, .. } => {
+            What::Bind {
+                tree, recursive, ..
+            } => {
+                let f = m.flags & !libc::MS_BIND & !libc::MS_REC;
+                // Set on the copy before it is attached, and on every
+                // mount of an rbind, adding to the source's own (nosuid
+                // and the rest stay): mount_setattr (Linux 5.12). Else a
+                // remount of the top one, below.
+                let set = setattr(*tree, f, *recursive);
                 let moved = sys::move_mount_fd(*tree, &m.dest);
                 // SAFETY: the copy enter() opened, attached or not, used
                 // no more.
                 let _ = unsafe { sys::close(*tree) };
                 *tree = -1;
                 Fault::check(moved, Step::Mount, i)?;
-                // A bind takes its flags only by a remount.
-                let f = m.flags & !libc::MS_BIND & !libc::MS_REC;
-                if f != 0 {
+                if f != 0 && !set {
                     let remount = libc::MS_BIND | libc::MS_REMOUNT | f;
                     Fault::check(
                         sys::mount(None, &m.dest, None, remount, None),
@@ -370,6 +418,46 @@ pub fn mount_all(plan: &mut RootPlan) -> Result<(), Fault> {
         }
     }
     Ok(())
+}
+
+/// mount_setattr's MOUNT_ATTR_* for the flags a bind may ask for: None
+/// when one has none.
+fn attrs(flags: libc::c_ulong) -> Option<u64> {
+    const RDONLY: u64 = 0x1;
+    const NOSUID: u64 = 0x2;
+    const NODEV: u64 = 0x4;
+    const NOEXEC: u64 = 0x8;
+    let map = [
+        (libc::MS_RDONLY, RDONLY),
+        (libc::MS_NOSUID, NOSUID),
+        (libc::MS_NODEV, NODEV),
+        (libc::MS_NOEXEC, NOEXEC),
+    ];
+    let mut rest = flags;
+    let mut out = 0;
+    for (ms, attr) in map {
+        if flags & ms != 0 {
+            out |= attr;
+            rest &= !ms;
+        }
+    }
+    (rest == 0).then_some(out)
+}
+
+/// Sets `flags` on the detached copy `tree` (all of it when `recursive`):
+/// whether it could (nothing to set counts).
+fn setattr(tree: RawFd, flags: libc::c_ulong, recursive: bool) -> bool {
+    match attrs(flags) {
+        Some(0) => true,
+        Some(a) => {
+            let mut how = libc::AT_EMPTY_PATH as libc::c_uint;
+            if recursive {
+                how |= libc::AT_RECURSIVE as libc::c_uint;
+            }
+            sys::mount_setattr_fd(tree, how, a).is_ok()
+        }
+        None => false,
+    }
 }
 
 /// Step 3: `/` read-only, when asked; the mounts on it keep their own.

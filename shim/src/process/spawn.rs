@@ -578,6 +578,21 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
         let word = ahead_word(child.ns_ready);
         child.plan.waited_us = raw::monotonic_us().saturating_sub(before) as i32;
         match word {
+            // With a root of its own, a mount namespace of its own too,
+            // copied from the shim's as it is now: the holder's is a copy
+            // from when the shim started, with its /dev and /sys over the
+            // host's, and the root, the bind sources and a network
+            // namespace's path may be mounts made since (an orchestrator's
+            // overlay, a CNI namespace). Its other namespaces are joined.
+            [0, ..] if child.plan.has_root() => {
+                let others = UNSHARE_NAMESPACES & !libc::CLONE_NEWNS;
+                match raw::setns(child.ns_from, others)
+                    .and_then(|_| raw::unshare(libc::CLONE_NEWNS))
+                {
+                    Ok(_) => (NS_JOINED, 0),
+                    Err(e) => (NS_SETNS_FAILED, e),
+                }
+            }
             // The holder's descriptor of the host's cgroup hierarchies in
             // its namespaces (its /sys hides them), taken first: the init
             // joins and binds its cgroup through it, at CGROUP_FD (free to

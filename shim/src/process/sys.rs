@@ -237,6 +237,42 @@ pub fn mount_setattr(path: &CStr, flags: libc::c_uint, attr_set: u64) -> SysResu
     )
 }
 
+/// mount_setattr(2) (Linux 5.12) of the mount `fd` (AT_EMPTY_PATH in
+/// `flags`): sets `attr_set`.
+pub fn mount_setattr_fd(fd: RawFd, flags: libc::c_uint, attr_set: u64) -> SysResult {
+    let attr: [u64; 4] = [attr_set, 0, 0, 0];
+    call(
+        libc::SYS_mount_setattr,
+        [
+            fd as usize,
+            p(c"".as_ptr()),
+            flags as usize,
+            p(attr.as_ptr()),
+            std::mem::size_of_val(&attr),
+            0,
+        ],
+    )
+}
+
+/// fstat(2).
+pub fn fstat(fd: RawFd) -> Result<libc::stat, i32> {
+    // SAFETY: an all-zero `struct stat` is a valid value to overwrite.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    call(
+        libc::SYS_fstat,
+        [fd as usize, p(&mut st as *mut _), 0, 0, 0, 0],
+    )?;
+    Ok(st)
+}
+
+/// fchown(2).
+pub fn fchown(fd: RawFd, uid: u32, gid: u32) -> SysResult {
+    call(
+        libc::SYS_fchown,
+        [fd as usize, uid as usize, gid as usize, 0, 0, 0],
+    )
+}
+
 /// stat(2), or lstat(2) with `follow` false.
 pub fn stat(path: &CStr, follow: bool) -> Result<libc::stat, i32> {
     // SAFETY: an all-zero `struct stat` is a valid value to overwrite.
@@ -319,6 +355,23 @@ pub fn statfs_flags(path: &CStr) -> Result<u64, i32> {
     Ok(st[10])
 }
 
+/// unlinkat(2) of a file at the current directory.
+pub fn unlink(path: &CStr) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    call(libc::SYS_unlinkat, [at, p(path.as_ptr()), 0, 0, 0, 0])
+}
+
+/// fchownat(2) at the current directory, not following a last symbolic
+/// link.
+pub fn chown(path: &CStr, uid: u32, gid: u32) -> SysResult {
+    let at = libc::AT_FDCWD as isize as usize;
+    let flags = libc::AT_SYMLINK_NOFOLLOW as usize;
+    call(
+        libc::SYS_fchownat,
+        [at, p(path.as_ptr()), uid as usize, gid as usize, flags, 0],
+    )
+}
+
 /// umount2(2).
 pub fn umount2(target: &CStr, flags: libc::c_int) -> SysResult {
     call(
@@ -343,6 +396,8 @@ pub fn open_tree(path: &CStr, flags: libc::c_uint) -> SysResult {
 pub fn move_mount_fd(fd: RawFd, target: &CStr) -> SysResult {
     let at = libc::AT_FDCWD as isize as usize;
     const MOVE_MOUNT_F_EMPTY_PATH: usize = 0x4;
+    // Onto what a link at `target` points to (inside the root).
+    const MOVE_MOUNT_T_SYMLINKS: usize = 0x10;
     call(
         libc::SYS_move_mount,
         [
@@ -350,7 +405,7 @@ pub fn move_mount_fd(fd: RawFd, target: &CStr) -> SysResult {
             p(c"".as_ptr()),
             at,
             p(target.as_ptr()),
-            MOVE_MOUNT_F_EMPTY_PATH,
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS,
             0,
         ],
     )
@@ -389,7 +444,7 @@ pub fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> SysResult {
 /// openat(2) with O_CREAT at the current directory, for an empty file.
 pub fn create(path: &CStr, mode: libc::mode_t) -> SysResult {
     let at = libc::AT_FDCWD as isize as usize;
-    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC;
     call(
         libc::SYS_openat,
         [at, p(path.as_ptr()), flags as usize, mode as usize, 0, 0],

@@ -9,6 +9,7 @@ use mydocker::units::Limits;
 use mydocker::v1;
 
 use crate::cgroup::CgroupError;
+use crate::container::config::FlatDevice;
 use crate::container::{self, Container, ContainerConfig, ContainerError};
 use crate::exit::{nanos, ExitStatus};
 use crate::io::IoError;
@@ -33,7 +34,7 @@ impl From<ContainerError> for Status {
             | E::ExitedBeforeStart(_)
             | E::ExecFailed(_)
             | E::NoCgroup => Status::failed_precondition(msg),
-            E::Root(RootError::Invalid(_)) => Status::invalid_argument(msg),
+            E::Root(RootError::Invalid(_)) | E::Seccomp(_) => Status::invalid_argument(msg),
             E::Root(RootError::Missing(_)) => Status::failed_precondition(msg),
             // The init's own set-up failed (a mount, the root): the host
             // or the spec, not this shim.
@@ -109,8 +110,29 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
             spec_part("rlimits", v)
         })
         .collect::<Result<_, _>>()?;
+    let mut sysctls: Vec<(String, String)> = r.sysctls.into_iter().collect();
+    sysctls.sort();
+    let flat_devices = r
+        .devices
+        .into_iter()
+        .map(|d| FlatDevice {
+            path: d.path,
+            kind: d.r#type,
+            major: d.major,
+            minor: d.minor,
+            file_mode: d.file_mode,
+            uid: d.uid,
+            gid: d.gid,
+            permissions: d.permissions,
+        })
+        .collect();
     Ok(ContainerConfig {
         bundle: (!r.bundle.is_empty()).then(|| r.bundle.into()),
+        cap_add: r.cap_add,
+        cap_drop: r.cap_drop,
+        sysctls,
+        flat_devices,
+        seccomp_profile: r.seccomp_profile,
         rootfs: r.rootfs,
         read_only: r.read_only,
         mounts,

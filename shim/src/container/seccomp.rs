@@ -1,0 +1,343 @@
+//! A spec's seccomp profile, compiled by the shim into BPF programs the
+//! init loads (harden.rs) as the last thing before it execs.
+//!
+//! Compiled with `seccompiler` (rust-vmm's, Firecracker's): pure Rust, so
+//! the static binaries need no C library beside them, where libseccomp
+//! would need its static archive built for a static PIE. A seccompiler
+//! filter has one action on a match and one otherwise, so a profile of
+//! several actions becomes a stack of filters, which the kernel runs all
+//! of, taking the most severe answer: the first answers the profile's
+//! default action for every system call no rule names, and lets through
+//! those that a rule names (with that rule's conditions); then one filter
+//! per other action answers it for its rules' calls and lets everything
+//! else through. The names are this kernel ABI's (build.rs reads them from
+//! its headers); names it does not have are skipped, as runc skips those
+//! libseccomp does not know.
+
+use std::collections::BTreeMap;
+
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction as A, LinuxSeccompOperator as Op};
+use seccompiler::{
+    SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    TargetArch,
+};
+
+include!(concat!(env!("OUT_DIR"), "/syscalls.rs"));
+
+/// What a profile cannot be compiled for.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    #[error("linux.seccomp: {0}")]
+    Invalid(String),
+}
+
+/// A system call's number on this machine, by its name.
+pub fn syscall_number(name: &str) -> Option<i64> {
+    SYSCALLS
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| SYSCALLS[i].1)
+}
+
+fn target() -> Result<TargetArch, SeccompError> {
+    if cfg!(target_arch = "x86_64") {
+        Ok(TargetArch::x86_64)
+    } else if cfg!(target_arch = "aarch64") {
+        Ok(TargetArch::aarch64)
+    } else {
+        Err(SeccompError::Invalid(
+            "no seccomp support on this architecture".into(),
+        ))
+    }
+}
+
+fn action(a: A, errno: Option<u32>) -> Result<SeccompAction, SeccompError> {
+    // runc's default errno for an action that returns one.
+    let errno = errno.unwrap_or(libc::EPERM as u32);
+    Ok(match a {
+        A::ScmpActAllow => SeccompAction::Allow,
+        A::ScmpActErrno => SeccompAction::Errno(errno),
+        A::ScmpActKill | A::ScmpActKillThread => SeccompAction::KillThread,
+        A::ScmpActKillProcess => SeccompAction::KillProcess,
+        A::ScmpActTrap => SeccompAction::Trap,
+        A::ScmpActTrace => SeccompAction::Trace(errno),
+        A::ScmpActLog => SeccompAction::Log,
+        A::ScmpActNotify => {
+            return Err(SeccompError::Invalid(
+                "SCMP_ACT_NOTIFY is not supported yet".into(),
+            ))
+        }
+    })
+}
+
+fn condition(a: &oci_spec::runtime::LinuxSeccompArg) -> Result<SeccompCondition, SeccompError> {
+    let op = match a.op() {
+        Op::ScmpCmpNe => SeccompCmpOp::Ne,
+        Op::ScmpCmpLt => SeccompCmpOp::Lt,
+        Op::ScmpCmpLe => SeccompCmpOp::Le,
+        Op::ScmpCmpEq => SeccompCmpOp::Eq,
+        Op::ScmpCmpGe => SeccompCmpOp::Ge,
+        Op::ScmpCmpGt => SeccompCmpOp::Gt,
+        // The OCI form: value is the mask, valueTwo what the masked
+        // argument must equal.
+        Op::ScmpCmpMaskedEq => SeccompCmpOp::MaskedEq(a.value()),
+    };
+    let value = match a.op() {
+        Op::ScmpCmpMaskedEq => a.value_two().unwrap_or(0),
+        _ => a.value(),
+    };
+    let index = u8::try_from(a.index())
+        .ok()
+        .filter(|i| *i < 6)
+        .ok_or_else(|| SeccompError::Invalid(format!("argument index {} is not 0-5", a.index())))?;
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map_err(|e| SeccompError::Invalid(e.to_string()))
+}
+
+/// The rules of one action: each system call's alternatives (an empty
+/// list: unconditionally).
+type Rules = BTreeMap<i64, Vec<SeccompRule>>;
+
+/// The programs for `profile`, to be loaded in order; empty when it lets
+/// everything through.
+pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>, SeccompError> {
+    if profile.listener_path().is_some() {
+        return Err(SeccompError::Invalid(
+            "listenerPath is not supported yet".into(),
+        ));
+    }
+    if profile.flags().as_ref().is_some_and(|f| !f.is_empty()) {
+        return Err(SeccompError::Invalid("flags are not supported yet".into()));
+    }
+    let arch = target()?;
+    let default = action(profile.default_action(), profile.default_errno_ret())?;
+    // Per action, its rules; and every named call, for the first filter.
+    let mut by_action: Vec<(SeccompAction, Rules, Vec<i64>)> = Vec::new();
+    let mut named = Rules::new();
+    let mut named_always: Vec<i64> = Vec::new();
+    for sc in profile.syscalls().iter().flatten() {
+        let act = action(sc.action(), sc.errno_ret())?;
+        let conds = sc
+            .args()
+            .iter()
+            .flatten()
+            .map(condition)
+            .collect::<Result<Vec<_>, _>>()?;
+        let rule = if conds.is_empty() {
+            None
+        } else {
+            Some(SeccompRule::new(conds).map_err(|e| SeccompError::Invalid(e.to_string()))?)
+        };
+        let slot = match by_action.iter().position(|(a, ..)| *a == act) {
+            Some(i) => i,
+            None => {
+                by_action.push((act.clone(), Rules::new(), Vec::new()));
+                by_action.len() - 1
+            }
+        };
+        for name in sc.names() {
+            let Some(nr) = syscall_number(name) else {
+                continue;
+            };
+            let (_, rules, always) = &mut by_action[slot];
+            match &rule {
+                None => {
+                    always.push(nr);
+                    rules.insert(nr, Vec::new());
+                    named_always.push(nr);
+                    named.insert(nr, Vec::new());
+                }
+                // A call already allowed unconditionally stays so.
+                Some(r) => {
+                    if !always.contains(&nr) {
+                        rules.entry(nr).or_default().push(r.clone());
+                    }
+                    if !named_always.contains(&nr) {
+                        named.entry(nr).or_default().push(r.clone());
+                    }
+                }
+            }
+        }
+    }
+    let mut filters: Vec<(Rules, SeccompAction, SeccompAction)> = Vec::new();
+    if default != SeccompAction::Allow {
+        filters.push((named, default.clone(), SeccompAction::Allow));
+    }
+    for (act, rules, _) in by_action {
+        if act == SeccompAction::Allow || act == default || rules.is_empty() {
+            continue;
+        }
+        filters.push((rules, SeccompAction::Allow, act));
+    }
+    filters
+        .into_iter()
+        .map(|(rules, mismatch, matched)| {
+            let f = SeccompFilter::new(rules, mismatch, matched, arch)
+                .map_err(|e| SeccompError::Invalid(e.to_string()))?;
+            let prog: seccompiler::BpfProgram = f
+                .try_into()
+                .map_err(|e: seccompiler::BackendError| SeccompError::Invalid(e.to_string()))?;
+            if prog.len() > u16::MAX as usize {
+                return Err(SeccompError::Invalid("the filter is too long".into()));
+            }
+            Ok(prog
+                .iter()
+                .map(|i| libc::sock_filter {
+                    code: i.code,
+                    jt: i.jt,
+                    jf: i.jf,
+                    k: i.k,
+                })
+                .collect())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_this_abis() {
+        assert_eq!(syscall_number("read"), Some(libc::SYS_read));
+        assert_eq!(syscall_number("keyctl"), Some(libc::SYS_keyctl));
+        assert_eq!(syscall_number("clone3"), Some(libc::SYS_clone3));
+        assert_eq!(syscall_number("no_such_call"), None);
+        assert!(SYSCALLS.len() > 300, "{}", SYSCALLS.len());
+    }
+
+    fn profile(v: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Runs a classic BPF program over (nr, arch, args), as the kernel
+    /// would: its answer.
+    fn run(prog: &[libc::sock_filter], nr: i64, arch: u32, args: [u64; 6]) -> u32 {
+        let mut data = vec![nr as u32, arch, 0, 0];
+        for a in args {
+            data.extend([a as u32, (a >> 32) as u32]);
+        }
+        let (mut acc, mut pc) = (0u32, 0usize);
+        loop {
+            let i = prog[pc];
+            pc += 1;
+            let class = i.code & 0x07;
+            let src_x = i.code & 0x08 != 0;
+            assert!(!src_x, "X register not modelled");
+            match (class, i.code & 0xf0) {
+                (0x00, _) => acc = data[i.k as usize / 4],
+                (0x04, 0x50) => acc &= i.k,
+                (0x06, _) => return i.k,
+                (0x05, 0x00) => pc += i.k as usize,
+                (0x05, op) => {
+                    let taken = match op {
+                        0x10 => acc == i.k,
+                        0x20 => acc > i.k,
+                        0x30 => acc >= i.k,
+                        0x40 => acc & i.k != 0,
+                        _ => panic!("jump {op:#x}"),
+                    };
+                    pc += if taken { i.jt } else { i.jf } as usize;
+                }
+                other => panic!("instruction {other:?}"),
+            }
+        }
+    }
+
+    /// The stack's answer: the most severe of its programs'.
+    fn verdict(progs: &[Vec<libc::sock_filter>], nr: i64, args: [u64; 6]) -> u32 {
+        let arch = if cfg!(target_arch = "x86_64") {
+            0xc000_003e
+        } else {
+            0xc000_00b7
+        };
+        progs
+            .iter()
+            .map(|p| run(p, nr, arch, args))
+            .min_by_key(|r| (r & libc::SECCOMP_RET_ACTION_FULL) as i32)
+            .unwrap_or(libc::SECCOMP_RET_ALLOW)
+    }
+
+    #[test]
+    fn the_stack_answers_as_the_profile_says() {
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["mkdirat"], "action": "SCMP_ACT_LOG"},
+                {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 1, "value": 255, "valueTwo": 9, "op": "SCMP_CMP_MASKED_EQ"}]}
+            ]
+        }));
+        let progs = compile(&p).unwrap();
+        let allow = libc::SECCOMP_RET_ALLOW;
+        let errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
+        let n = |name| syscall_number(name).unwrap();
+        assert_eq!(verdict(&progs, n("read"), [0; 6]), allow);
+        assert_eq!(verdict(&progs, n("clone3"), [0; 6]), errno(libc::ENOSYS));
+        assert_eq!(verdict(&progs, n("openat"), [0; 6]), errno(libc::EPERM));
+        assert_eq!(verdict(&progs, n("personality"), [8, 0, 0, 0, 0, 0]), allow);
+        assert_eq!(
+            verdict(&progs, n("personality"), [9, 0, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        // A 64-bit argument: its high word counts.
+        assert_eq!(
+            verdict(&progs, n("personality"), [8 | 1 << 32, 0, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        assert_eq!(verdict(&progs, n("mkdirat"), [0; 6]), libc::SECCOMP_RET_LOG);
+        assert_eq!(verdict(&progs, n("socket"), [2, 0, 0, 0, 0, 0]), allow);
+        assert_eq!(
+            verdict(&progs, n("socket"), [40, 0, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        assert_eq!(verdict(&progs, n("kill"), [1, 0x109, 0, 0, 0, 0]), allow);
+        assert_eq!(
+            verdict(&progs, n("kill"), [1, 15, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        // Another architecture's calls: the process is killed.
+        assert_eq!(
+            run(&progs[0], 0, 0x4000_0003, [0; 6]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        // A deny-list: everything else goes through.
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+        }));
+        let progs = compile(&p).unwrap();
+        assert_eq!(progs.len(), 1);
+        assert_eq!(verdict(&progs, n("mkdirat"), [0; 6]), errno(libc::EPERM));
+        assert_eq!(verdict(&progs, n("openat"), [0; 6]), allow);
+    }
+
+    #[test]
+    fn a_profile_of_several_actions_is_a_stack() {
+        // An allow-list with a default errno, one call answered ENOSYS,
+        // one with an argument condition.
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read", "write", "no_such_call"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]}
+            ]
+        }));
+        let progs = compile(&p).unwrap();
+        // The default's filter, and ENOSYS's.
+        assert_eq!(progs.len(), 2);
+        // Allow-all: nothing to load.
+        let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+        assert!(compile(&p).unwrap().is_empty());
+        let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
+        assert!(compile(&p).is_err());
+    }
+}
