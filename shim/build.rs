@@ -1,18 +1,13 @@
-//! The system call table of the target, by name, for the OCI spec's
-//! seccomp profiles (which name system calls): read from the kernel's UAPI
-//! headers (Debian's linux-libc-dev, which libc6-dev brings), so that it is
-//! this kernel ABI's, not a copy kept by hand.
+//! The system call tables of the target, by name, for seccomp profiles
+//! (which name system calls): read from the kernel's UAPI headers
+//! (Debian's linux-libc-dev, which libc6-dev brings), so that they are
+//! this kernel ABI's, not copies kept by hand. On x86_64 also the 32-bit
+//! ABI's, which a 64-bit process can call too.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-fn main() {
-    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    let header = match arch.as_str() {
-        "x86_64" => "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
-        "aarch64" => "/usr/include/asm-generic/unistd.h",
-        _ => "",
-    };
+fn table(header: &str) -> Vec<(String, i64)> {
     println!("cargo:rerun-if-changed={header}");
     let text = std::fs::read_to_string(header).unwrap_or_default();
     let mut table: Vec<(String, i64)> = text
@@ -29,16 +24,39 @@ fn main() {
         .collect();
     table.sort();
     table.dedup_by(|a, b| a.0 == b.0);
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("syscalls.rs");
-    let mut f = std::fs::File::create(out).unwrap();
+    table
+}
+
+fn write(f: &mut std::fs::File, name: &str, doc: &str, table: &[(String, i64)]) {
     writeln!(
         f,
-        "/// (name, number), sorted by name; empty where the headers were not found."
+        "/// {doc} (name, number), sorted by name; empty where the headers were not found."
     )
     .unwrap();
-    writeln!(f, "pub const SYSCALLS: &[(&str, i64)] = &[").unwrap();
-    for (name, nr) in &table {
-        writeln!(f, "    ({name:?}, {nr}),").unwrap();
+    writeln!(f, "pub const {name}: &[(&str, i64)] = &[").unwrap();
+    for (n, nr) in table {
+        writeln!(f, "    ({n:?}, {nr}),").unwrap();
     }
     writeln!(f, "];").unwrap();
+}
+
+fn main() {
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let (native, compat) = match arch.as_str() {
+        "x86_64" => (
+            table("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"),
+            table("/usr/include/x86_64-linux-gnu/asm/unistd_32.h"),
+        ),
+        "aarch64" => (table("/usr/include/asm-generic/unistd.h"), Vec::new()),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("syscalls.rs");
+    let mut f = std::fs::File::create(out).unwrap();
+    write(&mut f, "SYSCALLS", "The native ABI's system calls", &native);
+    write(
+        &mut f,
+        "SYSCALLS_COMPAT",
+        "The 32-bit ABI's (x86_64's i386)",
+        &compat,
+    );
 }

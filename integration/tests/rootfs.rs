@@ -441,10 +441,10 @@ async fn bad_bundles_get_one_line_and_leave_nothing() {
             "mount /t: Invalid argument",
         ),
         (
-            "hooks",
-            Box::new(|s| s["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/true"}]})),
+            "hook path",
+            Box::new(|s| s["hooks"] = serde_json::json!({"poststart": [{"path": "true"}]})),
             Code::InvalidArgument,
-            "hooks: not supported yet",
+            "hooks.poststart[0]: path must be absolute",
         ),
         (
             "seccomp notify",
@@ -1036,5 +1036,134 @@ fn dockers_flags_for_capabilities_sysctls_devices_and_seccomp() {
         ],
     );
     assert_eq!(out, "Seccomp:\t0\n");
+    t.finish();
+}
+
+/// A bundle's hooks run at their points, in order, each with the state on
+/// its stdin; createContainer and startContainer in the container's
+/// namespaces (startContainer in its root too). A createRuntime hook that
+/// fails, or outlives its timeout, fails Create with one line, and
+/// nothing is left.
+#[tokio::test]
+async fn hooks_run_in_order_with_the_state() {
+    let t = TestRoot::new("hooks");
+    let dir = Scratch::new(&t, "bun");
+    let out = dir.0.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = s(&out).to_string();
+    // Each writes its state, its network namespace and its name.
+    let hook = |name: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!(
+                "cat > {o}/{name}.json; readlink /proc/self/ns/net > {o}/{name}.net; echo {name} >> {o}/order"
+            )],
+        })
+    };
+    let mut spec = runc_spec(&["sh", "-c", "readlink /proc/self/ns/net"]);
+    spec["root"]["readonly"] = false.into();
+    spec["annotations"] = serde_json::json!({"org.example/key": "value"});
+    spec["hooks"] = serde_json::json!({
+        "createRuntime": [hook("createRuntime")],
+        "createContainer": [hook("createContainer")],
+        "startContainer": [{
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "cat > /started.json; hostname > /started.host"],
+        }],
+        "poststart": [hook("poststart")],
+        "poststop": [hook("poststop")],
+    });
+    let b = bundle(&dir.0.join("bun"), &spec);
+    let container_net = run(&t, &["--bundle", s(&b)]);
+    let order = std::fs::read_to_string(out.join("order")).unwrap();
+    assert_eq!(
+        order,
+        "createRuntime\ncreateContainer\npoststart\npoststop\n"
+    );
+    let state = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join(format!("{name}.json"))).unwrap()).unwrap()
+    };
+    let net = |name: &str| std::fs::read_to_string(out.join(format!("{name}.net"))).unwrap();
+    let mine = format!(
+        "{}\n",
+        std::fs::read_link("/proc/self/ns/net").unwrap().display()
+    );
+    for (name, status) in [
+        ("createRuntime", "creating"),
+        ("createContainer", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let st = state(name);
+        assert_eq!(st["status"], status, "{name}: {st}");
+        assert_eq!(st["bundle"], s(&b), "{name}: {st}");
+        assert_eq!(
+            st["annotations"]["org.example/key"], "value",
+            "{name}: {st}"
+        );
+        assert_eq!(st["ociVersion"], "1.2.0");
+        assert!(
+            st["id"].as_str().is_some_and(|i| i.len() == 64),
+            "{name}: {st}"
+        );
+        assert_eq!(st["pid"].is_u64(), status != "stopped", "{name}: {st}");
+    }
+    // Where each ran: the runtime's hooks in the host's network
+    // namespace, createContainer in the container's.
+    assert_eq!(net("createRuntime"), mine);
+    assert_eq!(net("poststart"), mine);
+    assert_eq!(net("createContainer"), container_net);
+    assert_ne!(container_net, mine);
+    // startContainer in the container's root, its UTS namespace named.
+    let started: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("rootfs/started.json")).unwrap()).unwrap();
+    assert_eq!(started["status"], "created");
+    assert_eq!(
+        std::fs::read_to_string(b.join("rootfs/started.host")).unwrap(),
+        "runc\n"
+    );
+
+    // Failures.
+    for (hook, says) in [
+        (
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}),
+            "hook createRuntime[0] \"/bin/sh\": exited 3: \"nope\"",
+        ),
+        (
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}),
+            "hook createRuntime[0] \"/bin/sh\": did not finish within its timeout of 1s",
+        ),
+    ] {
+        let mut spec = runc_spec(&["true"]);
+        spec["hooks"] = serde_json::json!({"createRuntime": [hook]});
+        let bad = bundle(&dir.0.join("bad"), &spec);
+        let e = create_bundle(&t, "hk1", &bad).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        assert_eq!(e.message(), says);
+    }
+    t.finish();
+}
+
+/// docker's default seccomp confinement for a container of Create's
+/// fields: a user namespace (which needs no capability) is refused, as
+/// docker refuses it, unless CAP_SYS_ADMIN is added or seccomp is
+/// unconfined.
+#[test]
+fn dockers_default_seccomp_refuses_what_docker_refuses() {
+    let t = TestRoot::new("dseccp");
+    let try_userns = "unshare -U true 2>/dev/null && echo userns || echo refused; \
+                      grep '^Seccomp:' /proc/self/status";
+    for (flags, expect) in [
+        (&[][..], "refused\nSeccomp:\t2\n"),
+        (&["--cap-add", "SYS_ADMIN"][..], "userns\nSeccomp:\t2\n"),
+        (
+            &["--security-opt", "seccomp=unconfined"][..],
+            "userns\nSeccomp:\t0\n",
+        ),
+    ] {
+        let mut args: Vec<&str> = flags.to_vec();
+        args.extend(["sh", "-c", try_userns]);
+        assert_eq!(run(&t, &args), expect, "{flags:?}");
+    }
     t.finish();
 }

@@ -7,6 +7,7 @@ use mydocker::units::Limits;
 use oci_spec::runtime::{Mount, PosixRlimit, User};
 
 use super::error::{invalid, Result};
+use super::hooks::Hooks;
 use crate::cgroup::devices::Rule as DeviceRule;
 use crate::io::streams::StreamSpec;
 use crate::process::describe::Names;
@@ -70,6 +71,9 @@ pub struct ContainerConfig {
     pub oom_score_adj: Option<i32>,
     pub devices: Vec<DeviceNode>,
     pub device_rules: Vec<DeviceRule>,
+    /// The spec's hooks, and its annotations (which their state shows).
+    pub hooks: Hooks,
+    pub annotations: serde_json::Value,
     /// A network namespace to join (a spec's path).
     pub netns: Option<String>,
     pub masked_paths: Vec<String>,

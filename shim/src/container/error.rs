@@ -6,6 +6,7 @@ use mydocker::state::StateError;
 use crate::cgroup::CgroupError;
 use crate::io::IoError;
 use crate::process::exec::ExecError;
+use crate::process::hooks::HookError;
 use crate::process::relay::RelayError;
 use crate::process::rootfs::RootError;
 
@@ -46,6 +47,8 @@ pub enum ContainerError {
     Root(#[from] RootError),
     #[error(transparent)]
     Seccomp(#[from] SeccompError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod error;
+pub mod hooks;
 pub mod records;
 pub mod seccomp;
 pub mod shim;
@@ -41,6 +42,7 @@ use crate::io::{streams, IoError};
 use crate::process::describe::describe_with;
 use crate::process::exec::{ExecError, Waiting};
 use crate::process::extras::Extras;
+use crate::process::hooks::Place;
 use crate::process::init::{self, InitPlan};
 use crate::process::reaper::Reaped;
 use crate::process::rootfs::{MountKind, MountOp, RootPlan};
@@ -171,6 +173,13 @@ impl Container {
             let err = init.setup.end().unwrap_or(e);
             let _ = cgroup.remove();
             return Err(err.into());
+        }
+        if config.hooks.at_create() {
+            if let Err(e) = Self::create_hooks(&config, dir, &init) {
+                init.setup.end();
+                let _ = cgroup.remove();
+                return Err(e);
+            }
         }
         tracing::info!(pid = init.pid.as_raw(), cgroup = %cgroup.path, "init created");
         let oom_seen = Arc::new(AtomicBool::new(false));
@@ -304,7 +313,8 @@ impl Container {
         .with_identity(config.identity.clone())
         .with_paths(&config.masked_paths, &config.readonly_paths)?
         .with_netns(config.netns.as_deref())?
-        .with_extras(extras);
+        .with_extras(extras)
+        .with_hooks_pause(config.hooks.at_create());
         let stdio = ChildStdio {
             stdin: ends.stdin,
             stdout: ends.stdout,
@@ -312,6 +322,44 @@ impl Container {
         };
         let init = spawn::spawn_init(stdio, join, plan)?;
         Ok((init, command, opened))
+    }
+
+    /// createRuntime (the shim's namespaces) and createContainer (the
+    /// container's) hooks, while the init waits with its namespaces made,
+    /// before its root is entered. Nothing awaits meanwhile: the hooks'
+    /// exits are theirs to collect (process/hooks.rs).
+    fn create_hooks(config: &ContainerConfig, dir: &Path, init: &SpawnedInit) -> Result<()> {
+        init.setup.pause()?;
+        let bundle = config.bundle.as_deref().unwrap_or(dir);
+        let state = hooks::state(
+            &config.id,
+            "creating",
+            Some(init.pid),
+            bundle,
+            &config.annotations,
+        );
+        let h = &config.hooks;
+        hooks::run_all("createRuntime", &h.create_runtime, &state, Place::Runtime)?;
+        hooks::run_all(
+            "createContainer",
+            &h.create_container,
+            &state,
+            Place::Container(init.pid),
+        )?;
+        init.setup.resume()?;
+        Ok(())
+    }
+
+    /// The state its hooks read, in this status.
+    fn hook_state(&self, status: &str, pid: Option<Pid>) -> Vec<u8> {
+        let bundle = self.config.bundle.as_deref().unwrap_or(&self.dir);
+        hooks::state(self.id(), status, pid, bundle, &self.config.annotations)
+    }
+
+    /// The poststop hooks, once it is removed (their failures are logged).
+    pub fn poststop(&self) {
+        let state = self.hook_state("stopped", None);
+        hooks::run_logged("poststop", &self.config.hooks.poststop, &state);
     }
 
     /// Removes the cgroup (killing what is left in it), once.
@@ -418,6 +466,18 @@ impl Container {
             let waiting = s.waiting.take().expect("the init waits until Start");
             (waiting, s.pid)
         };
+        // In the container's namespaces, before its command; a failure
+        // stops it (the spec's). Nothing awaits while they run.
+        let start_hooks = &self.config.hooks.start_container;
+        if !start_hooks.is_empty() {
+            let state = self.hook_state("created", Some(pid));
+            if let Err(e) =
+                hooks::run_all("startContainer", start_hooks, &state, Place::Container(pid))
+            {
+                let _ = signal::send(pid, libc::SIGKILL);
+                return Err(e.into());
+            }
+        }
         let failure = match waiting.exec().await {
             Ok(()) => {
                 if let Some(m) = self.init_memory.lock().unwrap().take() {
@@ -434,6 +494,10 @@ impl Container {
                     tracing::error!(error = %e, "recording the start failed");
                 }
                 tracing::info!(pid = pid.as_raw(), "started");
+                if !self.config.hooks.poststart.is_empty() {
+                    let state = self.hook_state("running", Some(pid));
+                    hooks::run_logged("poststart", &self.config.hooks.poststart, &state);
+                }
                 return Ok(pid);
             }
             Err(ExecError::Gone) => {

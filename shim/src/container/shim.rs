@@ -183,6 +183,7 @@ impl Shim {
             *slot = Slot::Deleted;
         }
         c.remove_cgroup();
+        c.poststop();
         if let Some(root) = self.dir.parent() {
             disk::release_name(root, &c.config.name, c.id());
         }

@@ -138,6 +138,7 @@ pub fn describe_with(
         Step::JoinNetns => format!("join the network namespace given: {desc}"),
         Step::Sysctl => format!("set sysctl {}: {desc}", named(&names.sysctls)),
         Step::Device => format!("make device {}: {desc}", named(&names.devices)),
+        Step::Hooks => "init: waited for hooks where it should have failed".into(),
     };
     (exit_code(step, r.errno), msg)
 }

@@ -44,6 +44,9 @@ pub struct Identity {
     /// container of Create's flat fields; a spec's container has the
     /// spec's seccomp, and a session keyring of its own, as runc gives.
     pub key_filter: bool,
+    /// docker's default filter (default_filter.rs), built for its
+    /// capabilities; empty: the key management filter alone.
+    pub docker_filter: Filters,
     /// The spec's seccomp profile: loaded right before exec when it has
     /// no_new_privs, which lets a filter in without CAP_SYS_ADMIN (as late
     /// as it can be: the init's own last calls need not be allowed);
@@ -63,6 +66,7 @@ impl Default for Identity {
             caps: Some(CapSets::docker()),
             no_new_privs: true,
             key_filter: true,
+            docker_filter: Filters::default(),
             filters: Filters::default(),
         }
     }
@@ -87,7 +91,16 @@ pub fn assume(id: &Identity, last_cap: u32) -> Result<(), Fault> {
         harden::drop_bounding(last_cap, caps)?;
     }
     if id.key_filter {
-        harden::refuse_keyrings()?;
+        match id.docker_filter.0.first() {
+            Some(prog) => {
+                let fprog = libc::sock_fprog {
+                    len: prog.len() as u16,
+                    filter: prog.as_ptr() as *mut libc::sock_filter,
+                };
+                Fault::check(sys::seccomp_filter(&fprog), Step::Seccomp, 0)?;
+            }
+            None => harden::refuse_keyrings()?,
+        }
     }
     if !id.no_new_privs {
         load_filters(id)?;

@@ -105,6 +105,9 @@ pub struct InitPlan {
     netns: Option<CString>,
     /// Sysctls and device nodes of the spec's.
     extras: Extras,
+    /// It waits, once its namespaces are made and before its root is
+    /// entered, for the createRuntime and createContainer hooks.
+    hooks_pause: bool,
     /// The paths masked and made read-only (docker's, or a spec's).
     masked: Vec<CString>,
     readonly: Vec<CString>,
@@ -152,6 +155,7 @@ impl InitPlan {
             root: None,
             netns: None,
             extras: Extras::default(),
+            hooks_pause: false,
             identity: Identity::default(),
             masked: harden::MASKED_PATHS.iter().map(|p| (*p).into()).collect(),
             readonly: harden::READONLY_PATHS.iter().map(|p| (*p).into()).collect(),
@@ -194,6 +198,13 @@ impl InitPlan {
             .map(|p| CString::new(p).map_err(|_| RelayError::InnerNul))
             .transpose()?;
         Ok(self)
+    }
+
+    /// Waiting for hooks before its root is entered (see
+    /// [`Setup::pause`](super::spawn::Setup::pause)).
+    pub fn with_hooks_pause(mut self, pause: bool) -> Self {
+        self.hooks_pause = pause;
+        self
     }
 
     /// With the spec's sysctls and device nodes.
@@ -341,6 +352,25 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
         0,
     )?;
     plan.cgroup_fd = plan.made_ahead & MADE_SYS != 0;
+    if plan.hooks_pause {
+        // Its namespaces are made (and a network namespace given by path
+        // joined): the runtime's hooks run now, before its root is
+        // entered, as the spec has it. The shim answers on the same
+        // socket.
+        send(
+            ACK_FD,
+            &Report {
+                step: Step::Hooks as u32,
+                errno: 0,
+                item: 0,
+            },
+        );
+        let mut go = [0u8; 1];
+        if !matches!(sys::read(ACK_FD, &mut go), Ok(1)) {
+            // A hook failed, or the shim went: nothing to set up for.
+            sys::exit(EXIT_SETUP)
+        }
+    }
     if let Some(root) = &mut plan.root {
         if !plan.cgroup_fd {
             // The host's hierarchies, for the join after the pivot.

@@ -14,14 +14,17 @@
 //! - [`reaper`]: the one `waitpid` loop, which tells each watcher of its
 //!   process's exit.
 
+mod ack;
 pub mod ahead;
 mod clone;
 mod cpath;
+pub mod default_filter;
 pub mod describe;
 pub mod error;
 pub mod exec;
 pub mod extras;
 pub mod harden;
+pub mod hooks;
 pub mod identity;
 pub mod init;
 pub mod lookup;
@@ -34,6 +37,7 @@ pub mod rootfs;
 pub mod signal;
 pub mod spawn;
 mod sys;
+pub mod syscalls;
 pub mod terminal;
 
 pub use error::SpawnError;

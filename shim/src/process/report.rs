@@ -55,10 +55,13 @@ pub enum Step {
     JoinNetns,
     Sysctl,
     Device,
+    /// Not a failure: the init's namespaces are made, and it waits for the
+    /// createRuntime and createContainer hooks (init.rs).
+    Hooks,
 }
 
 impl Step {
-    const ALL: [Step; 36] = [
+    const ALL: [Step; 37] = [
         Step::Ready,
         Step::Unshare,
         Step::Loopback,
@@ -95,6 +98,7 @@ impl Step {
         Step::JoinNetns,
         Step::Sysctl,
         Step::Device,
+        Step::Hooks,
     ];
 
     pub(super) fn from_u32(n: u32) -> Option<Self> {

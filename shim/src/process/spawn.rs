@@ -23,6 +23,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
+use super::ack;
 use super::ahead::{
     self, ahead_word, Ahead, CGROUP_ROOT, MADE_COVER, MADE_SYS, NS_GETFD_FAILED, NS_HOLDER_FAILED,
     NS_JOINED, NS_OWN, NS_SETNS_FAILED, UNSHARE_NAMESPACES,
@@ -30,11 +31,11 @@ use super::ahead::{
 #[cfg(target_arch = "x86_64")]
 use super::clone::{clone3_takes_stack_bottom, clone3_vm};
 use super::clone::{pipe_high, raise, seqpacket_high, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
-use super::describe::{describe_with, Names};
+use super::describe::Names;
 use super::error::{sys, Result, SpawnError};
 use super::init::{self, InitPlan, ACK_FD, CGROUP_FD, CMD_FD, HOLDER_FD, STATUS_FD};
 use super::loopback;
-use super::relay::{self, Report};
+use super::relay;
 use super::report::{fail, Fault, Step};
 use super::sys as raw;
 
@@ -177,7 +178,8 @@ impl Setup {
     pub fn wait(self) -> Result<Ready> {
         // On failure it is exiting or stuck, and nobody watches it yet: end
         // it and reap it here, so a failed spawn leaves nothing.
-        let (master, joined) = read_ack(self.ack, &self.names).inspect_err(|_| end(self.pid))?;
+        let (master, joined) =
+            ack::read_ack(self.ack, &self.names).inspect_err(|_| end(self.pid))?;
         Ok(Ready {
             master,
             // Kept only where it holds the init's namespaces: unjoined,
@@ -186,12 +188,26 @@ impl Setup {
         })
     }
 
+    /// Waits for an init planned to wait for hooks
+    /// ([`InitPlan::with_hooks_pause`]) to say its namespaces are made. Its
+    /// failure before that, in its words. Then [`Setup::resume`] (or
+    /// [`Setup::end`]).
+    pub fn pause(&self) -> Result<()> {
+        ack::read_pause(&self.ack, &self.names)
+    }
+
+    /// Lets a paused init go on (see [`Setup::pause`]).
+    pub fn resume(&self) -> Result<()> {
+        nix::unistd::write(&self.ack, &[1]).map_err(sys("resume the init"))?;
+        Ok(())
+    }
+
     /// Ends an init that will not be used, and reaps it. What it reported,
     /// if it had failed on its own first (killed, it has nothing to say).
     pub fn end(self) -> Option<SpawnError> {
         // Killed first, so that the read ends.
         let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
-        let report = read_ack(self.ack, &self.names)
+        let report = ack::read_ack(self.ack, &self.names)
             .err()
             .filter(|e| matches!(e, SpawnError::Setup(_)));
         let _ = nix::sys::wait::waitpid(self.pid, None);
@@ -708,69 +724,6 @@ unsafe fn close_from(first: RawFd) {
             let _ = unsafe { raw::close(fd) };
         }
     }
-}
-
-/// Waits for the init's report: ready (with its terminal's master, and
-/// whether it joined the namespaces made ahead), or the step that failed.
-/// EOF means it died before saying.
-fn read_ack(ack: OwnedFd, names: &Names) -> Result<(Option<OwnedFd>, bool)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut buf = [0u8; Report::SIZE];
-    let mut space = nix::cmsg_space!(RawFd);
-    // One record (SOCK_SEQPACKET): the report, and with a terminal's, its
-    // master.
-    let (len, master) = loop {
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            ack.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Ok(m) => {
-                let mut master = None;
-                for c in m.cmsgs().map_err(sys("read the init's ack"))? {
-                    if let ControlMessageOwned::ScmRights(fds) = c {
-                        for fd in fds {
-                            // SAFETY: SCM_RIGHTS gave us this descriptor.
-                            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                            master.get_or_insert(fd);
-                        }
-                    }
-                }
-                break (m.bytes, master);
-            }
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(sys("read the init's ack")(e)),
-        }
-    };
-    if len < buf.len() {
-        return Err(SpawnError::ChildDied);
-    }
-    let report = Report::decode(&buf).map_err(|_| SpawnError::ChildDied)?;
-    if report.step == Step::Ready as u32 {
-        let errno = nix::errno::Errno::from_raw(report.errno);
-        match report.item {
-            NS_JOINED => {
-                tracing::debug!(waited_us = report.errno, "joined the namespaces made ahead")
-            }
-            NS_HOLDER_FAILED => {
-                tracing::info!(%errno, "the namespaces made ahead failed: made its own")
-            }
-            NS_SETNS_FAILED => {
-                tracing::info!(%errno, "could not join the namespaces made ahead: made its own")
-            }
-            NS_GETFD_FAILED => tracing::info!(
-                %errno,
-                "could not take the holder's view of the cgroups: made its own namespaces"
-            ),
-            _ => tracing::debug!("made its own namespaces"),
-        }
-        return Ok((master, report.item == NS_JOINED));
-    }
-    Err(SpawnError::Setup(
-        describe_with(&report, &[], &[], "", names).1,
-    ))
 }
 
 #[cfg(test)]

@@ -36,9 +36,9 @@ impl From<ContainerError> for Status {
             | E::NoCgroup => Status::failed_precondition(msg),
             E::Root(RootError::Invalid(_)) | E::Seccomp(_) => Status::invalid_argument(msg),
             E::Root(RootError::Missing(_)) => Status::failed_precondition(msg),
-            // The init's own set-up failed (a mount, the root): the host
-            // or the spec, not this shim.
-            E::Spawn(SpawnError::Setup(_)) => Status::failed_precondition(msg),
+            // The init's own set-up failed (a mount, the root), or a hook
+            // of the spec's: the host or the spec, not this shim.
+            E::Spawn(SpawnError::Setup(_)) | E::Hook(_) => Status::failed_precondition(msg),
             E::Cgroup(CgroupError::Invalid(_)) => Status::invalid_argument(msg),
             E::Cgroup(CgroupError::Write { .. }) => Status::invalid_argument(msg),
             E::Cgroup(_) => Status::failed_precondition(msg),

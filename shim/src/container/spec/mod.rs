@@ -27,8 +27,10 @@ use oci_spec::runtime::Spec;
 
 use super::config::ContainerConfig;
 use super::error::{field_err, invalid, ContainerError, Result};
+use super::hooks::Hooks;
 use super::seccomp;
 use crate::process::harden::CapSets;
+use crate::process::hooks::Hook;
 use crate::process::identity::{Filters, Identity, MAX_GROUPS};
 use crate::process::rootfs::{RootError, RootSpec};
 
@@ -215,8 +217,16 @@ pub fn apply(spec: &Spec, c: &mut ContainerConfig) -> Result<()> {
         // docker's filter for its own kind of container; a bundle's is
         // its spec's seccomp.
         key_filter: c.bundle.is_none() && !c.privileged && c.seccomp_profile.is_empty(),
+        docker_filter: Filters::default(),
         filters: Filters::default(),
     };
+    if c.identity.key_filter {
+        let bounding = c.identity.caps.map_or(u64::MAX, |k| k.bounding);
+        let prog = crate::process::default_filter::build(bounding);
+        if !prog.is_empty() {
+            c.identity.docker_filter = Filters(vec![prog]);
+        }
+    }
     if process
         .apparmor_profile()
         .as_ref()
@@ -232,9 +242,15 @@ pub fn apply(spec: &Spec, c: &mut ContainerConfig) -> Result<()> {
         return Err(field_err("process.selinuxLabel", "not supported yet"));
     }
 
-    if spec.hooks().is_some() {
-        return Err(field_err("hooks", "not supported yet"));
-    }
+    c.hooks = match spec.hooks() {
+        Some(h) => hooks(h)?,
+        None => Hooks::default(),
+    };
+    c.annotations = spec
+        .annotations()
+        .as_ref()
+        .map(|a| serde_json::to_value(a).unwrap_or_default())
+        .unwrap_or_default();
     let bundle = c.bundle.clone();
     c.root = match spec.root() {
         Some(root) => {
@@ -339,6 +355,45 @@ pub fn apply(spec: &Spec, c: &mut ContainerConfig) -> Result<()> {
     }
     resources(linux, c)?;
     Ok(())
+}
+
+/// The spec's hooks, checked: absolute paths, timeouts of a second or
+/// more.
+fn hooks(h: &oci_spec::runtime::Hooks) -> Result<Hooks> {
+    let list = |field: &str, v: &Option<Vec<oci_spec::runtime::Hook>>| -> Result<Vec<Hook>> {
+        v.iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, h)| {
+                let f = format!("hooks.{field}[{i}]");
+                if !h.path().is_absolute() {
+                    return Err(field_err(&f, "path must be absolute"));
+                }
+                let timeout = match h.timeout() {
+                    None => None,
+                    Some(t) if t >= 1 => Some(std::time::Duration::from_secs(t as u64)),
+                    Some(_) => return Err(field_err(&f, "timeout must be 1 or more seconds")),
+                };
+                Ok(Hook {
+                    path: h.path().clone(),
+                    args: h.args().clone().unwrap_or_default(),
+                    env: h.env().clone().unwrap_or_default(),
+                    timeout,
+                })
+            })
+            .collect()
+    };
+    #[allow(deprecated)]
+    let prestart = list("prestart", h.prestart())?;
+    let mut create_runtime = prestart;
+    create_runtime.extend(list("createRuntime", h.create_runtime())?);
+    Ok(Hooks {
+        create_runtime,
+        create_container: list("createContainer", h.create_container())?,
+        start_container: list("startContainer", h.start_container())?,
+        poststart: list("poststart", h.poststart())?,
+        poststop: list("poststop", h.poststop())?,
+    })
 }
 
 /// Where the spec that ran is kept, beside the shim's own records.
