@@ -1,8 +1,9 @@
 //! A container's hooks, at the points of its life the OCI spec names:
 //! createRuntime and createContainer at Create (the init waits for them,
-//! its namespaces made and its root not yet entered), startContainer at
-//! Start before the command, poststart after it, poststop once the
-//! container is removed. Each gets the container's state on its stdin.
+//! its namespaces made and its cgroup joined, its root not yet entered),
+//! poststart after Start, poststop once the container is removed. Each
+//! gets the container's state on its stdin. (startContainer hooks are
+//! refused, spec/mod.rs: they belong in the init.)
 
 use std::path::Path;
 
@@ -16,7 +17,6 @@ use crate::process::hooks::{self, Hook, HookError, Place};
 pub struct Hooks {
     pub create_runtime: Vec<Hook>,
     pub create_container: Vec<Hook>,
-    pub start_container: Vec<Hook>,
     pub poststart: Vec<Hook>,
     pub poststop: Vec<Hook>,
 }

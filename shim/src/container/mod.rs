@@ -466,18 +466,6 @@ impl Container {
             let waiting = s.waiting.take().expect("the init waits until Start");
             (waiting, s.pid)
         };
-        // In the container's namespaces, before its command; a failure
-        // stops it (the spec's). Nothing awaits while they run.
-        let start_hooks = &self.config.hooks.start_container;
-        if !start_hooks.is_empty() {
-            let state = self.hook_state("created", Some(pid));
-            if let Err(e) =
-                hooks::run_all("startContainer", start_hooks, &state, Place::Container(pid))
-            {
-                let _ = signal::send(pid, libc::SIGKILL);
-                return Err(e.into());
-            }
-        }
         let failure = match waiting.exec().await {
             Ok(()) => {
                 if let Some(m) = self.init_memory.lock().unwrap().take() {

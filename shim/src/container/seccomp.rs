@@ -29,6 +29,45 @@ use crate::process::syscalls;
 pub enum SeccompError {
     #[error("linux.seccomp: {0}")]
     Invalid(String),
+    /// The host cannot do what the profile asks.
+    #[error("linux.seccomp: {0}")]
+    Unsupported(String),
+}
+
+/// x86_64's x32 ABI (the same architecture, numbers with bit 30) ends the
+/// process, as libseccomp's bad-architecture action does: seccompiler's
+/// filters check the architecture alone, and x32's numbers would reach
+/// their fallback, which a deny-list profile allows.
+fn no_x32() -> Vec<libc::sock_filter> {
+    let ins = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    vec![
+        ins(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4, 0, 0),
+        ins(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            0xc000_003e,
+            0,
+            3,
+        ),
+        ins(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        ins(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            0x4000_0000,
+            0,
+            1,
+        ),
+        ins(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_KILL_PROCESS,
+            0,
+            0,
+        ),
+        ins(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ]
 }
 
 /// A system call's number on this machine, by its name.
@@ -42,7 +81,7 @@ fn target() -> Result<TargetArch, SeccompError> {
     } else if cfg!(target_arch = "aarch64") {
         Ok(TargetArch::aarch64)
     } else {
-        Err(SeccompError::Invalid(
+        Err(SeccompError::Unsupported(
             "no seccomp support on this architecture".into(),
         ))
     }
@@ -120,10 +159,26 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>, Se
             .flatten()
             .map(condition)
             .collect::<Result<Vec<_>, _>>()?;
-        let rule = if conds.is_empty() {
-            None
+        // A rule of the default's action says nothing the default does
+        // not: left out (in the first filter it would let the call through).
+        if act == default {
+            continue;
+        }
+        // Conditions on distinct arguments all hold at once; several on the
+        // same argument are alternatives, as runc reads them (one rule each).
+        let mut indices: Vec<usize> = sc.args().iter().flatten().map(|a| a.index()).collect();
+        indices.sort_unstable();
+        let repeated = indices.windows(2).any(|w| w[0] == w[1]);
+        let rules: Vec<SeccompRule> = if conds.is_empty() {
+            Vec::new()
+        } else if repeated {
+            conds
+                .into_iter()
+                .map(|c| SeccompRule::new(vec![c]))
+                .collect::<Result<_, _>>()
+                .map_err(|e| SeccompError::Invalid(e.to_string()))?
         } else {
-            Some(SeccompRule::new(conds).map_err(|e| SeccompError::Invalid(e.to_string()))?)
+            vec![SeccompRule::new(conds).map_err(|e| SeccompError::Invalid(e.to_string()))?]
         };
         let slot = match by_action.iter().position(|(a, ..)| *a == act) {
             Some(i) => i,
@@ -136,23 +191,20 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>, Se
             let Some(nr) = syscall_number(name) else {
                 continue;
             };
-            let (_, rules, always) = &mut by_action[slot];
-            match &rule {
-                None => {
-                    always.push(nr);
-                    rules.insert(nr, Vec::new());
-                    named_always.push(nr);
-                    named.insert(nr, Vec::new());
-                }
-                // A call already allowed unconditionally stays so.
-                Some(r) => {
-                    if !always.contains(&nr) {
-                        rules.entry(nr).or_default().push(r.clone());
-                    }
-                    if !named_always.contains(&nr) {
-                        named.entry(nr).or_default().push(r.clone());
-                    }
-                }
+            let (_, by_nr, always) = &mut by_action[slot];
+            if rules.is_empty() {
+                always.push(nr);
+                by_nr.insert(nr, Vec::new());
+                named_always.push(nr);
+                named.insert(nr, Vec::new());
+                continue;
+            }
+            // A call already matched unconditionally stays so.
+            if !always.contains(&nr) {
+                by_nr.entry(nr).or_default().extend(rules.iter().cloned());
+            }
+            if !named_always.contains(&nr) {
+                named.entry(nr).or_default().extend(rules.iter().cloned());
             }
         }
     }
@@ -166,7 +218,11 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>, Se
         }
         filters.push((rules, SeccompAction::Allow, act));
     }
-    filters
+    let mut progs = Vec::new();
+    if cfg!(target_arch = "x86_64") && !filters.is_empty() {
+        progs.push(no_x32());
+    }
+    let compiled: Vec<Vec<libc::sock_filter>> = filters
         .into_iter()
         .map(|(rules, mismatch, matched)| {
             let f = SeccompFilter::new(rules, mismatch, matched, arch)
@@ -187,7 +243,9 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>, Se
                 })
                 .collect())
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    progs.extend(compiled);
+    Ok(progs)
 }
 
 #[cfg(test)]
@@ -301,7 +359,7 @@ mod tests {
         );
         // Another architecture's calls: the process is killed.
         assert_eq!(
-            run(&progs[0], 0, 0x4000_0003, [0; 6]),
+            run(progs.last().unwrap(), 0, 0x4000_0003, [0; 6]),
             libc::SECCOMP_RET_KILL_PROCESS
         );
         // A deny-list: everything else goes through.
@@ -310,9 +368,47 @@ mod tests {
             "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]
         }));
         let progs = compile(&p).unwrap();
-        assert_eq!(progs.len(), 1);
+        assert_eq!(progs.len(), usize::from(cfg!(target_arch = "x86_64")) + 1);
         assert_eq!(verdict(&progs, n("mkdirat"), [0; 6]), errno(libc::EPERM));
         assert_eq!(verdict(&progs, n("openat"), [0; 6]), allow);
+        // A rule that says what the default says denies, not allows.
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mount"], "action": "SCMP_ACT_ERRNO"}
+            ]
+        }));
+        let progs = compile(&p).unwrap();
+        assert_eq!(verdict(&progs, n("mount"), [0; 6]), errno(libc::EPERM));
+        assert_eq!(verdict(&progs, n("read"), [0; 6]), allow);
+        // Two conditions on one argument are alternatives (runc's).
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["socket"], "action": "SCMP_ACT_ERRNO", "args": [
+                {"index": 0, "value": 40, "op": "SCMP_CMP_EQ"},
+                {"index": 0, "value": 16, "op": "SCMP_CMP_EQ"}
+            ]}]
+        }));
+        let progs = compile(&p).unwrap();
+        assert_eq!(
+            verdict(&progs, n("socket"), [40, 0, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        assert_eq!(
+            verdict(&progs, n("socket"), [16, 0, 0, 0, 0, 0]),
+            errno(libc::EPERM)
+        );
+        assert_eq!(verdict(&progs, n("socket"), [2, 0, 0, 0, 0, 0]), allow);
+        // x32's numbers end the process, where the deny-list would let
+        // them through.
+        if cfg!(target_arch = "x86_64") {
+            let x32_mkdirat = 0x4000_0000 | n("mkdirat");
+            assert_eq!(
+                verdict(&progs, x32_mkdirat, [0; 6]),
+                libc::SECCOMP_RET_KILL_PROCESS
+            );
+        }
     }
 
     #[test]
@@ -329,8 +425,9 @@ mod tests {
             ]
         }));
         let progs = compile(&p).unwrap();
-        // The default's filter, and ENOSYS's.
-        assert_eq!(progs.len(), 2);
+        // (x86_64's x32 guard,) the default's filter, and ENOSYS's.
+        let x32 = usize::from(cfg!(target_arch = "x86_64"));
+        assert_eq!(progs.len(), x32 + 2);
         // Allow-all: nothing to load.
         let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}));
         assert!(compile(&p).unwrap().is_empty());

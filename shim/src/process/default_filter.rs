@@ -4,8 +4,9 @@
 //! lets it through for, refused with EPERM; `clone` with a namespace flag
 //! and `unshare` without CAP_SYS_ADMIN (so, no user namespace either);
 //! `clone3` answered ENOSYS, as docker does, so that libc falls back to
-//! `clone`. On both ABIs of the machine (x86_64's i386 too, and its x32
-//! numbers).
+//! `clone`. On every ABI of the machine: x86_64's own, x32's and i386's
+//! numbers (AArch32's for the calls that matter most: this build has no
+//! table of them).
 //!
 //! docker's profile is an allow-list of some 370 calls; this is the
 //! deny-list of what it blocks among the calls a container could make, so
@@ -81,11 +82,10 @@ const CAP_SYS_TIME: u32 = 25;
 /// NEWIPC, NEWUSER, NEWPID, NEWNET).
 const NAMESPACE_FLAGS: u32 = 0x7e02_0000;
 
-/// The x32 ABI's system calls are x86_64's numbers with this bit.
+#[cfg(test)]
 const X32_BIT: u32 = 0x4000_0000;
 
 const LOAD: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-const AND: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
 const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const JSET: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
@@ -98,44 +98,53 @@ fn ins(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// One ABI's part: the call's number loaded, each denied number answered,
-/// clone3, clone's namespace flags (argument 0's low word), then allowed.
-fn section(
-    nrs: &[u32],
-    clone: Option<u32>,
-    clone3: Option<u32>,
-    x32: bool,
-) -> Vec<libc::sock_filter> {
+/// One architecture's part: the call's number loaded, each denied number
+/// answered, clone3's, then each clone's namespace flags (argument 0's low
+/// word, which reloads the accumulator: last), then allowed.
+fn section(nrs: &[u32], clones: &[u32], clone3s: &[u32]) -> Vec<libc::sock_filter> {
     let mut p = vec![ins(LOAD, 0, 0, 0)];
-    if x32 {
-        p.push(ins(AND, !X32_BIT, 0, 0));
-    }
     for nr in nrs {
         p.push(ins(JEQ, *nr, 0, 1));
         p.push(ins(RET, EPERM, 0, 0));
     }
-    if let Some(nr) = clone3 {
-        p.push(ins(JEQ, nr, 0, 1));
+    for nr in clone3s {
+        p.push(ins(JEQ, *nr, 0, 1));
         p.push(ins(RET, ENOSYS, 0, 0));
     }
-    if let Some(nr) = clone {
-        p.push(ins(JEQ, nr, 0, 3));
+    // Each: not this clone, on to the next test (4 on); this one, its
+    // flags, and allowed past the other tests when there are none.
+    for (i, nr) in clones.iter().enumerate() {
+        let left = (clones.len() - 1 - i) as u8;
+        p.push(ins(JEQ, *nr, 0, 3));
         p.push(ins(LOAD, 16, 0, 0));
-        p.push(ins(JSET, NAMESPACE_FLAGS, 0, 1));
+        p.push(ins(JSET, NAMESPACE_FLAGS, 0, 1 + 4 * left));
         p.push(ins(RET, EPERM, 0, 0));
     }
     p.push(ins(RET, ALLOW, 0, 0));
     p
 }
 
+/// AArch32's numbers (ARM EABI), which this build has no header of: the
+/// calls that matter most.
+const ARM_DENIED: [(&str, u32); 7] = [
+    ("mount", 21),
+    ("umount2", 52),
+    ("add_key", 309),
+    ("request_key", 310),
+    ("keyctl", 311),
+    ("unshare", 337),
+    ("setns", 375),
+];
+const ARM_CLONE: u32 = 120;
+
 /// The filter for a container whose bounding set is `caps`: empty where
 /// this build has no system call table (the key management filter of
 /// harden.rs is then what it gets).
 pub fn build(caps: u64) -> Vec<libc::sock_filter> {
-    let (native_arch, compat_arch, x32) = if cfg!(target_arch = "x86_64") {
-        (0xc000_003e_u32, 0x4000_0003_u32, true)
+    let (native_arch, compat_arch) = if cfg!(target_arch = "x86_64") {
+        (0xc000_003e_u32, 0x4000_0003_u32)
     } else if cfg!(target_arch = "aarch64") {
-        (0xc000_00b7, 0x4000_0028, false)
+        (0xc000_00b7, 0x4000_0028)
     } else {
         return Vec::new();
     };
@@ -151,21 +160,38 @@ pub fn build(caps: u64) -> Vec<libc::sock_filter> {
     let nums = |f: fn(&str) -> Option<i64>| -> Vec<u32> {
         denied.clone().filter_map(f).map(|n| n as u32).collect()
     };
-    let (native, compat) = (nums(syscalls::number), nums(syscalls::compat_number));
-    let guard =
-        |f: fn(&str) -> Option<i64>, name| (!admin).then(|| f(name)).flatten().map(|n| n as u32);
-    let native = section(
-        &native,
-        guard(syscalls::number, "clone"),
-        guard(syscalls::number, "clone3"),
-        x32,
-    );
-    let compat = section(
-        &compat,
-        guard(syscalls::compat_number, "clone"),
-        guard(syscalls::compat_number, "clone3"),
-        false,
-    );
+    let one = |f: fn(&str) -> Option<i64>, name: &str| -> Vec<u32> {
+        f(name).map(|n| n as u32).into_iter().collect()
+    };
+    // x86_64's own numbers and x32's (the same architecture, bit 30 set,
+    // some numbers of its own).
+    let mut native_nrs = nums(syscalls::number);
+    native_nrs.extend(nums(syscalls::x32_number));
+    let (mut clones, mut clone3s) = (Vec::new(), Vec::new());
+    if !admin {
+        for f in [syscalls::number, syscalls::x32_number] {
+            clones.extend(one(f, "clone"));
+            clone3s.extend(one(f, "clone3"));
+        }
+    }
+    let native = section(&native_nrs, &clones, &clone3s);
+    let compat = if cfg!(target_arch = "aarch64") {
+        let arm: Vec<u32> = ARM_DENIED
+            .iter()
+            .filter(|(name, _)| denied.clone().any(|d| d == *name))
+            .map(|(_, nr)| *nr)
+            .collect();
+        let clone: Vec<u32> = if admin { Vec::new() } else { vec![ARM_CLONE] };
+        section(&arm, &clone, &[])
+    } else if admin {
+        section(&nums(syscalls::compat_number), &[], &[])
+    } else {
+        section(
+            &nums(syscalls::compat_number),
+            &one(syscalls::compat_number, "clone"),
+            &one(syscalls::compat_number, "clone3"),
+        )
+    };
     // The architecture first; another ABI than these two is let through,
     // as the key management filter let it.
     let mut p = vec![
@@ -193,7 +219,6 @@ mod tests {
             pc += 1;
             match i.code {
                 LOAD => acc = data[i.k as usize / 4],
-                AND => acc &= i.k,
                 RET => return i.k,
                 JA => pc += i.k as usize,
                 JEQ => pc += if acc == i.k { i.jt } else { i.jf } as usize,
@@ -219,8 +244,18 @@ mod tests {
             assert_eq!(verdict(&p, x86_64, n(name), 0), EPERM, "{name}");
             assert_eq!(verdict(&p, i386, c(name), 0), EPERM, "{name} (i386)");
         }
-        // x32's numbers for the same calls.
-        assert_eq!(verdict(&p, x86_64, n("keyctl") | X32_BIT, 0), EPERM);
+        // x32's numbers for the same calls, its own ones too.
+        let x = |name| syscalls::x32_number(name).unwrap() as u32;
+        assert_eq!(x("keyctl"), n("keyctl") | X32_BIT);
+        assert_eq!(verdict(&p, x86_64, x("keyctl"), 0), EPERM);
+        assert_eq!(verdict(&p, x86_64, x("kexec_load"), 0), EPERM);
+        assert_eq!(verdict(&p, x86_64, x("process_vm_readv"), 0), EPERM);
+        assert_eq!(
+            verdict(&p, x86_64, x("clone"), libc::CLONE_NEWUSER as u64),
+            EPERM
+        );
+        assert_eq!(verdict(&p, x86_64, x("clone"), 0), ALLOW);
+        assert_eq!(verdict(&p, x86_64, x("read"), 0), ALLOW);
         for name in ["read", "openat", "execve", "chroot", "kill"] {
             assert_eq!(verdict(&p, x86_64, n(name), 0), ALLOW, "{name}");
         }

@@ -71,6 +71,22 @@ pub fn last_cap() -> u32 {
     })
 }
 
+/// The shim's own permitted capabilities (all where it cannot tell): what
+/// a container of its can be given at most. Read once.
+pub fn own_permitted() -> u64 {
+    static OWN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *OWN.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapPrm:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX)
+    })
+}
+
 /// Whether something is at `path`, and whether it is a directory.
 fn probe(path: &CStr) -> Option<bool> {
     let st = sys::stat(path, false).ok()?;

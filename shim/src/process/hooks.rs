@@ -113,10 +113,14 @@ fn spawn_and_wait(
     fail: impl Fn(String) -> HookError,
 ) -> Result<(), HookError> {
     let mut child = cmd.spawn().map_err(|e| fail(format!("start: {e}")))?;
-    // The state, then EOF. A hook that does not read it gets EPIPE here,
-    // which is not its failure.
+    // The state, then EOF, from a thread: a hook that does not read it
+    // must not keep its timeout from running out (nor does its EPIPE fail
+    // it).
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(state);
+        let state = state.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&state);
+        });
     }
     let stderr = child.stderr.take();
     let (tx, said) = std::sync::mpsc::channel();

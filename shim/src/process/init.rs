@@ -108,6 +108,8 @@ pub struct InitPlan {
     /// It waits, once its namespaces are made and before its root is
     /// entered, for the createRuntime and createContainer hooks.
     hooks_pause: bool,
+    /// It joined its cgroup already (for the hooks).
+    joined: bool,
     /// The paths masked and made read-only (docker's, or a spec's).
     masked: Vec<CString>,
     readonly: Vec<CString>,
@@ -156,6 +158,7 @@ impl InitPlan {
             netns: None,
             extras: Extras::default(),
             hooks_pause: false,
+            joined: false,
             identity: Identity::default(),
             masked: harden::MASKED_PATHS.iter().map(|p| (*p).into()).collect(),
             readonly: harden::READONLY_PATHS.iter().map(|p| (*p).into()).collect(),
@@ -284,7 +287,11 @@ pub fn encode_with(
 /// # Safety
 /// Call only in the clone child, once, with the plan the shim made for it.
 pub unsafe fn run(plan: &mut InitPlan) -> ! {
-    if let Err(f) = setup(plan).and_then(|_| join_cgroup(plan)) {
+    let set_up = setup(plan).and_then(|_| match plan.joined {
+        true => Ok(()),
+        false => join_cgroup(plan),
+    });
+    if let Err(f) = set_up {
         fail(ACK_FD, f);
     }
     // Ready, and (in `item`, `errno`) how its namespaces came to be.
@@ -352,11 +359,26 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
         0,
     )?;
     plan.cgroup_fd = plan.made_ahead & MADE_SYS != 0;
+    if plan.root.is_some() && !plan.cgroup_fd {
+        // The host's hierarchies, for the join after the pivot.
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let fd = Fault::check(sys::open(ahead::CGROUP_ROOT, flags), Step::JoinCgroup, 0)?;
+        let fd = fd as RawFd;
+        if fd != CGROUP_FD {
+            // SAFETY: our own descriptor, moved to its fixed place.
+            Fault::check(unsafe { sys::dup_to(fd, CGROUP_FD) }, Step::JoinCgroup, 0)?;
+            // SAFETY: the original, now at CGROUP_FD.
+            let _ = unsafe { sys::close(fd) };
+        }
+        plan.cgroup_fd = true;
+    }
     if plan.hooks_pause {
-        // Its namespaces are made (and a network namespace given by path
-        // joined): the runtime's hooks run now, before its root is
-        // entered, as the spec has it. The shim answers on the same
-        // socket.
+        // The runtime's hooks run now: its namespaces made (a network
+        // namespace given by path joined), in its cgroup (hooks read
+        // /proc/PID/cgroup), its root not yet entered, as the spec has
+        // it. The shim answers on the same socket.
+        join_cgroup(plan)?;
+        plan.joined = true;
         send(
             ACK_FD,
             &Report {
@@ -366,25 +388,18 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
             },
         );
         let mut go = [0u8; 1];
-        if !matches!(sys::read(ACK_FD, &mut go), Ok(1)) {
+        let heard = loop {
+            match sys::read(ACK_FD, &mut go) {
+                Err(libc::EINTR) => {}
+                r => break r,
+            }
+        };
+        if !matches!(heard, Ok(1)) {
             // A hook failed, or the shim went: nothing to set up for.
             sys::exit(EXIT_SETUP)
         }
     }
     if let Some(root) = &mut plan.root {
-        if !plan.cgroup_fd {
-            // The host's hierarchies, for the join after the pivot.
-            let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-            let fd = Fault::check(sys::open(ahead::CGROUP_ROOT, flags), Step::JoinCgroup, 0)?;
-            let fd = fd as RawFd;
-            if fd != CGROUP_FD {
-                // SAFETY: our own descriptor, moved to its fixed place.
-                Fault::check(unsafe { sys::dup_to(fd, CGROUP_FD) }, Step::JoinCgroup, 0)?;
-                // SAFETY: the original, now at CGROUP_FD.
-                let _ = unsafe { sys::close(fd) };
-            }
-            plan.cgroup_fd = true;
-        }
         // In a mount namespace of its own (spawn.rs), not the holder's.
         rootfs::enter(root)?;
     }

@@ -20,6 +20,11 @@ pub fn compat_number(name: &str) -> Option<i64> {
     find(SYSCALLS_COMPAT, name)
 }
 
+/// A system call's number in x86_64's x32 ABI (bit 30 set).
+pub fn x32_number(name: &str) -> Option<i64> {
+    find(SYSCALLS_X32, name)
+}
+
 /// How many the native table has (none: the headers were not found).
 pub fn known() -> usize {
     SYSCALLS.len()

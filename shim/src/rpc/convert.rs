@@ -10,6 +10,7 @@ use mydocker::v1;
 
 use crate::cgroup::CgroupError;
 use crate::container::config::FlatDevice;
+use crate::container::seccomp::SeccompError;
 use crate::container::{self, Container, ContainerConfig, ContainerError};
 use crate::exit::{nanos, ExitStatus};
 use crate::io::IoError;
@@ -34,7 +35,10 @@ impl From<ContainerError> for Status {
             | E::ExitedBeforeStart(_)
             | E::ExecFailed(_)
             | E::NoCgroup => Status::failed_precondition(msg),
-            E::Root(RootError::Invalid(_)) | E::Seccomp(_) => Status::invalid_argument(msg),
+            E::Root(RootError::Invalid(_)) | E::Seccomp(SeccompError::Invalid(_)) => {
+                Status::invalid_argument(msg)
+            }
+            E::Seccomp(SeccompError::Unsupported(_)) => Status::failed_precondition(msg),
             E::Root(RootError::Missing(_)) => Status::failed_precondition(msg),
             // The init's own set-up failed (a mount, the root), or a hook
             // of the spec's: the host or the spec, not this shim.

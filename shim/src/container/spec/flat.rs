@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::tables::CAPS;
 use crate::container::config::ContainerConfig;
-use crate::container::error::{invalid, Result};
+use crate::container::error::{field_err, invalid, Result};
 
 /// A capability's spec name from docker's forms: `NET_ADMIN`,
 /// `cap_net_admin`, `CAP_NET_ADMIN`.
@@ -30,27 +30,38 @@ fn flat_caps(c: &ContainerConfig) -> Result<Vec<&'static str>> {
     if c.privileged {
         return Ok(CAPS.to_vec());
     }
-    let mut caps: Vec<&str> = crate::process::harden::DEFAULT_CAPS
-        .iter()
-        .map(|n| CAPS[*n as usize])
-        .collect();
-    for d in &c.cap_drop {
-        if d.eq_ignore_ascii_case("ALL") {
-            caps.clear();
-        } else {
-            let d = cap_name("cap_drop", d)?;
-            caps.retain(|c| *c != d);
-        }
-    }
-    for a in &c.cap_add {
-        if a.eq_ignore_ascii_case("ALL") {
-            caps = CAPS.to_vec();
-        } else {
-            let a = cap_name("cap_add", a)?;
-            if !caps.contains(&a) {
+    let all = |list: &[String]| list.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
+    let names = |field: &str, list: &[String]| -> Result<Vec<&'static str>> {
+        list.iter()
+            .filter(|c| !c.eq_ignore_ascii_case("ALL"))
+            .map(|c| cap_name(field, c))
+            .collect()
+    };
+    let (add, drop) = (
+        names("cap_add", &c.cap_add)?,
+        names("cap_drop", &c.cap_drop)?,
+    );
+    // docker's: `--cap-add ALL` is every one but those dropped; `--cap-drop
+    // ALL` none but those added; otherwise its set, plus, minus.
+    let mut caps: Vec<&str> = if all(&c.cap_add) {
+        CAPS.to_vec()
+    } else if all(&c.cap_drop) {
+        Vec::new()
+    } else {
+        crate::process::harden::DEFAULT_CAPS
+            .iter()
+            .map(|n| CAPS[*n as usize])
+            .collect()
+    };
+    if !all(&c.cap_add) {
+        for a in &add {
+            if !caps.contains(a) {
                 caps.push(a);
             }
         }
+    }
+    if !all(&c.cap_drop) || all(&c.cap_add) {
+        caps.retain(|c| !drop.contains(c));
     }
     Ok(caps)
 }
@@ -169,6 +180,7 @@ pub fn from_flat(c: &ContainerConfig) -> Result<Spec> {
         text => {
             let profile: serde_json::Value =
                 serde_json::from_str(text).map_err(|e| invalid(format!("seccomp_profile: {e}")))?;
+            refuse_docker_profile("seccomp_profile", &profile)?;
             spec["linux"]["seccomp"] = profile;
         }
     }
@@ -179,4 +191,24 @@ fn paths(list: &[&std::ffi::CStr]) -> Vec<String> {
     list.iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect()
+}
+
+/// docker's profile format (`archMap`, rules' `includes`/`excludes` by
+/// capability and architecture) is not the OCI spec's: read as one, its
+/// conditions would be dropped and its conditional rules made
+/// unconditional. Refused by name.
+pub(super) fn refuse_docker_profile(field: &str, profile: &serde_json::Value) -> Result<()> {
+    let docker_rule =
+        |r: &serde_json::Value| r.get("includes").is_some() || r.get("excludes").is_some();
+    let docker = profile.get("archMap").is_some()
+        || profile["syscalls"]
+            .as_array()
+            .is_some_and(|rules| rules.iter().any(docker_rule));
+    if docker {
+        return Err(field_err(
+            field,
+            "docker's profile format (archMap, includes, excludes) is not supported: give it in the OCI spec's form",
+        ));
+    }
+    Ok(())
 }

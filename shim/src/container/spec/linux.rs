@@ -176,19 +176,32 @@ pub(super) fn devices(linux: &oci_spec::runtime::Linux, c: &mut ContainerConfig)
                 })
                 .transpose()
         };
-        let kind = match d.typ() {
-            Some(oci_spec::runtime::LinuxDeviceType::B) => Some(b'b'),
-            Some(oci_spec::runtime::LinuxDeviceType::C | oci_spec::runtime::LinuxDeviceType::U) => {
-                Some(b'c')
+        use oci_spec::runtime::LinuxDeviceType as T;
+        let kinds: &[Option<u8>] = match d.typ() {
+            Some(T::B) => &[Some(b'b')],
+            Some(T::C | T::U) => &[Some(b'c')],
+            Some(T::P) => {
+                return Err(field_err(
+                    "linux.resources.devices",
+                    "a rule for type p (a FIFO) is not a device rule",
+                ))
             }
-            _ => None,
+            // Every type: as such only without numbers (v1's `a` is every
+            // device, whatever numbers follow); with them, both kinds.
+            _ if d.major().is_some_and(|n| n >= 0) || d.minor().is_some_and(|n| n >= 0) => {
+                &[Some(b'c'), Some(b'b')]
+            }
+            _ => &[None],
         };
-        c.device_rules.push(DeviceRule {
-            kind,
-            major: num(d.major())?,
-            minor: num(d.minor())?,
-            access: access.into(),
-        });
+        let (major, minor) = (num(d.major())?, num(d.minor())?);
+        for kind in kinds {
+            c.device_rules.push(DeviceRule {
+                kind: *kind,
+                major,
+                minor,
+                access: access.clone().into(),
+            });
+        }
     }
     Ok(())
 }

@@ -53,7 +53,10 @@ pub fn load(bundle: &Path) -> Result<Spec> {
             "bundle {name}: config.json: {e}"
         )))
     })?;
-    let spec: Spec = serde_json::from_str(&text)
+    let raw: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| invalid(format!("bundle {name}: config.json: {e}")))?;
+    flat::refuse_docker_profile("linux.seccomp", &raw["linux"]["seccomp"])?;
+    let spec: Spec = serde_json::from_value(raw)
         .map_err(|e| invalid(format!("bundle {name}: config.json: {e}")))?;
     let v = spec.version();
     if !VERSIONS
@@ -383,6 +386,15 @@ fn hooks(h: &oci_spec::runtime::Hooks) -> Result<Hooks> {
             })
             .collect()
     };
+    // runc runs them in the container's init, as the container's user
+    // with its capabilities and seccomp; from the shim they would run a
+    // program of the image's with the runtime's.
+    if !list("startContainer", h.start_container())?.is_empty() {
+        return Err(field_err(
+            "hooks.startContainer",
+            "not supported yet (they would run with the runtime's privileges)",
+        ));
+    }
     #[allow(deprecated)]
     let prestart = list("prestart", h.prestart())?;
     let mut create_runtime = prestart;
@@ -390,7 +402,7 @@ fn hooks(h: &oci_spec::runtime::Hooks) -> Result<Hooks> {
     Ok(Hooks {
         create_runtime,
         create_container: list("createContainer", h.create_container())?,
-        start_container: list("startContainer", h.start_container())?,
+
         poststart: list("poststart", h.poststart())?,
         poststop: list("poststop", h.poststop())?,
     })

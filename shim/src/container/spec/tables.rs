@@ -80,14 +80,16 @@ pub fn rlimit_number(name: &str) -> Option<u32> {
     number(&RLIMITS, name)
 }
 
-/// A set's mask, without what this kernel does not have (runc drops those,
-/// with a warning): capset would refuse them.
+/// A set's mask, without what this kernel or this shim does not have (runc
+/// drops the kernel's, with a warning): capset would refuse them.
 pub(super) fn mask(field: &str, set: &Option<oci_spec::runtime::Capabilities>) -> Result<u64> {
     let known = match crate::process::harden::last_cap() {
         n if n >= 63 => u64::MAX,
         n => (1u64 << (n + 1)) - 1,
     };
-    Ok(mask_all(field, set)? & known)
+    // Nor what the shim itself does not have (a sandboxed root may lack
+    // some): no process can give what it has not.
+    Ok(mask_all(field, set)? & known & crate::process::harden::own_permitted())
 }
 
 fn mask_all(field: &str, set: &Option<oci_spec::runtime::Capabilities>) -> Result<u64> {
