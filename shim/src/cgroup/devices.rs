@@ -250,7 +250,16 @@ pub(super) fn restrict_v2(dir: &OwnedFd, path: &str, extra: &[Rule]) -> Result<(
         license: license.as_ptr() as u64,
         ..Default::default()
     };
-    let prog = bpf(BPF_PROG_LOAD, &load).map_err(|e| err("load the program", e))?;
+    // The verifier answers EAGAIN when it is short of something for a
+    // moment (seen under load in the v2 guest): tried again, a few times,
+    // as libbpf tries.
+    let mut tries = 0;
+    let prog = loop {
+        match bpf(BPF_PROG_LOAD, &load) {
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && tries < 5 => tries += 1,
+            r => break r.map_err(|e| err("load the program", e))?,
+        }
+    };
     // SAFETY: BPF_PROG_LOAD returned a new descriptor, ours.
     let prog = unsafe { OwnedFd::from_raw_fd(prog as i32) };
     let attach = AttachAttr {
