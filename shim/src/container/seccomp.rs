@@ -22,7 +22,7 @@ use seccompiler::{
     TargetArch,
 };
 
-use crate::process::syscalls;
+use crate::process::{default_filter, syscalls};
 
 /// What a profile cannot be compiled for.
 #[derive(Debug, thiserror::Error)]
@@ -32,47 +32,6 @@ pub enum SeccompError {
     /// The host cannot do what the profile asks.
     #[error("linux.seccomp: {0}")]
     Unsupported(String),
-}
-
-/// x86_64's x32 ABI (the same architecture, numbers with bit 30) ends the
-/// process, as libseccomp's bad-architecture action does: seccompiler's
-/// filters check the architecture alone, and x32's numbers would reach
-/// their fallback, which a deny-list profile allows.
-fn no_x32() -> Vec<libc::sock_filter> {
-    let ins = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    };
-    vec![
-        ins(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4, 0, 0),
-        ins(
-            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
-            0xc000_003e,
-            0,
-            3,
-        ),
-        ins(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
-        ins(
-            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
-            0x4000_0000,
-            0,
-            1,
-        ),
-        ins(
-            libc::BPF_RET | libc::BPF_K,
-            libc::SECCOMP_RET_KILL_PROCESS,
-            0,
-            0,
-        ),
-        ins(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
-    ]
-}
-
-/// A system call's number on this machine, by its name.
-pub fn syscall_number(name: &str) -> Option<i64> {
-    syscalls::number(name)
 }
 
 fn target() -> Result<TargetArch, SeccompError> {
@@ -188,7 +147,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>, Se
             }
         };
         for name in sc.names() {
-            let Some(nr) = syscall_number(name) else {
+            let Some(nr) = syscalls::number(name) else {
                 continue;
             };
             let (_, by_nr, always) = &mut by_action[slot];
@@ -220,7 +179,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>, Se
     }
     let mut progs = Vec::new();
     if cfg!(target_arch = "x86_64") && !filters.is_empty() {
-        progs.push(no_x32());
+        progs.push(default_filter::x32_guard());
     }
     let compiled: Vec<Vec<libc::sock_filter>> = filters
         .into_iter()
@@ -252,65 +211,15 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<Vec<libc::sock_filter>>, Se
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_table_is_this_abis() {
-        assert_eq!(syscall_number("read"), Some(libc::SYS_read));
-        assert_eq!(syscall_number("keyctl"), Some(libc::SYS_keyctl));
-        assert_eq!(syscall_number("clone3"), Some(libc::SYS_clone3));
-        assert_eq!(syscall_number("no_such_call"), None);
-        assert!(syscalls::known() > 300, "{}", syscalls::known());
-    }
-
     fn profile(v: serde_json::Value) -> LinuxSeccomp {
         serde_json::from_value(v).unwrap()
     }
 
-    /// Runs a classic BPF program over (nr, arch, args), as the kernel
-    /// would: its answer.
-    fn run(prog: &[libc::sock_filter], nr: i64, arch: u32, args: [u64; 6]) -> u32 {
-        let mut data = vec![nr as u32, arch, 0, 0];
-        for a in args {
-            data.extend([a as u32, (a >> 32) as u32]);
-        }
-        let (mut acc, mut pc) = (0u32, 0usize);
-        loop {
-            let i = prog[pc];
-            pc += 1;
-            let class = i.code & 0x07;
-            let src_x = i.code & 0x08 != 0;
-            assert!(!src_x, "X register not modelled");
-            match (class, i.code & 0xf0) {
-                (0x00, _) => acc = data[i.k as usize / 4],
-                (0x04, 0x50) => acc &= i.k,
-                (0x06, _) => return i.k,
-                (0x05, 0x00) => pc += i.k as usize,
-                (0x05, op) => {
-                    let taken = match op {
-                        0x10 => acc == i.k,
-                        0x20 => acc > i.k,
-                        0x30 => acc >= i.k,
-                        0x40 => acc & i.k != 0,
-                        _ => panic!("jump {op:#x}"),
-                    };
-                    pc += if taken { i.jt } else { i.jf } as usize;
-                }
-                other => panic!("instruction {other:?}"),
-            }
-        }
-    }
+    use crate::process::bpf_test::{self, native_arch, run};
 
-    /// The stack's answer: the most severe of its programs'.
+    /// The stack's answer on this machine's architecture.
     fn verdict(progs: &[Vec<libc::sock_filter>], nr: i64, args: [u64; 6]) -> u32 {
-        let arch = if cfg!(target_arch = "x86_64") {
-            0xc000_003e
-        } else {
-            0xc000_00b7
-        };
-        progs
-            .iter()
-            .map(|p| run(p, nr, arch, args))
-            .min_by_key(|r| (r & libc::SECCOMP_RET_ACTION_FULL) as i32)
-            .unwrap_or(libc::SECCOMP_RET_ALLOW)
+        bpf_test::verdict(progs, nr, native_arch(), args)
     }
 
     #[test]
@@ -332,7 +241,7 @@ mod tests {
         let progs = compile(&p).unwrap();
         let allow = libc::SECCOMP_RET_ALLOW;
         let errno = |e: i32| libc::SECCOMP_RET_ERRNO | e as u32;
-        let n = |name| syscall_number(name).unwrap();
+        let n = |name| syscalls::number(name).unwrap();
         assert_eq!(verdict(&progs, n("read"), [0; 6]), allow);
         assert_eq!(verdict(&progs, n("clone3"), [0; 6]), errno(libc::ENOSYS));
         assert_eq!(verdict(&progs, n("openat"), [0; 6]), errno(libc::EPERM));

@@ -11,8 +11,8 @@
 //! docker's profile is an allow-list of some 370 calls; this is the
 //! deny-list of what it blocks among the calls a container could make, so
 //! a system call newer than both is allowed here and refused there. Built
-//! by the shim (the numbers are this kernel ABI's, syscalls.rs), loaded
-//! by the init as the key management filter was (identity.rs).
+//! by the shim (the numbers are this kernel ABI's, syscalls.rs), loaded by
+//! the init right before its exec, as a spec's profile is (identity.rs).
 
 use super::syscalls;
 
@@ -137,20 +137,36 @@ const ARM_DENIED: [(&str, u32); 7] = [
 ];
 const ARM_CLONE: u32 = 120;
 
-/// The filter for a container whose bounding set is `caps`: empty where
-/// this build has no system call table (the key management filter of
-/// harden.rs is then what it gets).
+/// x86_64's x32 ABI (the same architecture, numbers with bit 30) ends the
+/// process, as libseccomp's bad-architecture action does: for a spec's
+/// profile (container/seccomp.rs), whose seccompiler filters check the
+/// architecture alone, so that x32's numbers would reach their fallback,
+/// which a deny-list profile allows.
+pub fn x32_guard() -> Vec<libc::sock_filter> {
+    const JGE: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+    vec![
+        ins(LOAD, 4, 0, 0),
+        ins(JEQ, X86_64, 0, 3),
+        ins(LOAD, 0, 0, 0),
+        ins(JGE, 0x4000_0000, 0, 1),
+        ins(RET, libc::SECCOMP_RET_KILL_PROCESS, 0, 0),
+        ins(RET, ALLOW, 0, 0),
+    ]
+}
+
+const X86_64: u32 = 0xc000_003e;
+
+/// The filter for a container whose bounding set is `caps`: empty on an
+/// architecture other than x86_64 and aarch64 (the container then gets a
+/// session keyring of its own, harden.rs).
 pub fn build(caps: u64) -> Vec<libc::sock_filter> {
     let (native_arch, compat_arch) = if cfg!(target_arch = "x86_64") {
-        (0xc000_003e_u32, 0x4000_0003_u32)
+        (X86_64, 0x4000_0003_u32)
     } else if cfg!(target_arch = "aarch64") {
         (0xc000_00b7, 0x4000_0028)
     } else {
         return Vec::new();
     };
-    if syscalls::known() == 0 {
-        return Vec::new();
-    }
     let has = |cap: u32| caps & (1 << cap) != 0;
     let denied = DENIED
         .iter()
@@ -192,8 +208,8 @@ pub fn build(caps: u64) -> Vec<libc::sock_filter> {
             &one(syscalls::compat_number, "clone3"),
         )
     };
-    // The architecture first; another ABI than these two is let through,
-    // as the key management filter let it.
+    // The architecture first: a machine's kernel takes calls of these two
+    // only; anything else falls through to allowed.
     let mut p = vec![
         ins(LOAD, 4, 0, 0),
         ins(JEQ, native_arch, 1, 0),
@@ -210,22 +226,10 @@ pub fn build(caps: u64) -> Vec<libc::sock_filter> {
 mod tests {
     use super::*;
 
-    /// The filter, run by an interpreter of the classic BPF it uses.
+    use crate::process::bpf_test::run;
+
     fn verdict(p: &[libc::sock_filter], arch: u32, nr: u32, arg0: u64) -> u32 {
-        let data = [nr, arch, 0, 0, arg0 as u32, (arg0 >> 32) as u32];
-        let (mut acc, mut pc) = (0u32, 0usize);
-        loop {
-            let i = p[pc];
-            pc += 1;
-            match i.code {
-                LOAD => acc = data[i.k as usize / 4],
-                RET => return i.k,
-                JA => pc += i.k as usize,
-                JEQ => pc += if acc == i.k { i.jt } else { i.jf } as usize,
-                JSET => pc += if acc & i.k != 0 { i.jt } else { i.jf } as usize,
-                other => panic!("instruction {other:#x}"),
-            }
-        }
+        run(p, nr as i64, arch, [arg0, 0, 0, 0, 0, 0])
     }
 
     #[test]

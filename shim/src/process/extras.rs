@@ -117,6 +117,9 @@ pub fn write_sysctls(x: &Extras) -> Result<(), Fault> {
 /// Makes each device node (and the directories it is in), with its mode
 /// exactly and its owner.
 pub fn make_devices(x: &Extras) -> Result<(), Fault> {
+    if x.devices.is_empty() {
+        return Ok(());
+    }
     let old = sys::umask(0);
     let r = x
         .devices

@@ -1,9 +1,10 @@
-//! What the init does before it reports ready: docker's default
-//! confinement. Masked and read-only paths in the container's own mount
-//! namespace, docker's default capability set (every other capability
-//! dropped from the bounding, effective, permitted and inheritable sets, and
-//! no ambient ones), `no_new_privs`, and no way to the kernel's keyrings.
-//! `--privileged` skips all of it, and has a session keyring of its own.
+//! docker's default confinement, in the init: masked and read-only paths in
+//! the container's own mount namespace, the capability sets (docker's
+//! default set, every other capability dropped from the bounding,
+//! effective, permitted and inheritable sets, and no ambient ones, unless
+//! a spec says otherwise), `no_new_privs`. The kernel's keyrings are
+//! refused by docker's seccomp (default_filter.rs); a container without
+//! it gets a session keyring of its own, as runc gives every one.
 
 use std::ffi::{CStr, CString};
 
@@ -76,14 +77,24 @@ pub fn last_cap() -> u32 {
 pub fn own_permitted() -> u64 {
     static OWN: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *OWN.get_or_init(|| {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("CapPrm:"))
-                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            })
-            .unwrap_or(u64::MAX)
+        let header = CapHeader {
+            version: CAP_VERSION_3,
+            pid: 0,
+        };
+        let mut data = [CapData::default(); 2];
+        // SAFETY: capget(2) of this process into two structs of ours, the
+        // version 3 layout the header names.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_capget,
+                &header as *const CapHeader,
+                data.as_mut_ptr(),
+            )
+        };
+        if r != 0 {
+            return u64::MAX;
+        }
+        u64::from(data[0].permitted) | u64::from(data[1].permitted) << 32
     })
 }
 
@@ -267,8 +278,9 @@ pub fn set_caps(caps: &CapSets, no_new_privs: bool) -> Result<(), Fault> {
 }
 
 /// A session keyring of the container's own, as runc gives each: without
-/// it, a privileged container (which can reach keyrings: no filter) would
-/// share the session keyring the shim was started in.
+/// it, a container that can reach keyrings (privileged, or without
+/// docker's seccomp) would share the session keyring the shim was started
+/// in.
 pub fn own_keyring() -> Result<(), Fault> {
     // A null name: a new anonymous keyring ("_ses").
     Fault::check(
@@ -279,152 +291,9 @@ pub fn own_keyring() -> Result<(), Fault> {
     Ok(())
 }
 
-/// The system calls of the kernel's key management, refused with EPERM as
-/// docker's default seccomp profile refuses them: keyrings are not
-/// namespaced, and the user keyring of uid 0 is every root process's on the
-/// host; and without a keyring of its own, its session keyring is the
-/// shim's. A privileged container, which has no filter, gets one (see
-/// [`own_keyring`]).
-///
-/// add_key, request_key and keyctl, by architecture (`seccomp_data.arch`),
-/// as numbered there; a 64-bit process can also call the 32-bit ABI of its
-/// machine (`int 0x80`, compat ARM), which has numbers of its own.
-const X86_64: (u32, [u32; 3]) = (0xc000_003e, [248, 249, 250]);
-const I386: (u32, [u32; 3]) = (0x4000_0003, [286, 287, 288]);
-const AARCH64: (u32, [u32; 3]) = (0xc000_00b7, [217, 218, 219]);
-const ARM: (u32, [u32; 3]) = (0x4000_0028, [309, 310, 311]);
-/// The x32 ABI's syscalls are x86_64's numbers (arch x86_64) with this bit.
-const X32_BIT: u32 = 0x4000_0000;
-
-const fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-const fn jeq(k: u32, jt: u8, jf: u8) -> libc::sock_filter {
-    libc::sock_filter {
-        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
-        jt,
-        jf,
-        k,
-    }
-}
-
-/// A word of `seccomp_data` at an offset: the syscall's number at 0, the
-/// architecture at 4.
-const LOAD: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-const AND: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
-const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
-const DENY: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
-
-/// The filter of a machine whose native ABI is `native` and whose other
-/// ABI is `compat`: each architecture's three numbers denied (every test
-/// of a number jumps to the last instruction), anything else allowed.
-/// `x32`: the native numbers may carry [`X32_BIT`].
-const fn key_filter(
-    native: (u32, [u32; 3]),
-    compat: (u32, [u32; 3]),
-    x32: bool,
-) -> [libc::sock_filter; 15] {
-    let (n, c) = (native.1, compat.1);
-    // Without x32, the mask leaves the number as it is.
-    let mask = if x32 { !X32_BIT } else { !0 };
-    [
-        stmt(LOAD, 4),
-        jeq(native.0, 0, 6),
-        stmt(LOAD, 0),
-        stmt(AND, mask),
-        jeq(n[0], 9, 0),
-        jeq(n[1], 8, 0),
-        jeq(n[2], 7, 0),
-        stmt(RET, ALLOW),
-        jeq(compat.0, 0, 4),
-        stmt(LOAD, 0),
-        jeq(c[0], 3, 0),
-        jeq(c[1], 2, 0),
-        jeq(c[2], 1, 0),
-        stmt(RET, ALLOW),
-        stmt(RET, DENY),
-    ]
-}
-
-const KEY_FILTER_X86_64: [libc::sock_filter; 15] = key_filter(X86_64, I386, true);
-const KEY_FILTER_AARCH64: [libc::sock_filter; 15] = key_filter(AARCH64, ARM, false);
-
-/// Installs the key management filter (after `no_new_privs`, which lets a
-/// filter in without CAP_SYS_ADMIN). Until a bundle brings docker's whole
-/// seccomp profile, this is the one part of it the host mode cannot do
-/// without: the rest of docker's confinement is already in the mounts and
-/// the capabilities. (Elsewhere than x86_64 and aarch64, none.)
-pub fn refuse_keyrings() -> Result<(), Fault> {
-    let filter: &[libc::sock_filter] = if cfg!(target_arch = "x86_64") {
-        &KEY_FILTER_X86_64
-    } else if cfg!(target_arch = "aarch64") {
-        &KEY_FILTER_AARCH64
-    } else {
-        return Ok(());
-    };
-    let prog = libc::sock_fprog {
-        len: filter.len() as u16,
-        filter: filter.as_ptr() as *mut libc::sock_filter,
-    };
-    Fault::check(sys::seccomp_filter(&prog), Step::Seccomp, 0)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The filter, run by a small interpreter of the classic BPF it uses.
-    fn verdict(filter: &[libc::sock_filter], arch: u32, nr: u32) -> u32 {
-        let data = [nr, arch];
-        let (mut acc, mut pc) = (0u32, 0usize);
-        loop {
-            let i = filter[pc];
-            pc += 1;
-            match i.code {
-                LOAD => acc = data[i.k as usize / 4],
-                AND => acc &= i.k,
-                RET => return i.k,
-                _ => pc += if acc == i.k { i.jt } else { i.jf } as usize,
-            }
-        }
-    }
-
-    #[test]
-    fn the_key_syscalls_are_refused_on_every_abi_and_nothing_else() {
-        for (filter, abis, x32) in [
-            (&KEY_FILTER_X86_64, [X86_64, I386], true),
-            (&KEY_FILTER_AARCH64, [AARCH64, ARM], false),
-        ] {
-            for (arch, nrs) in abis {
-                for nr in nrs {
-                    assert_eq!(verdict(filter, arch, nr), DENY, "{arch:#x} {nr}");
-                }
-                for other in [0, 1, 59, 247, 251, 285, 289, 308, 312] {
-                    assert_eq!(verdict(filter, arch, other), ALLOW, "{arch:#x} {other}");
-                }
-            }
-            // The x32 ABI: x86_64's numbers with the x32 bit.
-            let x32_keyctl = verdict(filter, abis[0].0, 250 | X32_BIT);
-            assert_eq!(x32_keyctl == DENY, x32 && abis[0].1[2] == 250);
-            // Another architecture altogether: nothing to say.
-            assert_eq!(verdict(filter, 0xdead, 250), ALLOW);
-        }
-        // And the numbers are this machine's own.
-        if cfg!(target_arch = "x86_64") {
-            assert_eq!(
-                X86_64.1,
-                [libc::SYS_add_key, libc::SYS_request_key, libc::SYS_keyctl].map(|n| n as u32)
-            );
-        }
-    }
 
     #[test]
     fn the_default_set_is_dockers() {

@@ -7,8 +7,8 @@
 //! CAP_SYS_RESOURCE), the bounding set, then the user switch with the
 //! permitted set kept (PR_SET_KEEPCAPS), then the capability sets the spec
 //! gives, which for a user other than root are usually empty (docker's).
-//! The key management filter goes in before the switch, while the init
-//! still has CAP_SYS_ADMIN.
+//! A seccomp profile goes in there too when there is no no_new_privs
+//! (while the init still has CAP_SYS_ADMIN); with it, right before exec.
 
 use super::harden::{self, CapSets};
 use super::report::{Fault, Step};
@@ -40,14 +40,12 @@ pub struct Identity {
     /// None: every capability (privileged).
     pub caps: Option<CapSets>,
     pub no_new_privs: bool,
-    /// docker's refusal of the kernel's key management (harden.rs), for a
-    /// container of Create's flat fields; a spec's container has the
-    /// spec's seccomp, and a session keyring of its own, as runc gives.
-    pub key_filter: bool,
-    /// docker's default filter (default_filter.rs), built for its
-    /// capabilities; empty: the key management filter alone.
-    pub docker_filter: Filters,
-    /// The spec's seccomp profile: loaded right before exec when it has
+    /// It has docker's default seccomp (default_filter.rs, in `filters`),
+    /// which refuses the kernel's keyrings; without it, a session keyring
+    /// of its own (harden.rs), as runc gives.
+    pub docker_seccomp: bool,
+    /// Its seccomp programs (a spec's profile, or docker's): loaded right
+    /// before exec when it has
     /// no_new_privs, which lets a filter in without CAP_SYS_ADMIN (as late
     /// as it can be: the init's own last calls need not be allowed);
     /// without, while the init still has CAP_SYS_ADMIN, as runc does.
@@ -65,17 +63,13 @@ impl Default for Identity {
             rlimits: Vec::new(),
             caps: Some(CapSets::docker()),
             no_new_privs: true,
-            key_filter: true,
-            docker_filter: Filters::default(),
+            docker_seccomp: false,
             filters: Filters::default(),
         }
     }
 }
 
 /// Takes on `id`: see the module's order. `last_cap` is the kernel's.
-/// The key management filter (harden.rs), when asked, goes in while
-/// CAP_SYS_ADMIN is still there (a spec need not ask for no_new_privs,
-/// without which a filter needs it).
 pub fn assume(id: &Identity, last_cap: u32) -> Result<(), Fault> {
     for (i, (resource, soft, hard)) in id.rlimits.iter().enumerate() {
         Fault::check(
@@ -89,18 +83,6 @@ pub fn assume(id: &Identity, last_cap: u32) -> Result<(), Fault> {
     }
     if let Some(caps) = &id.caps {
         harden::drop_bounding(last_cap, caps)?;
-    }
-    if id.key_filter {
-        match id.docker_filter.0.first() {
-            Some(prog) => {
-                let fprog = libc::sock_fprog {
-                    len: prog.len() as u16,
-                    filter: prog.as_ptr() as *mut libc::sock_filter,
-                };
-                Fault::check(sys::seccomp_filter(&fprog), Step::Seccomp, 0)?;
-            }
-            None => harden::refuse_keyrings()?,
-        }
     }
     if !id.no_new_privs {
         load_filters(id)?;

@@ -110,7 +110,8 @@ pub struct InitPlan {
     hooks_pause: bool,
     /// It joined its cgroup already (for the hooks).
     joined: bool,
-    /// The paths masked and made read-only (docker's, or a spec's).
+    /// The paths masked and made read-only (docker's, or a spec's: see
+    /// [`InitPlan::with_paths`]; none until then).
     masked: Vec<CString>,
     readonly: Vec<CString>,
     /// It holds the host's cgroup root at CGROUP_FD (the holder's view, or,
@@ -160,8 +161,8 @@ impl InitPlan {
             hooks_pause: false,
             joined: false,
             identity: Identity::default(),
-            masked: harden::MASKED_PATHS.iter().map(|p| (*p).into()).collect(),
-            readonly: harden::READONLY_PATHS.iter().map(|p| (*p).into()).collect(),
+            masked: Vec::new(),
+            readonly: Vec::new(),
             cgroup_fd: false,
         })
     }
@@ -177,8 +178,8 @@ impl InitPlan {
         self
     }
 
-    /// Masking `masked` and making `readonly` read-only (not docker's
-    /// lists); a path with a NUL byte is refused.
+    /// Masking `masked` and making `readonly` read-only; a path with a NUL
+    /// byte is refused.
     pub fn with_paths(
         mut self,
         masked: &[String],
@@ -535,10 +536,9 @@ fn setup_late(plan: &mut InitPlan) -> Result<(), Fault> {
     if !host.is_empty() {
         Fault::check(sys::sethostname(host), Step::Hostname, 0)?;
     }
-    // With docker's filter, it cannot reach a keyring at all
-    // (refuse_keyrings); without, as runc does, a session keyring of its
-    // own.
-    if !plan.identity.key_filter {
+    // With docker's seccomp, it cannot reach a keyring at all; without, as
+    // runc does, a session keyring of its own.
+    if !plan.identity.docker_seccomp {
         harden::own_keyring()?;
     }
     let names = relay::decode_join(&plan.join_buf[..plan.join_len])

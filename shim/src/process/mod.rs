@@ -16,6 +16,8 @@
 
 mod ack;
 pub mod ahead;
+#[cfg(test)]
+pub mod bpf_test;
 mod clone;
 mod cpath;
 pub mod default_filter;

@@ -25,7 +25,20 @@ pub fn x32_number(name: &str) -> Option<i64> {
     find(SYSCALLS_X32, name)
 }
 
-/// How many the native table has (none: the headers were not found).
-pub fn known() -> usize {
-    SYSCALLS.len()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_are_this_abis() {
+        assert_eq!(number("read"), Some(libc::SYS_read));
+        assert_eq!(number("keyctl"), Some(libc::SYS_keyctl));
+        assert_eq!(number("clone3"), Some(libc::SYS_clone3));
+        assert_eq!(number("no_such_call"), None);
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(compat_number("keyctl"), Some(288));
+            assert_eq!(x32_number("keyctl"), Some(0x4000_0000 + 250));
+            assert_eq!(x32_number("kexec_load"), Some(0x4000_0000 + 528));
+        }
+    }
 }

@@ -217,17 +217,17 @@ pub fn apply(spec: &Spec, c: &mut ContainerConfig) -> Result<()> {
         rlimits,
         caps,
         no_new_privs: process.no_new_privileges().unwrap_or(false),
-        // docker's filter for its own kind of container; a bundle's is
-        // its spec's seccomp.
-        key_filter: c.bundle.is_none() && !c.privileged && c.seccomp_profile.is_empty(),
-        docker_filter: Filters::default(),
+        docker_seccomp: false,
         filters: Filters::default(),
     };
-    if c.identity.key_filter {
+    // docker's seccomp for its own kind of container (Create's fields,
+    // without a profile of their own); a bundle's is its spec's.
+    if c.bundle.is_none() && !c.privileged && c.seccomp_profile.is_empty() {
         let bounding = c.identity.caps.map_or(u64::MAX, |k| k.bounding);
         let prog = crate::process::default_filter::build(bounding);
         if !prog.is_empty() {
-            c.identity.docker_filter = Filters(vec![prog]);
+            c.identity.filters = Filters(vec![prog]);
+            c.identity.docker_seccomp = true;
         }
     }
     if process
@@ -472,7 +472,8 @@ mod tests {
         let caps = c.identity.caps.unwrap();
         assert_eq!(caps.bounding, crate::process::harden::default_cap_mask());
         assert_eq!(caps.effective | caps.permitted, 0);
-        assert!(c.identity.no_new_privs && c.identity.key_filter);
+        assert!(c.identity.no_new_privs && c.identity.docker_seccomp);
+        assert_eq!(c.identity.filters.0.len(), 1);
         assert_eq!(c.limits.memory_limit_bytes, 64 << 20);
         assert_eq!(c.limits.nano_cpus, 500_000_000);
         assert_eq!(c.limits.pids_limit, 10);
@@ -490,7 +491,8 @@ mod tests {
         };
         let spec = resolve(&p).unwrap();
         apply(&spec, &mut p).unwrap();
-        assert!(p.identity.caps.is_none() && !p.identity.key_filter);
+        assert!(p.identity.caps.is_none() && !p.identity.docker_seccomp);
+        assert!(p.identity.filters.0.is_empty());
         assert!(p.masked_paths.is_empty() && p.root.is_none());
     }
 
