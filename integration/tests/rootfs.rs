@@ -459,12 +459,13 @@ async fn bad_bundles_get_one_line_and_leave_nothing() {
             "docker's profile format (archMap, includes, excludes) is not supported",
         ),
         (
-            "startContainer",
+            "hook timeout",
             Box::new(|s| {
-                s["hooks"] = serde_json::json!({"startContainer": [{"path": "/bin/true"}]})
+                s["hooks"] =
+                    serde_json::json!({"startContainer": [{"path": "/bin/true", "timeout": 0}]})
             }),
             Code::InvalidArgument,
-            "hooks.startContainer: not supported yet",
+            "hooks.startContainer[0]: timeout must be 1 or more seconds",
         ),
         (
             "seccomp notify",
@@ -768,34 +769,68 @@ fn the_spec_that_ran_is_kept() {
 }
 
 /// How an orchestrator hands a container its network: a namespace path
-/// in the spec is joined. (`ip netns add` would make the path, but also
-/// turns /run/netns into a mount of its own on the host, which stays; a
-/// process's own `/proc/PID/ns/net` is as good a path.)
+/// in the spec, made by `ip netns add` as CNI tooling makes them, is
+/// joined.
 #[test]
 fn a_network_namespace_path_is_joined() {
     let t = TestRoot::new("netns");
-    let mut holder = std::process::Command::new("unshare")
-        .args(["--net", "sleep", "100"])
-        .spawn()
-        .unwrap();
-    let path = format!("/proc/{}/ns/net", holder.id());
-    // Once unshare has made it (and exec'd sleep).
-    let ino = eventually(Duration::from_secs(5), || {
+    let ns = NetNs::add(&format!("mydocker-test-{}", std::process::id()));
+    let ino = {
         use std::os::unix::fs::MetadataExt;
-        let ns = std::fs::metadata(&path).ok()?.ino();
-        let mine = std::fs::metadata("/proc/self/ns/net").ok()?.ino();
-        (ns != mine).then_some(ns)
-    })
-    .expect("a network namespace of the helper's");
+        std::fs::metadata(&ns.path).unwrap().ino()
+    };
     let dir = Scratch::new(&t, "bun");
     let mut spec = runc_spec(&["readlink", "/proc/self/ns/net"]);
-    spec["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": path});
+    spec["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": ns.path});
     let b = bundle(&dir.0.join("bun"), &spec);
     let out = t.ctl_output(&["run", "--rm", "--bundle", s(&b)]);
-    let _ = holder.kill();
-    let _ = holder.wait();
+    drop(ns);
     assert_eq!(ok(&out), format!("net:[{ino}]\n"));
     t.finish();
+}
+
+/// A network namespace of `ip netns add`'s, deleted when it goes. `ip`
+/// turns /run/netns into a mount of its own the first time; that mount
+/// goes too, when this made it and nothing else is in it.
+struct NetNs {
+    name: String,
+    path: String,
+    made_run_netns: bool,
+}
+
+impl NetNs {
+    fn add(name: &str) -> Self {
+        let mounted = || {
+            std::fs::read_to_string("/proc/self/mountinfo")
+                .unwrap()
+                .lines()
+                .any(|l| l.split(' ').nth(4) == Some("/run/netns"))
+        };
+        let made_run_netns = !mounted();
+        let st = std::process::Command::new("ip")
+            .args(["netns", "add", name])
+            .status()
+            .expect("ip (iproute2)");
+        assert!(st.success());
+        Self {
+            name: name.into(),
+            path: format!("/run/netns/{name}"),
+            made_run_netns,
+        }
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &self.name])
+            .status();
+        let empty = std::fs::read_dir("/run/netns").is_ok_and(|mut d| d.next().is_none());
+        if self.made_run_netns && empty {
+            let _ = nix::mount::umount2("/run/netns", nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_dir("/run/netns");
+        }
+    }
 }
 
 /// A bundle's seccomp profile is compiled and loaded: mode 2, and the
@@ -1186,6 +1221,90 @@ async fn hooks_run_in_order_with_the_state() {
         let e = create_bundle(&t, "hk1", &bad).await.unwrap_err();
         assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
         assert_eq!(e.message(), says);
+    }
+    t.finish();
+}
+
+/// startContainer hooks run in the container, at Start, before its
+/// command: in its root and PID namespace, as its user with its
+/// capabilities, in order, each with the state on its stdin. One that
+/// fails, is missing or outlives its timeout fails the start with one
+/// line naming it; the command never runs, and nothing is left.
+#[test]
+fn start_container_hooks_run_in_the_container_before_the_command() {
+    let t = TestRoot::new("shooks");
+    let dir = Scratch::new(&t, "bun");
+    // /dev/shm is the container's own tmpfs: what a hook writes there,
+    // only a process in the container's root can read.
+    let first = "cat > /dev/shm/state; id -u > /dev/shm/uid; echo one >> /dev/shm/order; \
+                 readlink /proc/self/ns/pid > /dev/shm/pidns; \
+                 grep CapEff /proc/self/status > /dev/shm/cap";
+    let mut spec = runc_spec(&[
+        "sh",
+        "-c",
+        "cat /dev/shm/state; echo; cat /dev/shm/uid /dev/shm/order; \
+         readlink /proc/self/ns/pid; cat /dev/shm/pidns; \
+         grep CapEff /proc/self/status; cat /dev/shm/cap",
+    ]);
+    spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    spec["hooks"] = serde_json::json!({"startContainer": [
+        {"path": "/bin/sh", "args": ["sh", "-c", first], "timeout": 5},
+        {"path": "/bin/sh", "args": ["sh", "-c", "echo two >> /dev/shm/order"]},
+    ]});
+    let b = bundle(&dir.0.join("bun"), &spec);
+    let out = run(&t, &["--bundle", s(&b)]);
+    let mut lines = out.lines();
+    let state: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(state["status"], "created", "{state}");
+    assert_eq!(state["bundle"], s(&b), "{state}");
+    assert!(state["pid"].as_u64().is_some_and(|p| p > 1), "{state}");
+    assert!(
+        state["id"].as_str().is_some_and(|i| i.len() == 64),
+        "{state}"
+    );
+    let rest: Vec<&str> = lines.collect();
+    assert_eq!(rest[..3], ["1000", "one", "two"], "{out}");
+    assert_eq!(rest[3], rest[4], "the hook's PID namespace: {out}");
+    assert_eq!(rest[5], rest[6], "the hook's capabilities: {out}");
+    assert!(!Path::new("/dev/shm/state").exists());
+
+    // Failures: the command (which would leave a mark) never runs.
+    let mark = dir.0.join("mark");
+    for (hook, says) in [
+        (
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}),
+            "hook startContainer[0] \"/bin/sh\": exited 3",
+        ),
+        (
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -9 $$"]}),
+            "hook startContainer[0] \"/bin/sh\": killed by signal 9 (SIGKILL)",
+        ),
+        (
+            serde_json::json!({"path": "/nope"}),
+            "hook startContainer[0] \"/nope\": start: No such file or directory",
+        ),
+        (
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}),
+            "hook startContainer[0] \"/bin/sh\": did not finish within its timeout of 1s",
+        ),
+    ] {
+        let mut spec = runc_spec(&["sh", "-c", "echo ran > /mark/it"]);
+        spec["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"destination": "/mark", "type": "bind",
+                                     "source": s(&mark), "options": ["rbind"]}));
+        std::fs::create_dir_all(&mark).unwrap();
+        spec["hooks"] = serde_json::json!({"startContainer": [hook]});
+        let bad = bundle(&dir.0.join("bad"), &spec);
+        let began = std::time::Instant::now();
+        let out = t.ctl_output(&["run", "--rm", "--bundle", s(&bad)]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{err}");
+        assert!(err.contains(says), "{says}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(began.elapsed() < Duration::from_secs(10));
+        assert!(!mark.join("it").exists(), "{says}: the command ran");
     }
     t.finish();
 }

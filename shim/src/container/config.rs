@@ -155,6 +155,12 @@ impl ContainerConfig {
                 .chain(self.sysctls.iter().map(|(k, _)| k.clone()))
                 .collect(),
             devices: self.devices.iter().map(|d| d.path.clone()).collect(),
+            start_hooks: self
+                .hooks
+                .start_container
+                .iter()
+                .map(|h| h.path.to_string_lossy().into_owned())
+                .collect(),
         }
     }
 

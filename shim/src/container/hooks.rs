@@ -1,15 +1,17 @@
 //! A container's hooks, at the points of its life the OCI spec names:
 //! createRuntime and createContainer at Create (the init waits for them,
 //! its namespaces made and its cgroup joined, its root not yet entered),
-//! poststart after Start, poststop once the container is removed. Each
-//! gets the container's state on its stdin. (startContainer hooks are
-//! refused, spec/mod.rs: they belong in the init.)
+//! startContainer by the init itself at Start, before the command
+//! (process/start_hooks.rs), poststart after Start, poststop once the
+//! container is removed. Each gets the container's state on its stdin.
 
 use std::path::Path;
 
 use nix::unistd::Pid;
 
 use crate::process::hooks::{self, Hook, HookError, Place};
+use crate::process::relay::RelayError;
+use crate::process::start_hooks::StartHook;
 
 /// The hooks of a spec, by the point they run at (`prestart`, deprecated,
 /// runs first of createRuntime's, as runc runs it).
@@ -17,6 +19,7 @@ use crate::process::hooks::{self, Hook, HookError, Place};
 pub struct Hooks {
     pub create_runtime: Vec<Hook>,
     pub create_container: Vec<Hook>,
+    pub start_container: Vec<Hook>,
     pub poststart: Vec<Hook>,
     pub poststop: Vec<Hook>,
 }
@@ -67,4 +70,12 @@ pub fn run_logged(kind: &str, list: &[Hook], state: &[u8]) {
             tracing::warn!(error = %e, "hook failed");
         }
     }
+}
+
+/// The startContainer hooks, as the init runs them (a NUL byte in a
+/// string is refused).
+pub fn for_init(list: &[Hook]) -> Result<Vec<StartHook>, RelayError> {
+    list.iter()
+        .map(|h| StartHook::new(&h.path.to_string_lossy(), &h.args, &h.env, h.timeout))
+        .collect()
 }

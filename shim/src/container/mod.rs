@@ -314,13 +314,33 @@ impl Container {
         .with_paths(&config.masked_paths, &config.readonly_paths)?
         .with_netns(config.netns.as_deref())?
         .with_extras(extras)
-        .with_hooks_pause(config.hooks.at_create());
+        .with_hooks_pause(config.hooks.at_create())
+        .with_start_hooks(hooks::for_init(&config.hooks.start_container)?);
         let stdio = ChildStdio {
             stdin: ends.stdin,
             stdout: ends.stdout,
             stderr: ends.stderr,
         };
-        let init = spawn::spawn_init(stdio, join, plan)?;
+        let mut init = spawn::spawn_init(stdio, join, plan)?;
+        if let Some(fd) = init.hook_state.take() {
+            // What its startContainer hooks read, now that its pid is
+            // known; the init has its own copy of the memfd.
+            let bundle = config.bundle.as_deref().unwrap_or(dir);
+            let state = hooks::state(
+                &config.id,
+                "created",
+                Some(init.pid),
+                bundle,
+                &config.annotations,
+            );
+            if let Err(e) = std::io::Write::write_all(&mut std::fs::File::from(fd), &state) {
+                init.setup.end();
+                return Err(ContainerError::Sys {
+                    what: "write the startContainer hooks' state",
+                    source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                });
+            }
+        }
         Ok((init, command, opened))
     }
 

@@ -28,6 +28,7 @@ pub struct Names {
     pub readonly: Vec<String>,
     pub sysctls: Vec<String>,
     pub devices: Vec<String>,
+    pub start_hooks: Vec<String>,
 }
 
 impl Names {
@@ -139,8 +140,33 @@ pub fn describe_with(
         Step::Sysctl => format!("set sysctl {}: {desc}", named(&names.sysctls)),
         Step::Device => format!("make device {}: {desc}", named(&names.devices)),
         Step::Hooks => "init: waited for hooks where it should have failed".into(),
+        Step::StartHook | Step::StartHookSpawn | Step::StartHookTimeout => {
+            let hook = format!(
+                "hook startContainer[{item}] {}",
+                mydocker::brief(&named(&names.start_hooks))
+            );
+            match step {
+                Step::StartHookSpawn => format!("{hook}: start: {desc}"),
+                Step::StartHookTimeout => {
+                    format!("{hook}: did not finish within its timeout of {}s", r.errno)
+                }
+                _ => format!("{hook}: {}", wait_status(r.errno)),
+            }
+        }
     };
     (exit_code(step, r.errno), msg)
+}
+
+/// A wait status in words, as the shim's own hooks say it.
+fn wait_status(ws: i32) -> String {
+    if libc::WIFEXITED(ws) {
+        return format!("exited {}", libc::WEXITSTATUS(ws));
+    }
+    let sig = libc::WTERMSIG(ws);
+    match nix::sys::signal::Signal::try_from(sig) {
+        Ok(s) => format!("killed by signal {sig} ({s})"),
+        Err(_) => format!("killed by signal {sig}"),
+    }
 }
 
 /// Longest single argument or environment string execve takes, with its NUL

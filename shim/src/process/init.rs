@@ -33,6 +33,7 @@ use super::mounts;
 use super::relay::{self, RelayError, Report};
 use super::report::{fail, send, Fault, Step, EXIT_SETUP};
 use super::rootfs::{self, RootPlan};
+use super::start_hooks::{self, StartHook};
 use super::sys;
 use super::terminal;
 
@@ -110,6 +111,8 @@ pub struct InitPlan {
     hooks_pause: bool,
     /// It joined its cgroup already (for the hooks).
     joined: bool,
+    /// The startContainer hooks it runs at Start (start_hooks.rs).
+    start_hooks: Vec<StartHook>,
     /// The paths masked and made read-only (docker's, or a spec's: see
     /// [`InitPlan::with_paths`]; none until then).
     masked: Vec<CString>,
@@ -160,6 +163,7 @@ impl InitPlan {
             extras: Extras::default(),
             hooks_pause: false,
             joined: false,
+            start_hooks: Vec::new(),
             identity: Identity::default(),
             masked: Vec::new(),
             readonly: Vec::new(),
@@ -211,6 +215,18 @@ impl InitPlan {
         self
     }
 
+    /// Running `hooks` at Start, before the command.
+    pub fn with_start_hooks(mut self, hooks: Vec<StartHook>) -> Self {
+        self.start_hooks = hooks;
+        self
+    }
+
+    /// Whether it runs startContainer hooks (and needs their state at
+    /// HOOK_STATE_FD).
+    pub fn has_start_hooks(&self) -> bool {
+        !self.start_hooks.is_empty()
+    }
+
     /// With the spec's sysctls and device nodes.
     pub fn with_extras(mut self, extras: Extras) -> Self {
         self.extras = extras;
@@ -236,6 +252,7 @@ impl InitPlan {
             readonly: list(&self.readonly),
             sysctls: self.extras.sysctl_names(),
             devices: self.extras.device_names(),
+            start_hooks: self.start_hooks.iter().map(StartHook::name).collect(),
         }
     }
 }
@@ -602,6 +619,14 @@ fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fau
     let _ = unsafe { sys::close(CMD_FD) };
     let cmd = relay::decode_command(&plan.buf, &mut plan.ptrs).map_err(decode_fault)?;
     Fault::check(sys::chdir(cmd.cwd), Step::Chdir, 0)?;
+    // dup2 cleared close-on-exec on the status pipe: set it again, so that a
+    // successful exec closes it and the shim reads EOF (and no hook holds
+    // it). (Signals and every other descriptor of the shim's were dealt
+    // with in spawn.rs.)
+    let _ = sys::set_cloexec(STATUS_FD);
+    // In the container's root and namespaces, as its user, before the
+    // command's directory and program are looked for (runc's order).
+    start_hooks::run_all(&plan.start_hooks)?;
     // SAFETY: decode_command put a C string pointer in ptrs[0].
     let name = unsafe { CStr::from_ptr(plan.ptrs[0]) };
     let mut path_buf = [0u8; PATH_BUF];
@@ -611,10 +636,6 @@ fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fau
             errno: e as i32,
             item: 0,
         })?;
-    // dup2 cleared close-on-exec on the status pipe: set it again, so that a
-    // successful exec closes it and the shim reads EOF. (Signals and every
-    // other descriptor of the shim's were dealt with in spawn.rs.)
-    let _ = sys::set_cloexec(STATUS_FD);
     if plan.identity.no_new_privs {
         identity::load_filters(&plan.identity)?;
     }

@@ -38,6 +38,7 @@ pub mod report;
 pub mod rootfs;
 pub mod signal;
 pub mod spawn;
+pub mod start_hooks;
 mod sys;
 pub mod syscalls;
 pub mod terminal;

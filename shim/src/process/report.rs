@@ -58,10 +58,18 @@ pub enum Step {
     /// Not a failure: the init's namespaces are made, and it waits for the
     /// createRuntime and createContainer hooks (init.rs).
     Hooks,
+    /// A startContainer hook exited other than 0: `errno` is its wait
+    /// status (start_hooks.rs), `item` the hook.
+    StartHook,
+    /// A startContainer hook could not be started.
+    StartHookSpawn,
+    /// A startContainer hook outlived its timeout: `errno` is the timeout
+    /// in seconds.
+    StartHookTimeout,
 }
 
 impl Step {
-    const ALL: [Step; 37] = [
+    const ALL: [Step; 40] = [
         Step::Ready,
         Step::Unshare,
         Step::Loopback,
@@ -99,6 +107,9 @@ impl Step {
         Step::Sysctl,
         Step::Device,
         Step::Hooks,
+        Step::StartHook,
+        Step::StartHookSpawn,
+        Step::StartHookTimeout,
     ];
 
     pub(super) fn from_u32(n: u32) -> Option<Self> {

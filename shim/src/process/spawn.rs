@@ -21,6 +21,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sched::CloneFlags;
+use nix::sys::memfd::MFdFlags;
 use nix::unistd::Pid;
 
 use super::ack;
@@ -37,6 +38,7 @@ use super::init::{self, InitPlan, ACK_FD, CGROUP_FD, CMD_FD, HOLDER_FD, STATUS_F
 use super::loopback;
 use super::relay;
 use super::report::{fail, Fault, Step};
+use super::start_hooks::HOOK_STATE_FD;
 use super::sys as raw;
 
 /// How the init enters its cgroup, before it runs anything of the
@@ -86,6 +88,9 @@ pub struct SpawnedInit {
     /// What it runs on until it execs, when it shares our memory: keep it
     /// until then.
     pub memory: Option<InitMemory>,
+    /// Where its startContainer hooks' state goes (the init has it at
+    /// HOOK_STATE_FD), when it has hooks: written before Start.
+    pub hook_state: Option<OwnedFd>,
 }
 
 enum Join {
@@ -261,6 +266,13 @@ fn spawn_init_sharing(
     let stdout = raise(stdio.stdout)?;
     let stderr = raise(stdio.stderr)?;
     let names = plan.names();
+    let hook_state = match plan.has_start_hooks() {
+        true => Some(raise(
+            nix::sys::memfd::memfd_create(c"mydocker-hook-state", MFdFlags::MFD_CLOEXEC)
+                .map_err(sys("memfd_create"))?,
+        )?),
+        false => None,
+    };
     let ahead = ahead::take();
     // A privileged container sees the host's /dev, /sys and mounts, as
     // docker's does: not what the holder made of them. It makes its own
@@ -286,6 +298,7 @@ fn spawn_init_sharing(
             .filter(|_| joins)
             .map_or(-1, |a| a.ready.as_raw_fd()),
         cgroups: -1,
+        hook_state: hook_state.as_ref().map_or(-1, |f| f.as_raw_fd()),
         plan,
     });
     let mut args = CloneArgs {
@@ -357,6 +370,7 @@ fn spawn_init_sharing(
         },
         join: how,
         memory,
+        hook_state,
     })
 }
 
@@ -376,6 +390,8 @@ struct ChildArgs {
     /// CGROUP_FD once the child holds the host's cgroup hierarchies there
     /// (the holder's descriptor of them); -1 without.
     cgroups: RawFd,
+    /// The startContainer hooks' state, for HOOK_STATE_FD; -1 without.
+    hook_state: RawFd,
     plan: InitPlan,
 }
 
@@ -647,10 +663,19 @@ unsafe fn child_setup(child: &mut ChildArgs) -> ! {
             fail(ACK_FD, Fault::new(Step::PlaceFds, e, 0));
         }
     }
-    close_from(HOLDER_FD + 1);
+    if child.hook_state >= 0 {
+        // SAFETY: 8 is the child's to replace; the source is >= 10.
+        let placed = unsafe { raw::dup_to(child.hook_state, HOOK_STATE_FD) };
+        // Not the command's: each hook gets its copy as stdin.
+        if let Err(e) = placed.and_then(|_| raw::set_cloexec(HOOK_STATE_FD)) {
+            fail(ACK_FD, Fault::new(Step::PlaceFds, e, 0));
+        }
+    }
+    close_from(HOOK_STATE_FD + 1);
     for (fd, kept) in [
         (CGROUP_FD, child.cgroups >= 0),
         (HOLDER_FD, child.plan.made_ahead & MADE_COVER != 0),
+        (HOOK_STATE_FD, child.hook_state >= 0),
     ] {
         if !kept {
             // SAFETY: the child's copy of whatever the shim had there.

@@ -588,3 +588,70 @@ pub fn monotonic_us() -> u64 {
         Err(_) => 0,
     }
 }
+
+/// fork(2), as a bare clone with SIGCHLD: in the child, 0. Only for a
+/// process that runs nothing but these calls until it execs (the init).
+pub fn fork() -> SysResult {
+    // With every other argument 0 their order (which differs by
+    // architecture) does not matter.
+    call(libc::SYS_clone, [libc::SIGCHLD as usize, 0, 0, 0, 0, 0])
+}
+
+/// wait4(2) for `pid`: its wait status, or None with WNOHANG while it
+/// runs.
+pub fn wait4(pid: i32, options: libc::c_int) -> Result<Option<i32>, i32> {
+    let mut status: libc::c_int = 0;
+    let r = call(
+        libc::SYS_wait4,
+        [
+            pid as isize as usize,
+            p(&mut status as *mut libc::c_int),
+            options as usize,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    Ok((r != 0).then_some(status))
+}
+
+/// kill(2); a negative `pid` is a process group.
+pub fn kill(pid: i32, sig: libc::c_int) -> SysResult {
+    call(
+        libc::SYS_kill,
+        [pid as isize as usize, sig as usize, 0, 0, 0, 0],
+    )
+}
+
+/// setpgid(0, 0): a process group of its own.
+pub fn own_process_group() -> SysResult {
+    call(libc::SYS_setpgid, [0, 0, 0, 0, 0, 0])
+}
+
+/// lseek(2) to the start.
+pub fn rewind(fd: RawFd) -> SysResult {
+    call(
+        libc::SYS_lseek,
+        [fd as usize, 0, libc::SEEK_SET as usize, 0, 0, 0],
+    )
+}
+
+/// pipe2(2), close-on-exec: (read end, write end).
+pub fn pipe() -> Result<(RawFd, RawFd), i32> {
+    let mut fds = [-1 as libc::c_int; 2];
+    call(
+        libc::SYS_pipe2,
+        [p(fds.as_mut_ptr()), libc::O_CLOEXEC as usize, 0, 0, 0, 0],
+    )?;
+    Ok((fds[0], fds[1]))
+}
+
+/// Sleeps `ms` milliseconds (less when a signal comes).
+pub fn sleep_ms(ms: u64) {
+    let t = libc::timespec {
+        tv_sec: (ms / 1000) as libc::time_t,
+        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
+    };
+    let clock = libc::CLOCK_MONOTONIC as usize;
+    let _ = call(libc::SYS_clock_nanosleep, [clock, 0, p(&t), 0, 0, 0]);
+}

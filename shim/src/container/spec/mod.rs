@@ -386,15 +386,6 @@ fn hooks(h: &oci_spec::runtime::Hooks) -> Result<Hooks> {
             })
             .collect()
     };
-    // runc runs them in the container's init, as the container's user
-    // with its capabilities and seccomp; from the shim they would run a
-    // program of the image's with the runtime's.
-    if !list("startContainer", h.start_container())?.is_empty() {
-        return Err(field_err(
-            "hooks.startContainer",
-            "not supported yet (they would run with the runtime's privileges)",
-        ));
-    }
     #[allow(deprecated)]
     let prestart = list("prestart", h.prestart())?;
     let mut create_runtime = prestart;
@@ -402,7 +393,7 @@ fn hooks(h: &oci_spec::runtime::Hooks) -> Result<Hooks> {
     Ok(Hooks {
         create_runtime,
         create_container: list("createContainer", h.create_container())?,
-
+        start_container: list("startContainer", h.start_container())?,
         poststart: list("poststart", h.poststart())?,
         poststop: list("poststop", h.poststop())?,
     })
