@@ -9,8 +9,8 @@
 //! let shim_process = mydocker::spawn_shim(&mydocker::ShimCommand::find()?, &root, id)?;
 //! let mut shim = mydocker::connect(&shim_process.socket).await?;
 //! shim.create(CreateRequest { id: id.into(), argv: vec!["true".into()], ..Default::default() }).await?;
-//! shim.start(StartRequest { id: id.into() }).await?;
-//! let status = shim.wait(WaitRequest { id: id.into() }).await?.into_inner().status;
+//! shim.start(StartRequest { id: id.into(), ..Default::default() }).await?;
+//! let status = shim.wait(WaitRequest { id: id.into(), ..Default::default() }).await?.into_inner().status;
 //! # Ok(()) }
 //! ```
 

@@ -154,9 +154,15 @@ impl Bench {
                     id: r.id.clone(),
                     signal: 9,
                     all: false,
+                    ..Default::default()
                 })
                 .await?;
-            r.client.wait(v1::WaitRequest { id: r.id.clone() }).await?;
+            r.client
+                .wait(v1::WaitRequest {
+                    id: r.id.clone(),
+                    ..Default::default()
+                })
+                .await?;
         }
         r.client
             .delete(v1::DeleteRequest { id: r.id.clone() })
@@ -188,9 +194,19 @@ impl Bench {
             marks.push(Instant::now());
             client.create(req(&["/bin/true"], &id, false)).await?;
             marks.push(Instant::now());
-            client.start(v1::StartRequest { id: id.clone() }).await?;
+            client
+                .start(v1::StartRequest {
+                    id: id.clone(),
+                    ..Default::default()
+                })
+                .await?;
             marks.push(Instant::now());
-            let st = client.wait(v1::WaitRequest { id: id.clone() }).await?;
+            let st = client
+                .wait(v1::WaitRequest {
+                    id: id.clone(),
+                    ..Default::default()
+                })
+                .await?;
             if st.into_inner().status.map(|s| s.exit_code) != Some(0) {
                 bail!("/bin/true did not exit 0");
             }
@@ -234,7 +250,10 @@ impl Bench {
         for _ in 0..n {
             let mut r = self.create(&["sleep", "100000"], false).await?;
             r.client
-                .start(v1::StartRequest { id: r.id.clone() })
+                .start(v1::StartRequest {
+                    id: r.id.clone(),
+                    ..Default::default()
+                })
                 .await?;
             v.push(r);
         }
@@ -274,7 +293,10 @@ impl Bench {
         let (mut out, _tx) = attach(&mut r.client, &r.id).await?;
         let t0 = Instant::now();
         r.client
-            .start(v1::StartRequest { id: r.id.clone() })
+            .start(v1::StartRequest {
+                id: r.id.clone(),
+                ..Default::default()
+            })
             .await?;
         let mut got = 0u64;
         loop {
@@ -303,7 +325,10 @@ impl Bench {
             .await?;
         let (mut out, tx) = attach(&mut r.client, &r.id).await?;
         r.client
-            .start(v1::StartRequest { id: r.id.clone() })
+            .start(v1::StartRequest {
+                id: r.id.clone(),
+                ..Default::default()
+            })
             .await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut times = Vec::with_capacity(n);

@@ -53,6 +53,8 @@ pub enum Command {
     Rm(RmArgs),
     /// Attach to a running container's terminal or output
     Attach(AttachArgs),
+    /// Run a command in a running container
+    Exec(ExecArgs),
     /// Show live resource usage of containers
     Stats(StatsArgs),
     /// Change the resource limits of one or more containers
@@ -329,6 +331,49 @@ pub struct AttachArgs {
     pub no_stdin: bool,
     #[arg(value_name = "CONTAINER")]
     pub id: String,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Exit status: the command's own, 128+N when killed by signal N, 126 when it cannot be invoked, 127 when it is not found, 1 when the container is not running."
+)]
+pub struct ExecArgs {
+    /// Run in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep stdin open and forward it to the command
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a terminal
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set an environment variable (KEY=VALUE; a bare KEY takes its value from here)
+    #[arg(
+        short = 'e',
+        long = "env",
+        value_name = "KEY=VALUE",
+        allow_hyphen_values = true
+    )]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(
+        short = 'w',
+        long = "workdir",
+        value_name = "DIR",
+        allow_hyphen_values = true
+    )]
+    pub workdir: Option<String>,
+    /// User (name or UID) and group (name or GID): USER[:GROUP]
+    #[arg(short = 'u', long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Key sequence that detaches from a terminal, leaving the command running
+    #[arg(long, default_value = crate::terminal::DEFAULT_DETACH_KEYS, value_name = "KEYS")]
+    pub detach_keys: String,
+    #[arg(value_name = "CONTAINER")]
+    pub id: String,
+    /// The command and its arguments; options after CMD belong to CMD
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Args, Debug)]

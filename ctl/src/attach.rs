@@ -21,6 +21,8 @@ use crate::terminal::{window_size, DetachMatcher, Scan};
 /// An open Attach stream on which the shim has confirmed registration.
 pub struct Session {
     pub id: String,
+    /// The exec attached to; empty: the container's command.
+    pub exec_id: String,
     pub input: mpsc::Sender<v1::AttachRequest>,
     pub output: Streaming<v1::AttachResponse>,
 }
@@ -71,6 +73,7 @@ impl Session {
             replay: false,
             start: true,
             create: Some(Box::new(request.clone())),
+            ..Default::default()
         };
         let created = match Self::call(client, open).await? {
             Ok((input, mut output)) => match output.message().await {
@@ -103,7 +106,12 @@ impl Session {
         match output.message().await {
             Ok(Some(v1::AttachResponse {
                 msg: Some(attach_response::Msg::Attached(_)),
-            })) => Ok(RunOpen::Started(Box::new(Self { id, input, output }))),
+            })) => Ok(RunOpen::Started(Box::new(Self {
+                id,
+                exec_id: String::new(),
+                input,
+                output,
+            }))),
             Ok(_) => anyhow::bail!("attach: the shim did not confirm the attach"),
             Err(s) if s.code() == tonic::Code::FailedPrecondition => Ok(RunOpen::Refused(s)),
             Err(s) => Err(crate::containers::status_error(&id, s)),
@@ -111,7 +119,7 @@ impl Session {
     }
 
     pub async fn open(client: &mut ShimClient, id: &str, replay: bool) -> anyhow::Result<Self> {
-        Self::begin(client, id, replay, false)
+        Self::begin(client, id, "", replay, false)
             .await?
             .map(|(session, _)| session)
             .map_err(|s| crate::containers::status_error(id, s))
@@ -125,7 +133,7 @@ impl Session {
         id: &str,
         replay: bool,
     ) -> anyhow::Result<Result<Self, tonic::Status>> {
-        let (session, pid) = match Self::begin(client, id, replay, true).await? {
+        let (session, pid) = match Self::begin(client, id, "", replay, true).await? {
             Ok(opened) => opened,
             Err(s) if s.code() == tonic::Code::FailedPrecondition => return Ok(Err(s)),
             Err(s) => return Err(crate::containers::status_error(id, s)),
@@ -134,7 +142,13 @@ impl Session {
             // A shim from before `start` (a container created before an
             // upgrade) attached without starting: start it the old way; the
             // attach is in place, so nothing is missed either.
-            if let Err(s) = client.start(v1::StartRequest { id: id.to_string() }).await {
+            if let Err(s) = client
+                .start(v1::StartRequest {
+                    id: id.to_string(),
+                    ..Default::default()
+                })
+                .await
+            {
                 return Ok(Err(s));
             }
         }
@@ -158,21 +172,39 @@ impl Session {
             .map(|r| (input, r.into_inner())))
     }
 
+    /// Attaches to exec `exec_id` of container `id` and starts it, in one
+    /// call: docker's `exec`. `Ok(Err)` is the status the start was
+    /// refused with.
+    pub async fn exec_and_start(
+        client: &mut ShimClient,
+        id: &str,
+        exec_id: &str,
+    ) -> anyhow::Result<Result<Self, tonic::Status>> {
+        Ok(Self::begin(client, id, exec_id, false, true)
+            .await?
+            .map(|(session, _)| session))
+    }
+
     async fn begin(
         client: &mut ShimClient,
         id: &str,
+        exec_id: &str,
         replay: bool,
         start: bool,
     ) -> anyhow::Result<Result<(Self, u32), tonic::Status>> {
         let open = v1::AttachOpen {
             id: id.to_string(),
+            exec_id: exec_id.to_string(),
             replay,
             start,
             create: None,
+            ..Default::default()
         };
-        let (input, mut output) = Self::call(client, open)
-            .await?
-            .map_err(|s| crate::containers::status_error(id, s))?;
+        let (input, mut output) = match Self::call(client, open).await? {
+            Ok(opened) => opened,
+            Err(s) if !exec_id.is_empty() => return Ok(Err(s)),
+            Err(s) => return Err(crate::containers::status_error(id, s)),
+        };
         let pid = match output.message().await {
             Ok(Some(v1::AttachResponse {
                 msg: Some(attach_response::Msg::Attached(a)),
@@ -183,6 +215,7 @@ impl Session {
         Ok(Ok((
             Self {
                 id: id.to_string(),
+                exec_id: exec_id.to_string(),
                 input,
                 output,
             },
@@ -301,7 +334,7 @@ impl Session {
                         return Ok(Outcome::Signaled(sig));
                     }
                     let mut c = client.clone();
-                    let _ = c.kill(v1::KillRequest { id: self.id.clone(), signal: sig, all: false }).await;
+                    let _ = c.kill(v1::KillRequest { id: self.id.clone(), exec_id: self.exec_id.clone(), signal: sig, all: false }).await;
                 }
                 Some(()) = async {
                     match winch.as_mut() {

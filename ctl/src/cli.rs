@@ -113,6 +113,7 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
                     id: t.id.clone(),
                     signal,
                     all: false,
+                    ..Default::default()
                 })
                 .await
                 .map_err(|s| t.status_error(s))?;
@@ -139,6 +140,7 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
             .await
         }
         Command::Attach(args) => run::attach(&root, args).await,
+        Command::Exec(args) => crate::exec::exec(&root, args).await,
         Command::Stats(args) => stats::stats(&root, args).await,
         Command::Update(args) => {
             let res = args.limits.to_resources("")?;

@@ -186,7 +186,10 @@ pub async fn wait_exit(t: &Target) -> anyhow::Result<i32> {
         Status::Created | Status::Running => {
             let mut c = t.connect().await?;
             let r = c
-                .wait(v1::WaitRequest { id: t.id.clone() })
+                .wait(v1::WaitRequest {
+                    id: t.id.clone(),
+                    ..Default::default()
+                })
                 .await
                 .map_err(|s| t.status_error(s))?;
             Ok(r.into_inner().status.map(|s| s.exit_code).unwrap_or(-1))
@@ -205,6 +208,7 @@ pub async fn stop(t: &Target, timeout: Duration) -> anyhow::Result<()> {
         id: t.id.clone(),
         signal,
         all: false,
+        ..Default::default()
     };
     match c.kill(kill(libc::SIGTERM)).await {
         Ok(_) => {}
@@ -212,16 +216,26 @@ pub async fn stop(t: &Target, timeout: Duration) -> anyhow::Result<()> {
         Err(s) => return Err(t.status_error(s)),
     }
     let mut w = c.clone();
-    let waited = tokio::time::timeout(timeout, w.wait(v1::WaitRequest { id: t.id.clone() })).await;
+    let waited = tokio::time::timeout(
+        timeout,
+        w.wait(v1::WaitRequest {
+            id: t.id.clone(),
+            ..Default::default()
+        }),
+    )
+    .await;
     if waited.is_err() {
         match c.kill(kill(libc::SIGKILL)).await {
             Ok(_) => {}
             Err(s) if s.code() == Code::FailedPrecondition => {}
             Err(s) => return Err(t.status_error(s)),
         }
-        c.wait(v1::WaitRequest { id: t.id.clone() })
-            .await
-            .map_err(|s| t.status_error(s))?;
+        c.wait(v1::WaitRequest {
+            id: t.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| t.status_error(s))?;
     }
     Ok(())
 }
@@ -253,6 +267,7 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
                 id: t.id.clone(),
                 signal: libc::SIGKILL,
                 all: true,
+                ..Default::default()
             })
             .await
         {
@@ -263,7 +278,12 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
         }
         // A --rm container is removed by its shim as it exits: the answers
         // below may find it gone already, which is what was asked.
-        let waited = c.wait(v1::WaitRequest { id: t.id.clone() }).await;
+        let waited = c
+            .wait(v1::WaitRequest {
+                id: t.id.clone(),
+                ..Default::default()
+            })
+            .await;
         if let Err(s) = waited {
             if !auto_remove {
                 return Err(t.status_error(s));

@@ -5,6 +5,7 @@ mod attach;
 mod cli;
 mod containers;
 mod error;
+mod exec;
 mod logs;
 mod names;
 mod ps;

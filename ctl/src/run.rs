@@ -33,7 +33,7 @@ pub fn new_id() -> anyhow::Result<String> {
 
 /// `-e KEY` takes KEY's value from our own environment, or is left out, as
 /// docker does.
-fn expand_env(env: &[String]) -> Vec<String> {
+pub fn expand_env(env: &[String]) -> Vec<String> {
     env.iter()
         .filter_map(|kv| {
             if kv.contains('=') {
@@ -505,7 +505,13 @@ pub async fn interact(
 /// Starts the container. `Some((code, message))` when its command could not
 /// be executed: the code is the one the container exited with (126, 127).
 pub async fn start(client: &mut ShimClient, id: &str) -> anyhow::Result<Option<(i32, String)>> {
-    match client.start(v1::StartRequest { id: id.to_string() }).await {
+    match client
+        .start(v1::StartRequest {
+            id: id.to_string(),
+            ..Default::default()
+        })
+        .await
+    {
         Ok(_) => Ok(None),
         Err(s) => start_refused(client, id, s).await.map(Some),
     }
@@ -542,7 +548,10 @@ async fn start_refused(
 
 pub async fn wait(client: &mut ShimClient, id: &str) -> anyhow::Result<v1::ExitStatus> {
     client
-        .wait(v1::WaitRequest { id: id.to_string() })
+        .wait(v1::WaitRequest {
+            id: id.to_string(),
+            ..Default::default()
+        })
         .await
         .map_err(|s| exit_with(EXIT_RUN_FAILED, s.message()))?
         .into_inner()

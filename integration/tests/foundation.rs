@@ -201,7 +201,10 @@ async fn a_1mib_argument_reaches_the_init_and_the_kernel_limit_is_a_clear_error(
     .await
     .unwrap();
     let e = c
-        .start(v1::StartRequest { id: "big".into() })
+        .start(v1::StartRequest {
+            id: "big".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
@@ -212,7 +215,10 @@ async fn a_1mib_argument_reaches_the_init_and_the_kernel_limit_is_a_clear_error(
         "{e:?}"
     );
     let s = c
-        .wait(v1::WaitRequest { id: "big".into() })
+        .wait(v1::WaitRequest {
+            id: "big".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -528,14 +534,20 @@ async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
     c.create(create("auto", &["sh", "-c", &script]))
         .await
         .unwrap();
-    c.start(v1::StartRequest { id: "auto".into() })
-        .await
-        .unwrap();
+    c.start(v1::StartRequest {
+        id: "auto".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut w = c.clone();
     let waiting = tokio::spawn(async move {
-        w.wait(v1::WaitRequest { id: "auto".into() })
-            .await
-            .map(|r| r.into_inner())
+        w.wait(v1::WaitRequest {
+            id: "auto".into(),
+            ..Default::default()
+        })
+        .await
+        .map(|r| r.into_inner())
     });
     // The Wait is in flight (sent on an open connection) well before the
     // command is let go.
@@ -558,6 +570,7 @@ async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
     let e = c
         .start(v1::StartRequest {
             id: "noexec".into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -565,6 +578,7 @@ async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
     let w = c
         .wait(v1::WaitRequest {
             id: "noexec".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -641,9 +655,17 @@ async fn api_crate_drives_a_shim_with_the_right_error_codes() {
         .unwrap()
         .into_inner();
     assert_eq!(st.status, v1::Status::Created as i32);
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let again = c
-        .start(v1::StartRequest { id: id.into() })
+        .start(v1::StartRequest {
+            id: id.into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
@@ -657,12 +679,16 @@ async fn api_crate_drives_a_shim_with_the_right_error_codes() {
             id: id.into(),
             signal: 999,
             all: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(bad_sig.code(), tonic::Code::InvalidArgument);
     let nf = c
-        .wait(v1::WaitRequest { id: "nope".into() })
+        .wait(v1::WaitRequest {
+            id: "nope".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(nf.code(), tonic::Code::NotFound);
@@ -670,11 +696,15 @@ async fn api_crate_drives_a_shim_with_the_right_error_codes() {
         id: id.into(),
         signal: 9,
         all: false,
+        ..Default::default()
     })
     .await
     .unwrap();
     let w = c
-        .wait(v1::WaitRequest { id: id.into() })
+        .wait(v1::WaitRequest {
+            id: id.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

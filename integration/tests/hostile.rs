@@ -121,12 +121,15 @@ async fn state(c: &mut Client, id: &str) -> v1::StateResponse {
 }
 
 async fn wait_exit(c: &mut Client, id: &str) -> v1::ExitStatus {
-    c.wait(v1::WaitRequest { id: id.into() })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
-        .unwrap()
+    c.wait(v1::WaitRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
 }
 
 fn fd_count(pid: u32) -> usize {
@@ -160,12 +163,20 @@ async fn bad_ids(c: &mut Client, t: &TestRoot) {
             says,
         );
         expect(
-            c.start(v1::StartRequest { id: id.clone() }).await,
+            c.start(v1::StartRequest {
+                id: id.clone(),
+                ..Default::default()
+            })
+            .await,
             Code::InvalidArgument,
             says,
         );
         expect(
-            c.wait(v1::WaitRequest { id: id.clone() }).await,
+            c.wait(v1::WaitRequest {
+                id: id.clone(),
+                ..Default::default()
+            })
+            .await,
             Code::InvalidArgument,
             says,
         );
@@ -173,6 +184,7 @@ async fn bad_ids(c: &mut Client, t: &TestRoot) {
             id: id.clone(),
             signal: 15,
             all: false,
+            ..Default::default()
         };
         expect(c.kill(kill).await, Code::InvalidArgument, says);
         expect(
@@ -274,9 +286,18 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
     req.stdin = true;
     c.create(req.clone()).await.unwrap();
     expect(c.create(req).await, Code::AlreadyExists, "already exists");
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     expect(
-        c.start(v1::StartRequest { id: id.into() }).await,
+        c.start(v1::StartRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await,
         Code::FailedPrecondition,
         "already",
     );
@@ -286,7 +307,11 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
 
     // Well-formed ids of no container here.
     expect(
-        c.wait(v1::WaitRequest { id: "nope".into() }).await,
+        c.wait(v1::WaitRequest {
+            id: "nope".into(),
+            ..Default::default()
+        })
+        .await,
         Code::NotFound,
         "no such container: nope",
     );
@@ -304,6 +329,7 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
             id: id.into(),
             signal: sig,
             all: sig % 2 == 0,
+            ..Default::default()
         };
         expect(
             c.kill(kill).await,
@@ -412,6 +438,7 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
         id: id.into(),
         signal: 0,
         all: false,
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -422,6 +449,7 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
             id: id.into(),
             signal: 15,
             all: false,
+            ..Default::default()
         })
         .await,
         Code::FailedPrecondition,
@@ -591,7 +619,11 @@ async fn huge_env_fails_at_exec_and_100k_args_arrive() {
         .collect();
     c.create(req).await.unwrap();
     expect(
-        c.start(v1::StartRequest { id: id.into() }).await,
+        c.start(v1::StartRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await,
         Code::FailedPrecondition,
         &format!(
             "KiB of arguments and environment, and the limit is {} KiB in all",
@@ -622,7 +654,12 @@ async fn huge_env_fails_at_exec_and_100k_args_arrive() {
         a.next().await,
         Ok(Some(attach_response::Msg::Attached(_)))
     ));
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let seen = a.read_until("\n").await;
     assert_eq!(seen, "100000 a1 a100000\n");
     drop(a);
@@ -645,7 +682,12 @@ async fn resize_at_the_edges() {
     req.stdin = true;
     req.terminal_size = Some(v1::WindowSize { rows: 0, cols: 0 });
     c.create(req).await.unwrap();
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let resize = |rows, cols| attach_request::Msg::Resize(v1::WindowSize { rows, cols });
     let stdin = |s: &str| attach_request::Msg::Stdin(s.as_bytes().to_vec().into());
 
@@ -963,8 +1005,18 @@ async fn namespaces_are_made_ahead_and_the_init_joins_them() {
         Path::new(&format!("/proc/{holder}")).exists(),
         "the holder let go of the namespaces of a container that has not exited"
     );
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
-    c.wait(v1::WaitRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.wait(v1::WaitRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let gone = eventually(Duration::from_secs(2), || {
         (!Path::new(&format!("/proc/{holder}")).exists()).then_some(())
     });

@@ -119,7 +119,12 @@ async fn fifty_attachers_each_get_everything_and_the_shim_does_not_grow() {
     })
     .await
     .unwrap();
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 
     // A long-lived shim: many requests and attach/detach cycles must leave
     // its descriptors and memory where they were.

@@ -349,8 +349,18 @@ async fn create_bundle(t: &TestRoot, id: &str, bundle: &Path) -> Result<u32, ton
         .await
         .map(|r| r.into_inner().pid);
     if r.is_ok() {
-        c.start(v1::StartRequest { id: id.into() }).await.unwrap();
-        c.wait(v1::WaitRequest { id: id.into() }).await.unwrap();
+        c.start(v1::StartRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        c.wait(v1::WaitRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         delete(&mut c, spawned, id).await;
     } else {
         c.shutdown(v1::ShutdownRequest {}).await.unwrap();

@@ -254,7 +254,12 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
         let (spawned, mut c) = shim_with_sh(&t, id, script, tty).await;
         let a = attach(&mut c, id, false).await;
         let b = attach(&mut c, id, false).await;
-        c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+        c.start(v1::StartRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let (ra, rb) = tokio::join!(drain(a), drain(b));
         for (d, n, err, exit) in [ra, rb] {
             assert_eq!(exit.exit_code, 0);
@@ -276,7 +281,12 @@ async fn two_attachers_see_the_same_output_and_100mib_arrive_exact_with_and_with
     let script = format!("stty raw -echo; cat {file}");
     let (spawned, mut c) = shim_with_sh(&t, id, script, true).await;
     let a = attach(&mut c, id, false).await;
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let (d, n, _, exit) = drain(a).await;
     assert_eq!((n, exit.exit_code), (100 << 20, 0));
     assert_eq!(d, digest, "tty: bytes differ");
@@ -303,7 +313,12 @@ async fn tty_output_in_batches_is_sent_when_the_writer_pauses_and_logged_whole()
     let script = format!("stty raw -echo; head -c {total} /dev/zero; exec sleep 60");
     let (spawned, mut c) = shim_with_sh(&t, id, script, true).await;
     let mut a = attach(&mut c, id, false).await;
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut got = 0usize;
     let (mut messages, mut largest) = (0, 0);
     while got < total {
@@ -348,10 +363,16 @@ async fn tty_output_in_batches_is_sent_when_the_writer_pauses_and_logged_whole()
         id: id.into(),
         signal: 9,
         all: false,
+        ..Default::default()
     })
     .await
     .unwrap();
-    c.wait(v1::WaitRequest { id: id.into() }).await.unwrap();
+    c.wait(v1::WaitRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     delete(&mut c, spawned, id).await;
     t.finish();
 }
@@ -542,7 +563,12 @@ async fn a_slow_attacher_gets_every_byte_of_a_fast_terminal() {
     let script = format!("stty raw -echo; cat {}", file.display());
     let (spawned, mut c) = shim_with_sh(&t, id, script, true).await;
     let mut a = attach(&mut c, id, false).await;
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let rate = 1.5 * (1 << 20) as f64;
     let mut h = Sha256::new();
     let mut got = 0usize;
@@ -596,9 +622,17 @@ async fn an_attacher_that_stops_reading_is_dropped_and_the_container_goes_on() {
     let mut stalled = attach(&mut c, id, false).await;
     let mut other = mydocker::connect(&spawned.socket).await.unwrap();
     let started = Instant::now();
-    c.start(v1::StartRequest { id: id.into() }).await.unwrap();
+    c.start(v1::StartRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let exit = other
-        .wait(v1::WaitRequest { id: id.into() })
+        .wait(v1::WaitRequest {
+            id: id.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -376,6 +376,30 @@ impl ContainerCgroup {
         Ok(dirs)
     }
 
+    /// The files a process writes "0" to, to join this cgroup: each v1
+    /// hierarchy's `tasks`, or v2's `cgroup.procs`.
+    pub fn join_files(&self) -> Result<Vec<CString>> {
+        let file = |dir: &[u8], name: &[u8]| {
+            let mut v = dir.to_vec();
+            v.push(b'/');
+            v.extend_from_slice(name);
+            CString::new(v).map_err(|_| CgroupError::Join {
+                path: self.path.clone(),
+                cause: "a NUL byte in the path".into(),
+            })
+        };
+        if self.v2 {
+            return match self.v2_dir()? {
+                Some((_, path)) => Ok(vec![file(path.as_bytes(), b"cgroup.procs")?]),
+                None => Ok(Vec::new()),
+            };
+        }
+        self.join_dirs()?
+            .iter()
+            .map(|(dir, _)| file(dir.as_bytes(), b"tasks"))
+            .collect()
+    }
+
     /// Lets the container open only docker's devices (devices.rs): on v1 in
     /// its devices directory, on v2 through `dir` (from
     /// [`ContainerCgroup::v2_dir`]).

@@ -37,6 +37,14 @@ pub enum ContainerError {
     ExitedBeforeStart(String),
     #[error("{0}")]
     ExecFailed(String),
+    #[error("no such exec instance: {0}")]
+    NoSuchExec(String),
+    #[error("exec {0} already exists")]
+    ExecExists(String),
+    #[error("exec {0} is already started")]
+    ExecAlreadyStarted(String),
+    #[error("exec {0} is not running")]
+    ExecNotRunning(String),
     #[error("the container has no cgroup any more")]
     NoCgroup,
     #[error(transparent)]

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod hooks;
 pub mod records;
 pub mod seccomp;
@@ -49,6 +50,7 @@ use crate::process::rootfs::{MountKind, MountOp, RootPlan};
 use crate::process::signal;
 use crate::process::spawn::{self, CgroupDir, ChildStdio, Holder, InitMemory, JoinAt, SpawnedInit};
 use error::invalid;
+use exec::{Exec, ExecConfig, Launch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -99,6 +101,8 @@ pub struct Container {
     init_memory: Mutex<Option<InitMemory>>,
     /// The holder of its namespaces, until it has exited (see [`Holder`]).
     holder: Mutex<Option<Holder>>,
+    /// Its exec'd processes, in the order they were added.
+    execs: Mutex<Vec<Arc<Exec>>>,
 }
 
 impl Container {
@@ -249,6 +253,7 @@ impl Container {
             oom_watch,
             init_memory: Mutex::new(init.memory),
             holder: Mutex::new(holder),
+            execs: Mutex::new(Vec::new()),
         }))
     }
 
@@ -291,7 +296,7 @@ impl Container {
     ) -> Result<(SpawnedInit, Vec<u8>, streams::Opened)> {
         let extras =
             Extras::new(&config.sysctls, &config.devices, config.oom_score_adj).map_err(invalid)?;
-        let (ends, opened) = streams::open(&config.streams(), &dir.join(state::LOG_FILE))?;
+        let (ends, opened) = streams::open(&config.streams(), Some(&dir.join(state::LOG_FILE)))?;
         let (command, envc) = init::encode_with(
             &config.argv,
             &config.env,
@@ -429,6 +434,63 @@ impl Container {
 
     pub fn id(&self) -> &str {
         &self.config.id
+    }
+
+    /// Registers an exec (`exec_id` empty: one is made) in a running
+    /// container.
+    pub fn add_exec(&self, exec_id: String, config: ExecConfig) -> Result<Arc<Exec>> {
+        if self.status() != Status::Running {
+            return Err(ContainerError::NotRunning(self.id().into()));
+        }
+        let exec_id = match exec_id.is_empty() {
+            true => exec::new_id()?,
+            false if mydocker::id::is_valid_id(&exec_id) => exec_id,
+            false => {
+                return Err(invalid(format!(
+                    "invalid exec id {}: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 64 bytes",
+                    mydocker::brief(&exec_id)
+                )))
+            }
+        };
+        let mut execs = self.execs.lock().unwrap();
+        if execs.iter().any(|e| e.id == exec_id) {
+            return Err(ContainerError::ExecExists(exec_id));
+        }
+        let e = Exec::new(exec_id, config)?;
+        execs.push(e.clone());
+        Ok(e)
+    }
+
+    pub fn exec(&self, exec_id: &str) -> Result<Arc<Exec>> {
+        self.execs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e.id == exec_id)
+            .cloned()
+            .ok_or_else(|| ContainerError::NoSuchExec(exec_id.into()))
+    }
+
+    pub fn execs(&self) -> Vec<Arc<Exec>> {
+        self.execs.lock().unwrap().clone()
+    }
+
+    /// What `exec` starts with: refused unless the container runs.
+    pub fn launch(&self, exec: &Exec) -> Result<Launch> {
+        if !exec.is_created() {
+            return Err(ContainerError::ExecAlreadyStarted(exec.id.clone()));
+        }
+        let pid = {
+            let s = self.state.lock().unwrap();
+            if s.status != Status::Running || s.reaped {
+                return Err(ContainerError::NotRunning(self.id().into()));
+            }
+            s.pid
+        };
+        match self.cgroup.lock().unwrap().as_ref() {
+            Some(cg) => exec::launch(&self.config, pid, cg, exec),
+            None => Err(ContainerError::NotRunning(self.id().into())),
+        }
     }
 
     pub fn pid(&self) -> Pid {
@@ -591,12 +653,8 @@ impl Container {
 
     /// Signals PID 1, or every process of the container.
     pub fn kill(&self, signal: i32, all: bool) -> Result<()> {
-        // Real-time signals too: 1 to SIGRTMAX, as the API says.
-        let sig = match signal {
-            0 => libc::SIGKILL,
-            n if (1..=libc::SIGRTMAX()).contains(&n) => n,
-            n => return Err(invalid(format!("invalid signal {n}"))),
-        };
+        let sig =
+            signal::number(signal).ok_or_else(|| invalid(format!("invalid signal {signal}")))?;
         // The runtime is single-threaded and the reaper marks `reaped` in the
         // same synchronous step as its waitpid: between this check and the
         // kill below, the pid cannot have been reaped and reused.

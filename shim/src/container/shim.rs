@@ -161,6 +161,21 @@ impl Shim {
         Ok(status)
     }
 
+    /// Starts exec `exec_id` of container `id`: its pid once its command
+    /// runs.
+    pub async fn start_exec(&self, id: &str, exec_id: &str) -> Result<nix::unistd::Pid> {
+        let c = self.lookup(id)?;
+        let e = c.exec(exec_id)?;
+        // Held until Start knows, so that its exit (which takes it too)
+        // carries why it could not run.
+        let _guard = e.start_lock().await;
+        let starting = {
+            let launch = c.launch(&e)?;
+            e.spawn(launch, &self.reaper)?
+        };
+        e.started(starting).await
+    }
+
     /// Lets the shim exit, if it holds no container.
     pub fn shutdown(&self) -> Result<()> {
         if let Some(c) = self.container() {

@@ -18,6 +18,7 @@ pub enum StdinOp {
 
 /// The container's stdin, fed by one task so that writes from several
 /// attachers never interleave within a message.
+#[derive(Clone)]
 pub struct Stdin {
     tx: mpsc::Sender<StdinOp>,
 }

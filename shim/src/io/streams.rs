@@ -67,13 +67,17 @@ fn sys(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> IoError {
     }
 }
 
-/// Opens the streams of `spec`, their output logged to `log`.
-pub fn open(spec: &StreamSpec, log: &Path) -> Result<(ChildEnds, Opened)> {
-    let log = LogWriter::open(log).map_err(|source| IoError::Sys {
-        what: "open container log",
-        source,
-    })?;
-    let hub = Arc::new(OutputHub::new(Some(log)));
+/// Opens the streams of `spec`, their output logged to `log` (an exec's
+/// is not: docker's).
+pub fn open(spec: &StreamSpec, log: Option<&Path>) -> Result<(ChildEnds, Opened)> {
+    let log = log
+        .map(LogWriter::open)
+        .transpose()
+        .map_err(|source| IoError::Sys {
+            what: "open container log",
+            source,
+        })?;
+    let hub = Arc::new(OutputHub::new(log));
     if spec.tty {
         let ends = ChildEnds {
             stdin: dev_null()?,
@@ -110,6 +114,11 @@ pub fn open(spec: &StreamSpec, log: &Path) -> Result<(ChildEnds, Opened)> {
 }
 
 impl Opened {
+    /// The hub its output goes to, for attachers before the start.
+    pub fn hub(&self) -> Arc<OutputHub> {
+        self.hub.clone()
+    }
+
     /// Starts the readers and the stdin writer, on `master` for a terminal
     /// (the one the process made). Call once the process has its copies of
     /// the ends (and they are closed here), so that its exit is their end

@@ -140,6 +140,7 @@ pub fn describe_with(
         Step::Sysctl => format!("set sysctl {}: {desc}", named(&names.sysctls)),
         Step::Device => format!("make device {}: {desc}", named(&names.devices)),
         Step::Hooks => "init: waited for hooks where it should have failed".into(),
+        Step::Enter => format!("enter the container's namespaces: {desc}"),
         Step::StartHook | Step::StartHookSpawn | Step::StartHookTimeout => {
             let hook = format!(
                 "hook startContainer[{item}] {}",

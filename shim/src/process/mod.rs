@@ -22,6 +22,7 @@ mod clone;
 mod cpath;
 pub mod default_filter;
 pub mod describe;
+pub mod enter;
 pub mod error;
 pub mod exec;
 pub mod extras;

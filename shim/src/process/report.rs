@@ -66,10 +66,12 @@ pub enum Step {
     /// A startContainer hook outlived its timeout: `errno` is the timeout
     /// in seconds.
     StartHookTimeout,
+    /// An exec'd process could not enter the container's namespaces.
+    Enter,
 }
 
 impl Step {
-    const ALL: [Step; 40] = [
+    const ALL: [Step; 41] = [
         Step::Ready,
         Step::Unshare,
         Step::Loopback,
@@ -110,6 +112,7 @@ impl Step {
         Step::StartHook,
         Step::StartHookSpawn,
         Step::StartHookTimeout,
+        Step::Enter,
     ];
 
     pub(super) fn from_u32(n: u32) -> Option<Self> {

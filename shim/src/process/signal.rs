@@ -31,3 +31,13 @@ pub fn namespace_members(init: Pid) -> Vec<Pid> {
         .map(Pid::from_raw)
         .collect()
 }
+
+/// A signal number as the API takes it: 0 is SIGKILL; 1 to SIGRTMAX
+/// (real-time signals too); anything else None.
+pub fn number(n: i32) -> Option<i32> {
+    match n {
+        0 => Some(libc::SIGKILL),
+        n if (1..=libc::SIGRTMAX()).contains(&n) => Some(n),
+        _ => None,
+    }
+}

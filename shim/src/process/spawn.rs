@@ -712,7 +712,7 @@ fn take_cgroups(pidfd: RawFd, made: i32, root: RawFd) -> Result<bool, i32> {
 ///
 /// # Safety
 /// Only in the clone child, which runs none of the shim's handlers again.
-unsafe fn reset_signals() {
+pub(super) unsafe fn reset_signals() {
     let dfl = raw::KernelSigaction {
         handler: libc::SIG_DFL,
         flags: 0,
@@ -739,7 +739,7 @@ unsafe fn reset_signals() {
 ///
 /// # Safety
 /// Only where nothing else owns those descriptors: the clone child.
-unsafe fn close_from(first: RawFd) {
+pub(super) unsafe fn close_from(first: RawFd) {
     // SAFETY: the caller's: nothing else owns these descriptors.
     if unsafe { raw::close_range(first) }.is_err() {
         // Before Linux 5.9: one by one, up to the descriptor limit.

@@ -29,6 +29,14 @@ pub const SEND_STEP: usize = 7;
 /// Makes the terminal, `rows` by `cols`: its master. (`privileged`: its
 /// /dev is the host's, where nothing is made.)
 pub fn open(rows: u16, cols: u16, privileged: bool) -> Result<RawFd, Fault> {
+    let master = make(rows, cols)?;
+    console(privileged).map_err(|e| Fault::new(Step::Terminal, e, 6))?;
+    Ok(master)
+}
+
+/// [`open`], without `/dev/console` (an exec'd process's terminal: the
+/// console stays the init's).
+pub fn make(rows: u16, cols: u16) -> Result<RawFd, Fault> {
     let fault = |item: usize| move |e| Fault::new(Step::Terminal, e, item);
     let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
     let master = sys::open(c"/dev/pts/ptmx", flags).map_err(fault(0))? as RawFd;
@@ -54,7 +62,6 @@ pub fn open(rows: u16, cols: u16, privileged: bool) -> Result<RawFd, Fault> {
     let _ = unsafe { sys::close(slave) };
     // SAFETY: TIOCSCTTY takes an integer.
     unsafe { sys::ioctl(0, libc::TIOCSCTTY as _, 0) }.map_err(fault(5))?;
-    console(privileged).map_err(fault(6))?;
     Ok(master)
 }
 

@@ -6,13 +6,16 @@
 use std::sync::Arc;
 
 use mydocker::v1::{self, attach_request, attach_response};
+use nix::unistd::Pid;
 use tokio::sync::mpsc;
 use tonic::{Status, Streaming};
 use tracing::Instrument;
 
 use super::convert::{config_from_proto, exit_to_proto, terminal_size};
+use crate::container::exec::Exec;
 use crate::container::shim::Shim;
-use crate::container::Container;
+use crate::container::{Container, ContainerError};
+use crate::io::hub::Attacher;
 use crate::io::hub::Event;
 use crate::io::stdin::StdinOp;
 use crate::stream::StreamKind;
@@ -46,6 +49,11 @@ pub async fn session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachRequest>,
         }
     };
     let mut made = None;
+    if open.create.is_some() && !open.exec_id.is_empty() {
+        let msg = "attach: `create` and `exec_id` cannot go together";
+        let _ = tx.send(Err(Status::invalid_argument(msg))).await;
+        return;
+    }
     if let Some(create) = open.create.take() {
         if !open.id.is_empty() && open.id != create.id {
             let msg = "attach: `id` and `create.id` differ";
@@ -82,7 +90,18 @@ pub async fn session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachRequest>,
             return;
         }
     };
-    let span = tracing::info_span!("attach", container_id = %open.id);
+    let target = match open.exec_id.as_str() {
+        "" => Target::Init(container),
+        exec_id => match container.exec(exec_id) {
+            Ok(e) => Target::Exec(shim.clone(), container, e),
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+        },
+    };
+    let span = tracing::info_span!("attach", container_id = %open.id, exec_id = %open.exec_id);
+    let container = target;
     async move {
         let mut attacher = container.attach(open.replay);
         tracing::debug!(attacher = attacher.id, "attached");
@@ -186,8 +205,53 @@ pub async fn session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachRequest>,
     .await
 }
 
+/// What an Attach stream is attached to: the container's command, or one
+/// of its execs.
+#[derive(Clone)]
+enum Target {
+    Init(Arc<Container>),
+    Exec(Arc<Shim>, Arc<Container>, Arc<Exec>),
+}
+
+impl Target {
+    fn attach(&self, replay: bool) -> Attacher {
+        match self {
+            Target::Init(c) => c.attach(replay),
+            Target::Exec(_, _, e) => e.attach(replay),
+        }
+    }
+
+    fn detach(&self, id: u64) {
+        match self {
+            Target::Init(c) => c.detach(id),
+            Target::Exec(_, _, e) => e.detach(id),
+        }
+    }
+
+    async fn start(&self) -> Result<Pid, ContainerError> {
+        match self {
+            Target::Init(c) => c.start().await,
+            Target::Exec(shim, c, e) => shim.start_exec(c.id(), &e.id).await,
+        }
+    }
+
+    async fn write_stdin(&self, op: StdinOp) -> Result<(), ContainerError> {
+        match self {
+            Target::Init(c) => c.write_stdin(op).await,
+            Target::Exec(_, _, e) => e.write_stdin(op).await,
+        }
+    }
+
+    fn resize(&self, rows: u16, cols: u16) -> Result<(), ContainerError> {
+        match self {
+            Target::Init(c) => c.resize(rows, cols),
+            Target::Exec(_, _, e) => e.resize(rows, cols),
+        }
+    }
+}
+
 /// `Err(None)` ends the stream quietly (detach); `Err(Some)` with an error.
-async fn handle_input(c: &Container, m: v1::AttachRequest) -> Result<(), Option<Status>> {
+async fn handle_input(c: &Target, m: v1::AttachRequest) -> Result<(), Option<Status>> {
     use attach_request::Msg;
     match m.msg {
         Some(Msg::Stdin(b)) => c

@@ -10,6 +10,7 @@ use mydocker::v1;
 
 use crate::cgroup::CgroupError;
 use crate::container::config::FlatDevice;
+use crate::container::exec::{ExecConfig, ExecStatus};
 use crate::container::seccomp::SeccompError;
 use crate::container::{self, Container, ContainerConfig, ContainerError};
 use crate::exit::{nanos, ExitStatus};
@@ -24,8 +25,8 @@ impl From<ContainerError> for Status {
         let msg = e.to_string();
         match e {
             E::InvalidArgument(_) => Status::invalid_argument(msg),
-            E::NotFound(_) => Status::not_found(msg),
-            E::AlreadyExists(_) => Status::already_exists(msg),
+            E::NotFound(_) | E::NoSuchExec(_) => Status::not_found(msg),
+            E::AlreadyExists(_) | E::ExecExists(_) => Status::already_exists(msg),
             E::NotThisShim { .. }
             | E::Deleted(_)
             | E::StillExists(_)
@@ -34,6 +35,8 @@ impl From<ContainerError> for Status {
             | E::StillRunning(_)
             | E::ExitedBeforeStart(_)
             | E::ExecFailed(_)
+            | E::ExecAlreadyStarted(_)
+            | E::ExecNotRunning(_)
             | E::NoCgroup => Status::failed_precondition(msg),
             E::Root(RootError::Invalid(_)) | E::Seccomp(SeccompError::Invalid(_)) => {
                 Status::invalid_argument(msg)
@@ -188,7 +191,43 @@ pub fn state_to_proto(c: &Container) -> v1::StateResponse {
         started_at_unix_nanos: s.started_at.map(nanos).unwrap_or(0),
         name: c.config.name.clone(),
         shim_pid: std::process::id(),
+        execs: c
+            .execs()
+            .iter()
+            .map(|e| {
+                let s = e.snapshot();
+                v1::ExecState {
+                    exec_id: s.id,
+                    status: match s.status {
+                        ExecStatus::Created => v1::Status::Created,
+                        ExecStatus::Running => v1::Status::Running,
+                        ExecStatus::Exited => v1::Status::Exited,
+                    } as i32,
+                    pid: s.pid,
+                    exit: s.exit.as_ref().map(exit_to_proto),
+                    argv: e.config.argv.clone(),
+                    tty: e.config.tty,
+                }
+            })
+            .collect(),
     }
+}
+
+/// An Exec request: the container's id, the exec's id (maybe empty), and
+/// what it asks for.
+pub fn exec_from_proto(r: v1::ExecRequest) -> Result<(String, String, ExecConfig), Status> {
+    let terminal_size = r.terminal_size.as_ref().map(terminal_size).transpose()?;
+    let config = ExecConfig {
+        argv: r.argv,
+        env: r.env,
+        cwd: r.cwd,
+        user: r.user.map(|u| (u.uid, u.gid, u.additional_gids)),
+        tty: r.tty,
+        stdin: r.stdin,
+        // 0x0: the default, as Create takes it.
+        terminal_size: terminal_size.filter(|(r, c)| *r > 0 && *c > 0),
+    };
+    Ok((r.id, r.exec_id, config))
 }
 
 pub fn stats_to_proto(c: &Container, s: &crate::cgroup::Stats) -> v1::StatsResponse {

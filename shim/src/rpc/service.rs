@@ -12,7 +12,9 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
 use super::attach::session;
-use super::convert::{config_from_proto, exit_to_proto, state_to_proto, stats_to_proto};
+use super::convert::{
+    config_from_proto, exec_from_proto, exit_to_proto, state_to_proto, stats_to_proto,
+};
 use crate::container::shim::Shim;
 
 pub struct ShimService {
@@ -38,17 +40,25 @@ impl ShimApi for ShimService {
         }))
     }
 
-    #[tracing::instrument(name = "Start", skip_all, fields(container_id = %req.get_ref().id))]
+    #[tracing::instrument(name = "Start", skip_all, fields(container_id = %req.get_ref().id, exec_id = %req.get_ref().exec_id))]
     async fn start(
         &self,
         req: Request<v1::StartRequest>,
     ) -> Result<Response<v1::StartResponse>, Status> {
-        let c = self.shim.lookup(&req.get_ref().id)?;
+        let r = req.into_inner();
+        let c = self.shim.lookup(&r.id)?;
         // In a task of its own: if the client goes away mid-Start, tonic
         // drops this future, and a Start cut between sending the command
         // and recording the result would leave a running container that
         // says Created.
-        let pid = tokio::spawn(async move { c.start().await }.in_current_span())
+        let shim = self.shim.clone();
+        let started = async move {
+            match r.exec_id.as_str() {
+                "" => c.start().await,
+                exec_id => shim.start_exec(&r.id, exec_id).await,
+            }
+        };
+        let pid = tokio::spawn(started.in_current_span())
             .await
             .map_err(|e| Status::internal(format!("start: {e}")))??;
         Ok(Response::new(v1::StartResponse {
@@ -56,25 +66,38 @@ impl ShimApi for ShimService {
         }))
     }
 
-    #[tracing::instrument(name = "Wait", skip_all, fields(container_id = %req.get_ref().id))]
+    #[tracing::instrument(name = "Wait", skip_all, fields(container_id = %req.get_ref().id, exec_id = %req.get_ref().exec_id))]
     async fn wait(
         &self,
         req: Request<v1::WaitRequest>,
     ) -> Result<Response<v1::WaitResponse>, Status> {
-        let c = self.shim.lookup(&req.get_ref().id)?;
-        let status = c.wait().await;
+        let r = req.into_inner();
+        let c = self.shim.lookup(&r.id)?;
+        let status = match r.exec_id.as_str() {
+            "" => c.wait().await,
+            exec_id => c.exec(exec_id)?.wait().await,
+        };
         Ok(Response::new(v1::WaitResponse {
             status: Some(exit_to_proto(&status)),
         }))
     }
 
-    #[tracing::instrument(name = "Kill", skip_all, fields(container_id = %req.get_ref().id, signal = req.get_ref().signal))]
+    #[tracing::instrument(name = "Kill", skip_all, fields(container_id = %req.get_ref().id, exec_id = %req.get_ref().exec_id, signal = req.get_ref().signal))]
     async fn kill(
         &self,
         req: Request<v1::KillRequest>,
     ) -> Result<Response<v1::KillResponse>, Status> {
         let r = req.into_inner();
-        self.shim.lookup(&r.id)?.kill(r.signal, r.all)?;
+        let c = self.shim.lookup(&r.id)?;
+        match r.exec_id.as_str() {
+            "" => c.kill(r.signal, r.all)?,
+            _ if r.all => {
+                return Err(Status::invalid_argument(
+                    "kill: `all` is for the container, not one of its execs",
+                ))
+            }
+            exec_id => c.exec(exec_id)?.kill(r.signal)?,
+        }
         Ok(Response::new(v1::KillResponse {}))
     }
 
@@ -135,6 +158,19 @@ impl ShimApi for ShimService {
         c.update(&r.resources.unwrap_or_default().into())?;
         tracing::info!("limits updated");
         Ok(Response::new(v1::UpdateResponse {}))
+    }
+
+    #[tracing::instrument(name = "Exec", skip_all, fields(container_id = %req.get_ref().id, exec_id = %req.get_ref().exec_id))]
+    async fn exec(
+        &self,
+        req: Request<v1::ExecRequest>,
+    ) -> Result<Response<v1::ExecResponse>, Status> {
+        let (id, exec_id, config) = exec_from_proto(req.into_inner())?;
+        let e = self.shim.lookup(&id)?.add_exec(exec_id, config)?;
+        tracing::info!(exec_id = %e.id, "exec added");
+        Ok(Response::new(v1::ExecResponse {
+            exec_id: e.id.clone(),
+        }))
     }
 
     #[tracing::instrument(name = "Shutdown", skip_all)]

@@ -1,0 +1,121 @@
+//! `mydockerctl exec`: a command in a running container (docker's exec),
+//! attached to our terminal or streams, exiting with its code.
+
+use std::path::{Path, PathBuf};
+
+use mydocker::v1;
+
+use crate::args::ExecArgs;
+use crate::attach::{Outcome, Session, Signals};
+use crate::error::exit_with;
+use crate::run::{expand_env, interact, Interaction};
+use crate::specargs::user_and_home;
+use crate::terminal::{parse_detach_keys, window_size};
+
+/// docker's exit code when the exec could not be made (no such container,
+/// not running): its CLI's for a daemon's error.
+const EXIT_EXEC_REFUSED: i32 = 1;
+
+pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
+    let refused = |msg: String| exit_with(EXIT_EXEC_REFUSED, msg);
+    let detach_keys = parse_detach_keys(&args.detach_keys).map_err(|e| refused(e.to_string()))?;
+    let t = crate::containers::resolve(root, &args.id)?;
+    let mut client = t.connect().await?;
+    let state = client
+        .state(v1::StateRequest { id: t.id.clone() })
+        .await
+        .map_err(|s| t.status_error(s))?
+        .into_inner();
+    if state.status != v1::Status::Running as i32 {
+        return Err(refused(format!("container {} is not running", t.arg)));
+    }
+    // Names are the container's: its /etc/passwd, read through its root.
+    let user = match &args.user {
+        Some(u) => {
+            let root = PathBuf::from(format!("/proc/{}/root", state.pid));
+            let (user, _) = user_and_home(u, Some(&root)).map_err(|e| refused(e.to_string()))?;
+            Some(user)
+        }
+        None => None,
+    };
+    let tty = args.tty;
+    let terminal_size = tty
+        .then(|| window_size(0).or_else(|| window_size(1)))
+        .flatten()
+        .map(|(rows, cols)| v1::WindowSize {
+            rows: rows.into(),
+            cols: cols.into(),
+        });
+    let request = v1::ExecRequest {
+        id: t.id.clone(),
+        exec_id: String::new(),
+        argv: args.command.clone(),
+        env: expand_env(&args.env),
+        cwd: args.workdir.clone().unwrap_or_default(),
+        user,
+        tty,
+        stdin: args.interactive,
+        terminal_size,
+    };
+    let exec_id = client
+        .exec(request)
+        .await
+        .map_err(|s| refused(s.message().to_string()))?
+        .into_inner()
+        .exec_id;
+    if args.detach {
+        return match client
+            .start(v1::StartRequest {
+                id: t.id.clone(),
+                exec_id,
+            })
+            .await
+        {
+            Ok(_) => Ok(0),
+            Err(s) => Err(refused(s.message().to_string())),
+        };
+    }
+    let signals = Some(Signals::install()?);
+    let mut session = match Session::exec_and_start(&mut client, &t.id, &exec_id).await? {
+        Ok(s) => s,
+        Err(s) => {
+            // Could not be executed: its code (126, 127) is its status's.
+            let status = client
+                .wait(v1::WaitRequest {
+                    id: t.id.clone(),
+                    exec_id: exec_id.clone(),
+                })
+                .await
+                .ok()
+                .and_then(|r| r.into_inner().status);
+            let code = status.map_or(126, |st| if st.exit_code == 0 { 126 } else { st.exit_code });
+            return Err(exit_with(code, s.message()));
+        }
+    };
+    let outcome = interact(
+        &client,
+        &mut session,
+        Interaction {
+            tty,
+            stdin: args.interactive,
+            detach_keys,
+            signals,
+        },
+    )
+    .await?;
+    let wait = |mut client: mydocker::ShimClient, id: String, exec_id: String| async move {
+        client
+            .wait(v1::WaitRequest { id, exec_id })
+            .await
+            .map_err(|s| exit_with(1, s.message().to_string()))?
+            .into_inner()
+            .status
+            .ok_or_else(|| exit_with(1, "Wait answered no status"))
+    };
+    match outcome {
+        Outcome::Exited(s) => Ok(s.exit_code),
+        Outcome::Ended => Ok(wait(client, t.id.clone(), exec_id).await?.exit_code),
+        Outcome::Detached => Ok(0),
+        Outcome::Signaled(sig) => Ok(128 + sig),
+    }
+}

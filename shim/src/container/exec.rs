@@ -1,0 +1,487 @@
+//! A container's exec'd processes (docker's `exec`): each registered by
+//! Exec with its own streams, started by Start with its id (entering the
+//! container: process/enter.rs), and reaped like the init, its status
+//! kept until the container is removed. Its output goes to its own hub
+//! (attachers and replay), not to the container's log.
+
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+use tokio::sync::watch;
+
+use super::config::ContainerConfig;
+use super::error::{invalid, ContainerError, Result};
+use crate::cgroup::ContainerCgroup;
+use crate::exit::ExitStatus;
+use crate::fd::AsyncIoFd;
+use crate::io::hub::{Attacher, OutputHub};
+use crate::io::stdin::{self, Stdin, StdinOp};
+use crate::io::streams::{self, ChildEnds, Opened, StreamSpec};
+use crate::io::IoError;
+use crate::process::describe::{describe_with, Names};
+use crate::process::enter::{self, EnterPlan};
+use crate::process::init::DEFAULT_PATH;
+use crate::process::reaper::{Reaped, Reaper};
+use crate::process::signal;
+use crate::process::spawn::ChildStdio;
+
+/// What an exec asks for; what it leaves empty is the container's.
+#[derive(Debug, Clone, Default)]
+pub struct ExecConfig {
+    pub argv: Vec<String>,
+    /// Added to the container's environment.
+    pub env: Vec<String>,
+    pub cwd: String,
+    /// (uid, gid, additional gids)
+    pub user: Option<(u32, u32, Vec<u32>)>,
+    pub tty: bool,
+    pub stdin: bool,
+    pub terminal_size: Option<(u16, u16)>,
+}
+
+impl ExecConfig {
+    /// Refuses what cannot run: no command, NUL bytes, a relative cwd,
+    /// an environment entry that is not KEY=VALUE.
+    pub fn validate(&self) -> Result<()> {
+        if self.argv.first().is_none_or(|a| a.is_empty()) {
+            return Err(invalid("argv must name a command"));
+        }
+        let nul = |s: &String| s.as_bytes().contains(&0);
+        if self.argv.iter().any(nul) || self.env.iter().any(nul) || nul(&self.cwd) {
+            return Err(invalid("a string of the exec contains a NUL byte"));
+        }
+        if !self.cwd.is_empty() && !self.cwd.starts_with('/') {
+            return Err(invalid(format!(
+                "working directory {} is not absolute",
+                mydocker::brief(&self.cwd)
+            )));
+        }
+        for kv in &self.env {
+            if !kv.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+                return Err(invalid(format!(
+                    "environment entry {} is not KEY=VALUE",
+                    mydocker::brief(kv)
+                )));
+            }
+        }
+        if let Some((rows, cols)) = self.terminal_size {
+            if rows == 0 || cols == 0 {
+                return Err(invalid("terminal size: rows and cols must be 1 to 65535"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecStatus {
+    Created,
+    Running,
+    Exited,
+}
+
+/// What the container hands an exec to start it with.
+pub struct Launch {
+    /// A pidfd of the container's init.
+    pub init: OwnedFd,
+    pub plan: EnterPlan,
+    /// The container's v2 cgroup directory, to be born in.
+    pub cgroup_dir: Option<OwnedFd>,
+    /// What its failures name, and the command as it will run.
+    pub names: Names,
+    pub env: Vec<String>,
+    pub cwd: String,
+}
+
+struct Inner {
+    status: ExecStatus,
+    pid: Option<Pid>,
+    /// Reaped: its pid is not ours to signal any more.
+    reaped: bool,
+    /// Its ends and the shim's, until Start.
+    pending: Option<(ChildEnds, Opened)>,
+    /// Why it could not be executed.
+    error: Option<String>,
+    stdin: Option<Stdin>,
+    pty: Option<Arc<AsyncIoFd>>,
+}
+
+/// An exec cloned, not yet confirmed running.
+pub struct Starting {
+    pid: Pid,
+    ack: OwnedFd,
+    opened: Opened,
+    names: Names,
+    env: Vec<String>,
+    cwd: String,
+}
+
+/// A point-in-time view, for State.
+#[derive(Debug, Clone)]
+pub struct ExecSnapshot {
+    pub id: String,
+    pub status: ExecStatus,
+    pub pid: u32,
+    pub exit: Option<ExitStatus>,
+}
+
+pub struct Exec {
+    pub id: String,
+    pub config: ExecConfig,
+    hub: Arc<OutputHub>,
+    inner: Mutex<Inner>,
+    exit: watch::Sender<Option<ExitStatus>>,
+    /// Held by Start, and by the exit path before it publishes: an exit
+    /// during Start carries Start's error.
+    start_lock: tokio::sync::Mutex<()>,
+}
+
+impl Exec {
+    /// Registers an exec of `config`: its streams are made now, so that
+    /// an attacher before Start misses nothing.
+    pub fn new(id: String, config: ExecConfig) -> Result<Arc<Self>> {
+        config.validate()?;
+        let spec = StreamSpec {
+            tty: config.tty,
+            stdin: config.stdin,
+        };
+        let (ends, opened) = streams::open(&spec, None)?;
+        Ok(Arc::new(Self {
+            id,
+            hub: opened.hub(),
+            inner: Mutex::new(Inner {
+                status: ExecStatus::Created,
+                pid: None,
+                reaped: false,
+                pending: Some((ends, opened)),
+                error: None,
+                stdin: None,
+                pty: None,
+            }),
+            config,
+            exit: watch::Sender::new(None),
+            start_lock: tokio::sync::Mutex::new(()),
+        }))
+    }
+
+    pub fn snapshot(&self) -> ExecSnapshot {
+        let g = self.inner.lock().unwrap();
+        ExecSnapshot {
+            id: self.id.clone(),
+            status: g.status,
+            pid: match (g.status, g.pid) {
+                (ExecStatus::Running, Some(p)) => p.as_raw() as u32,
+                _ => 0,
+            },
+            exit: self.exit.borrow().clone(),
+        }
+    }
+
+    /// Whether it was never started (Start takes it).
+    pub fn is_created(&self) -> bool {
+        self.inner.lock().unwrap().status == ExecStatus::Created
+    }
+
+    /// Held while it is started, and by its exit before it publishes.
+    pub async fn start_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.start_lock.lock().await
+    }
+
+    /// Starts it (under [`start_lock`](Self::start_lock)) with what the
+    /// container gave: cloned into the container, and watched. Nothing
+    /// here awaits, so its exit cannot come unwatched.
+    pub fn spawn(self: &Arc<Self>, launch: Launch, reaper: &Reaper) -> Result<Starting> {
+        let (ends, opened) = {
+            let mut g = self.inner.lock().unwrap();
+            if g.status != ExecStatus::Created {
+                return Err(ContainerError::ExecAlreadyStarted(self.id.clone()));
+            }
+            let pending = g.pending.take();
+            g.status = ExecStatus::Running;
+            pending.ok_or_else(|| ContainerError::ExecAlreadyStarted(self.id.clone()))?
+        };
+        let stdio = ChildStdio {
+            stdin: ends.stdin,
+            stdout: ends.stdout,
+            stderr: ends.stderr,
+        };
+        let Launch {
+            init,
+            plan,
+            cgroup_dir,
+            names,
+            env,
+            cwd,
+        } = launch;
+        let spawned = match enter::spawn_exec(&init, stdio, plan, cgroup_dir.as_ref()) {
+            Ok(s) => s,
+            Err(e) => {
+                let why = e.to_string();
+                self.inner.lock().unwrap().error = Some(why.clone());
+                let mut status = failed_status(126);
+                status.error = Some(why);
+                self.inner.lock().unwrap().status = ExecStatus::Exited;
+                self.publish(status);
+                return Err(match e {
+                    // The container's init is gone: its namespace takes no
+                    // one in.
+                    crate::process::SpawnError::ChildDied => {
+                        ContainerError::ExecNotRunning(self.id.clone())
+                    }
+                    e => e.into(),
+                });
+            }
+        };
+        self.inner.lock().unwrap().pid = Some(spawned.pid);
+        reaper.watch(spawned.pid, self.clone());
+        tracing::debug!(exec_id = %self.id, pid = spawned.pid.as_raw(), "exec cloned");
+        Ok(Starting {
+            pid: spawned.pid,
+            ack: spawned.ack,
+            opened,
+            names,
+            env,
+            cwd,
+        })
+    }
+
+    /// Returns once its command runs, or with why it could not.
+    pub async fn started(&self, s: Starting) -> Result<Pid> {
+        let Starting {
+            pid,
+            ack,
+            opened,
+            names,
+            env,
+            cwd,
+        } = s;
+        let said = tokio::task::spawn_blocking(move || enter::wait_started(ack))
+            .await
+            .map_err(|e| ContainerError::ExecFailed(format!("exec: {e}")))?;
+        let failure = match said {
+            Ok(master) => match opened.start(master) {
+                Ok(streams) => {
+                    let mut g = self.inner.lock().unwrap();
+                    g.stdin = streams.stdin;
+                    g.pty = streams.pty;
+                    tracing::info!(exec_id = %self.id, pid = pid.as_raw(), "exec started");
+                    return Ok(pid);
+                }
+                Err(e) => {
+                    let _ = self.kill(libc::SIGKILL);
+                    e.to_string()
+                }
+            },
+            Err(Some(report)) => describe_with(&report, &self.config.argv, &env, &cwd, &names).1,
+            Err(None) => "exec: the process exited before it could run its command".into(),
+        };
+        tracing::info!(exec_id = %self.id, error = %failure, "exec could not be executed");
+        self.inner.lock().unwrap().error = Some(failure.clone());
+        Err(ContainerError::ExecFailed(failure))
+    }
+
+    /// Waits for the exit.
+    pub async fn wait(&self) -> ExitStatus {
+        let mut rx = self.exit.subscribe();
+        let s = rx
+            .wait_for(|s| s.is_some())
+            .await
+            .expect("exit channel open")
+            .clone();
+        s.expect("is_some")
+    }
+
+    /// Signals it (0: SIGKILL).
+    pub fn kill(&self, signal: i32) -> Result<()> {
+        let sig =
+            signal::number(signal).ok_or_else(|| invalid(format!("invalid signal {signal}")))?;
+        let g = self.inner.lock().unwrap();
+        match (g.status, g.pid) {
+            (ExecStatus::Running, Some(pid)) if !g.reaped => match signal::send(pid, sig) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+                Err(source) => Err(ContainerError::Sys {
+                    what: "kill",
+                    source,
+                }),
+            },
+            _ => Err(ContainerError::ExecNotRunning(self.id.clone())),
+        }
+    }
+
+    pub fn attach(&self, replay: bool) -> Attacher {
+        self.hub.attach(replay)
+    }
+
+    pub fn detach(&self, attacher: u64) {
+        self.hub.detach(attacher)
+    }
+
+    pub async fn write_stdin(&self, op: StdinOp) -> Result<()> {
+        let stdin = self.inner.lock().unwrap().stdin.clone();
+        match stdin {
+            Some(s) => Ok(s.send(op).await?),
+            None => Err(IoError::NoStdin.into()),
+        }
+    }
+
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
+        if rows == 0 || cols == 0 {
+            return Err(invalid(format!(
+                "invalid terminal size {rows}x{cols}: rows and cols must be 1 to 65535"
+            )));
+        }
+        let pty = self.inner.lock().unwrap().pty.clone();
+        match pty {
+            Some(m) => Ok(stdin::resize(&m, rows, cols)?),
+            None => Err(IoError::NoTerminal.into()),
+        }
+    }
+
+    /// Once its output is all handed on: its status, to every waiter and
+    /// attacher.
+    async fn on_exit(&self, ws: WaitStatus) {
+        let at = SystemTime::now();
+        let _guard = self.start_lock.lock().await;
+        if !self.hub.drained_after_exit().await {
+            tracing::warn!(exec_id = %self.id, "exec output did not reach EOF after the exit");
+        }
+        let Some(mut status) = ExitStatus::from_wait(ws, at) else {
+            return;
+        };
+        {
+            let mut g = self.inner.lock().unwrap();
+            g.status = ExecStatus::Exited;
+            status.error = g.error.clone();
+            // The streams go with it (a stdin writer holds the pipe).
+            g.stdin = None;
+            g.pty = None;
+        }
+        tracing::info!(exec_id = %self.id, code = status.code, signal = status.signal, "exec exited");
+        self.publish(status);
+    }
+
+    fn publish(&self, status: ExitStatus) {
+        self.hub.finish(&status);
+        self.exit.send_replace(Some(status));
+    }
+}
+
+/// The status of an exec that never ran.
+fn failed_status(code: i32) -> ExitStatus {
+    ExitStatus {
+        code,
+        signal: 0,
+        at: SystemTime::now(),
+        oom_killed: false,
+        error: None,
+    }
+}
+
+impl Reaped for Exec {
+    fn reaped(self: Arc<Self>, ws: WaitStatus) {
+        self.inner.lock().unwrap().reaped = true;
+        tokio::spawn(async move { self.on_exit(ws).await });
+    }
+}
+
+/// A new exec id: 64 hex digits, as docker's.
+pub fn new_id() -> Result<String> {
+    let mut b = [0u8; 32];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").map_err(|e| ContainerError::Sys {
+            what: "open /dev/urandom",
+            source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?,
+        &mut b,
+    )
+    .map_err(|e| ContainerError::Sys {
+        what: "read /dev/urandom",
+        source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// What `exec` starts with in the container of `config`, whose init is
+/// `init` and whose cgroup is `cgroup`: the container's environment (with
+/// docker's defaults, as its command got them) and the exec's on top, its
+/// directory and user unless the exec names its own, its confinement.
+pub fn launch(
+    config: &ContainerConfig,
+    init: Pid,
+    cgroup: &ContainerCgroup,
+    exec: &Exec,
+) -> Result<Launch> {
+    let c = &exec.config;
+    let pidfd = enter::pidfd_open(init).map_err(|e| match e {
+        nix::errno::Errno::ESRCH => ContainerError::NotRunning(config.id.clone()),
+        source => ContainerError::Sys {
+            what: "pidfd_open the container's init",
+            source,
+        },
+    })?;
+    let mut env = with_defaults(&config.env, &config.hostname, config.bundle.is_none());
+    for kv in &c.env {
+        let key = kv.split('=').next().unwrap_or("");
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string();
+    let cwd = match (c.cwd.as_str(), config.cwd.as_str()) {
+        ("", "") => "/".to_string(),
+        ("", theirs) => theirs.to_string(),
+        (mine, _) => mine.to_string(),
+    };
+    let mut identity = config.identity.clone();
+    if let Some((uid, gid, groups)) = &c.user {
+        identity.uid = *uid;
+        identity.gid = *gid;
+        identity.groups.clone_from(groups);
+    }
+    let terminal = c.tty.then(|| c.terminal_size.unwrap_or((24, 80)));
+    let plan = EnterPlan::new(
+        &c.argv,
+        &env,
+        &path,
+        &cwd,
+        identity,
+        terminal,
+        cgroup.join_files()?,
+    )?;
+    Ok(Launch {
+        init: pidfd,
+        plan,
+        cgroup_dir: cgroup.v2_dir()?.map(|(dir, _)| dir),
+        names: config.names(),
+        env,
+        cwd,
+    })
+}
+
+/// `env` with docker's PATH, HOSTNAME and HOME added where it has none
+/// (`defaults`: a container of Create's fields; a bundle's environment is
+/// taken as it is, as runc takes it).
+fn with_defaults(env: &[String], hostname: &str, defaults: bool) -> Vec<String> {
+    let mut env = env.to_vec();
+    if !defaults {
+        return env;
+    }
+    let has = |env: &[String], k: &str| env.iter().any(|kv| kv.split('=').next() == Some(k));
+    if !has(&env, "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has(&env, "HOSTNAME") && !hostname.is_empty() {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+    if !has(&env, "HOME") {
+        env.push("HOME=/root".into());
+    }
+    env
+}

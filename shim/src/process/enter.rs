@@ -1,0 +1,375 @@
+//! A process that enters a running container: an exec.
+//!
+//! It is born in the container's PID namespace (the shim's thread sets its
+//! own namespace for children to the container's for the clone, and back:
+//! that setting is per thread, and nothing awaits in between), and on v2
+//! in its cgroup (CLONE_INTO_CGROUP); on v1 it joins the cgroup first
+//! thing, through each hierarchy's `tasks`, while the host's paths are
+//! still in view. Then it enters the container's other namespaces through
+//! the init's pidfd (its mount namespace makes the container's root its
+//! own), makes its terminal in the container's devpts, takes the
+//! container's identity (rlimits, capabilities, user, no_new_privs,
+//! seccomp: identity.rs), finds its program, and says it is ready (with
+//! the terminal's master) on its ack socket before it execs; an exec that
+//! fails is a second report there, and EOF (the socket is close-on-exec)
+//! means it runs. As the init, it makes only the raw system calls of
+//! `sys.rs` from the clone to exec, on memory made before the clone.
+
+use std::ffi::{c_char, CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::unistd::Pid;
+
+use super::clone::{raise, seqpacket_high, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
+use super::error::{sys, Result, SpawnError};
+use super::identity::{self, Identity};
+use super::lookup::{lookup, probe_exec, PATH_BUF};
+use super::relay::Report;
+use super::report::{fail, send, Fault, Step};
+use super::spawn::{close_from, reset_signals, ChildStdio};
+use super::sys as raw;
+use super::terminal;
+
+/// Where the exec'd process reports (the ack socket).
+const ACK_FD: RawFd = 3;
+
+/// The namespaces it enters after its birth in the PID namespace.
+const ENTERED: libc::c_int = libc::CLONE_NEWNS
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWCGROUP;
+
+/// Everything the process needs, made before the clone.
+pub struct EnterPlan {
+    /// Owns what `ptrs` points to.
+    _strings: Vec<CString>,
+    /// argv, NULL, envp, NULL.
+    ptrs: Vec<*const c_char>,
+    argc: usize,
+    /// The PATH its program is looked up on.
+    path: CString,
+    cwd: CString,
+    identity: Identity,
+    last_cap: u32,
+    terminal: Option<(u16, u16)>,
+    /// The files it writes "0" to, to join its cgroup, unless it was born
+    /// there: v1's `tasks` files, or v2's `cgroup.procs`.
+    join: Vec<CString>,
+    /// Set before the clone: CLONE_INTO_CGROUP put it in its cgroup.
+    born_in_cgroup: bool,
+}
+
+impl EnterPlan {
+    /// `argv` with `env`, in `cwd` (the program looked up on `path`), as
+    /// `identity`; joining its cgroup through `join` when it cannot be
+    /// born there. A string with a NUL byte is refused.
+    pub fn new(
+        argv: &[String],
+        env: &[String],
+        path: &str,
+        cwd: &str,
+        identity: Identity,
+        terminal: Option<(u16, u16)>,
+        join: Vec<CString>,
+    ) -> std::result::Result<Self, super::relay::RelayError> {
+        let c = |s: &str| CString::new(s).map_err(|_| super::relay::RelayError::InnerNul);
+        let strings: Vec<CString> = argv
+            .iter()
+            .chain(env)
+            .map(|s| c(s))
+            .collect::<std::result::Result<_, _>>()?;
+        let argc = argv.len();
+        let mut ptrs: Vec<*const c_char> = Vec::with_capacity(strings.len() + 2);
+        ptrs.extend(strings[..argc].iter().map(|s| s.as_ptr()));
+        ptrs.push(std::ptr::null());
+        ptrs.extend(strings[argc..].iter().map(|s| s.as_ptr()));
+        ptrs.push(std::ptr::null());
+        Ok(Self {
+            _strings: strings,
+            ptrs,
+            argc,
+            path: c(path)?,
+            cwd: c(if cwd.is_empty() { "/" } else { cwd })?,
+            identity,
+            last_cap: super::harden::last_cap(),
+            terminal,
+            join,
+            born_in_cgroup: false,
+        })
+    }
+}
+
+/// A pidfd of `pid` (Linux 5.3), through which a process enters its
+/// namespaces.
+pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags, and returns a new
+    // descriptor, which is ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: as above.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// What the clone child gets.
+struct ExecArgs {
+    /// Its descriptors, and where it moves them.
+    moves: [(RawFd, RawFd); 4],
+    ack: RawFd,
+    /// The init's pidfd, whose namespaces it enters.
+    init: RawFd,
+    plan: EnterPlan,
+}
+
+/// A process entering the container: its pid (in the shim's PID
+/// namespace), and the socket it reports on.
+pub struct SpawnedExec {
+    pub pid: Pid,
+    pub ack: OwnedFd,
+}
+
+/// Clones the process into the namespaces of the init of `init` (a pidfd)
+/// and, where the kernel can, into the cgroup `cgroup` (a v2 directory).
+pub fn spawn_exec(
+    init: &OwnedFd,
+    stdio: ChildStdio,
+    plan: EnterPlan,
+    cgroup: Option<&OwnedFd>,
+) -> Result<SpawnedExec> {
+    let (ack_r, ack_w) = seqpacket_high()?;
+    let stdin = raise(stdio.stdin)?;
+    let stdout = raise(stdio.stdout)?;
+    let stderr = raise(stdio.stderr)?;
+    let mut child = Box::new(ExecArgs {
+        moves: [
+            (stdin.as_raw_fd(), 0),
+            (stdout.as_raw_fd(), 1),
+            (stderr.as_raw_fd(), 2),
+            (ack_w.as_raw_fd(), ACK_FD),
+        ],
+        ack: ack_w.as_raw_fd(),
+        init: init.as_raw_fd(),
+        plan,
+    });
+    // What this thread's children are born into, to come back to.
+    let own = std::fs::File::open("/proc/thread-self/ns/pid_for_children").map_err(|e| {
+        sys("open our PID namespace")(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+    })?;
+    nix::sched::setns(init, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| match e {
+        // Its init is gone (or going): the namespace takes no one in.
+        nix::errno::Errno::ESRCH => SpawnError::ChildDied,
+        e => sys("enter the container's PID namespace")(e),
+    })?;
+    let cloned = clone_child(&mut child, cgroup);
+    // Back before anything else of the shim's is cloned from this thread
+    // (the next container's init must not be born in this one).
+    if let Err(e) = nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWPID) {
+        tracing::error!(error = %e, "could not return to the shim's PID namespace");
+        std::process::abort();
+    }
+    let pid = cloned?;
+    drop((stdin, stdout, stderr, ack_w));
+    Ok(SpawnedExec {
+        pid: Pid::from_raw(pid),
+        ack: ack_r,
+    })
+}
+
+/// clone3 into the cgroup, or a plain fork where that cannot be (no
+/// clone3, or v1): the child's pid.
+fn clone_child(child: &mut ExecArgs, cgroup: Option<&OwnedFd>) -> Result<i32> {
+    if std::env::var_os(NO_CLONE3_ENV).is_none() {
+        if let Some(dir) = cgroup {
+            child.plan.born_in_cgroup = true;
+            let mut args = CloneArgs {
+                flags: CLONE_INTO_CGROUP,
+                exit_signal: libc::SIGCHLD as u64,
+                cgroup: dir.as_raw_fd() as u64,
+                ..Default::default()
+            };
+            // SAFETY: clone3 without CLONE_VM or a stack is a fork into a
+            // cgroup: the child runs only `child_main` on its own copy of
+            // this memory, and never returns.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &mut args as *mut CloneArgs,
+                    std::mem::size_of::<CloneArgs>(),
+                )
+            };
+            match r {
+                // SAFETY: in the clone child, on its own copy.
+                0 => unsafe { child_main(child) },
+                r if r > 0 => return Ok(r as i32),
+                _ => {
+                    let e = nix::errno::Errno::last();
+                    if !matches!(e, nix::errno::Errno::ENOSYS | nix::errno::Errno::EINVAL) {
+                        return Err(fork_error(e));
+                    }
+                }
+            }
+            child.plan.born_in_cgroup = false;
+        }
+    }
+    match raw::fork() {
+        // SAFETY: in the fork child, on its own copy.
+        Ok(0) => unsafe { child_main(child) },
+        Ok(pid) => Ok(pid as i32),
+        Err(e) => Err(fork_error(nix::errno::Errno::from_raw(e))),
+    }
+}
+
+fn fork_error(e: nix::errno::Errno) -> SpawnError {
+    match e {
+        // alloc_pid's answer once the namespace's init has exited.
+        nix::errno::Errno::ENOMEM => SpawnError::ChildDied,
+        e => sys("clone")(e),
+    }
+}
+
+/// The child, from the clone to exec.
+///
+/// # Safety
+/// Only in a fresh clone child of the shim, on its own copy of `child`.
+unsafe fn child_main(child: &mut ExecArgs) -> ! {
+    let ack = child.ack;
+    // SAFETY: prctl with integer arguments. A shim gone, nobody would
+    // collect its exit.
+    unsafe {
+        let _ = raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize, 0);
+    }
+    let _ = raw::setsid();
+    // SAFETY: this process runs none of the shim's handlers again.
+    unsafe { reset_signals() };
+    let plan = &mut child.plan;
+    if !plan.born_in_cgroup {
+        for (i, file) in plan.join.iter().enumerate() {
+            if let Err(e) = join(file) {
+                fail(ack, Fault::new(Step::JoinCgroup, e, i));
+            }
+        }
+    }
+    if let Err(e) = raw::setns(child.init, ENTERED) {
+        fail(ack, Fault::new(Step::Enter, e, 0));
+    }
+    for &(from, to) in &child.moves {
+        // SAFETY: 0-3 are the child's to replace; the sources are >= 10.
+        if let Err(e) = unsafe { raw::dup_to(from, to) } {
+            fail(ack, Fault::new(Step::PlaceFds, e, 0));
+        }
+    }
+    // SAFETY: nothing of the shim's is used past here.
+    unsafe { close_from(ACK_FD + 1) };
+    let _ = raw::unblock_all();
+    let f = match run(plan) {
+        Err(f) => f,
+        Ok(never) => match never {},
+    };
+    fail(ACK_FD, f)
+}
+
+/// Writes "0" (this process) to a cgroup's `tasks` or `cgroup.procs`.
+fn join(file: &CStr) -> std::result::Result<(), i32> {
+    let fd = raw::open(file, libc::O_WRONLY | libc::O_CLOEXEC)? as RawFd;
+    let written = raw::write(fd, b"0");
+    // SAFETY: the descriptor just opened.
+    let _ = unsafe { raw::close(fd) };
+    match written? {
+        1 => Ok(()),
+        _ => Err(libc::EIO),
+    }
+}
+
+/// Inside: its terminal, its identity, its program; ready; exec.
+fn run(plan: &mut EnterPlan) -> std::result::Result<std::convert::Infallible, Fault> {
+    let master = match plan.terminal {
+        Some((rows, cols)) => terminal::make(rows, cols)?,
+        None => -1,
+    };
+    identity::assume(&plan.identity, plan.last_cap)?;
+    Fault::check(raw::chdir(&plan.cwd), Step::Chdir, 0)?;
+    // SAFETY: ptrs[0] is argv[0], a C string in `_strings`.
+    let name = unsafe { CStr::from_ptr(plan.ptrs[0]) };
+    let mut buf = [0u8; PATH_BUF];
+    let program = lookup(name, plan.path.to_bytes(), &mut buf, probe_exec)
+        .map_err(|e| Fault::new(Step::Exec, e as i32, 0))?;
+    let ready = Report {
+        step: Step::Ready as u32,
+        errno: 0,
+        item: 0,
+    };
+    if master >= 0 {
+        if let Err(e) = raw::send_with_fd(ACK_FD, &ready.encode(), master) {
+            return Err(Fault::new(Step::Terminal, e, terminal::SEND_STEP));
+        }
+        // SAFETY: our own descriptor; the shim has its copy.
+        let _ = unsafe { raw::close(master) };
+    } else {
+        send(ACK_FD, &ready);
+    }
+    // Closed by a successful exec: the shim reads EOF.
+    let _ = raw::set_cloexec(ACK_FD);
+    if plan.identity.no_new_privs {
+        identity::load_filters(&plan.identity)?;
+    }
+    let argv = plan.ptrs.as_ptr();
+    // SAFETY: argv, NULL, envp, NULL, all C strings that live until the
+    // exec.
+    let errno = unsafe { raw::execve(program, argv, argv.add(plan.argc + 1)) };
+    Err(Fault::new(Step::Exec, errno, 0))
+}
+
+/// What the process said: ready (with its terminal's master), then EOF
+/// once it runs; or the report of the step that failed. Blocking: call
+/// off the runtime's thread.
+pub fn wait_started(ack: OwnedFd) -> std::result::Result<Option<OwnedFd>, Option<Report>> {
+    let (first, master) = recv(&ack).map_err(|_| None)?;
+    let first = first.ok_or(None)?;
+    if first.step != Step::Ready as u32 {
+        return Err(Some(first));
+    }
+    match recv(&ack) {
+        // EOF: exec closed it.
+        Ok((None, _)) => Ok(master),
+        Ok((Some(r), _)) => Err(Some(r)),
+        Err(_) => Err(None),
+    }
+}
+
+/// One record of the ack socket, and a descriptor it carried; None at EOF.
+fn recv(ack: &OwnedFd) -> nix::Result<(Option<Report>, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; Report::SIZE];
+    let mut space = nix::cmsg_space!(RawFd);
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        match recvmsg::<()>(
+            ack.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Ok(m) => {
+                let mut fd = None;
+                for c in m.cmsgs()? {
+                    if let ControlMessageOwned::ScmRights(fds) = c {
+                        for raw in fds {
+                            // SAFETY: SCM_RIGHTS gave us this descriptor.
+                            let f = unsafe { OwnedFd::from_raw_fd(raw) };
+                            fd.get_or_insert(f);
+                        }
+                    }
+                }
+                let bytes = m.bytes;
+                if bytes == 0 {
+                    return Ok((None, fd));
+                }
+                return Ok((Report::decode(&buf[..bytes]).ok(), fd));
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
