@@ -198,7 +198,6 @@ impl Session {
             replay,
             start,
             create: None,
-            ..Default::default()
         };
         let (input, mut output) = match Self::call(client, open).await? {
             Ok(opened) => opened,

@@ -16,9 +16,17 @@ use crate::terminal::{parse_detach_keys, window_size};
 /// not running): its CLI's for a daemon's error.
 const EXIT_EXEC_REFUSED: i32 = 1;
 
+/// docker's exit code for an exec whose command could not be started (not
+/// found too: `docker run` says 127 there, `docker exec` 126), its user
+/// not found, or its directory not there.
+const EXIT_CANNOT_START: i32 = 126;
+
 pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
     let refused = |msg: String| exit_with(EXIT_EXEC_REFUSED, msg);
     let detach_keys = parse_detach_keys(&args.detach_keys).map_err(|e| refused(e.to_string()))?;
+    if args.tty && args.interactive && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Err(refused("the input device is not a TTY".into()));
+    }
     let t = crate::containers::resolve(root, &args.id)?;
     let mut client = t.connect().await?;
     let state = client
@@ -27,13 +35,19 @@ pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
         .map_err(|s| t.status_error(s))?
         .into_inner();
     if state.status != v1::Status::Running as i32 {
-        return Err(refused(format!("container {} is not running", t.arg)));
+        return Err(refused(format!("Container {} is not running", t.id)));
     }
-    // Names are the container's: its /etc/passwd, read through its root.
+    // Names are the container's: its /etc/passwd, read through its root;
+    // HOME is the user's, as docker sets it.
+    let mut env = expand_env(&args.env);
     let user = match &args.user {
         Some(u) => {
             let root = PathBuf::from(format!("/proc/{}/root", state.pid));
-            let (user, _) = user_and_home(u, Some(&root)).map_err(|e| refused(e.to_string()))?;
+            let (user, home) = user_and_home(u, Some(&root))
+                .map_err(|e| exit_with(EXIT_CANNOT_START, e.to_string()))?;
+            if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+                env.push(format!("HOME={home}"));
+            }
             Some(user)
         }
         None => None,
@@ -50,7 +64,7 @@ pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
         id: t.id.clone(),
         exec_id: String::new(),
         argv: args.command.clone(),
-        env: expand_env(&args.env),
+        env,
         cwd: args.workdir.clone().unwrap_or_default(),
         user,
         tty,
@@ -79,16 +93,13 @@ pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
     let mut session = match Session::exec_and_start(&mut client, &t.id, &exec_id).await? {
         Ok(s) => s,
         Err(s) => {
-            // Could not be executed: its code (126, 127) is its status's.
-            let status = client
-                .wait(v1::WaitRequest {
-                    id: t.id.clone(),
-                    exec_id: exec_id.clone(),
-                })
-                .await
-                .ok()
-                .and_then(|r| r.into_inner().status);
-            let code = status.map_or(126, |st| if st.exit_code == 0 { 126 } else { st.exit_code });
+            // Could not be executed (its status has 126 or 127, as a
+            // shell's; docker's exec says 126 for both), or the container
+            // stopped meanwhile.
+            let code = match s.code() {
+                tonic::Code::FailedPrecondition => EXIT_CANNOT_START,
+                _ => EXIT_EXEC_REFUSED,
+            };
             return Err(exit_with(code, s.message()));
         }
     };

@@ -60,7 +60,7 @@ impl ExecConfig {
             )));
         }
         for kv in &self.env {
-            if !kv.split_once('=').is_some_and(|(k, _)| !k.is_empty()) {
+            if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                 return Err(invalid(format!(
                     "environment entry {} is not KEY=VALUE",
                     mydocker::brief(kv)
