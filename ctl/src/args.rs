@@ -55,6 +55,8 @@ pub enum Command {
     Attach(AttachArgs),
     /// Run a command in a running container
     Exec(ExecArgs),
+    /// Show the processes of a running container (ps, from its cgroup)
+    Top(TopArgs),
     /// Show live resource usage of containers
     Stats(StatsArgs),
     /// Change the resource limits of one or more containers
@@ -374,6 +376,19 @@ pub struct ExecArgs {
     /// The command and its arguments; options after CMD belong to CMD
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub id: String,
+    /// Options for ps (default -f)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PS_OPTIONS"
+    )]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -141,6 +141,7 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
         }
         Command::Attach(args) => run::attach(&root, args).await,
         Command::Exec(args) => crate::exec::exec(&root, args).await,
+        Command::Top(args) => crate::top::top(&root, args),
         Command::Stats(args) => stats::stats(&root, args).await,
         Command::Update(args) => {
             let res = args.limits.to_resources("")?;

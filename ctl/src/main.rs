@@ -13,6 +13,7 @@ mod run;
 mod specargs;
 mod stats;
 mod terminal;
+mod top;
 
 use std::process::ExitCode;
 

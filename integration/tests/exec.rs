@@ -371,7 +371,7 @@ async fn many_execs_at_once_and_in_a_row() {
 }
 
 /// The container's command exiting ends its execs: each reports 137, and
-/// nothing is left.
+/// nothing is left. `top` lists them while they run.
 #[tokio::test]
 async fn the_init_exiting_ends_its_execs() {
     let t = TestRoot::new("exend");
@@ -412,6 +412,11 @@ async fn the_init_exiting_ends_its_execs() {
         (s.matches("sleep 1000").count() == 5).then_some(())
     })
     .expect("the execs running");
+    // `top`: the same five, from the container's cgroup, as ps -f shows
+    // them (host pids).
+    let top = ok(&t.ctl_output(&["top", &id]));
+    assert!(top.starts_with("UID "), "{top}");
+    assert_eq!(top.matches("sleep 1000").count(), 5, "{top}");
     let o = t.ctl_output(&["kill", &id]);
     assert!(o.status.success(), "{o:?}");
     for w in waits {
@@ -419,6 +424,12 @@ async fn the_init_exiting_ends_its_execs() {
         assert_eq!((s.exit_code, s.signal), (137, 9), "{s:?}");
     }
     assert_eq!(attached.wait().unwrap().code(), Some(137));
+    let o = t.ctl_output(&["top", &id]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        format!("Error: Container {id} is not running\n")
+    );
     drop(c);
     let _ = t.ctl_output(&["rm", &id]);
     t.finish();

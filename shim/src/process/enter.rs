@@ -288,6 +288,12 @@ fn run(plan: &mut EnterPlan) -> std::result::Result<std::convert::Infallible, Fa
         Some((rows, cols)) => terminal::make(rows, cols)?,
         None => -1,
     };
+    // As the init did: without docker's seccomp (which refuses keyrings), a
+    // session keyring of its own, not the shim's (runc's exec does the
+    // same).
+    if !plan.identity.docker_seccomp {
+        super::harden::own_keyring()?;
+    }
     identity::assume(&plan.identity, plan.last_cap)?;
     Fault::check(raw::chdir(&plan.cwd), Step::Chdir, 0)?;
     // SAFETY: ptrs[0] is argv[0], a C string in `_strings`.

@@ -100,7 +100,14 @@ pub async fn session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachRequest>,
             }
         },
     };
-    let span = tracing::info_span!("attach", container_id = %open.id, exec_id = %open.exec_id);
+    let span = tracing::info_span!(
+        "attach",
+        container_id = %open.id,
+        exec_id = tracing::field::Empty
+    );
+    if !open.exec_id.is_empty() {
+        span.record("exec_id", open.exec_id.as_str());
+    }
     let container = target;
     async move {
         let mut attacher = container.attach(open.replay);

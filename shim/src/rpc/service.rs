@@ -40,12 +40,13 @@ impl ShimApi for ShimService {
         }))
     }
 
-    #[tracing::instrument(name = "Start", skip_all, fields(container_id = %req.get_ref().id, exec_id = %req.get_ref().exec_id))]
+    #[tracing::instrument(name = "Start", skip_all, fields(container_id = %req.get_ref().id, exec_id = tracing::field::Empty))]
     async fn start(
         &self,
         req: Request<v1::StartRequest>,
     ) -> Result<Response<v1::StartResponse>, Status> {
         let r = req.into_inner();
+        exec_field(&r.exec_id);
         let c = self.shim.lookup(&r.id)?;
         // In a task of its own: if the client goes away mid-Start, tonic
         // drops this future, and a Start cut between sending the command
@@ -66,12 +67,13 @@ impl ShimApi for ShimService {
         }))
     }
 
-    #[tracing::instrument(name = "Wait", skip_all, fields(container_id = %req.get_ref().id, exec_id = %req.get_ref().exec_id))]
+    #[tracing::instrument(name = "Wait", skip_all, fields(container_id = %req.get_ref().id, exec_id = tracing::field::Empty))]
     async fn wait(
         &self,
         req: Request<v1::WaitRequest>,
     ) -> Result<Response<v1::WaitResponse>, Status> {
         let r = req.into_inner();
+        exec_field(&r.exec_id);
         let c = self.shim.lookup(&r.id)?;
         let status = match r.exec_id.as_str() {
             "" => c.wait().await,
@@ -82,12 +84,13 @@ impl ShimApi for ShimService {
         }))
     }
 
-    #[tracing::instrument(name = "Kill", skip_all, fields(container_id = %req.get_ref().id, exec_id = %req.get_ref().exec_id, signal = req.get_ref().signal))]
+    #[tracing::instrument(name = "Kill", skip_all, fields(container_id = %req.get_ref().id, exec_id = tracing::field::Empty, signal = req.get_ref().signal))]
     async fn kill(
         &self,
         req: Request<v1::KillRequest>,
     ) -> Result<Response<v1::KillResponse>, Status> {
         let r = req.into_inner();
+        exec_field(&r.exec_id);
         let c = self.shim.lookup(&r.id)?;
         match r.exec_id.as_str() {
             "" => c.kill(r.signal, r.all)?,
@@ -160,14 +163,15 @@ impl ShimApi for ShimService {
         Ok(Response::new(v1::UpdateResponse {}))
     }
 
-    #[tracing::instrument(name = "Exec", skip_all, fields(container_id = %req.get_ref().id, exec_id = %req.get_ref().exec_id))]
+    #[tracing::instrument(name = "Exec", skip_all, fields(container_id = %req.get_ref().id, exec_id = tracing::field::Empty))]
     async fn exec(
         &self,
         req: Request<v1::ExecRequest>,
     ) -> Result<Response<v1::ExecResponse>, Status> {
         let (id, exec_id, config) = exec_from_proto(req.into_inner())?;
         let e = self.shim.lookup(&id)?.add_exec(exec_id, config)?;
-        tracing::info!(exec_id = %e.id, "exec added");
+        exec_field(&e.id);
+        tracing::info!("exec added");
         Ok(Response::new(v1::ExecResponse {
             exec_id: e.id.clone(),
         }))
@@ -180,5 +184,13 @@ impl ShimApi for ShimService {
     ) -> Result<Response<v1::ShutdownResponse>, Status> {
         self.shim.shutdown()?;
         Ok(Response::new(v1::ShutdownResponse {}))
+    }
+}
+
+/// Puts an exec's id in the call's span (a call about the container itself
+/// has none, and shows none).
+fn exec_field(exec_id: &str) {
+    if !exec_id.is_empty() {
+        tracing::Span::current().record("exec_id", exec_id);
     }
 }
