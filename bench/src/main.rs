@@ -165,7 +165,10 @@ impl Bench {
                 .await?;
         }
         r.client
-            .delete(v1::DeleteRequest { id: r.id.clone() })
+            .delete(v1::DeleteRequest {
+                id: r.id.clone(),
+                ..Default::default()
+            })
             .await?;
         drop(r.client);
         reap(r.process).await;
@@ -211,7 +214,12 @@ impl Bench {
                 bail!("/bin/true did not exit 0");
             }
             marks.push(Instant::now());
-            client.delete(v1::DeleteRequest { id: id.clone() }).await?;
+            client
+                .delete(v1::DeleteRequest {
+                    id: id.clone(),
+                    ..Default::default()
+                })
+                .await?;
             marks.push(Instant::now());
             drop(client);
             reap(spawned.process).await;

@@ -290,7 +290,12 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
             }
         }
     }
-    let deleted = c.delete(v1::DeleteRequest { id: t.id.clone() }).await;
+    let deleted = c
+        .delete(v1::DeleteRequest {
+            id: t.id.clone(),
+            ..Default::default()
+        })
+        .await;
     drop(c);
     match deleted {
         Ok(_) => {}

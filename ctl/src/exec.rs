@@ -100,6 +100,8 @@ pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
                 tonic::Code::FailedPrecondition => EXIT_CANNOT_START,
                 _ => EXIT_EXEC_REFUSED,
             };
+            let _ = wait(client.clone(), t.id.clone(), exec_id.clone()).await;
+            forget(&mut client, &t.id, &exec_id).await;
             return Err(exit_with(code, s.message()));
         }
     };
@@ -114,19 +116,43 @@ pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
         },
     )
     .await?;
-    let wait = |mut client: mydocker::ShimClient, id: String, exec_id: String| async move {
-        client
-            .wait(v1::WaitRequest { id, exec_id })
-            .await
-            .map_err(|s| exit_with(1, s.message().to_string()))?
-            .into_inner()
-            .status
-            .ok_or_else(|| exit_with(1, "Wait answered no status"))
+    let code = match outcome {
+        Outcome::Exited(s) => s.exit_code,
+        Outcome::Ended => {
+            wait(client.clone(), t.id.clone(), exec_id.clone())
+                .await?
+                .exit_code
+        }
+        // Still running: its record stays, for State and Wait.
+        Outcome::Detached => return Ok(0),
+        Outcome::Signaled(sig) => return Ok(128 + sig),
     };
-    match outcome {
-        Outcome::Exited(s) => Ok(s.exit_code),
-        Outcome::Ended => Ok(wait(client, t.id.clone(), exec_id).await?.exit_code),
-        Outcome::Detached => Ok(0),
-        Outcome::Signaled(sig) => Ok(128 + sig),
-    }
+    forget(&mut client, &t.id, &exec_id).await;
+    Ok(code)
+}
+
+async fn wait(
+    mut client: mydocker::ShimClient,
+    id: String,
+    exec_id: String,
+) -> anyhow::Result<v1::ExitStatus> {
+    client
+        .wait(v1::WaitRequest { id, exec_id })
+        .await
+        .map_err(|s| exit_with(1, s.message().to_string()))?
+        .into_inner()
+        .status
+        .ok_or_else(|| exit_with(1, "Wait answered no status"))
+}
+
+/// Deletes the record of an exec whose status we have, as docker forgets
+/// its execs: a container probed by `exec` every few seconds does not pile
+/// them up. (`-d`'s stay, for State.)
+async fn forget(client: &mut mydocker::ShimClient, id: &str, exec_id: &str) {
+    let _ = client
+        .delete(v1::DeleteRequest {
+            id: id.to_string(),
+            exec_id: exec_id.to_string(),
+        })
+        .await;
 }

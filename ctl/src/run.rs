@@ -562,7 +562,10 @@ pub async fn wait(client: &mut ShimClient, id: &str) -> anyhow::Result<v1::ExitS
 /// `--rm`: deletes the container and waits for its shim to be gone.
 async fn delete(mut client: ShimClient, id: &str, process: &mut mydocker::ShimProcess) {
     if let Err(s) = client
-        .delete(v1::DeleteRequest { id: id.to_string() })
+        .delete(v1::DeleteRequest {
+            id: id.to_string(),
+            ..Default::default()
+        })
         .await
     {
         eprintln!("Error: removing container {id}: {}", s.message());

@@ -258,7 +258,10 @@ pub async fn delete(
     id: &str,
 ) -> mydocker::v1::ExitStatus {
     let s = c
-        .delete(mydocker::v1::DeleteRequest { id: id.into() })
+        .delete(mydocker::v1::DeleteRequest {
+            id: id.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()

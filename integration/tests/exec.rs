@@ -60,7 +60,8 @@ fn exec_request(id: &str, exec_id: &str, argv: &[&str]) -> v1::ExecRequest {
     }
 }
 
-/// Exec, then Attach with `start`: its stdout, and its exit code.
+/// Exec, then Attach with `start`, then Delete of its record: its stdout,
+/// and its exit code.
 async fn run_exec(c: &mut ShimClient, id: &str, argv: &[&str]) -> (String, i32) {
     let exec_id = c
         .exec(exec_request(id, "", argv))
@@ -72,7 +73,7 @@ async fn run_exec(c: &mut ShimClient, id: &str, argv: &[&str]) -> (String, i32) 
     tx.send(v1::AttachRequest {
         msg: Some(attach_request::Msg::Open(v1::AttachOpen {
             id: id.into(),
-            exec_id,
+            exec_id: exec_id.clone(),
             start: true,
             ..Default::default()
         })),
@@ -89,7 +90,16 @@ async fn run_exec(c: &mut ShimClient, id: &str, argv: &[&str]) -> (String, i32) 
         match out.message().await.unwrap().and_then(|m| m.msg) {
             Some(attach_response::Msg::Stdout(b)) => text.extend_from_slice(&b),
             Some(attach_response::Msg::Exit(s)) => {
-                return (String::from_utf8(text).unwrap(), s.exit_code)
+                let deleted = c
+                    .delete(v1::DeleteRequest {
+                        id: id.into(),
+                        exec_id: exec_id.clone(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert_eq!(deleted.status.unwrap().exit_code, s.exit_code);
+                return (String::from_utf8(text).unwrap(), s.exit_code);
             }
             Some(_) => {}
             None => panic!("the stream ended without an exit"),
@@ -278,9 +288,56 @@ async fn execs_that_are_refused() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(state.execs.len(), 4, "{state:?}");
-    assert_eq!(state.execs[3].exec_id, "one");
-    assert_eq!(state.execs[0].exit.as_ref().unwrap().exit_code, 127);
+    // mydockerctl's execs above forgot themselves once they had their
+    // status (as docker's do); "one" is kept until deleted.
+    assert_eq!(state.execs.len(), 1, "{state:?}");
+    assert_eq!(state.execs[0].exec_id, "one");
+    assert_eq!(state.execs[0].exit.as_ref().unwrap().exit_code, 0);
+    // An exec's Delete: not while it runs; then its record is gone.
+    c.exec(exec_request(&id, "long", &["sleep", "1000"]))
+        .await
+        .unwrap();
+    let start = |exec_id: &str| v1::StartRequest {
+        id: id.clone(),
+        exec_id: exec_id.into(),
+    };
+    c.start(start("long")).await.unwrap();
+    let del = |exec_id: &str| v1::DeleteRequest {
+        id: id.clone(),
+        exec_id: exec_id.into(),
+    };
+    let running = c.delete(del("long")).await.unwrap_err();
+    assert_eq!(running.code(), Code::FailedPrecondition);
+    assert_eq!(running.message(), "exec long is running: kill it first");
+    let gone = c.delete(del("one")).await.unwrap().into_inner();
+    assert_eq!(gone.status.unwrap().exit_code, 0);
+    let wait = c
+        .wait(v1::WaitRequest {
+            id: id.clone(),
+            exec_id: "one".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wait.code(), Code::NotFound);
+    // A command not found: the exec's own status is the shell's 127.
+    c.exec(exec_request(&id, "nf", &["nope"])).await.unwrap();
+    let refused = c.start(start("nf")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let nf = c
+        .wait(v1::WaitRequest {
+            id: id.clone(),
+            exec_id: "nf".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!(nf.exit_code, 127);
+    assert_eq!(
+        nf.error,
+        "exec: \"nope\": executable file not found in $PATH"
+    );
 
     // A container that is not running.
     assert!(t.ctl_output(&["kill", &id]).status.success());
@@ -359,10 +416,9 @@ async fn many_execs_at_once_and_in_a_row() {
     }
     let (fds_after, rss_after) = (fds(), rss_kib());
     assert_eq!(fds_after, fds_before, "the shim's descriptors");
-    // Each exec's record (its id, argv, status) stays until the container
-    // goes, as docker keeps them: a few hundred bytes each.
+    // Each was deleted once done: nothing of them stays.
     assert!(
-        rss_after < rss_before + 2048,
+        rss_after < rss_before + 512,
         "the shim's RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
     drop((c, c2));

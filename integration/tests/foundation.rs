@@ -226,9 +226,12 @@ async fn a_1mib_argument_reaches_the_init_and_the_kernel_limit_is_a_clear_error(
         .unwrap();
     assert_eq!(s.exit_code, 126);
     assert!(s.error.contains("argument list too long"), "{s:?}");
-    c.delete(v1::DeleteRequest { id: "big".into() })
-        .await
-        .unwrap();
+    c.delete(v1::DeleteRequest {
+        id: "big".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     wait_child(spawned.process).await;
     t.finish();
 }
@@ -587,6 +590,7 @@ async fn api_auto_remove_answers_the_wait_in_flight_then_leaves_nothing() {
     assert!(t.root.join("noexec").exists(), "kept for Delete");
     c.delete(v1::DeleteRequest {
         id: "noexec".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -670,7 +674,10 @@ async fn api_crate_drives_a_shim_with_the_right_error_codes() {
         .unwrap_err();
     assert_eq!(again.code(), tonic::Code::FailedPrecondition);
     let del = c
-        .delete(v1::DeleteRequest { id: id.into() })
+        .delete(v1::DeleteRequest {
+            id: id.into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(del.code(), tonic::Code::FailedPrecondition, "{del:?}");
@@ -711,7 +718,12 @@ async fn api_crate_drives_a_shim_with_the_right_error_codes() {
     let s = w.status.unwrap();
     assert_eq!((s.exit_code, s.signal), (137, 9));
     assert!(s.exited_at_unix_nanos > 0);
-    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
+    c.delete(v1::DeleteRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     wait_child(spawned.process).await;
     t.finish();
 }

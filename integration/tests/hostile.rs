@@ -203,7 +203,11 @@ async fn bad_ids(c: &mut Client, t: &TestRoot) {
         };
         expect(c.update(update).await, Code::InvalidArgument, says);
         expect(
-            c.delete(v1::DeleteRequest { id: id.clone() }).await,
+            c.delete(v1::DeleteRequest {
+                id: id.clone(),
+                ..Default::default()
+            })
+            .await,
             Code::InvalidArgument,
             says,
         );
@@ -338,7 +342,11 @@ async fn hostile_requests_get_the_right_codes_and_the_shim_keeps_serving() {
         );
     }
     expect(
-        c.delete(v1::DeleteRequest { id: id.into() }).await,
+        c.delete(v1::DeleteRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await,
         Code::FailedPrecondition,
         "running",
     );

@@ -213,7 +213,12 @@ async fn fifty_attachers_each_get_everything_and_the_shim_does_not_grow() {
         );
     }
     drop(_writer);
-    c.delete(v1::DeleteRequest { id: id.into() }).await.unwrap();
+    c.delete(v1::DeleteRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     drop(c);
     wait_child(spawned.process).await;
     t.finish();

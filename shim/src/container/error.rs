@@ -45,6 +45,8 @@ pub enum ContainerError {
     ExecAlreadyStarted(String),
     #[error("exec {0} is not running")]
     ExecNotRunning(String),
+    #[error("exec {0} is running: kill it first")]
+    ExecStillRunning(String),
     #[error("the container has no cgroup any more")]
     NoCgroup,
     #[error(transparent)]

@@ -19,7 +19,7 @@ use crate::exit::ExitStatus;
 use crate::fd::AsyncIoFd;
 use crate::io::hub::{Attacher, OutputHub};
 use crate::io::stdin::{self, Stdin, StdinOp};
-use crate::io::streams::{self, ChildEnds, Opened, StreamSpec};
+use crate::io::streams::{self, Opened, StreamSpec};
 use crate::io::IoError;
 use crate::process::describe::{describe_with, Names};
 use crate::process::enter::{self, EnterPlan};
@@ -101,8 +101,10 @@ struct Inner {
     pid: Option<Pid>,
     /// Reaped: its pid is not ours to signal any more.
     reaped: bool,
-    /// Its ends and the shim's, until Start.
-    pending: Option<(ChildEnds, Opened)>,
+    /// Where its output goes, until it has exited: a record kept after that
+    /// (until the container is removed) is its status alone, not its
+    /// replay buffer.
+    hub: Option<Arc<OutputHub>>,
     /// Why it could not be executed.
     error: Option<String>,
     stdin: Option<Stdin>,
@@ -131,7 +133,6 @@ pub struct ExecSnapshot {
 pub struct Exec {
     pub id: String,
     pub config: ExecConfig,
-    hub: Arc<OutputHub>,
     inner: Mutex<Inner>,
     exit: watch::Sender<Option<ExitStatus>>,
     /// Held by Start, and by the exit path before it publishes: an exit
@@ -140,23 +141,18 @@ pub struct Exec {
 }
 
 impl Exec {
-    /// Registers an exec of `config`: its streams are made now, so that
-    /// an attacher before Start misses nothing.
+    /// Registers an exec of `config`: its hub is made now, so that an
+    /// attacher before Start misses nothing; its pipes at Start (one never
+    /// started holds no descriptor).
     pub fn new(id: String, config: ExecConfig) -> Result<Arc<Self>> {
         config.validate()?;
-        let spec = StreamSpec {
-            tty: config.tty,
-            stdin: config.stdin,
-        };
-        let (ends, opened) = streams::open(&spec, None)?;
         Ok(Arc::new(Self {
             id,
-            hub: opened.hub(),
             inner: Mutex::new(Inner {
                 status: ExecStatus::Created,
                 pid: None,
                 reaped: false,
-                pending: Some((ends, opened)),
+                hub: Some(Arc::new(OutputHub::new(None))),
                 error: None,
                 stdin: None,
                 pty: None,
@@ -180,6 +176,22 @@ impl Exec {
         }
     }
 
+    /// Its status if it may go (exited: Some; never started: None); an
+    /// error while it runs, or is being started.
+    pub fn deletable(&self) -> Result<Option<ExitStatus>> {
+        let g = self.inner.lock().unwrap();
+        match g.status {
+            ExecStatus::Created => Ok(None),
+            ExecStatus::Exited => match self.exit.borrow().clone() {
+                Some(s) => Ok(Some(s)),
+                // Exited, its status not published yet (its output still
+                // draining): still running as far as callers can tell.
+                None => Err(ContainerError::ExecStillRunning(self.id.clone())),
+            },
+            ExecStatus::Running => Err(ContainerError::ExecStillRunning(self.id.clone())),
+        }
+    }
+
     /// Whether it was never started (Start takes it).
     pub fn is_created(&self) -> bool {
         self.inner.lock().unwrap().status == ExecStatus::Created
@@ -194,15 +206,19 @@ impl Exec {
     /// container gave: cloned into the container, and watched. Nothing
     /// here awaits, so its exit cannot come unwatched.
     pub fn spawn(self: &Arc<Self>, launch: Launch, reaper: &Reaper) -> Result<Starting> {
-        let (ends, opened) = {
-            let mut g = self.inner.lock().unwrap();
-            if g.status != ExecStatus::Created {
-                return Err(ContainerError::ExecAlreadyStarted(self.id.clone()));
+        let hub = {
+            let g = self.inner.lock().unwrap();
+            match (g.status, &g.hub) {
+                (ExecStatus::Created, Some(hub)) => hub.clone(),
+                _ => return Err(ContainerError::ExecAlreadyStarted(self.id.clone())),
             }
-            let pending = g.pending.take();
-            g.status = ExecStatus::Running;
-            pending.ok_or_else(|| ContainerError::ExecAlreadyStarted(self.id.clone()))?
         };
+        let spec = StreamSpec {
+            tty: self.config.tty,
+            stdin: self.config.stdin,
+        };
+        let (ends, opened) = streams::open_into(&spec, hub)?;
+        self.inner.lock().unwrap().status = ExecStatus::Running;
         let stdio = ChildStdio {
             stdin: ends.stdin,
             stdout: ends.stdout,
@@ -311,12 +327,19 @@ impl Exec {
         }
     }
 
-    pub fn attach(&self, replay: bool) -> Attacher {
-        self.hub.attach(replay)
+    /// An attacher of its output: refused once it has exited (its status
+    /// is Wait's).
+    pub fn attach(&self, replay: bool) -> Result<Attacher> {
+        match &self.inner.lock().unwrap().hub {
+            Some(hub) => Ok(hub.attach(replay)),
+            None => Err(ContainerError::ExecNotRunning(self.id.clone())),
+        }
     }
 
     pub fn detach(&self, attacher: u64) {
-        self.hub.detach(attacher)
+        if let Some(hub) = &self.inner.lock().unwrap().hub {
+            hub.detach(attacher)
+        }
     }
 
     pub async fn write_stdin(&self, op: StdinOp) -> Result<()> {
@@ -345,8 +368,11 @@ impl Exec {
     async fn on_exit(&self, ws: WaitStatus) {
         let at = SystemTime::now();
         let _guard = self.start_lock.lock().await;
-        if !self.hub.drained_after_exit().await {
-            tracing::warn!(exec_id = %self.id, "exec output did not reach EOF after the exit");
+        let hub = self.inner.lock().unwrap().hub.clone();
+        if let Some(hub) = hub {
+            if !hub.drained_after_exit().await {
+                tracing::warn!(exec_id = %self.id, "exec output did not reach EOF after the exit");
+            }
         }
         let Some(mut status) = ExitStatus::from_wait(ws, at) else {
             return;
@@ -364,7 +390,10 @@ impl Exec {
     }
 
     fn publish(&self, status: ExitStatus) {
-        self.hub.finish(&status);
+        let hub = self.inner.lock().unwrap().hub.take();
+        if let Some(hub) = hub {
+            hub.finish(&status);
+        }
         self.exit.send_replace(Some(status));
     }
 }

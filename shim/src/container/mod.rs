@@ -471,6 +471,19 @@ impl Container {
             .ok_or_else(|| ContainerError::NoSuchExec(exec_id.into()))
     }
 
+    /// Forgets an exec that has exited or never started: its status, if
+    /// it had one.
+    pub fn delete_exec(&self, exec_id: &str) -> Result<Option<crate::exit::ExitStatus>> {
+        let mut execs = self.execs.lock().unwrap();
+        let i = execs
+            .iter()
+            .position(|e| e.id == exec_id)
+            .ok_or_else(|| ContainerError::NoSuchExec(exec_id.into()))?;
+        let status = execs[i].deletable()?;
+        execs.remove(i);
+        Ok(status)
+    }
+
     pub fn execs(&self) -> Vec<Arc<Exec>> {
         self.execs.lock().unwrap().clone()
     }

@@ -77,7 +77,12 @@ pub fn open(spec: &StreamSpec, log: Option<&Path>) -> Result<(ChildEnds, Opened)
             what: "open container log",
             source,
         })?;
-    let hub = Arc::new(OutputHub::new(log));
+    open_into(spec, Arc::new(OutputHub::new(log)))
+}
+
+/// [`open`], the output going to `hub` (made earlier, for attachers that
+/// came before the process).
+pub fn open_into(spec: &StreamSpec, hub: Arc<OutputHub>) -> Result<(ChildEnds, Opened)> {
     if spec.tty {
         let ends = ChildEnds {
             stdin: dev_null()?,

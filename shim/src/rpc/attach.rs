@@ -110,7 +110,13 @@ pub async fn session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachRequest>,
     }
     let container = target;
     async move {
-        let mut attacher = container.attach(open.replay);
+        let mut attacher = match container.attach(open.replay) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+        };
         tracing::debug!(attacher = attacher.id, "attached");
         let mut pid = 0;
         if open.start {
@@ -221,9 +227,9 @@ enum Target {
 }
 
 impl Target {
-    fn attach(&self, replay: bool) -> Attacher {
+    fn attach(&self, replay: bool) -> Result<Attacher, ContainerError> {
         match self {
-            Target::Init(c) => c.attach(replay),
+            Target::Init(c) => Ok(c.attach(replay)),
             Target::Exec(_, _, e) => e.attach(replay),
         }
     }

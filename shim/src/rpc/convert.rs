@@ -37,6 +37,7 @@ impl From<ContainerError> for Status {
             | E::ExecFailed(_)
             | E::ExecAlreadyStarted(_)
             | E::ExecNotRunning(_)
+            | E::ExecStillRunning(_)
             | E::NoCgroup => Status::failed_precondition(msg),
             E::Root(RootError::Invalid(_)) | E::Seccomp(SeccompError::Invalid(_)) => {
                 Status::invalid_argument(msg)

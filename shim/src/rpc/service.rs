@@ -130,12 +130,21 @@ impl ShimApi for ShimService {
         Ok(Response::new(state_to_proto(&c)))
     }
 
-    #[tracing::instrument(name = "Delete", skip_all, fields(container_id = %req.get_ref().id))]
+    #[tracing::instrument(name = "Delete", skip_all, fields(container_id = %req.get_ref().id, exec_id = tracing::field::Empty))]
     async fn delete(
         &self,
         req: Request<v1::DeleteRequest>,
     ) -> Result<Response<v1::DeleteResponse>, Status> {
-        let status = self.shim.delete(&req.get_ref().id).await?;
+        let r = req.into_inner();
+        exec_field(&r.exec_id);
+        if !r.exec_id.is_empty() {
+            let status = self.shim.lookup(&r.id)?.delete_exec(&r.exec_id)?;
+            tracing::debug!("exec deleted");
+            return Ok(Response::new(v1::DeleteResponse {
+                status: status.as_ref().map(exit_to_proto),
+            }));
+        }
+        let status = self.shim.delete(&r.id).await?;
         Ok(Response::new(v1::DeleteResponse {
             status: Some(exit_to_proto(&status)),
         }))
