@@ -96,12 +96,23 @@ pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
             // Could not be executed (its status has 126 or 127, as a
             // shell's; docker's exec says 126 for both), or the container
             // stopped meanwhile.
+            // Its status is published by then, or soon (its process
+            // reaped): taken, then forgotten.
+            let waited = wait(client.clone(), t.id.clone(), exec_id.clone());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), waited).await;
+            forget(&mut client, &t.id, &exec_id).await;
+            // The container stopped meanwhile: docker's words and code.
+            let running = client
+                .state(v1::StateRequest { id: t.id.clone() })
+                .await
+                .is_ok_and(|r| r.into_inner().status == v1::Status::Running as i32);
+            if !running {
+                return Err(refused(format!("Container {} is not running", t.id)));
+            }
             let code = match s.code() {
                 tonic::Code::FailedPrecondition => EXIT_CANNOT_START,
                 _ => EXIT_EXEC_REFUSED,
             };
-            let _ = wait(client.clone(), t.id.clone(), exec_id.clone()).await;
-            forget(&mut client, &t.id, &exec_id).await;
             return Err(exit_with(code, s.message()));
         }
     };

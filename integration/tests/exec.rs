@@ -252,6 +252,14 @@ async fn execs_that_are_refused() {
         code(c.exec(exec_request(&id, "bad/id", &["true"])).await),
         Code::InvalidArgument
     );
+    // -1 would leave the id as it is (root's).
+    let mut as_minus_one = exec_request(&id, "", &["id"]);
+    as_minus_one.user = Some(v1::User {
+        uid: 1000,
+        gid: u32::MAX,
+        additional_gids: vec![],
+    });
+    assert_eq!(code(c.exec(as_minus_one).await), Code::InvalidArgument);
     c.exec(exec_request(&id, "one", &["true"])).await.unwrap();
     let taken = c
         .exec(exec_request(&id, "one", &["true"]))
@@ -576,5 +584,26 @@ fn an_interactive_exec_in_a_terminal() {
     // The detached exec's shell goes on, on its terminal.
     assert!(has(&["136,1", "sh"]), "{ps}");
     let _ = t.ctl_output(&["rm", "-f", &id]);
+    t.finish();
+}
+
+/// An exec of a bundle's container gets what its command got from the
+/// spec: its oom_score_adj, its rlimits, its capabilities.
+#[test]
+fn an_exec_gets_the_bundles_limits() {
+    let t = TestRoot::new("exbun");
+    let dir = PathBuf::from(format!("{}-bun", t.root.display()));
+    let mut spec = runc_spec(&["sleep", "1000"]);
+    spec["process"]["oomScoreAdj"] = 123.into();
+    spec["process"]["rlimits"] =
+        serde_json::json!([{"type": "RLIMIT_NOFILE", "hard": 77, "soft": 77}]);
+    let b = bundle(&dir, &spec);
+    let id = t.run_detached(&["--bundle", b.to_str().unwrap()]);
+    let probe = "cat /proc/self/oom_score_adj; ulimit -n; grep -E '^CapEff' /proc/self/status";
+    let o = exec(&t, &[&id, "sh", "-c", probe]);
+    let init = exec(&t, &[&id, "sh", "-c", "grep -E '^CapEff' /proc/1/status"]);
+    assert_eq!(ok(&o), format!("123\n77\n{}", ok(&init)));
+    let _ = t.ctl_output(&["rm", "-f", &id]);
+    let _ = std::fs::remove_dir_all(&dir);
     t.finish();
 }

@@ -1248,15 +1248,22 @@ fn start_container_hooks_run_in_the_container_before_the_command() {
     // only a process in the container's root can read.
     let first = "cat > /dev/shm/state; id -u > /dev/shm/uid; echo one >> /dev/shm/order; \
                  readlink /proc/self/ns/pid > /dev/shm/pidns; \
-                 grep CapEff /proc/self/status > /dev/shm/cap";
+                 grep CapEff /proc/self/status > /dev/shm/cap; \
+                 grep '^Seccomp:' /proc/self/status > /dev/shm/seccomp";
     let mut spec = runc_spec(&[
         "sh",
         "-c",
         "cat /dev/shm/state; echo; cat /dev/shm/uid /dev/shm/order; \
          readlink /proc/self/ns/pid; cat /dev/shm/pidns; \
-         grep CapEff /proc/self/status; cat /dev/shm/cap",
+         grep CapEff /proc/self/status; cat /dev/shm/cap; cat /dev/shm/seccomp",
     ]);
     spec["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    // With no_new_privs (the spec's), the filter goes in right before the
+    // command's exec: the hooks, programs of the image's, get it too.
+    spec["linux"]["seccomp"] = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_ERRNO"}]
+    });
     spec["hooks"] = serde_json::json!({"startContainer": [
         {"path": "/bin/sh", "args": ["sh", "-c", first], "timeout": 5},
         {"path": "/bin/sh", "args": ["sh", "-c", "echo two >> /dev/shm/order"]},
@@ -1276,6 +1283,7 @@ fn start_container_hooks_run_in_the_container_before_the_command() {
     assert_eq!(rest[..3], ["1000", "one", "two"], "{out}");
     assert_eq!(rest[3], rest[4], "the hook's PID namespace: {out}");
     assert_eq!(rest[5], rest[6], "the hook's capabilities: {out}");
+    assert_eq!(rest[7], "Seccomp:\t2", "the hook's seccomp: {out}");
     assert!(!Path::new("/dev/shm/state").exists());
 
     // Failures: the command (which would leave a mark) never runs.

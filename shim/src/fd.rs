@@ -52,6 +52,21 @@ impl AsyncIoFd {
         self.0.get_ref().as_raw_fd()
     }
 
+    /// Waits until it is readable and `f` (a non-blocking read of the
+    /// caller's, on the descriptor) gets something other than EAGAIN.
+    pub async fn read_with<R>(
+        &self,
+        mut f: impl FnMut(&OwnedFd) -> io::Result<R>,
+    ) -> io::Result<R> {
+        loop {
+            let mut guard = self.0.readable().await?;
+            match guard.try_io(|fd| f(fd.get_ref())) {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
     /// Reads once; `Ok(0)` at end of file. A PTY master reports the slave's
     /// last close as EIO, which is end of file too.
     pub async fn read(&self, buf: &mut BytesMut) -> io::Result<usize> {

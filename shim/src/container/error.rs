@@ -47,6 +47,8 @@ pub enum ContainerError {
     ExecNotRunning(String),
     #[error("exec {0} is running: kill it first")]
     ExecStillRunning(String),
+    #[error("the container has {0} execs that have not exited: no room for another")]
+    TooManyExecs(usize),
     #[error("the container has no cgroup any more")]
     NoCgroup,
     #[error(transparent)]

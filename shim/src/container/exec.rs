@@ -22,11 +22,15 @@ use crate::io::stdin::{self, Stdin, StdinOp};
 use crate::io::streams::{self, Opened, StreamSpec};
 use crate::io::IoError;
 use crate::process::describe::{describe_with, Names};
-use crate::process::enter::{self, EnterPlan};
+use crate::process::enter::{self, EnterError, EnterPlan};
 use crate::process::init::DEFAULT_PATH;
 use crate::process::reaper::{Reaped, Reaper};
 use crate::process::signal;
 use crate::process::spawn::ChildStdio;
+
+/// The most execs a container keeps (running, or exited and not
+/// deleted): past it, the oldest exited one is forgotten.
+pub const MAX_EXECS: usize = 1024;
 
 /// What an exec asks for; what it leaves empty is the container's.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +71,13 @@ impl ExecConfig {
                 )));
             }
         }
+        if let Some((uid, gid, groups)) = &self.user {
+            // -1 is "leave as it is" to the kernel: root, for a request
+            // that named someone else.
+            if *uid == u32::MAX || *gid == u32::MAX || groups.contains(&u32::MAX) {
+                return Err(invalid("user: 4294967295 (-1) is not a user or group id"));
+            }
+        }
         if let Some((rows, cols)) = self.terminal_size {
             if rows == 0 || cols == 0 {
                 return Err(invalid("terminal size: rows and cols must be 1 to 65535"));
@@ -85,6 +96,7 @@ pub enum ExecStatus {
 
 /// What the container hands an exec to start it with.
 pub struct Launch {
+    pub container_id: String,
     /// A pidfd of the container's init.
     pub init: OwnedFd,
     pub plan: EnterPlan,
@@ -225,6 +237,7 @@ impl Exec {
             stderr: ends.stderr,
         };
         let Launch {
+            container_id,
             init,
             plan,
             cgroup_dir,
@@ -235,20 +248,20 @@ impl Exec {
         let spawned = match enter::spawn_exec(&init, stdio, plan, cgroup_dir.as_ref()) {
             Ok(s) => s,
             Err(e) => {
-                let why = e.to_string();
-                self.inner.lock().unwrap().error = Some(why.clone());
-                let mut status = failed_status(126);
-                status.error = Some(why);
-                self.inner.lock().unwrap().status = ExecStatus::Exited;
-                self.publish(status);
-                return Err(match e {
-                    // The container's init is gone: its namespace takes no
-                    // one in.
-                    crate::process::SpawnError::ChildDied => {
-                        ContainerError::ExecNotRunning(self.id.clone())
+                let err = if exited(&init) {
+                    // Its init went meanwhile: its namespace takes no one
+                    // in (whatever step noticed).
+                    ContainerError::NotRunning(container_id)
+                } else {
+                    match e {
+                        EnterError::Report(r) => ContainerError::ExecFailed(
+                            describe_with(&r, &self.config.argv, &env, &cwd, &names).1,
+                        ),
+                        EnterError::Spawn(e) => e.into(),
                     }
-                    e => e.into(),
-                });
+                };
+                self.never_ran(&err);
+                return Err(err);
             }
         };
         self.inner.lock().unwrap().pid = Some(spawned.pid);
@@ -274,9 +287,7 @@ impl Exec {
             env,
             cwd,
         } = s;
-        let said = tokio::task::spawn_blocking(move || enter::wait_started(ack))
-            .await
-            .map_err(|e| ContainerError::ExecFailed(format!("exec: {e}")))?;
+        let said = enter::started(ack).await;
         let failure = match said {
             Ok(master) => match opened.start(master) {
                 Ok(streams) => {
@@ -297,6 +308,20 @@ impl Exec {
         tracing::info!(exec_id = %self.id, error = %failure, "exec could not be executed");
         self.inner.lock().unwrap().error = Some(failure.clone());
         Err(ContainerError::ExecFailed(failure))
+    }
+
+    /// Publishes the status of one whose Start failed before its process
+    /// was made: it will never run.
+    pub fn never_ran(&self, why: &ContainerError) {
+        let msg = why.to_string();
+        {
+            let mut g = self.inner.lock().unwrap();
+            g.status = ExecStatus::Exited;
+            g.error = Some(msg.clone());
+        }
+        let mut status = failed_status(126);
+        status.error = Some(msg);
+        self.publish(status);
     }
 
     /// Waits for the exit.
@@ -398,6 +423,14 @@ impl Exec {
     }
 }
 
+/// Whether the process of `pidfd` has exited (its pidfd is readable).
+fn exited(pidfd: &OwnedFd) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
 /// The status of an exec that never ran.
 fn failed_status(code: i32) -> ExitStatus {
     ExitStatus {
@@ -483,8 +516,10 @@ pub fn launch(
         identity,
         terminal,
         cgroup.join_files()?,
-    )?;
+    )?
+    .with_oom_score_adj(config.oom_score_adj);
     Ok(Launch {
+        container_id: config.id.clone(),
         init: pidfd,
         plan,
         cgroup_dir: cgroup.v2_dir()?.map(|(dir, _)| dir),

@@ -456,6 +456,19 @@ impl Container {
         if execs.iter().any(|e| e.id == exec_id) {
             return Err(ContainerError::ExecExists(exec_id));
         }
+        // Bounded, as docker forgets its execs: past the bound the oldest
+        // that have exited go; none has, and the caller is told.
+        while execs.len() >= exec::MAX_EXECS {
+            match execs
+                .iter()
+                .position(|e| matches!(e.deletable(), Ok(Some(_))))
+            {
+                Some(i) => {
+                    execs.remove(i);
+                }
+                None => return Err(ContainerError::TooManyExecs(exec::MAX_EXECS)),
+            }
+        }
         let e = Exec::new(exec_id, config)?;
         execs.push(e.clone());
         Ok(e)

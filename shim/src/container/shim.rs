@@ -169,9 +169,23 @@ impl Shim {
         // Held until Start knows, so that its exit (which takes it too)
         // carries why it could not run.
         let _guard = e.start_lock().await;
-        let starting = {
-            let launch = c.launch(&e)?;
-            e.spawn(launch, &self.reaper)?
+        // Deleted (or replaced) while this waited for the lock?
+        if !c.exec(exec_id).is_ok_and(|now| Arc::ptr_eq(&now, &e)) {
+            return Err(ContainerError::NoSuchExec(exec_id.into()));
+        }
+        if !e.is_created() {
+            return Err(ContainerError::ExecAlreadyStarted(exec_id.into()));
+        }
+        let starting = match c.launch(&e).and_then(|l| e.spawn(l, &self.reaper)) {
+            Ok(s) => s,
+            Err(err) => {
+                // It will never run (the container stopped meanwhile, or
+                // its pipes could not be made): Wait has its status.
+                if e.is_created() {
+                    e.never_ran(&err);
+                }
+                return Err(err);
+            }
         };
         e.started(starting).await
     }

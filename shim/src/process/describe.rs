@@ -140,7 +140,12 @@ pub fn describe_with(
         Step::Sysctl => format!("set sysctl {}: {desc}", named(&names.sysctls)),
         Step::Device => format!("make device {}: {desc}", named(&names.devices)),
         Step::Hooks => "init: waited for hooks where it should have failed".into(),
-        Step::Enter => format!("enter the container's namespaces: {desc}"),
+        Step::Enter => match item {
+            1 => format!("enter the container: make a pipe: {desc}"),
+            2 => format!("enter the container: fork: {desc}"),
+            _ => format!("enter the container's namespaces: {desc}"),
+        },
+        Step::Entered => "exec: reported its pid where it should have failed".into(),
         Step::StartHook | Step::StartHookSpawn | Step::StartHookTimeout => {
             let hook = format!(
                 "hook startContainer[{item}] {}",

@@ -19,9 +19,12 @@ use std::ffi::{c_char, CStr, CString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::unistd::Pid;
+use tokio::io::Interest;
+
+use crate::fd::AsyncIoFd;
 
 use super::clone::{raise, seqpacket_high, CloneArgs, CLONE_INTO_CGROUP, NO_CLONE3_ENV};
-use super::error::{sys, Result, SpawnError};
+use super::error::{sys, SpawnError};
 use super::identity::{self, Identity};
 use super::lookup::{lookup, probe_exec, PATH_BUF};
 use super::relay::Report;
@@ -32,6 +35,8 @@ use super::terminal;
 
 /// Where the exec'd process reports (the ack socket).
 const ACK_FD: RawFd = 3;
+/// Where the first stage holds the init's pidfd.
+const INIT_FD: RawFd = 4;
 
 /// The namespaces it enters after its birth in the PID namespace.
 const ENTERED: libc::c_int = libc::CLONE_NEWNS
@@ -58,6 +63,8 @@ pub struct EnterPlan {
     join: Vec<CString>,
     /// Set before the clone: CLONE_INTO_CGROUP put it in its cgroup.
     born_in_cgroup: bool,
+    /// The container's oom_score_adj, as its text.
+    oom_score_adj: Option<CString>,
 }
 
 impl EnterPlan {
@@ -96,7 +103,14 @@ impl EnterPlan {
             terminal,
             join,
             born_in_cgroup: false,
+            oom_score_adj: None,
         })
+    }
+
+    /// With the container's oom_score_adj.
+    pub fn with_oom_score_adj(mut self, adj: Option<i32>) -> Self {
+        self.oom_score_adj = adj.and_then(|a| CString::new(a.to_string()).ok());
+        self
     }
 }
 
@@ -116,10 +130,9 @@ pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
 /// What the clone child gets.
 struct ExecArgs {
     /// Its descriptors, and where it moves them.
-    moves: [(RawFd, RawFd); 4],
+    moves: [(RawFd, RawFd); 5],
+    /// Where it reports until its descriptors are in place.
     ack: RawFd,
-    /// The init's pidfd, whose namespaces it enters.
-    init: RawFd,
     plan: EnterPlan,
 }
 
@@ -130,56 +143,99 @@ pub struct SpawnedExec {
     pub ack: OwnedFd,
 }
 
-/// Clones the process into the namespaces of the init of `init` (a pidfd)
-/// and, where the kernel can, into the cgroup `cgroup` (a v2 directory).
+/// Why no process came to be.
+#[derive(Debug)]
+pub enum EnterError {
+    /// The first stage reported this step failing (its namespaces, its
+    /// cgroup, the second clone).
+    Report(Report),
+    Spawn(SpawnError),
+}
+
+impl From<SpawnError> for EnterError {
+    fn from(e: SpawnError) -> Self {
+        Self::Spawn(e)
+    }
+}
+
+/// Starts the process in the container of the init of `init` (a pidfd),
+/// in two stages, as runc does: the first, cloned from the shim (on v2
+/// into the cgroup `cgroup`, a directory), is not in the container's PID
+/// namespace, so nothing in the container sees it while it holds the
+/// host's namespaces and privileges: it places its descriptors (closing
+/// every other of the shim's), joins the cgroup (v1), enters the init's
+/// namespaces, and clones the second as the shim's child (CLONE_PARENT),
+/// born in the container's PID namespace with everything joined already;
+/// it reports the second's pid and exits. Blocks for the first stage's
+/// few system calls; the second's word comes on `ack` ([`started`]).
 pub fn spawn_exec(
     init: &OwnedFd,
     stdio: ChildStdio,
     plan: EnterPlan,
     cgroup: Option<&OwnedFd>,
-) -> Result<SpawnedExec> {
+) -> std::result::Result<SpawnedExec, EnterError> {
     let (ack_r, ack_w) = seqpacket_high()?;
     let stdin = raise(stdio.stdin)?;
     let stdout = raise(stdio.stdout)?;
     let stderr = raise(stdio.stderr)?;
+    let init = raise(init.try_clone().map_err(|e| {
+        sys("dup the init's pidfd")(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+    })?)?;
     let mut child = Box::new(ExecArgs {
         moves: [
             (stdin.as_raw_fd(), 0),
             (stdout.as_raw_fd(), 1),
             (stderr.as_raw_fd(), 2),
             (ack_w.as_raw_fd(), ACK_FD),
+            (init.as_raw_fd(), INIT_FD),
         ],
         ack: ack_w.as_raw_fd(),
-        init: init.as_raw_fd(),
         plan,
     });
-    // What this thread's children are born into, to come back to.
-    let own = std::fs::File::open("/proc/thread-self/ns/pid_for_children").map_err(|e| {
-        sys("open our PID namespace")(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
-    })?;
-    nix::sched::setns(init, nix::sched::CloneFlags::CLONE_NEWPID).map_err(|e| match e {
-        // Its init is gone (or going): the namespace takes no one in.
-        nix::errno::Errno::ESRCH => SpawnError::ChildDied,
-        e => sys("enter the container's PID namespace")(e),
-    })?;
-    let cloned = clone_child(&mut child, cgroup);
-    // Back before anything else of the shim's is cloned from this thread
-    // (the next container's init must not be born in this one).
-    if let Err(e) = nix::sched::setns(&own, nix::sched::CloneFlags::CLONE_NEWPID) {
-        tracing::error!(error = %e, "could not return to the shim's PID namespace");
-        std::process::abort();
-    }
-    let pid = cloned?;
-    drop((stdin, stdout, stderr, ack_w));
+    // No handler of the shim's may run in the copy: every signal blocked
+    // across the clone (the second stage unblocks them).
+    let old = block_all();
+    let cloned = clone_first(&mut child, cgroup);
+    restore(&old);
+    let first = cloned?;
+    drop((stdin, stdout, stderr, ack_w, init));
+    // Its pid, or why there is none. (The first stage is reaped as an
+    // orphan by the reaper.)
+    let pid = match recv(&ack_r, false) {
+        Ok((Some(r), _)) if r.step == Step::Entered as u32 && r.errno > 0 => r.errno,
+        Ok((Some(r), _)) => return Err(EnterError::Report(r)),
+        Ok((None, _)) => return Err(SpawnError::ChildDied.into()),
+        Err(e) => return Err(sys("read the exec's report")(e).into()),
+    };
+    tracing::debug!(first = first, pid, "exec entered");
     Ok(SpawnedExec {
         pid: Pid::from_raw(pid),
         ack: ack_r,
     })
 }
 
+fn block_all() -> libc::sigset_t {
+    // SAFETY: sigfillset and pthread_sigmask on sets we own.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+fn restore(old: &libc::sigset_t) {
+    // SAFETY: pthread_sigmask with a set we own.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
+}
+
 /// clone3 into the cgroup, or a plain fork where that cannot be (no
-/// clone3, or v1): the child's pid.
-fn clone_child(child: &mut ExecArgs, cgroup: Option<&OwnedFd>) -> Result<i32> {
+/// clone3, or v1): the first stage's pid.
+fn clone_first(
+    child: &mut ExecArgs,
+    cgroup: Option<&OwnedFd>,
+) -> std::result::Result<i32, EnterError> {
     if std::env::var_os(NO_CLONE3_ENV).is_none() {
         if let Some(dir) = cgroup {
             child.plan.born_in_cgroup = true;
@@ -190,7 +246,7 @@ fn clone_child(child: &mut ExecArgs, cgroup: Option<&OwnedFd>) -> Result<i32> {
                 ..Default::default()
             };
             // SAFETY: clone3 without CLONE_VM or a stack is a fork into a
-            // cgroup: the child runs only `child_main` on its own copy of
+            // cgroup: the child runs only `first_stage` on its own copy of
             // this memory, and never returns.
             let r = unsafe {
                 libc::syscall(
@@ -201,12 +257,12 @@ fn clone_child(child: &mut ExecArgs, cgroup: Option<&OwnedFd>) -> Result<i32> {
             };
             match r {
                 // SAFETY: in the clone child, on its own copy.
-                0 => unsafe { child_main(child) },
+                0 => unsafe { first_stage(child) },
                 r if r > 0 => return Ok(r as i32),
                 _ => {
                     let e = nix::errno::Errno::last();
                     if !matches!(e, nix::errno::Errno::ENOSYS | nix::errno::Errno::EINVAL) {
-                        return Err(fork_error(e));
+                        return Err(fork_failed(e as i32));
                     }
                 }
             }
@@ -215,53 +271,102 @@ fn clone_child(child: &mut ExecArgs, cgroup: Option<&OwnedFd>) -> Result<i32> {
     }
     match raw::fork() {
         // SAFETY: in the fork child, on its own copy.
-        Ok(0) => unsafe { child_main(child) },
+        Ok(0) => unsafe { first_stage(child) },
         Ok(pid) => Ok(pid as i32),
-        Err(e) => Err(fork_error(nix::errno::Errno::from_raw(e))),
+        Err(e) => Err(fork_failed(e)),
     }
 }
 
-fn fork_error(e: nix::errno::Errno) -> SpawnError {
-    match e {
-        // alloc_pid's answer once the namespace's init has exited.
-        nix::errno::Errno::ENOMEM => SpawnError::ChildDied,
-        e => sys("clone")(e),
-    }
+/// A fork refused: the container's pids limit (EAGAIN) is the container's
+/// matter, in words, not the shim's.
+fn fork_failed(errno: i32) -> EnterError {
+    EnterError::Report(Report {
+        step: Step::Enter as u32,
+        errno,
+        item: 2,
+    })
 }
 
-/// The child, from the clone to exec.
+/// The first stage, from the clone until it has cloned the second.
 ///
 /// # Safety
 /// Only in a fresh clone child of the shim, on its own copy of `child`.
-unsafe fn child_main(child: &mut ExecArgs) -> ! {
+unsafe fn first_stage(child: &mut ExecArgs) -> ! {
     let ack = child.ack;
-    // SAFETY: prctl with integer arguments. A shim gone, nobody would
+    // SAFETY: prctl with integer arguments. Not dumpable: nobody but root
+    // of the host opens its /proc files (it is a copy of the shim), nor
+    // the second stage's until it execs. A shim gone, nobody would
     // collect its exit.
     unsafe {
+        let _ = raw::prctl(libc::PR_SET_DUMPABLE, 0, 0);
         let _ = raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize, 0);
     }
-    let _ = raw::setsid();
-    // SAFETY: this process runs none of the shim's handlers again.
+    // SAFETY: this process runs none of the shim's handlers (they are
+    // blocked until the second stage, which starts with these defaults).
     unsafe { reset_signals() };
-    let plan = &mut child.plan;
-    if !plan.born_in_cgroup {
-        for (i, file) in plan.join.iter().enumerate() {
-            if let Err(e) = join(file) {
-                fail(ack, Fault::new(Step::JoinCgroup, e, i));
-            }
-        }
-    }
-    if let Err(e) = raw::setns(child.init, ENTERED) {
-        fail(ack, Fault::new(Step::Enter, e, 0));
-    }
     for &(from, to) in &child.moves {
-        // SAFETY: 0-3 are the child's to replace; the sources are >= 10.
+        // SAFETY: 0-4 are the child's to replace; the sources are >= 10.
         if let Err(e) = unsafe { raw::dup_to(from, to) } {
             fail(ack, Fault::new(Step::PlaceFds, e, 0));
         }
     }
-    // SAFETY: nothing of the shim's is used past here.
-    unsafe { close_from(ACK_FD + 1) };
+    // First: nothing of the shim's stays open here.
+    // SAFETY: nothing past here uses them.
+    unsafe { close_from(INIT_FD + 1) };
+    let plan = &mut child.plan;
+    if !plan.born_in_cgroup {
+        for (i, file) in plan.join.iter().enumerate() {
+            if let Err(e) = join(file) {
+                fail(ACK_FD, Fault::new(Step::JoinCgroup, e, i));
+            }
+        }
+    }
+    if let Err(e) = raw::setns(INIT_FD, ENTERED | libc::CLONE_NEWPID) {
+        fail(ACK_FD, Fault::new(Step::Enter, e, 0));
+    }
+    // SAFETY: the pidfd, used no more.
+    let _ = unsafe { raw::close(INIT_FD) };
+    // The second stage waits until this has said its pid (its own word
+    // must come after it): until this exits and the pipe's write end with
+    // it.
+    let (wait_r, wait_w) = match raw::pipe() {
+        Ok(p) => p,
+        Err(e) => fail(ACK_FD, Fault::new(Step::Enter, e, 1)),
+    };
+    match raw::clone_parent() {
+        Ok(0) => {
+            // SAFETY: the write end, the first stage's.
+            let _ = unsafe { raw::close(wait_w) };
+            let mut b = [0u8; 1];
+            while let Err(libc::EINTR) = raw::read(wait_r, &mut b) {}
+            // SAFETY: used no more.
+            let _ = unsafe { raw::close(wait_r) };
+            second_stage(plan)
+        }
+        Ok(pid) => {
+            send(
+                ACK_FD,
+                &Report {
+                    step: Step::Entered as u32,
+                    errno: pid as i32,
+                    item: 0,
+                },
+            );
+            raw::exit(0)
+        }
+        Err(e) => fail(ACK_FD, Fault::new(Step::Enter, e, 2)),
+    }
+}
+
+/// The second stage: in the container's namespaces and cgroup, the
+/// shim's child; its terminal, identity and program, then exec.
+fn second_stage(plan: &mut EnterPlan) -> ! {
+    // SAFETY: prctl with integer arguments: its parent is the shim now
+    // (a fork clears the setting).
+    unsafe {
+        let _ = raw::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as usize, 0);
+    }
+    let _ = raw::setsid();
     let _ = raw::unblock_all();
     let f = match run(plan) {
         Err(f) => f,
@@ -293,6 +398,21 @@ fn run(plan: &mut EnterPlan) -> std::result::Result<std::convert::Infallible, Fa
     // same).
     if !plan.identity.docker_seccomp {
         super::harden::own_keyring()?;
+    }
+    // The container's, which the init set for itself (runc's exec too).
+    if let Some(adj) = &plan.oom_score_adj {
+        let fd = Fault::check(
+            raw::open(
+                c"/proc/self/oom_score_adj",
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            ),
+            Step::Sysctl,
+            0,
+        )? as RawFd;
+        let written = raw::write(fd, adj.as_bytes());
+        // SAFETY: the descriptor just opened.
+        let _ = unsafe { raw::close(fd) };
+        Fault::check(written, Step::Sysctl, 0)?;
     }
     identity::assume(&plan.identity, plan.last_cap)?;
     Fault::check(raw::chdir(&plan.cwd), Step::Chdir, 0)?;
@@ -327,16 +447,19 @@ fn run(plan: &mut EnterPlan) -> std::result::Result<std::convert::Infallible, Fa
     Err(Fault::new(Step::Exec, errno, 0))
 }
 
-/// What the process said: ready (with its terminal's master), then EOF
-/// once it runs; or the report of the step that failed. Blocking: call
-/// off the runtime's thread.
-pub fn wait_started(ack: OwnedFd) -> std::result::Result<Option<OwnedFd>, Option<Report>> {
-    let (first, master) = recv(&ack).map_err(|_| None)?;
+/// What the second stage said: ready (with its terminal's master), then
+/// EOF once it runs; or (Err(Some)) the report of the step that failed;
+/// Err(None): it died before saying, or said something that is not a
+/// report.
+pub async fn started(ack: OwnedFd) -> std::result::Result<Option<OwnedFd>, Option<Report>> {
+    let ack = AsyncIoFd::with_interest(ack, Interest::READABLE).map_err(|_| None)?;
+    let next = || ack.read_with(|fd| recv(fd, true).map_err(std::io::Error::from));
+    let (first, master) = next().await.map_err(|_| None)?;
     let first = first.ok_or(None)?;
     if first.step != Step::Ready as u32 {
         return Err(Some(first));
     }
-    match recv(&ack) {
+    match next().await {
         // EOF: exec closed it.
         Ok((None, _)) => Ok(master),
         Ok((Some(r), _)) => Err(Some(r)),
@@ -345,18 +468,19 @@ pub fn wait_started(ack: OwnedFd) -> std::result::Result<Option<OwnedFd>, Option
 }
 
 /// One record of the ack socket, and a descriptor it carried; None at EOF.
-fn recv(ack: &OwnedFd) -> nix::Result<(Option<Report>, Option<OwnedFd>)> {
+/// A record that is not a report is EBADMSG. `dontwait`: EAGAIN rather
+/// than wait.
+fn recv(ack: &OwnedFd, dontwait: bool) -> nix::Result<(Option<Report>, Option<OwnedFd>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
     let mut buf = [0u8; Report::SIZE];
     let mut space = nix::cmsg_space!(RawFd);
+    let mut flags = MsgFlags::MSG_CMSG_CLOEXEC;
+    if dontwait {
+        flags |= MsgFlags::MSG_DONTWAIT;
+    }
     loop {
         let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(
-            ack.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
+        match recvmsg::<()>(ack.as_raw_fd(), &mut iov, Some(&mut space), flags) {
             Ok(m) => {
                 let mut fd = None;
                 for c in m.cmsgs()? {
@@ -372,7 +496,10 @@ fn recv(ack: &OwnedFd) -> nix::Result<(Option<Report>, Option<OwnedFd>)> {
                 if bytes == 0 {
                     return Ok((None, fd));
                 }
-                return Ok((Report::decode(&buf[..bytes]).ok(), fd));
+                return match Report::decode(&buf[..bytes]) {
+                    Ok(r) => Ok((Some(r), fd)),
+                    Err(_) => Err(nix::errno::Errno::EBADMSG),
+                };
             }
             Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e),

@@ -626,7 +626,7 @@ fn receive_and_exec(plan: &mut InitPlan) -> Result<std::convert::Infallible, Fau
     let _ = sys::set_cloexec(STATUS_FD);
     // In the container's root and namespaces, as its user, before the
     // command's directory and program are looked for (runc's order).
-    start_hooks::run_all(&plan.start_hooks)?;
+    start_hooks::run_all(&plan.start_hooks, &plan.identity)?;
     // SAFETY: decode_command put a C string pointer in ptrs[0].
     let name = unsafe { CStr::from_ptr(plan.ptrs[0]) };
     let mut path_buf = [0u8; PATH_BUF];

@@ -68,10 +68,13 @@ pub enum Step {
     StartHookTimeout,
     /// An exec'd process could not enter the container's namespaces.
     Enter,
+    /// Not a failure: an exec's first stage has cloned the second, whose
+    /// pid is in `errno` (enter.rs).
+    Entered,
 }
 
 impl Step {
-    const ALL: [Step; 41] = [
+    const ALL: [Step; 42] = [
         Step::Ready,
         Step::Unshare,
         Step::Loopback,
@@ -113,6 +116,7 @@ impl Step {
         Step::StartHookSpawn,
         Step::StartHookTimeout,
         Step::Enter,
+        Step::Entered,
     ];
 
     pub(super) fn from_u32(n: u32) -> Option<Self> {

@@ -1,9 +1,8 @@
 //! The startContainer hooks, which the init runs itself: at Start, once
 //! its command has come and before it execs it, in the container's root
-//! and namespaces, its cgroup, as its user with its capabilities (and its
-//! seccomp filter, unless that waits for exec with no_new_privs), as runc
-//! runs them. From the shim they would run a program of the image's with
-//! the runtime's privileges.
+//! and namespaces, its cgroup, as its user with its capabilities and its
+//! seccomp filter, as runc runs them. From the shim they would run a
+//! program of the image's with the runtime's privileges.
 //!
 //! Each is a fork of the init that execs the hook's path, with the
 //! container's state on its stdin (a memfd the shim made before the clone
@@ -17,6 +16,7 @@ use std::ffi::{c_char, CString};
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use super::identity::{self, Identity};
 use super::lookup::{probe_exec, Probe};
 use super::relay::RelayError;
 use super::report::{Fault, Step};
@@ -87,15 +87,17 @@ pub fn timed_out(secs: u64, i: usize) -> Fault {
     Fault::new(Step::StartHookTimeout, secs.min(i32::MAX as u64) as i32, i)
 }
 
-/// Runs `hooks` in order; the first that fails ends it, with its fault.
-pub fn run_all(hooks: &[StartHook]) -> Result<(), Fault> {
+/// Runs `hooks` in order, confined as `identity` (its seccomp filter, if
+/// it waits for the command's exec, goes in before each hook's); the first
+/// that fails ends it, with its fault.
+pub fn run_all(hooks: &[StartHook], identity: &Identity) -> Result<(), Fault> {
     for (i, h) in hooks.iter().enumerate() {
-        run(h, i)?;
+        run(h, i, identity)?;
     }
     Ok(())
 }
 
-fn run(h: &StartHook, i: usize) -> Result<(), Fault> {
+fn run(h: &StartHook, i: usize, identity: &Identity) -> Result<(), Fault> {
     let spawn_fault = |e| Fault::new(Step::StartHookSpawn, e, i);
     // Not found, or not executable: said now, in the init's words, rather
     // than as the child's exit.
@@ -110,7 +112,7 @@ fn run(h: &StartHook, i: usize) -> Result<(), Fault> {
     // when it did).
     let (err_r, err_w) = sys::pipe().map_err(spawn_fault)?;
     let pid = match sys::fork() {
-        Ok(0) => child(h, err_w),
+        Ok(0) => child(h, err_w, identity),
         Ok(pid) => pid as i32,
         Err(e) => {
             close_both(err_r, err_w);
@@ -181,7 +183,7 @@ fn close_both(a: RawFd, b: RawFd) {
 
 /// The hook's process: its descriptors, then exec; on failure, the errno
 /// on `err`, and exit.
-fn child(h: &StartHook, err: RawFd) -> ! {
+fn child(h: &StartHook, err: RawFd, identity: &Identity) -> ! {
     let _ = sys::own_process_group();
     let placed = (|| {
         // SAFETY: 0-2 are this process's to replace.
@@ -192,7 +194,13 @@ fn child(h: &StartHook, err: RawFd) -> ! {
             sys::dup_to(null, 1)?;
             sys::dup_to(null, 2)?;
         }
-        sys::chdir(c"/")
+        sys::chdir(c"/")?;
+        // With no_new_privs the init loads the filter only before its
+        // own exec: a hook, a program of the image's, gets it here.
+        if identity.no_new_privs {
+            identity::load_filters(identity).map_err(|f| f.errno)?;
+        }
+        Ok(0)
     })();
     let errno = match placed {
         Err(e) => e,

@@ -597,6 +597,15 @@ pub fn fork() -> SysResult {
     call(libc::SYS_clone, [libc::SIGCHLD as usize, 0, 0, 0, 0, 0])
 }
 
+/// A fork whose child is its parent's sibling (CLONE_PARENT): in the
+/// child, 0.
+pub fn clone_parent() -> SysResult {
+    call(
+        libc::SYS_clone,
+        [(libc::CLONE_PARENT | libc::SIGCHLD) as usize, 0, 0, 0, 0, 0],
+    )
+}
+
 /// wait4(2) for `pid`: its wait status, or None with WNOHANG while it
 /// runs.
 pub fn wait4(pid: i32, options: libc::c_int) -> Result<Option<i32>, i32> {

@@ -26,6 +26,7 @@ impl From<ContainerError> for Status {
         match e {
             E::InvalidArgument(_) => Status::invalid_argument(msg),
             E::NotFound(_) | E::NoSuchExec(_) => Status::not_found(msg),
+            E::TooManyExecs(_) => Status::resource_exhausted(msg),
             E::AlreadyExists(_) | E::ExecExists(_) => Status::already_exists(msg),
             E::NotThisShim { .. }
             | E::Deleted(_)
