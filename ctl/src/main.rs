@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             }
             run::release_signals();
             unknown_flag(&e);
-            e.exit()
+            usage_error(&e)
         }
     };
     let default_code = cli.command.failure_code();
@@ -77,7 +77,78 @@ fn unknown_flag(e: &clap::Error) {
     if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
         let flag = arg.split('=').next().unwrap_or(arg);
         eprintln!("unknown flag: {flag}");
-        eprintln!("See 'mydockerctl --help'.");
+        see_help(subcommand_named());
         std::process::exit(125);
     }
+}
+
+/// A usage error, as docker says one: a line, and where the help is; exit
+/// 125 for `run` and `create` (the container could not be made), 1
+/// elsewhere. Help and version asked for, and a bare `mydockerctl`, print
+/// to stdout and exit 0.
+fn usage_error(e: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // A closed stdout (`| head`) is not an error of ours.
+            let _ =
+                std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{}", e.render()));
+            std::process::exit(0)
+        }
+        _ => {}
+    }
+    let sub = subcommand_named();
+    if sub.is_none() && e.kind() == ErrorKind::MissingSubcommand {
+        // Bare `mydockerctl`: its help, as docker's.
+        let _ = <args::Cli as clap::CommandFactory>::command().print_help();
+        std::process::exit(0)
+    }
+    let code = match sub.as_deref() {
+        Some("run" | "create") => 125,
+        _ => 1,
+    };
+    // clap's text: "error: WHAT", then details and a usage block; one
+    // line of it, with the details of a list joined.
+    let text = e.render().to_string();
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next().unwrap_or("usage error");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let mut line = first.trim_end_matches(':').to_string();
+    if first.ends_with(':') {
+        let items: Vec<&str> = lines
+            .take_while(|l| l.starts_with("  "))
+            .map(str::trim)
+            .collect();
+        line = format!("{line}: {}", items.join(" "));
+    }
+    let stop = if line.ends_with('.') { "" } else { "." };
+    eprintln!("mydockerctl: {line}{stop}");
+    see_help(sub);
+    std::process::exit(code)
+}
+
+fn see_help(sub: Option<String>) {
+    match sub {
+        Some(sub) => eprintln!("See 'mydockerctl {sub} --help'."),
+        None => eprintln!("See 'mydockerctl --help'."),
+    }
+}
+
+/// The subcommand the command line names: its first word that is not a
+/// flag or the value of --root.
+fn subcommand_named() -> Option<String> {
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--root" {
+            args.next();
+            continue;
+        }
+        if a.starts_with('-') {
+            continue;
+        }
+        return Some(a);
+    }
+    None
 }

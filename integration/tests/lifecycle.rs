@@ -528,3 +528,61 @@ fn run_rm_output_reaches_a_stalled_reader_whole() {
     std::fs::remove_file(&go).unwrap();
     t.finish();
 }
+
+/// Usage errors as docker says them: one line and where the help is, exit
+/// 125 for `run` and `create`, 1 elsewhere (125 for an unknown flag
+/// anywhere); help, version and a bare `mydockerctl` on stdout, exit 0.
+/// Short flags with their values attached (`-m64m`, `-m=64m`) work.
+#[test]
+fn usage_errors_are_one_line_with_dockers_codes() {
+    let t = TestRoot::new("usage");
+    for (args, code, first, see) in [
+        (
+            &["run", "--pids-limit", "abc", "true"][..],
+            125,
+            "mydockerctl: invalid value 'abc' for '--pids-limit <N>'",
+            "run",
+        ),
+        (
+            &["run"][..],
+            125,
+            "mydockerctl: the following required arguments were not provided: <CMD>...",
+            "run",
+        ),
+        (
+            &["run", "--rm", "--rm", "true"][..],
+            125,
+            "mydockerctl: the argument '--rm' cannot be used multiple times.",
+            "run",
+        ),
+        (
+            &["exec"][..],
+            1,
+            "mydockerctl: the following required arguments were not provided: <CONTAINER> <CMD>...",
+            "exec",
+        ),
+        (&["ps", "--bogus"][..], 125, "unknown flag: --bogus", "ps"),
+    ] {
+        let o = t.ctl_output(args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {o:?}");
+        let err = stderr(&o);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert!(lines[0].starts_with(first), "{args:?}: {err}");
+        assert_eq!(lines[1], format!("See 'mydockerctl {see} --help'."));
+    }
+    for args in [&[][..], &["--help"][..], &["run", "--help"][..], &["--version"][..]] {
+        let o = t.ctl_output(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {o:?}");
+        assert!(!stdout(&o).is_empty() && stderr(&o).is_empty(), "{args:?}: {o:?}");
+    }
+    // The memory limit, in whichever hierarchy the host has.
+    let limit = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
+    for m in [&["-m64m"][..], &["-m=64m"][..], &["--memory=64m"][..], &["-m", "64m"][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(m);
+        args.extend_from_slice(&["--", "sh", "-c", limit]);
+        assert_eq!(ok(&t.ctl_output(&args)), "67108864\n", "{m:?}");
+    }
+    t.finish();
+}
