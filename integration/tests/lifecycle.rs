@@ -571,14 +571,27 @@ fn usage_errors_are_one_line_with_dockers_codes() {
         assert!(lines[0].starts_with(first), "{args:?}: {err}");
         assert_eq!(lines[1], format!("See 'mydockerctl {see} --help'."));
     }
-    for args in [&[][..], &["--help"][..], &["run", "--help"][..], &["--version"][..]] {
+    for args in [
+        &[][..],
+        &["--help"][..],
+        &["run", "--help"][..],
+        &["--version"][..],
+    ] {
         let o = t.ctl_output(args);
         assert_eq!(o.status.code(), Some(0), "{args:?}: {o:?}");
-        assert!(!stdout(&o).is_empty() && stderr(&o).is_empty(), "{args:?}: {o:?}");
+        assert!(
+            !stdout(&o).is_empty() && stderr(&o).is_empty(),
+            "{args:?}: {o:?}"
+        );
     }
     // The memory limit, in whichever hierarchy the host has.
     let limit = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
-    for m in [&["-m64m"][..], &["-m=64m"][..], &["--memory=64m"][..], &["-m", "64m"][..]] {
+    for m in [
+        &["-m64m"][..],
+        &["-m=64m"][..],
+        &["--memory=64m"][..],
+        &["-m", "64m"][..],
+    ] {
         let mut args = vec!["run", "--rm"];
         args.extend_from_slice(m);
         args.extend_from_slice(&["--", "sh", "-c", limit]);
