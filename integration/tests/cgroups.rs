@@ -291,6 +291,10 @@ fn stats_are_live_and_update_changes_limits() {
     );
     assert_eq!(read(memory_limit_file(&t, &id)), (96u64 << 20).to_string());
     assert_eq!(read(cgroup_dir(&t, &id, "pids").join("pids.max")), "40");
+    // inspect shows what the cgroup holds now, the rest as it was.
+    let limits = &t.inspect("busy")["Config"]["Resources"];
+    assert_eq!(limits["memory_limit_bytes"], 96i64 << 20, "{limits}");
+    assert_eq!(limits["pids_limit"], 40, "{limits}");
 
     let table = ok(&t.ctl_output(&["stats", "--no-stream", "busy"]));
     let lines: Vec<&str> = table.lines().collect();

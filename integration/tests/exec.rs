@@ -317,6 +317,40 @@ async fn execs_that_are_refused() {
     let running = c.delete(del("long")).await.unwrap_err();
     assert_eq!(running.code(), Code::FailedPrecondition);
     assert_eq!(running.message(), "exec long is running: kill it first");
+    // Kill reaches the exec alone (`all` is the container's), and its
+    // status says the signal.
+    let kill = |exec_id: &str, signal: i32, all: bool| v1::KillRequest {
+        id: id.clone(),
+        exec_id: exec_id.into(),
+        signal,
+        all,
+    };
+    let both = c.kill(kill("long", 15, true)).await.unwrap_err();
+    assert_eq!(both.code(), Code::InvalidArgument);
+    c.kill(kill("long", 15, false)).await.unwrap();
+    let long = c
+        .wait(v1::WaitRequest {
+            id: id.clone(),
+            exec_id: "long".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!((long.exit_code, long.signal), (143, 15));
+    let again = c.kill(kill("long", 15, false)).await.unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert_eq!(
+        c.delete(del("long"))
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+            .exit_code,
+        143
+    );
     let gone = c.delete(del("one")).await.unwrap().into_inner();
     assert_eq!(gone.status.unwrap().exit_code, 0);
     let wait = c

@@ -418,9 +418,10 @@ impl Container {
         }
         cgroup::check(limits)?;
         match self.cgroup.lock().unwrap().as_ref() {
-            Some(cg) => Ok(cg.apply(limits)?),
-            None => Err(ContainerError::NotRunning(self.id().into())),
+            Some(cg) => cg.apply(limits)?,
+            None => return Err(ContainerError::NotRunning(self.id().into())),
         }
+        records::update_limits(&self.dir, limits)
     }
 
     pub fn cgroup_path(&self) -> String {

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use mydocker::state::{self, ConfigRecord, ExitRecord, Phase, StateRecord};
+use mydocker::units::Limits;
 use nix::unistd::Pid;
 
 use super::config::ContainerConfig;
@@ -39,6 +40,35 @@ pub fn write_config(
         created_at: nanos(created_at),
     };
     Ok(state::write_json(&dir.join(state::CONFIG_FILE), &record)?)
+}
+
+/// The limits an Update changed (the fields it set), into `config.json`:
+/// what `inspect` shows is what the cgroup holds.
+pub fn update_limits(dir: &Path, l: &Limits) -> Result<()> {
+    let path = dir.join(state::CONFIG_FILE);
+    let Some(mut record) = state::read_json::<ConfigRecord>(&path)? else {
+        return Ok(());
+    };
+    let r = &mut record.limits;
+    if l.memory_limit_bytes > 0 {
+        r.memory_limit_bytes = l.memory_limit_bytes;
+    }
+    if l.nano_cpus > 0 {
+        r.nano_cpus = l.nano_cpus;
+    }
+    if l.cpu_shares > 0 {
+        r.cpu_shares = l.cpu_shares;
+    }
+    if !l.cpuset_cpus.is_empty() {
+        r.cpuset_cpus.clone_from(&l.cpuset_cpus);
+    }
+    if !l.cpuset_mems.is_empty() {
+        r.cpuset_mems.clone_from(&l.cpuset_mems);
+    }
+    if l.pids_limit != 0 {
+        r.pids_limit = l.pids_limit;
+    }
+    Ok(state::write_json(&path, &record)?)
 }
 
 /// Where it is in its life, its init's pid and the shim's.
