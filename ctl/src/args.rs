@@ -40,7 +40,7 @@ pub enum Command {
     /// List containers
     Ps(PsArgs),
     /// Show low-level information on containers, as JSON
-    Inspect(IdsArgs),
+    Inspect(InspectArgs),
     /// Show a container's output
     Logs(LogsArgs),
     /// Stop one or more running containers: SIGTERM, then SIGKILL after a grace period
@@ -269,6 +269,15 @@ pub struct StartArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Format each container with a template: {{.State.Status}}, {{json .Config}}
+    #[arg(short = 'f', long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub struct PsArgs {
     /// Show all containers (default shows just running)
     #[arg(short = 'a', long)]
@@ -279,6 +288,19 @@ pub struct PsArgs {
     /// Output format: "table" or "json" (one JSON object per line)
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
+    /// Filter: status=created|running|exited|dead, name=NAME, id=ID (repeat
+    /// a key for either, different keys for both)
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    pub filters: Vec<String>,
+    /// Show the N containers created last (all states)
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show the container created last (all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Do not truncate ids and commands
+    #[arg(long)]
+    pub no_trunc: bool,
 }
 
 #[derive(Args, Debug)]

@@ -53,6 +53,9 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
                 all: args.all,
                 quiet: args.quiet,
                 json: args.format == "json",
+                filters: ps::Filters::parse(&args.filters).map_err(|e| exit_with(1, e))?,
+                last: if args.latest { Some(1) } else { args.last },
+                no_trunc: args.no_trunc,
             },
         ),
         Command::Inspect(args) => {
@@ -67,7 +70,17 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
                     }
                 }
             }
-            println!("{}", serde_json::to_string_pretty(&values)?);
+            match &args.format {
+                // One line a container, as docker's.
+                Some(f) => {
+                    for v in &values {
+                        let line =
+                            crate::format::render(f, v).map_err(|e| exit_with(1, one_line(&e)))?;
+                        println!("{line}");
+                    }
+                }
+                None => println!("{}", serde_json::to_string_pretty(&values)?),
+            }
             if failed {
                 Err(exit_with(1, ""))
             } else {

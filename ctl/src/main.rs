@@ -6,6 +6,7 @@ mod cli;
 mod containers;
 mod error;
 mod exec;
+mod format;
 mod logs;
 mod names;
 mod ps;

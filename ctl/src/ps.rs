@@ -12,6 +12,53 @@ pub struct PsOptions {
     pub all: bool,
     pub quiet: bool,
     pub json: bool,
+    pub filters: Filters,
+    /// The N created last, whatever their state.
+    pub last: Option<usize>,
+    pub no_trunc: bool,
+}
+
+/// `--filter`s, as docker reads them: a key given twice matches either
+/// value, different keys all must match.
+#[derive(Debug, Default)]
+pub struct Filters {
+    status: Vec<String>,
+    name: Vec<String>,
+    id: Vec<String>,
+}
+
+impl Filters {
+    pub fn parse(specs: &[String]) -> Result<Self, String> {
+        let mut f = Self::default();
+        for spec in specs {
+            let Some((k, v)) = spec.split_once('=') else {
+                return Err(format!(
+                    "bad format of filter (expected name=value): {spec}"
+                ));
+            };
+            match k {
+                "status" => match v {
+                    "created" | "running" | "exited" | "dead" => f.status.push(v.into()),
+                    _ => {
+                        return Err(format!(
+                            "invalid filter 'status={v}': created, running, exited or dead"
+                        ))
+                    }
+                },
+                "name" => f.name.push(v.into()),
+                "id" => f.id.push(v.into()),
+                _ => return Err(format!("invalid filter '{k}'")),
+            }
+        }
+        Ok(f)
+    }
+
+    fn matches(&self, r: &Record) -> bool {
+        let any = |v: &[String], f: &dyn Fn(&str) -> bool| v.is_empty() || v.iter().any(|x| f(x));
+        any(&self.status, &|s| s == status_word(&r.status()))
+            && any(&self.name, &|n| r.config.name.contains(n))
+            && any(&self.id, &|i| r.id.starts_with(i))
+    }
 }
 
 /// The STATUS column, in docker's words.
@@ -58,13 +105,28 @@ fn command_text(argv: &[String]) -> String {
 }
 
 pub fn ps(root: &Path, opts: PsOptions) -> anyhow::Result<i32> {
-    let records: Vec<Record> = Record::all(root)
+    // docker's: a status filter or -n shows what it names, running or
+    // not.
+    let all = opts.all || opts.last.is_some() || !opts.filters.status.is_empty();
+    let mut records: Vec<Record> = Record::all(root)
         .into_iter()
-        .filter(|r| opts.all || r.status() == Status::Running)
+        .filter(|r| all || r.status() == Status::Running)
+        .filter(|r| opts.filters.matches(r))
         .collect();
+    if let Some(n) = opts.last {
+        // Newest first already.
+        records.truncate(n);
+    }
+    let id_of = |r: &Record| {
+        if opts.no_trunc {
+            r.id.clone()
+        } else {
+            r.short_id().to_string()
+        }
+    };
     if opts.quiet {
         for r in &records {
-            println!("{}", r.short_id());
+            println!("{}", id_of(r));
         }
         return Ok(0);
     }
@@ -72,7 +134,7 @@ pub fn ps(root: &Path, opts: PsOptions) -> anyhow::Result<i32> {
         for r in &records {
             let st = r.status();
             let line = json!({
-                "ID": r.short_id(),
+                "ID": id_of(r),
                 "Names": r.config.name,
                 "Command": command_text(&r.config.argv),
                 "CreatedAt": rfc3339(r.config.created_at),
@@ -90,9 +152,13 @@ pub fn ps(root: &Path, opts: PsOptions) -> anyhow::Result<i32> {
         .map(|r| {
             let st = r.status();
             [
-                r.short_id().to_string(),
+                id_of(r),
                 r.config.name.clone(),
-                command_text(&r.config.argv),
+                if opts.no_trunc {
+                    format!("\"{}\"", r.config.argv.join(" "))
+                } else {
+                    command_text(&r.config.argv)
+                },
                 ago(r.config.created_at),
                 status_text(r),
                 if matches!(st, Status::Running | Status::Created) {

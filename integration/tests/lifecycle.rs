@@ -599,3 +599,54 @@ fn usage_errors_are_one_line_with_dockers_codes() {
     }
     t.finish();
 }
+
+/// `ps --filter`, `-n`/`-l`, `--no-trunc`, and `inspect -f` with the
+/// template subset scripts use, as docker answers them.
+#[test]
+fn ps_filters_and_inspect_format() {
+    let t = TestRoot::new("psf");
+    ok(&t.ctl_output(&["run", "--name", "pa", "--", "true"]));
+    let b = t.run_detached(&["--name", "pb", "--", "sleep", "100"]);
+    let c = ok(&t.ctl_output(&["create", "--name", "pc", "--", "true"]))
+        .trim()
+        .to_string();
+    let a = t.inspect("pa")["Id"].as_str().unwrap().to_string();
+    let short = |id: &str| id[..12].to_string();
+    let ps = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ps", "-q"];
+        a.extend_from_slice(args);
+        ok(&t.ctl_output(&a)).lines().map(String::from).collect()
+    };
+    assert_eq!(ps(&[]), [short(&b)]);
+    assert_eq!(ps(&["--filter", "status=exited"]), [short(&a)]);
+    assert_eq!(ps(&["-a", "--filter", "name=pb"]), [short(&b)]);
+    assert_eq!(
+        ps(&["-f", "status=exited", "-f", "status=created"]),
+        [short(&c), short(&a)]
+    );
+    assert!(ps(&["-a", "-f", "status=running", "-f", "name=pa"]).is_empty());
+    assert_eq!(ps(&["-n", "2"]), [short(&c), short(&b)]);
+    assert_eq!(ps(&["-l", "--no-trunc"]), [c]);
+    let o = t.ctl_output(&["ps", "--filter", "bogus=1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(stderr(&o), "Error: invalid filter 'bogus'\n");
+
+    let f = |args: &[&str]| {
+        let mut a = vec!["inspect", "-f"];
+        a.extend_from_slice(args);
+        t.ctl_output(&a)
+    };
+    assert_eq!(
+        ok(&f(&["{{.State.Status}} {{.State.ExitCode}}", "pa"])),
+        "exited 0\n"
+    );
+    assert_eq!(
+        ok(&f(&["{{json .Config.Cmd}}", "pb"])),
+        "[\"sleep\",\"100\"]\n"
+    );
+    assert_eq!(ok(&f(&["{{.Id}}", "pa", "pb"])), format!("{a}\n{b}\n"));
+    let o = f(&["{{printf \"%s\" .Id}}", "pa"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    ok(&t.ctl_output(&["rm", "-f", "pa", "pb", "pc"]));
+    t.finish();
+}
