@@ -57,6 +57,10 @@ pub enum Command {
     Exec(ExecArgs),
     /// Show the processes of a running container (ps, from its cgroup)
     Top(TopArgs),
+    /// Show the client's and the shim's versions
+    Version,
+    /// Show what is installed, and how many containers there are
+    Info,
     /// Show live resource usage of containers
     Stats(StatsArgs),
     /// Change the resource limits of one or more containers

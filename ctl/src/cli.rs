@@ -155,6 +155,8 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
         Command::Attach(args) => run::attach(&root, args).await,
         Command::Exec(args) => crate::exec::exec(&root, args).await,
         Command::Top(args) => crate::top::top(&root, args),
+        Command::Version => crate::info::version(),
+        Command::Info => crate::info::info(&root),
         Command::Stats(args) => stats::stats(&root, args).await,
         Command::Update(args) => {
             let res = args.limits.to_resources("")?;

@@ -232,6 +232,18 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
             "AutoRemove": c.auto_remove,
             "Resources": c.limits,
         },
+        // docker's names for the limits (`Config.Resources` has the API's).
+        "HostConfig": {
+            "Memory": c.limits.memory_limit_bytes,
+            "NanoCpus": c.limits.nano_cpus,
+            "CpuShares": c.limits.cpu_shares,
+            "CpusetCpus": c.limits.cpuset_cpus,
+            "CpusetMems": c.limits.cpuset_mems,
+            "PidsLimit": c.limits.pids_limit,
+            "CgroupParent": c.limits.cgroup_parent,
+            "Privileged": c.privileged,
+            "AutoRemove": c.auto_remove,
+        },
         "State": {
             "Status": status_word(&st),
             "Running": st == Status::Running,

@@ -295,6 +295,13 @@ fn stats_are_live_and_update_changes_limits() {
     let limits = &t.inspect("busy")["Config"]["Resources"];
     assert_eq!(limits["memory_limit_bytes"], 96i64 << 20, "{limits}");
     assert_eq!(limits["pids_limit"], 40, "{limits}");
+    let host = ok(&t.ctl_output(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}",
+        "busy",
+    ]));
+    assert_eq!(host, format!("{} 40\n", 96u64 << 20));
 
     let table = ok(&t.ctl_output(&["stats", "--no-stream", "busy"]));
     let lines: Vec<&str> = table.lines().collect();

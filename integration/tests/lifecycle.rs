@@ -647,6 +647,16 @@ fn ps_filters_and_inspect_format() {
     assert_eq!(ok(&f(&["{{.Id}}", "pa", "pb"])), format!("{a}\n{b}\n"));
     let o = f(&["{{printf \"%s\" .Id}}", "pa"]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
+    // info counts them; version names both sides.
+    let info = ok(&t.ctl_output(&["info"]));
+    for line in ["Containers: 3", " Running: 1", " Created: 1", " Stopped: 1"] {
+        assert!(has_line(&info, line), "{line}: {info}");
+    }
+    let version = ok(&t.ctl_output(&["version"]));
+    assert!(
+        version.starts_with("Client:\n Version:") && version.contains("\nServer"),
+        "{version}"
+    );
     ok(&t.ctl_output(&["rm", "-f", "pa", "pb", "pc"]));
     t.finish();
 }
