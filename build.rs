@@ -12,7 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(out.join("shim_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
         .build_client(true)
-        .build_server(true)
+        // The server only with the `server` feature (the shim's): a client
+        // builds none of tonic's server side.
+        .build_server(std::env::var_os("CARGO_FEATURE_SERVER").is_some())
         // Output chunks are fanned out to every attacher: `Bytes` makes each
         // copy a reference count instead of a memcpy.
         .bytes(".mydocker.shim.v1.AttachResponse")

@@ -505,3 +505,25 @@ fn the_checker_sees_cycles_and_only_cycles() {
     assert_eq!(found, [vec!["a", "b", "room", "room::x", "room::y"]]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An embedder that only drives shims builds none of tonic's server side:
+/// the API crate's default features take tonic's client alone (the shim
+/// asks for the server with the `server` feature).
+#[test]
+fn the_api_crates_client_builds_no_server() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "-p", "mydocker", "-e", "features", "-i", "tonic"])
+        .args(["--offline", "--locked"])
+        .current_dir(repo())
+        .output()
+        .expect("run cargo tree");
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(tree.contains("tonic feature \"channel\""), "{tree}");
+    for server in ["server", "router"] {
+        assert!(
+            !tree.contains(&format!("tonic feature \"{server}\"")),
+            "{server}: {tree}"
+        );
+    }
+}
