@@ -318,6 +318,12 @@ pub struct LogsArgs {
     /// Show timestamps
     #[arg(short = 't', long)]
     pub timestamps: bool,
+    /// Only lines since this time: RFC 3339, Unix seconds, or a duration back (10m)
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only lines before this time (as --since)
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
     #[arg(value_name = "CONTAINER")]
     pub id: String,
 }

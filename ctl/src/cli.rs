@@ -88,6 +88,13 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
             }
         }
         Command::Logs(args) => {
+            let now = std::time::SystemTime::now();
+            let time = |v: &Option<String>| {
+                v.as_deref()
+                    .map(|s| logs::parse_time(s, now))
+                    .transpose()
+                    .map_err(|e| exit_with(1, e))
+            };
             let tail = match args.tail.as_str() {
                 "all" => None,
                 n => Some(n.parse::<usize>().map_err(|_| {
@@ -101,6 +108,8 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
                     follow: args.follow,
                     tail,
                     timestamps: args.timestamps,
+                    since: time(&args.since)?,
+                    until: time(&args.until)?,
                 },
             )
             .await?;

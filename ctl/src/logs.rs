@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
@@ -13,6 +13,44 @@ pub struct LogsOptions {
     pub follow: bool,
     pub tail: Option<usize>,
     pub timestamps: bool,
+    /// Only lines written at or after this time, and before `until`.
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+}
+
+/// A time as docker's `--since` and `--until` take it: RFC 3339 (`Z` or
+/// no zone: UTC), Unix seconds (with a fraction), or a duration back from
+/// now (`10m`, `1h30m`, `2s`).
+pub fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, String> {
+    if let Ok(t) = humantime::parse_rfc3339_weak(s.trim_end_matches('Z')) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        if secs >= 0.0 && secs.is_finite() {
+            return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+    }
+    match humantime::parse_duration(s) {
+        Ok(d) => now
+            .checked_sub(d)
+            .ok_or_else(|| format!("{s:?}: too far back")),
+        Err(_) => Err(format!(
+            "invalid value {s:?} for a time: RFC 3339, Unix seconds, or a duration (10m)"
+        )),
+    }
+}
+
+impl LogsOptions {
+    /// Whether `l`, by its time, is wanted.
+    fn wanted(&self, l: &Line) -> bool {
+        if self.since.is_none() && self.until.is_none() {
+            return true;
+        }
+        let Ok(t) = humantime::parse_rfc3339_weak(l.timestamp.trim_end_matches('Z')) else {
+            return true;
+        };
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
 }
 
 /// One logical line (or the unfinished end of one) of one stream.
@@ -110,7 +148,7 @@ pub async fn logs(t: &Target, opts: LogsOptions) -> anyhow::Result<()> {
         }
         parser.feed(&buf[..n], &mut lines);
         let done = n == 0;
-        for l in lines.drain(..) {
+        for l in lines.drain(..).filter(|l| opts.wanted(l)) {
             match opts.tail {
                 Some(0) => {}
                 Some(k) => {
@@ -143,11 +181,13 @@ pub async fn logs(t: &Target, opts: LogsOptions) -> anyhow::Result<()> {
                 break;
             }
             parser.feed(&buf[..n], &mut lines);
+            lines.retain(|l| opts.wanted(l));
             emit(&lines, opts.timestamps);
             lines.clear();
         }
         if !running {
             parser.flush(&mut lines);
+            lines.retain(|l| opts.wanted(l));
             emit(&lines, opts.timestamps);
             return Ok(());
         }
@@ -158,6 +198,24 @@ pub async fn logs(t: &Target, opts: LogsOptions) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_as_docker_takes_them() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |s: &str| parse_time(s, now).unwrap();
+        assert_eq!(at("10m"), now - Duration::from_secs(600));
+        assert_eq!(at("1h30m"), now - Duration::from_secs(5400));
+        assert_eq!(at("999"), SystemTime::UNIX_EPOCH + Duration::from_secs(999));
+        assert_eq!(
+            at("1970-01-01T00:16:40Z"),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1000)
+        );
+        assert_eq!(
+            at("1970-01-01T00:16:40.5Z"),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_500)
+        );
+        assert!(parse_time("yesterday", now).is_err());
+    }
 
     #[test]
     fn partial_records_join_per_stream() {

@@ -600,8 +600,9 @@ fn usage_errors_are_one_line_with_dockers_codes() {
     t.finish();
 }
 
-/// `ps --filter`, `-n`/`-l`, `--no-trunc`, and `inspect -f` with the
-/// template subset scripts use, as docker answers them.
+/// `ps --filter`, `-n`/`-l`, `--no-trunc`, `inspect -f` with the template
+/// subset scripts use, `info`, `version`, and `logs --since/--until`, as
+/// docker answers them.
 #[test]
 fn ps_filters_and_inspect_format() {
     let t = TestRoot::new("psf");
@@ -657,6 +658,30 @@ fn ps_filters_and_inspect_format() {
         version.starts_with("Client:\n Version:") && version.contains("\nServer"),
         "{version}"
     );
-    ok(&t.ctl_output(&["rm", "-f", "pa", "pb", "pc"]));
+    // logs --since and --until: by the time each line was written.
+    ok(&t.ctl_output(&[
+        "run",
+        "--name",
+        "pd",
+        "--",
+        "sh",
+        "-c",
+        "echo early; sleep 4; echo late",
+    ]));
+    assert_eq!(
+        ok(&t.ctl_output(&["logs", "--since", "2s", "pd"])),
+        "late\n"
+    );
+    assert_eq!(
+        ok(&t.ctl_output(&["logs", "--until", "2s", "pd"])),
+        "early\n"
+    );
+    assert_eq!(
+        ok(&t.ctl_output(&["logs", "--since", "0", "pd"])),
+        "early\nlate\n"
+    );
+    let o = t.ctl_output(&["logs", "--since", "yesterday", "pd"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    ok(&t.ctl_output(&["rm", "-f", "pa", "pb", "pc", "pd"]));
     t.finish();
 }
