@@ -780,67 +780,48 @@ fn the_spec_that_ran_is_kept() {
 
 /// How an orchestrator hands a container its network: a namespace path
 /// in the spec, made by `ip netns add` as CNI tooling makes them, is
-/// joined.
+/// joined. All of it in a mount namespace of the test's own (the shim is
+/// started there too): `ip netns add` mounts /run/netns and the namespace
+/// file, and the host's mount table, which the other tests check as they
+/// end, must not see them.
 #[test]
 fn a_network_namespace_path_is_joined() {
     let t = TestRoot::new("netns");
-    let ns = NetNs::add(&format!("mydocker-test-{}", std::process::id()));
-    let ino = {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(&ns.path).unwrap().ino()
-    };
+    let name = format!("mydocker-test-{}", std::process::id());
     let dir = Scratch::new(&t, "bun");
+    let path = format!("/run/netns/{name}");
     let mut spec = runc_spec(&["readlink", "/proc/self/ns/net"]);
-    spec["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": ns.path});
+    spec["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": path});
     let b = bundle(&dir.0.join("bun"), &spec);
-    let out = t.ctl_output(&["run", "--rm", "--bundle", s(&b)]);
-    drop(ns);
-    assert_eq!(ok(&out), format!("net:[{ino}]\n"));
+    let made_run_netns = !Path::new("/run/netns").exists();
+    let script = format!(
+        "ip netns add {name} || exit 99; stat -L -c %i {path}; {} run --rm --bundle {}; rc=$?; \
+         ip netns delete {name}; exit $rc",
+        ctl_bin().display(),
+        s(&b)
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .env("MYDOCKER_ROOT", &t.root)
+        .env("MYDOCKER_CGROUP_PARENT", t.cgroup_parent())
+        .env_remove("MYDOCKER_SHIM")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    if made_run_netns {
+        // The directory `ip` made (its mounts went with the namespace).
+        let _ = std::fs::remove_dir("/run/netns");
+    }
+    let text = ok(&out);
+    let mut lines = text.lines();
+    let ino = lines.next().unwrap_or_default().to_string();
+    assert!(!ino.is_empty(), "{out:?}");
+    assert_eq!(
+        lines.next(),
+        Some(format!("net:[{ino}]").as_str()),
+        "{out:?}"
+    );
     t.finish();
-}
-
-/// A network namespace of `ip netns add`'s, deleted when it goes. `ip`
-/// turns /run/netns into a mount of its own the first time; that mount
-/// goes too, when this made it and nothing else is in it.
-struct NetNs {
-    name: String,
-    path: String,
-    made_run_netns: bool,
-}
-
-impl NetNs {
-    fn add(name: &str) -> Self {
-        let mounted = || {
-            std::fs::read_to_string("/proc/self/mountinfo")
-                .unwrap()
-                .lines()
-                .any(|l| l.split(' ').nth(4) == Some("/run/netns"))
-        };
-        let made_run_netns = !mounted();
-        let st = std::process::Command::new("ip")
-            .args(["netns", "add", name])
-            .status()
-            .expect("ip (iproute2)");
-        assert!(st.success());
-        Self {
-            name: name.into(),
-            path: format!("/run/netns/{name}"),
-            made_run_netns,
-        }
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "delete", &self.name])
-            .status();
-        let empty = std::fs::read_dir("/run/netns").is_ok_and(|mut d| d.next().is_none());
-        if self.made_run_netns && empty {
-            let _ = nix::mount::umount2("/run/netns", nix::mount::MntFlags::MNT_DETACH);
-            let _ = std::fs::remove_dir("/run/netns");
-        }
-    }
 }
 
 /// A bundle's seccomp profile is compiled and loaded: mode 2, and the
