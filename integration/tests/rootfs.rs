@@ -794,9 +794,13 @@ fn a_network_namespace_path_is_joined() {
     spec["linux"]["namespaces"][1] = serde_json::json!({"type": "network", "path": path});
     let b = bundle(&dir.0.join("bun"), &spec);
     let made_run_netns = !Path::new("/run/netns").exists();
+    // By its path: a busybox sh runs its own `ip` applet (which has no
+    // netns) before the PATH's.
+    let ip = which("ip").expect("ip (iproute2)");
+    let ip = ip.display();
     let script = format!(
-        "ip netns add {name} || exit 99; stat -L -c %i {path}; {} run --rm --bundle {}; rc=$?; \
-         ip netns delete {name}; exit $rc",
+        "{ip} netns add {name} || exit 99; stat -L -c %i {path}; {} run --rm --bundle {}; rc=$?; \
+         {ip} netns delete {name}; exit $rc",
         ctl_bin().display(),
         s(&b)
     );
