@@ -361,6 +361,28 @@ async fn execs_that_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(wait.code(), Code::NotFound);
+    // At most 1024 kept: registered and never started, none can go to
+    // make room, and the next is refused; an exited one would go first.
+    let before = c
+        .state(v1::StateRequest { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .execs
+        .len();
+    for n in before..1024 {
+        c.exec(exec_request(&id, &format!("idle{n}"), &["true"]))
+            .await
+            .unwrap();
+    }
+    let full = c
+        .exec(exec_request(&id, "one-too-many", &["true"]))
+        .await
+        .unwrap_err();
+    assert_eq!(full.code(), Code::ResourceExhausted, "{full:?}");
+    for n in before..1024 {
+        c.delete(del(&format!("idle{n}"))).await.unwrap();
+    }
     // A command not found: the exec's own status is the shell's 127.
     c.exec(exec_request(&id, "nf", &["nope"])).await.unwrap();
     let refused = c.start(start("nf")).await.unwrap_err();
