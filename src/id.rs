@@ -12,6 +12,13 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
+/// A new id: 64 random hex digits, as docker's container and exec ids.
+pub fn random_id() -> std::io::Result<String> {
+    let mut b = [0u8; 32];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut b)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
 /// `s` quoted for an error message, cut to its first 64 characters: a
 /// hostile 10 MB field must still make a one-line error.
 pub fn brief(s: &str) -> String {

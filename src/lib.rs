@@ -31,7 +31,7 @@ pub mod v1;
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/shim_descriptor.bin"));
 
-pub use id::{brief, is_valid_id};
+pub use id::{brief, is_valid_id, random_id};
 
 #[cfg(feature = "grpc")]
 pub use client::{

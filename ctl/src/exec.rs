@@ -95,9 +95,8 @@ pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
         Err(s) => {
             // Could not be executed (its status has 126 or 127, as a
             // shell's; docker's exec says 126 for both), or the container
-            // stopped meanwhile.
-            // Its status is published by then, or soon (its process
-            // reaped): taken, then forgotten.
+            // stopped meanwhile. Its status is published by then, or soon
+            // (its process reaped): taken, then forgotten.
             let waited = wait(client.clone(), t.id.clone(), exec_id.clone());
             let _ = tokio::time::timeout(std::time::Duration::from_secs(2), waited).await;
             forget(&mut client, &t.id, &exec_id).await;

@@ -1,7 +1,6 @@
 //! `mydockerctl run`: spawn a shim, create, attach, start, wait, exit with
 //! the container's code.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,11 +23,7 @@ const EXIT_RUN_FAILED: i32 = 125;
 
 /// A new container id: 64 random hex digits, as docker's.
 pub fn new_id() -> anyhow::Result<String> {
-    let mut b = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .context("read /dev/urandom")?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    mydocker::random_id().context("read /dev/urandom")
 }
 
 /// `-e KEY` takes KEY's value from our own environment, or is left out, as

@@ -376,16 +376,8 @@ impl Exec {
     }
 
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        if rows == 0 || cols == 0 {
-            return Err(invalid(format!(
-                "invalid terminal size {rows}x{cols}: rows and cols must be 1 to 65535"
-            )));
-        }
         let pty = self.inner.lock().unwrap().pty.clone();
-        match pty {
-            Some(m) => Ok(stdin::resize(&m, rows, cols)?),
-            None => Err(IoError::NoTerminal.into()),
-        }
+        resize_pty(pty.as_deref(), rows, cols)
     }
 
     /// Once its output is all handed on: its status, to every waiter and
@@ -423,6 +415,20 @@ impl Exec {
     }
 }
 
+/// Sets the size of a process's terminal (`pty`, its master; None: it has
+/// none): the container's command's or an exec's.
+pub fn resize_pty(pty: Option<&AsyncIoFd>, rows: u16, cols: u16) -> Result<()> {
+    if rows == 0 || cols == 0 {
+        return Err(invalid(format!(
+            "invalid terminal size {rows}x{cols}: rows and cols must be 1 to 65535"
+        )));
+    }
+    match pty {
+        Some(m) => Ok(stdin::resize(m, rows, cols)?),
+        None => Err(IoError::NoTerminal.into()),
+    }
+}
+
 /// Whether the process of `pidfd` has exited (its pidfd is readable).
 fn exited(pidfd: &OwnedFd) -> bool {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -451,19 +457,10 @@ impl Reaped for Exec {
 
 /// A new exec id: 64 hex digits, as docker's.
 pub fn new_id() -> Result<String> {
-    let mut b = [0u8; 32];
-    std::io::Read::read_exact(
-        &mut std::fs::File::open("/dev/urandom").map_err(|e| ContainerError::Sys {
-            what: "open /dev/urandom",
-            source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        })?,
-        &mut b,
-    )
-    .map_err(|e| ContainerError::Sys {
+    mydocker::random_id().map_err(|e| ContainerError::Sys {
         what: "read /dev/urandom",
         source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    })?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    })
 }
 
 /// What `exec` starts with in the container of `config`, whose init is

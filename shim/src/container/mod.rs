@@ -38,7 +38,7 @@ use crate::cgroup::{self, CgroupError, ContainerCgroup, Stats};
 use crate::exit::ExitStatus;
 use crate::fd::AsyncIoFd;
 use crate::io::hub::{Attacher, OutputHub};
-use crate::io::stdin::{self, Stdin, StdinOp};
+use crate::io::stdin::{Stdin, StdinOp};
 use crate::io::{streams, IoError};
 use crate::process::describe::describe_with;
 use crate::process::exec::{ExecError, Waiting};
@@ -720,15 +720,7 @@ impl Container {
     }
 
     pub fn resize(&self, rows: u16, cols: u16) -> Result<()> {
-        if rows == 0 || cols == 0 {
-            return Err(invalid(format!(
-                "invalid terminal size {rows}x{cols}: rows and cols must be 1 to 65535"
-            )));
-        }
-        match &self.pty {
-            Some(m) => Ok(stdin::resize(m, rows, cols)?),
-            None => Err(IoError::NoTerminal.into()),
-        }
+        exec::resize_pty(self.pty.as_deref(), rows, cols)
     }
 }
 

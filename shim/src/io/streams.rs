@@ -119,11 +119,6 @@ pub fn open_into(spec: &StreamSpec, hub: Arc<OutputHub>) -> Result<(ChildEnds, O
 }
 
 impl Opened {
-    /// The hub its output goes to, for attachers before the start.
-    pub fn hub(&self) -> Arc<OutputHub> {
-        self.hub.clone()
-    }
-
     /// Starts the readers and the stdin writer, on `master` for a terminal
     /// (the one the process made). Call once the process has its copies of
     /// the ends (and they are closed here), so that its exit is their end
