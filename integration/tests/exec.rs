@@ -291,6 +291,13 @@ async fn execs_that_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
+    // Its exit (Start returns once it runs, not once it is done).
+    c.wait(v1::WaitRequest {
+        id: id.clone(),
+        exec_id: "one".into(),
+    })
+    .await
+    .unwrap();
     let state = c
         .state(v1::StateRequest { id: id.clone() })
         .await
