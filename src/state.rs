@@ -44,6 +44,8 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const SPEC_FILE: &str = "spec.json";
 pub const STATE_FILE: &str = "state.json";
 pub const EXIT_FILE: &str = "exit.json";
+/// What its restart policy has done (absent: nothing yet).
+pub const RESTARTS_FILE: &str = "restarts.json";
 pub const LOG_FILE: &str = "log";
 pub const SHIM_LOG_FILE: &str = "shim.log";
 const NAMES_DIR: &str = ".names";
@@ -68,6 +70,19 @@ pub struct ConfigRecord {
     pub privileged: bool,
     /// Removed when its command exits (`run --rm`).
     pub auto_remove: bool,
+    /// Its restart policy: docker's name ("no", "always", "on-failure",
+    /// "unless-stopped") and, for on-failure, the most restarts (0: any).
+    pub restart_policy: String,
+    pub restart_max_retries: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RestartRecord {
+    /// Restarts by the policy since it was created or last started.
+    pub count: u32,
+    /// Exited, and the policy will run it again after a delay.
+    pub restarting: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +91,8 @@ pub enum Phase {
     #[default]
     Created,
     Running,
+    /// Running, frozen.
+    Paused,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -118,6 +118,31 @@ pub struct Limits {
     pub cgroup_parent: String,
 }
 
+impl Limits {
+    /// Takes the fields an Update set (non-zero, non-empty); the cgroup
+    /// parent never changes.
+    pub fn merge(&mut self, l: &Limits) {
+        if l.memory_limit_bytes > 0 {
+            self.memory_limit_bytes = l.memory_limit_bytes;
+        }
+        if l.nano_cpus > 0 {
+            self.nano_cpus = l.nano_cpus;
+        }
+        if l.cpu_shares > 0 {
+            self.cpu_shares = l.cpu_shares;
+        }
+        if !l.cpuset_cpus.is_empty() {
+            self.cpuset_cpus.clone_from(&l.cpuset_cpus);
+        }
+        if !l.cpuset_mems.is_empty() {
+            self.cpuset_mems.clone_from(&l.cpuset_mems);
+        }
+        if l.pids_limit != 0 {
+            self.pids_limit = l.pids_limit;
+        }
+    }
+}
+
 #[cfg(feature = "grpc")]
 impl From<crate::v1::Resources> for Limits {
     fn from(r: crate::v1::Resources) -> Self {

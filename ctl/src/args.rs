@@ -65,6 +65,20 @@ pub enum Command {
     Stats(StatsArgs),
     /// Change the resource limits of one or more containers
     Update(UpdateArgs),
+    /// Pause all processes within one or more containers
+    Pause(IdsArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(IdsArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    #[arg(value_name = "CONTAINER")]
+    pub id: String,
+    #[arg(value_name = "NEW_NAME")]
+    pub name: String,
 }
 
 impl Command {
@@ -101,6 +115,20 @@ pub struct RunArgs {
     /// Assign a name to the container
     #[arg(long, allow_hyphen_values = true)]
     pub name: Option<String>,
+    /// Restart policy when the command exits: no, always, unless-stopped, on-failure[:N]
+    #[arg(long, default_value = "no", value_name = "POLICY")]
+    pub restart: String,
+    /// Forward the signals mydockerctl receives to the container (run without -t)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub sig_proxy: bool,
     /// Set an environment variable (KEY=VALUE; a bare KEY takes its value from here)
     #[arg(
         short = 'e',
@@ -363,6 +391,17 @@ pub struct AttachArgs {
     /// Do not forward stdin
     #[arg(long)]
     pub no_stdin: bool,
+    /// Forward the signals mydockerctl receives to the container (without a terminal)
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    pub sig_proxy: bool,
     #[arg(value_name = "CONTAINER")]
     pub id: String,
 }

@@ -167,6 +167,22 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
         Command::Version => crate::info::version(),
         Command::Info => crate::info::info(&root),
         Command::Stats(args) => stats::stats(&root, args).await,
+        Command::Pause(args) => pause_all(&root, &args.ids, true).await,
+        Command::Unpause(args) => pause_all(&root, &args.ids, false).await,
+        Command::Rename(args) => {
+            let t = containers::resolve(&root, &args.id)?;
+            if t.record()?.status() == containers::Status::Dead {
+                anyhow::bail!("cannot rename container {}: its shim is gone", t.arg);
+            }
+            let mut c = t.connect().await?;
+            c.rename(v1::RenameRequest {
+                id: t.id.clone(),
+                name: args.name,
+            })
+            .await
+            .map_err(|s| t.status_error(s))?;
+            Ok(0)
+        }
         Command::Update(args) => {
             let res = args.limits.to_resources("")?;
             if res == (v1::Resources::default()) {
@@ -189,6 +205,30 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
             .await
         }
     }
+}
+
+/// `pause` (`on`) or `unpause` of each named container.
+async fn pause_all(root: &std::path::Path, ids: &[String], on: bool) -> anyhow::Result<i32> {
+    for_each(root, ids, |t| async move {
+        if t.record()?.status() != containers::Status::Running {
+            anyhow::bail!("Container {} is not running", t.arg);
+        }
+        let mut c = t.connect().await?;
+        let done = match on {
+            true => c
+                .pause(v1::PauseRequest { id: t.id.clone() })
+                .await
+                .map(drop),
+            false => c
+                .resume(v1::ResumeRequest { id: t.id.clone() })
+                .await
+                .map(drop),
+        };
+        done.map_err(|s| t.status_error(s))?;
+        println!("{}", t.arg);
+        Ok(())
+    })
+    .await
 }
 
 /// Runs `f` for each named container, reporting failures one per line as

@@ -61,6 +61,8 @@ pub struct Record {
     pub state: StateRecord,
     pub exit: Option<ExitRecord>,
     pub shim_alive: bool,
+    /// What its restart policy has done.
+    pub restarts: state::RestartRecord,
 }
 
 /// What a container is doing, as far as can be told.
@@ -85,7 +87,12 @@ impl Record {
             state::read_json(&dir.join(state::STATE_FILE))?.unwrap_or_default();
         let exit = state::read_json(&dir.join(state::EXIT_FILE))?;
         let shim_alive = process_alive(state.shim_pid, id);
+        let restarts = match config.restart_policy.as_str() {
+            "" | "no" => Default::default(),
+            _ => state::read_json(&dir.join(state::RESTARTS_FILE))?.unwrap_or_default(),
+        };
         Ok(Self {
+            restarts,
             id: id.to_string(),
             dir,
             config,
@@ -114,8 +121,19 @@ impl Record {
         }
         match self.state.phase {
             Phase::Created => Status::Created,
-            Phase::Running => Status::Running,
+            // Paused is running, frozen: see `paused`.
+            Phase::Running | Phase::Paused => Status::Running,
         }
+    }
+
+    /// Running, frozen by `pause`.
+    pub fn paused(&self) -> bool {
+        self.state.phase == Phase::Paused && self.status() == Status::Running
+    }
+
+    /// Exited, and its restart policy will run it again.
+    pub fn restarting(&self) -> bool {
+        self.restarts.restarting && self.shim_alive && matches!(self.status(), Status::Exited(_))
     }
 
     pub fn short_id(&self) -> &str {
@@ -200,7 +218,10 @@ pub async fn wait_exit(t: &Target) -> anyhow::Result<i32> {
 /// `stop`: SIGTERM, then SIGKILL after `timeout`, as docker does.
 pub async fn stop(t: &Target, timeout: Duration) -> anyhow::Result<()> {
     let rec = t.record()?;
-    if rec.status() != Status::Running {
+    // Exited, it may be about to run again: the Kill ends its restart
+    // policy, as docker's stop does.
+    let policy = !matches!(rec.config.restart_policy.as_str(), "" | "no");
+    if rec.status() != Status::Running && !(policy && rec.shim_alive) {
         return Ok(());
     }
     let mut c = t.connect().await?;
@@ -255,7 +276,7 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
         .await
         .map_err(|s| t.status_error(s))?
         .into_inner();
-    if st.status == v1::Status::Running as i32 {
+    if st.status == v1::Status::Running as i32 || st.status == v1::Status::Paused as i32 {
         if !force {
             anyhow::bail!(
                 "cannot remove container {}: container is running: stop the container before removing or force remove (rm -f)",

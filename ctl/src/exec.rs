@@ -34,6 +34,12 @@ pub async fn exec(root: &Path, args: ExecArgs) -> anyhow::Result<i32> {
         .await
         .map_err(|s| t.status_error(s))?
         .into_inner();
+    if state.status == v1::Status::Paused as i32 {
+        return Err(exit_with(
+            1,
+            format!("Container {} is paused, unpause the container first", t.id),
+        ));
+    }
     if state.status != v1::Status::Running as i32 {
         return Err(refused(format!("Container {} is not running", t.id)));
     }

@@ -38,10 +38,12 @@ impl Filters {
             };
             match k {
                 "status" => match v {
-                    "created" | "running" | "exited" | "dead" => f.status.push(v.into()),
+                    "created" | "running" | "paused" | "restarting" | "exited" | "dead" => {
+                        f.status.push(v.into())
+                    }
                     _ => {
                         return Err(format!(
-                            "invalid filter 'status={v}': created, running, exited or dead"
+                            "invalid filter 'status={v}': created, running, paused, restarting, exited or dead"
                         ))
                     }
                 },
@@ -55,7 +57,7 @@ impl Filters {
 
     fn matches(&self, r: &Record) -> bool {
         let any = |v: &[String], f: &dyn Fn(&str) -> bool| v.is_empty() || v.iter().any(|x| f(x));
-        any(&self.status, &|s| s == status_word(&r.status()))
+        any(&self.status, &|s| s == status_word(r))
             && any(&self.name, &|n| r.config.name.contains(n))
             && any(&self.id, &|i| r.id.starts_with(i))
     }
@@ -71,7 +73,15 @@ pub fn status_text(r: &Record) -> String {
             } else {
                 r.config.created_at
             };
-            format!("Up {}", ago(since).trim_end_matches(" ago"))
+            let up = format!("Up {}", ago(since).trim_end_matches(" ago"));
+            if r.paused() {
+                format!("{up} (Paused)")
+            } else {
+                up
+            }
+        }
+        Status::Exited(e) if r.restarting() => {
+            format!("Restarting ({}) {}", e.exit_code, ago(e.finished_at))
         }
         Status::Exited(e) => {
             let mut s = format!("Exited ({}) {}", e.exit_code, ago(e.finished_at));
@@ -84,10 +94,13 @@ pub fn status_text(r: &Record) -> String {
     }
 }
 
-fn status_word(s: &Status) -> &'static str {
-    match s {
+/// docker's State.Status.
+fn status_word(r: &Record) -> &'static str {
+    match r.status() {
         Status::Created => "created",
+        Status::Running if r.paused() => "paused",
         Status::Running => "running",
+        Status::Exited(_) if r.restarting() => "restarting",
         Status::Exited(_) => "exited",
         Status::Dead => "dead",
     }
@@ -110,7 +123,7 @@ pub fn ps(root: &Path, opts: PsOptions) -> anyhow::Result<i32> {
     let all = opts.all || opts.last.is_some() || !opts.filters.status.is_empty();
     let mut records: Vec<Record> = Record::all(root)
         .into_iter()
-        .filter(|r| all || r.status() == Status::Running)
+        .filter(|r| all || r.status() == Status::Running || r.restarting())
         .filter(|r| opts.filters.matches(r))
         .collect();
     if let Some(n) = opts.last {
@@ -140,7 +153,7 @@ pub fn ps(root: &Path, opts: PsOptions) -> anyhow::Result<i32> {
                 "CreatedAt": rfc3339(r.config.created_at),
                 "RunningFor": ago(r.config.created_at),
                 "Status": status_text(r),
-                "State": status_word(&st),
+                "State": status_word(r),
                 "Pid": if matches!(st, Status::Running | Status::Created) { r.state.pid } else { 0 },
             });
             println!("{line}");
@@ -243,10 +256,17 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
             "CgroupParent": c.limits.cgroup_parent,
             "Privileged": c.privileged,
             "AutoRemove": c.auto_remove,
+            "RestartPolicy": {
+                "Name": if c.restart_policy.is_empty() { "no" } else { c.restart_policy.as_str() },
+                "MaximumRetryCount": c.restart_max_retries,
+            },
         },
+        "RestartCount": r.restarts.count,
         "State": {
-            "Status": status_word(&st),
+            "Status": status_word(&r),
             "Running": st == Status::Running,
+            "Paused": r.paused(),
+            "Restarting": r.restarting(),
             "Dead": st == Status::Dead,
             "Pid": if matches!(st, Status::Running | Status::Created) { r.state.pid } else { 0 },
             "ShimPid": if r.shim_alive { r.state.shim_pid } else { 0 },

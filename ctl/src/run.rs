@@ -356,7 +356,10 @@ async fn reap(mut process: mydocker::ShimProcess) -> Option<std::process::ExitSt
 
 pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow::Result<i32> {
     let early = unless_interrupted(early);
-    let signals = if args.detach {
+    // Without proxying, a signal does to mydockerctl what it would do to
+    // any program (SIGINT ends it), and the container runs on. A terminal's
+    // session handles its signals either way.
+    let signals = if args.detach || (!args.sig_proxy && !args.tty) {
         None
     } else {
         match Signals::install() {
@@ -590,7 +593,10 @@ pub async fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<i32> {
             format!("You cannot attach to a stopped container {}", t.arg),
         ));
     }
-    let signals = Some(Signals::install()?);
+    let signals = match args.sig_proxy || state.tty {
+        true => Some(Signals::install()?),
+        false => None,
+    };
     let mut session = Session::open(&mut client, &t.id, true).await?;
     if state.tty {
         // The screen may have another size than the one the container has.
@@ -658,9 +664,11 @@ async fn start_one(root: &Path, arg: &str, args: &StartArgs) -> anyhow::Result<O
     let rec = t.record()?;
     match rec.status() {
         crate::containers::Status::Running => return Ok(None),
+        // Its shim runs it again, in a fresh init (docker's start).
         crate::containers::Status::Created => {}
+        crate::containers::Status::Exited(_) if rec.shim_alive => {}
         _ => anyhow::bail!(
-            "container {arg} has exited and cannot be started again: create a new one"
+            "container {arg} cannot be started again: its shim is gone (remove it with rm)"
         ),
     }
     let mut client = t.connect().await?;

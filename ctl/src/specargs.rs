@@ -349,6 +349,33 @@ pub fn security_opts(opts: &[String]) -> Result<String> {
 /// The file system and identity flags, as Create's spec-shaped fields (in
 /// an otherwise empty request); with `--bundle`, checks that nothing the
 /// bundle says is given on the command line too.
+/// docker's `--restart NAME[:N]`, with its messages.
+pub fn restart_policy(spec: &str, rm: bool) -> anyhow::Result<v1::RestartPolicy> {
+    let (name, count) = match spec.split_once(':') {
+        Some((_, c)) if c.contains(':') => anyhow::bail!("invalid restart policy format"),
+        Some((n, c)) => match c.parse::<i64>() {
+            Ok(c) if c < 0 => anyhow::bail!("maximum retry count cannot be negative"),
+            Ok(c) => (n, u32::try_from(c).unwrap_or(u32::MAX)),
+            Err(_) => anyhow::bail!("maximum retry count must be an integer"),
+        },
+        None => (spec, 0),
+    };
+    match name {
+        "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+        _ => anyhow::bail!("invalid restart policy '{name}'"),
+    }
+    if count > 0 && name != "on-failure" {
+        anyhow::bail!("maximum retry count cannot be used with restart policy '{name}'");
+    }
+    if rm && !matches!(name, "" | "no") {
+        anyhow::bail!("Conflicting options: --restart and --rm");
+    }
+    Ok(v1::RestartPolicy {
+        name: name.to_string(),
+        max_retries: count,
+    })
+}
+
 pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
     let abs = |p: &Path| -> anyhow::Result<String> {
         let p = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;
@@ -399,6 +426,7 @@ pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
         }
         return Ok(v1::CreateRequest {
             bundle,
+            restart: Some(restart_policy(&args.restart, args.rm)?),
             ..Default::default()
         });
     }
@@ -450,6 +478,7 @@ pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
         }
     }
     Ok(v1::CreateRequest {
+        restart: Some(restart_policy(&args.restart, args.rm)?),
         argv,
         env,
         rootfs: rootfs.unwrap_or_default(),

@@ -15,6 +15,7 @@ use cgroups_rs::fs::cgroup::Cgroup;
 use cgroups_rs::fs::cpu::CpuController;
 use cgroups_rs::fs::cpuset::CpuSetController;
 use cgroups_rs::fs::devices::DevicesController;
+use cgroups_rs::fs::freezer::FreezerController;
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
@@ -23,7 +24,7 @@ use mydocker::units::{self, Limits};
 
 use super::error::{CgroupError, Result};
 use super::stats::{self, read_key, Stats};
-use super::{devices, oom, v1, v2};
+use super::{devices, freezer, oom, v1, v2};
 
 /// Whether this host has the unified (v2) hierarchy: one statfs, no mount
 /// table.
@@ -34,8 +35,11 @@ pub fn unified() -> bool {
 /// The controllers a container's cgroup is created in.
 ///
 /// On v1, `devices` too, for the container's device rules (see
-/// devices.rs); on v2 those are an eBPF program on the one directory.
-const CONTROLLERS: &[&str] = &["cpu", "cpuacct", "cpuset", "devices", "memory", "pids"];
+/// devices.rs), on v2 an eBPF program on the one directory; and `freezer`,
+/// for pause, which v2 has in every directory.
+const CONTROLLERS: &[&str] = &[
+    "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids",
+];
 
 /// Checks limits that came over the API (the CLI checked them already,
 /// but grpcurl callers and embedders did not).
@@ -445,6 +449,25 @@ impl ContainerCgroup {
             }
         }
         first
+    }
+
+    /// Freezes (pause) or thaws (resume) every process of the cgroup, and
+    /// waits until the kernel says it is done.
+    pub fn freeze(&self, on: bool) -> Result<()> {
+        let dir = if self.v2 {
+            self.root.join(&self.path)
+        } else {
+            match self.cg.controller_of::<FreezerController>() {
+                Some(f) => f.path().to_path_buf(),
+                None => {
+                    return Err(CgroupError::Controller {
+                        controller: "freezer".into(),
+                        path: self.path.clone(),
+                    })
+                }
+            }
+        };
+        freezer::set(&dir, self.v2, on, &self.path)
     }
 
     /// Whether the kernel OOM-killed a process of this cgroup.

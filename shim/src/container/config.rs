@@ -44,6 +44,8 @@ pub struct ContainerConfig {
     pub privileged: bool,
     /// Removed when the command exits (see the proto's `auto_remove`).
     pub auto_remove: bool,
+    /// Run again after it exits (see restart.rs).
+    pub restart: super::restart::Policy,
     /// An OCI bundle, whose spec says all of the above but the id, name,
     /// stdin and auto_remove.
     pub bundle: Option<PathBuf>,
@@ -105,6 +107,11 @@ impl ContainerConfig {
                     )))
                 }
             }
+        }
+        if self.auto_remove && !self.restart.is_none() {
+            return Err(invalid(
+                "conflicting options: a restart policy and auto_remove",
+            ));
         }
         if nul(&self.cwd) {
             return Err(invalid("the working directory contains a NUL byte"));

@@ -31,6 +31,12 @@ pub enum ContainerError {
     AlreadyStarted(String),
     #[error("container {0} is not running")]
     NotRunning(String),
+    #[error("container {0} is paused, unpause the container first")]
+    Paused(String),
+    #[error("container {0} is already paused")]
+    AlreadyPaused(String),
+    #[error("container {0} is not paused")]
+    NotPaused(String),
     #[error("container {0} is running: stop it first")]
     StillRunning(String),
     #[error("container {0} exited before it was started")]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod exec;
 pub mod hooks;
 pub mod records;
+pub mod restart;
 pub mod seccomp;
 pub mod shim;
 pub mod spec;
@@ -56,6 +57,8 @@ use exec::{Exec, ExecConfig, Launch};
 pub enum Status {
     Created,
     Running,
+    /// Running, but frozen by Pause.
+    Paused,
     Exited,
 }
 
@@ -107,8 +110,14 @@ pub struct Container {
 
 impl Container {
     /// Starts the init in its namespaces and the readers of its output. The
-    /// command itself is not run until [`Container::start`].
-    pub fn create(mut config: ContainerConfig, dir: &Path) -> Result<Arc<Self>> {
+    /// command itself is not run until [`Container::start`]. `created_at`
+    /// is kept from an earlier run of the same container (docker's `start`
+    /// of an exited one), else now.
+    pub fn create(
+        mut config: ContainerConfig,
+        dir: &Path,
+        created_at: Option<SystemTime>,
+    ) -> Result<Arc<Self>> {
         let mut spec = spec::resolve(&config)?;
         spec::apply(&spec, &mut config)?;
         config.validate()?;
@@ -194,7 +203,9 @@ impl Container {
                 tracing::warn!(error = %e, "the kernel's OOM killer stays on");
             }
         }
-        let created_at = SystemTime::now();
+        // A run again puts its records back itself if it fails.
+        let first = created_at.is_none();
+        let created_at = created_at.unwrap_or_else(SystemTime::now);
         let written = records::write_config(dir, &config, cgroup.path.clone(), created_at)
             .and_then(|_| records::write_state(dir, Phase::Created, init.pid, None))
             .and_then(|_| spec::save(&spec, dir).map(drop));
@@ -208,7 +219,9 @@ impl Container {
             if let Err(e) = cgroup.remove() {
                 tracing::error!(error = %e, "removing the cgroup failed");
             }
-            records::forget(dir);
+            if first {
+                records::forget(dir);
+            }
         };
         let (streams, holder) = match init.setup.wait() {
             Ok(ready) => (
@@ -392,7 +405,13 @@ impl Container {
         if let Some(w) = &self.oom_watch {
             w.abort();
         }
+        let paused = self.status() == Status::Paused;
         if let Some(cg) = self.cgroup.lock().unwrap().take() {
+            // Frozen tasks do not act on SIGKILL: the removal would wait
+            // for them in vain.
+            if paused {
+                let _ = cg.freeze(false);
+            }
             if let Err(e) = cg.remove() {
                 tracing::error!(error = %e, "removing the cgroup failed");
             }
@@ -440,8 +459,10 @@ impl Container {
     /// Registers an exec (`exec_id` empty: one is made) in a running
     /// container.
     pub fn add_exec(&self, exec_id: String, config: ExecConfig) -> Result<Arc<Exec>> {
-        if self.status() != Status::Running {
-            return Err(ContainerError::NotRunning(self.id().into()));
+        match self.status() {
+            Status::Running => {}
+            Status::Paused => return Err(ContainerError::Paused(self.id().into())),
+            _ => return Err(ContainerError::NotRunning(self.id().into())),
         }
         let exec_id = match exec_id.is_empty() {
             true => exec::new_id()?,
@@ -509,6 +530,9 @@ impl Container {
         }
         let pid = {
             let s = self.state.lock().unwrap();
+            if s.status == Status::Paused && !s.reaped {
+                return Err(ContainerError::Paused(self.id().into()));
+            }
             if s.status != Status::Running || s.reaped {
                 return Err(ContainerError::NotRunning(self.id().into()));
             }
@@ -690,18 +714,54 @@ impl Container {
             return Err(ContainerError::NotRunning(self.id().into()));
         }
         let pid = s.pid;
+        let paused = s.status == Status::Paused;
         if all {
             for p in signal::namespace_members(pid) {
                 let _ = signal::send(p, sig);
             }
         }
-        match signal::send(pid, sig) {
+        let sent = match signal::send(pid, sig) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
             Err(source) => Err(ContainerError::Sys {
                 what: "kill",
                 source,
             }),
+        };
+        drop(s);
+        if paused && sent.is_ok() {
+            // Thawed after the signal, as docker does, so that it is acted
+            // on (a frozen task sits on even a SIGKILL).
+            self.freeze(false)?;
         }
+        sent
+    }
+
+    /// Freezes (`on`: Pause) a running container, or thaws (Resume) a
+    /// paused one.
+    pub fn freeze(&self, on: bool) -> Result<()> {
+        // The state lock is held across the write: an exit or a second
+        // Pause in between would see a status the cgroup does not have.
+        let mut s = self.state.lock().unwrap();
+        match (s.status, on) {
+            (Status::Running, true) | (Status::Paused, false) => {}
+            (Status::Paused, true) => return Err(ContainerError::AlreadyPaused(self.id().into())),
+            (Status::Running, false) => return Err(ContainerError::NotPaused(self.id().into())),
+            _ => return Err(ContainerError::NotRunning(self.id().into())),
+        }
+        if s.reaped {
+            return Err(ContainerError::NotRunning(self.id().into()));
+        }
+        match self.cgroup.lock().unwrap().as_ref() {
+            Some(cg) => cg.freeze(on)?,
+            None => return Err(ContainerError::NotRunning(self.id().into())),
+        }
+        s.status = if on { Status::Paused } else { Status::Running };
+        let phase = if on { Phase::Paused } else { Phase::Running };
+        if let Err(e) = records::write_state(&self.dir, phase, s.pid, s.started_at) {
+            tracing::error!(error = %e, "recording the pause failed");
+        }
+        tracing::info!(paused = on, "freezer");
+        Ok(())
     }
 
     /// Kills whatever is left and waits for the exit to be recorded.

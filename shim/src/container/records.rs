@@ -37,6 +37,8 @@ pub fn write_config(
         cgroup,
         privileged: c.privileged,
         auto_remove: c.auto_remove,
+        restart_policy: c.restart.name().into(),
+        restart_max_retries: c.restart.max_retries,
         created_at: nanos(created_at),
     };
     Ok(state::write_json(&dir.join(state::CONFIG_FILE), &record)?)
@@ -49,25 +51,17 @@ pub fn update_limits(dir: &Path, l: &Limits) -> Result<()> {
     let Some(mut record) = state::read_json::<ConfigRecord>(&path)? else {
         return Ok(());
     };
-    let r = &mut record.limits;
-    if l.memory_limit_bytes > 0 {
-        r.memory_limit_bytes = l.memory_limit_bytes;
-    }
-    if l.nano_cpus > 0 {
-        r.nano_cpus = l.nano_cpus;
-    }
-    if l.cpu_shares > 0 {
-        r.cpu_shares = l.cpu_shares;
-    }
-    if !l.cpuset_cpus.is_empty() {
-        r.cpuset_cpus.clone_from(&l.cpuset_cpus);
-    }
-    if !l.cpuset_mems.is_empty() {
-        r.cpuset_mems.clone_from(&l.cpuset_mems);
-    }
-    if l.pids_limit != 0 {
-        r.pids_limit = l.pids_limit;
-    }
+    record.limits.merge(l);
+    Ok(state::write_json(&path, &record)?)
+}
+
+/// A new name (Rename), into `config.json`.
+pub fn rename(dir: &Path, name: &str) -> Result<()> {
+    let path = dir.join(state::CONFIG_FILE);
+    let Some(mut record) = state::read_json::<ConfigRecord>(&path)? else {
+        return Ok(());
+    };
+    record.name = name.to_string();
     Ok(state::write_json(&path, &record)?)
 }
 
@@ -97,6 +91,12 @@ pub fn write_exit(dir: &Path, status: &ExitStatus) -> Result<()> {
         finished_at: nanos(status.at),
     };
     Ok(state::write_json(&dir.join(state::EXIT_FILE), &record)?)
+}
+
+/// What the restart policy has done.
+pub fn write_restarts(dir: &Path, count: u32, restarting: bool) -> Result<()> {
+    let record = state::RestartRecord { count, restarting };
+    Ok(state::write_json(&dir.join(state::RESTARTS_FILE), &record)?)
 }
 
 /// A Create that failed leaves no record claiming a container.

@@ -1,15 +1,20 @@
 //! What a shim serves: at most one container, the one of its id, from
-//! Create to its removal. Both API fronts go through here to reach it.
+//! Create to its removal, over every run of it (docker's `start` of an
+//! exited container, its restart policy). Both API fronts go through here
+//! to reach it.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mydocker::state as disk;
-use tokio::sync::Notify;
+use mydocker::units::Limits;
+use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use super::error::{invalid, ContainerError, Result};
-use super::{Container, ContainerConfig, Status};
+use super::restart::Backoff;
+use super::{records, Container, ContainerConfig, Status};
 use crate::exit::ExitStatus;
 use crate::process::reaper::Reaper;
 
@@ -18,6 +23,20 @@ pub struct Shim {
     dir: PathBuf,
     reaper: Arc<Reaper>,
     container: Mutex<Slot>,
+    /// The container as Create asked for it, with the limits as last
+    /// updated: what each new run is made from.
+    asked: Mutex<Option<ContainerConfig>>,
+    /// Its name now (Rename changes it).
+    name: Mutex<String>,
+    /// Runs made by the restart policy since Create or the last Start of
+    /// an exited container.
+    restarts: AtomicU32,
+    /// The policy waits to run it again.
+    restarting: AtomicBool,
+    /// A Kill ended the restart policy, until the next Start.
+    stopped: watch::Sender<bool>,
+    /// Counts the runs: a new run wakes the policy's wait.
+    runs: watch::Sender<u64>,
     /// Notified when the shim should stop serving and exit.
     pub exit: Arc<Notify>,
     /// Client connections open (see the server): the shim of an
@@ -42,6 +61,12 @@ impl Shim {
             dir,
             reaper,
             container: Mutex::new(Slot::Empty),
+            asked: Mutex::new(None),
+            name: Mutex::new(String::new()),
+            restarts: AtomicU32::new(0),
+            restarting: AtomicBool::new(false),
+            stopped: watch::Sender::new(false),
+            runs: watch::Sender::new(0),
             exit: Arc::new(Notify::new()),
             clients: tokio::sync::watch::Sender::new(0),
         })
@@ -98,11 +123,14 @@ impl Shim {
                 return Err(e.into());
             }
         }
-        let c = match Container::create(config, &self.dir) {
+        let asked = config.clone();
+        let c = match Container::create(config, &self.dir, None) {
             Ok(c) => {
                 // Registered before any await, so the reaper cannot miss it.
                 self.reaper.watch(c.pid(), c.clone());
                 *self.container.lock().unwrap() = Slot::Live(c.clone());
+                *self.name.lock().unwrap() = name;
+                *self.asked.lock().unwrap() = Some(asked);
                 c
             }
             Err(e) => {
@@ -114,7 +142,210 @@ impl Shim {
         if c.config.auto_remove {
             self.remove_after_exit(c.clone());
         }
+        if !c.config.restart.is_none() {
+            self.supervise();
+        }
         Ok(c)
+    }
+
+    /// The container that Start (of the container itself) starts: a new
+    /// run of it if it ran and has exited, as docker's `start` does. A
+    /// Start re-arms a restart policy that a Kill ended, and counts its
+    /// restarts from 0 again.
+    pub fn to_start(&self, id: &str) -> Result<Arc<Container>> {
+        let c = self.lookup(id)?;
+        if c.status() != Status::Exited || !c.ran() {
+            return Ok(c);
+        }
+        let new = self.run_again(&c)?;
+        if !new.config.restart.is_none() {
+            self.record_restarts(Some(0), false);
+        }
+        self.stopped.send_replace(false);
+        Ok(new)
+    }
+
+    /// A new run of `old`, which has exited: a fresh init from the config
+    /// Create was given (its limits as updated since), in a new cgroup,
+    /// with the same id, name, creation time, state dir and log. If it
+    /// cannot be made, `old` stays as it was.
+    fn run_again(&self, old: &Arc<Container>) -> Result<Arc<Container>> {
+        {
+            let mut slot = self.container.lock().unwrap();
+            match &*slot {
+                Slot::Live(c) if Arc::ptr_eq(c, old) => *slot = Slot::Creating,
+                _ => return Err(ContainerError::NotFound(self.id.clone())),
+            }
+        }
+        let mut config = self
+            .asked
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a live container was asked for");
+        config.name = self.name.lock().unwrap().clone();
+        // What is left of the last run (its own children) goes with its
+        // cgroup, whose path the new run takes.
+        old.remove_cgroup();
+        match Container::create(config, &self.dir, Some(old.created_at)) {
+            Ok(c) => {
+                self.reaper.watch(c.pid(), c.clone());
+                *self.container.lock().unwrap() = Slot::Live(c.clone());
+                let _ = std::fs::remove_file(self.dir.join(disk::EXIT_FILE));
+                self.runs.send_modify(|n| *n += 1);
+                tracing::info!(pid = c.pid().as_raw(), "a new run of the container");
+                Ok(c)
+            }
+            Err(e) => {
+                *self.container.lock().unwrap() = Slot::Live(old.clone());
+                let snap = old.snapshot();
+                let _ =
+                    records::write_config(&self.dir, &old.config, String::new(), old.created_at)
+                        .and_then(|_| {
+                            records::write_state(
+                                &self.dir,
+                                disk::Phase::Running,
+                                old.pid(),
+                                snap.started_at,
+                            )
+                        });
+                Err(e)
+            }
+        }
+    }
+
+    /// Carries out the restart policy, for as long as the shim holds the
+    /// container: after each exit, unless a Kill ended it, waits its delay
+    /// and runs it again.
+    fn supervise(self: &Arc<Self>) {
+        let shim = self.clone();
+        tokio::spawn(
+            async move {
+                let mut backoff = Backoff::default();
+                let mut runs = shim.runs.subscribe();
+                let mut stopped = shim.stopped.subscribe();
+                loop {
+                    let Some(c) = shim.container() else { return };
+                    runs.mark_unchanged();
+                    let status = c.wait().await;
+                    let policy = c.config.restart;
+                    let restarts = shim.restarts.load(Ordering::SeqCst);
+                    let again = c.ran()
+                        && !*stopped.borrow()
+                        && policy.restarts_after(status.code, restarts);
+                    if !again {
+                        // Until a Start makes a new run (or never).
+                        let _ = runs.changed().await;
+                        continue;
+                    }
+                    let started = c.snapshot().started_at.unwrap_or(status.at);
+                    let ran = status.at.duration_since(started).unwrap_or_default();
+                    let delay = backoff.next(ran);
+                    shim.record_restarts(None, true);
+                    tracing::info!(code = status.code, delay_ms = delay.as_millis() as u64, "restarting");
+                    let go = tokio::select! {
+                        _ = tokio::time::sleep(delay) => true,
+                        _ = runs.changed() => false,
+                        _ = stopped.wait_for(|s| *s) => false,
+                    };
+                    shim.record_restarts(None, false);
+                    if !go || shim.container().is_none_or(|now| !Arc::ptr_eq(&now, &c)) {
+                        continue;
+                    }
+                    let started = shim.run_again(&c).inspect(|_| {
+                        let n = shim.restarts.load(Ordering::SeqCst) + 1;
+                        shim.record_restarts(Some(n), false);
+                    });
+                    match started {
+                        Ok(new) => {
+                            if let Err(e) = new.start().await {
+                                tracing::warn!(error = %e, "the restarted command did not run");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "restarting failed; the policy waits for a Start");
+                            let _ = runs.changed().await;
+                        }
+                    }
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// Signals the container's command: which, from a client, also ends
+    /// its restart policy (docker's, whose `stop` and `kill` both do),
+    /// even when it has exited and waits to run again.
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        let c = self.lookup(id)?;
+        self.stopped.send_replace(true);
+        c.kill(signal, all)
+    }
+
+    /// Pauses (`on`) or resumes the container.
+    pub fn pause(&self, id: &str, on: bool) -> Result<()> {
+        self.lookup(id)?.freeze(on)
+    }
+
+    /// Changes the limits, for this run and the next ones.
+    pub fn update(&self, id: &str, limits: &Limits) -> Result<()> {
+        self.lookup(id)?.update(limits)?;
+        if let Some(asked) = self.asked.lock().unwrap().as_mut() {
+            asked.limits.merge(limits);
+        }
+        Ok(())
+    }
+
+    /// Gives the container another name: the new one reserved first, so
+    /// that a failure leaves the old one.
+    pub fn rename(&self, id: &str, new: &str) -> Result<()> {
+        self.lookup(id)?;
+        let root = self.dir.parent().unwrap_or(&self.dir);
+        let mut name = self.name.lock().unwrap();
+        if new.is_empty() {
+            return Err(invalid("a container cannot be renamed to no name"));
+        }
+        if *name == new {
+            return Err(invalid(
+                "Renaming a container with the same name as its current name",
+            ));
+        }
+        disk::reserve_name(root, new, id)?;
+        disk::release_name(root, &name, id);
+        let old = std::mem::replace(&mut *name, new.to_string());
+        drop(name);
+        if let Err(e) = records::rename(&self.dir, new) {
+            tracing::warn!(error = %e, "recording the new name failed");
+        }
+        tracing::info!(old = %old, new = %new, "renamed");
+        Ok(())
+    }
+
+    /// Sets (and records, for `ps`) the restart count, if given, and
+    /// whether the policy waits to run the container again.
+    fn record_restarts(&self, count: Option<u32>, restarting: bool) {
+        if let Some(n) = count {
+            self.restarts.store(n, Ordering::SeqCst);
+        }
+        self.restarting.store(restarting, Ordering::SeqCst);
+        let n = self.restarts.load(Ordering::SeqCst);
+        if let Err(e) = records::write_restarts(&self.dir, n, restarting) {
+            tracing::warn!(error = %e, "recording the restarts failed");
+        }
+    }
+
+    /// What the restart policy has done: restarts so far, and whether it
+    /// waits to run the container again.
+    pub fn restart_state(&self) -> (u32, bool) {
+        (
+            self.restarts.load(Ordering::SeqCst),
+            self.restarting.load(Ordering::SeqCst),
+        )
+    }
+
+    /// The container's name now.
+    pub fn name(&self) -> String {
+        self.name.lock().unwrap().clone()
     }
 
     /// Its exit wakes the Wait and Attach calls in flight and this alike:
@@ -150,7 +381,9 @@ impl Shim {
     pub async fn delete(&self, id: &str) -> Result<ExitStatus> {
         let c = self.lookup(id)?;
         let status = match c.status() {
-            Status::Running => return Err(ContainerError::StillRunning(c.id().into())),
+            Status::Running | Status::Paused => {
+                return Err(ContainerError::StillRunning(c.id().into()))
+            }
             // Never started: its init is waiting on the pipe and holds
             // nothing of the user's.
             Status::Created => c.kill_and_wait().await,
@@ -214,7 +447,7 @@ impl Shim {
         c.remove_cgroup();
         c.poststop();
         if let Some(root) = self.dir.parent() {
-            disk::release_name(root, &c.config.name, c.id());
+            disk::release_name(root, &self.name(), c.id());
         }
         // Gone before the answer: whoever deleted it can rely on it. The
         // shim keeps serving this last response on its open connection.
@@ -232,7 +465,7 @@ impl Shim {
             c.kill_and_wait().await;
             c.remove_cgroup();
             if let Some(root) = c.dir.parent() {
-                disk::release_name(root, &c.config.name, c.id());
+                disk::release_name(root, &self.name(), c.id());
             }
         }
     }

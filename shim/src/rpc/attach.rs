@@ -83,7 +83,12 @@ pub async fn session(shim: Arc<Shim>, mut inbound: Streaming<v1::AttachRequest>,
     if open.start && created.is_some() && tx.is_closed() {
         return;
     }
-    let container = match made.map_or_else(|| shim.lookup(&open.id).map_err(Status::from), Ok) {
+    // Starting the container itself: a new run of it, if it has exited.
+    let find = || match open.start && open.exec_id.is_empty() {
+        true => shim.to_start(&open.id),
+        false => shim.lookup(&open.id),
+    };
+    let container = match made.map_or_else(|| find().map_err(Status::from), Ok) {
         Ok(c) => c,
         Err(e) => {
             let _ = tx.send(Err(e)).await;

@@ -11,7 +11,9 @@ use mydocker::v1;
 use crate::cgroup::CgroupError;
 use crate::container::config::FlatDevice;
 use crate::container::exec::{ExecConfig, ExecStatus};
+use crate::container::restart;
 use crate::container::seccomp::SeccompError;
+use crate::container::shim::Shim;
 use crate::container::{self, Container, ContainerConfig, ContainerError};
 use crate::exit::{nanos, ExitStatus};
 use crate::io::IoError;
@@ -33,6 +35,9 @@ impl From<ContainerError> for Status {
             | E::StillExists(_)
             | E::AlreadyStarted(_)
             | E::NotRunning(_)
+            | E::Paused(_)
+            | E::AlreadyPaused(_)
+            | E::NotPaused(_)
             | E::StillRunning(_)
             | E::ExitedBeforeStart(_)
             | E::ExecFailed(_)
@@ -83,6 +88,8 @@ fn spec_part<T: serde::de::DeserializeOwned>(
 pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status> {
     let terminal_size = r.terminal_size.as_ref().map(terminal_size).transpose()?;
     let limits: Limits = r.resources.unwrap_or_default().into();
+    let restart = r.restart.unwrap_or_default();
+    let restart = restart::Policy::parse(&restart.name, restart.max_retries)?;
     let mounts = r
         .mounts
         .into_iter()
@@ -159,6 +166,7 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
         limits,
         privileged: r.privileged,
         auto_remove: r.auto_remove,
+        restart,
         ..Default::default()
     })
 }
@@ -175,13 +183,15 @@ pub fn terminal_size(ws: &v1::WindowSize) -> Result<(u16, u16), Status> {
     }
 }
 
-pub fn state_to_proto(c: &Container) -> v1::StateResponse {
+pub fn state_to_proto(shim: &Shim, c: &Container) -> v1::StateResponse {
     let s = c.snapshot();
+    let (restart_count, restarting) = shim.restart_state();
     v1::StateResponse {
         id: c.id().to_string(),
         status: match s.status {
             container::Status::Created => v1::Status::Created,
             container::Status::Running => v1::Status::Running,
+            container::Status::Paused => v1::Status::Paused,
             container::Status::Exited => v1::Status::Exited,
         } as i32,
         pid: s.pid,
@@ -191,7 +201,13 @@ pub fn state_to_proto(c: &Container) -> v1::StateResponse {
         stdin: c.config.stdin,
         created_at_unix_nanos: nanos(s.created_at),
         started_at_unix_nanos: s.started_at.map(nanos).unwrap_or(0),
-        name: c.config.name.clone(),
+        name: shim.name(),
+        restart_count,
+        restarting,
+        restart: Some(v1::RestartPolicy {
+            name: c.config.restart.name().into(),
+            max_retries: c.config.restart.max_retries,
+        }),
         shim_pid: std::process::id(),
         execs: c
             .execs()

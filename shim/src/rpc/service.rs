@@ -47,7 +47,10 @@ impl ShimApi for ShimService {
     ) -> Result<Response<v1::StartResponse>, Status> {
         let r = req.into_inner();
         exec_field(&r.exec_id);
-        let c = self.shim.lookup(&r.id)?;
+        let c = match r.exec_id.as_str() {
+            "" => self.shim.to_start(&r.id)?,
+            _ => self.shim.lookup(&r.id)?,
+        };
         // In a task of its own: if the client goes away mid-Start, tonic
         // drops this future, and a Start cut between sending the command
         // and recording the result would leave a running container that
@@ -91,15 +94,14 @@ impl ShimApi for ShimService {
     ) -> Result<Response<v1::KillResponse>, Status> {
         let r = req.into_inner();
         exec_field(&r.exec_id);
-        let c = self.shim.lookup(&r.id)?;
         match r.exec_id.as_str() {
-            "" => c.kill(r.signal, r.all)?,
+            "" => self.shim.kill(&r.id, r.signal, r.all)?,
             _ if r.all => {
                 return Err(Status::invalid_argument(
                     "kill: `all` is for the container, not one of its execs",
                 ))
             }
-            exec_id => c.exec(exec_id)?.kill(r.signal)?,
+            exec_id => self.shim.lookup(&r.id)?.exec(exec_id)?.kill(r.signal)?,
         }
         Ok(Response::new(v1::KillResponse {}))
     }
@@ -127,7 +129,7 @@ impl ShimApi for ShimService {
         req: Request<v1::StateRequest>,
     ) -> Result<Response<v1::StateResponse>, Status> {
         let c = self.shim.lookup(&req.get_ref().id)?;
-        Ok(Response::new(state_to_proto(&c)))
+        Ok(Response::new(state_to_proto(&self.shim, &c)))
     }
 
     #[tracing::instrument(name = "Delete", skip_all, fields(container_id = %req.get_ref().id, exec_id = tracing::field::Empty))]
@@ -166,8 +168,8 @@ impl ShimApi for ShimService {
         req: Request<v1::UpdateRequest>,
     ) -> Result<Response<v1::UpdateResponse>, Status> {
         let r = req.into_inner();
-        let c = self.shim.lookup(&r.id)?;
-        c.update(&r.resources.unwrap_or_default().into())?;
+        self.shim
+            .update(&r.id, &r.resources.unwrap_or_default().into())?;
         tracing::info!("limits updated");
         Ok(Response::new(v1::UpdateResponse {}))
     }
@@ -184,6 +186,34 @@ impl ShimApi for ShimService {
         Ok(Response::new(v1::ExecResponse {
             exec_id: e.id.clone(),
         }))
+    }
+
+    #[tracing::instrument(name = "Pause", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn pause(
+        &self,
+        req: Request<v1::PauseRequest>,
+    ) -> Result<Response<v1::PauseResponse>, Status> {
+        self.shim.pause(&req.get_ref().id, true)?;
+        Ok(Response::new(v1::PauseResponse {}))
+    }
+
+    #[tracing::instrument(name = "Resume", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn resume(
+        &self,
+        req: Request<v1::ResumeRequest>,
+    ) -> Result<Response<v1::ResumeResponse>, Status> {
+        self.shim.pause(&req.get_ref().id, false)?;
+        Ok(Response::new(v1::ResumeResponse {}))
+    }
+
+    #[tracing::instrument(name = "Rename", skip_all, fields(container_id = %req.get_ref().id))]
+    async fn rename(
+        &self,
+        req: Request<v1::RenameRequest>,
+    ) -> Result<Response<v1::RenameResponse>, Status> {
+        let r = req.get_ref();
+        self.shim.rename(&r.id, &r.name)?;
+        Ok(Response::new(v1::RenameResponse {}))
     }
 
     #[tracing::instrument(name = "Shutdown", skip_all)]

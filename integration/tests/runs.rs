@@ -1,0 +1,348 @@
+//! A container over more than one run, and what docker's users do to a
+//! running one: `start` of an exited container, `--restart` policies,
+//! `pause`/`unpause`, `rename`, `--sig-proxy=false`. Each checks docker's
+//! behaviour (its exit code and the first line of its message).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use mydocker_integration::*;
+
+fn field(t: &TestRoot, template: &str, id: &str) -> String {
+    ok(&t.ctl_output(&["inspect", "-f", template, id]))
+        .trim()
+        .to_string()
+}
+
+/// The times of the log's lines (`logs -t`), in seconds.
+fn line_times(t: &TestRoot, id: &str) -> Vec<f64> {
+    ok(&t.ctl_output(&["logs", "-t", id]))
+        .lines()
+        .map(|l| {
+            let ts = l.split_whitespace().next().unwrap();
+            let at = humantime::parse_rfc3339(ts).unwrap();
+            at.duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        })
+        .collect()
+}
+
+/// The memory limit as the container sees it (v1 or v2).
+const SHOW_LIMIT: &str = "echo run; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null \
+    || cat /sys/fs/cgroup/memory.max";
+
+/// docker's `start` of an exited container: the same id, name and
+/// creation time, a fresh init with the limits as updated, the log
+/// appended to, and Wait and `start -a` following the new run.
+#[test]
+fn start_of_an_exited_container_runs_it_again() {
+    let t = TestRoot::new("again");
+    let id = t.run_detached(&["--name", "s1", "-m", "64m", "--", "sh", "-c", SHOW_LIMIT]);
+    assert_eq!(ok(&t.ctl_output(&["wait", "s1"])), "0\n");
+    let first = t.inspect("s1");
+    assert_eq!(first["State"]["Status"], "exited");
+    // Again, by name: docker prints what it was given.
+    assert_eq!(ok(&t.ctl_output(&["start", "s1"])), "s1\n");
+    assert_eq!(ok(&t.ctl_output(&["wait", "s1"])), "0\n");
+    let second = t.inspect("s1");
+    assert_eq!(second["Id"], id.as_str());
+    assert_eq!(second["Name"], "s1");
+    assert_eq!(second["Created"], first["Created"]);
+    assert_ne!(second["State"]["StartedAt"], first["State"]["StartedAt"]);
+    assert_eq!(second["HostConfig"]["Memory"], 64 << 20);
+    let limit = (64u64 << 20).to_string();
+    let both = format!("run\n{limit}\nrun\n{limit}\n");
+    assert_eq!(ok(&t.ctl_output(&["logs", "s1"])), both);
+    // Attached: this run's output, and its exit code.
+    let o = t.ctl_output(&["start", "-a", "s1"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(stdout(&o), format!("run\n{limit}\n"));
+    assert_eq!(ok(&t.ctl_output(&["logs", "s1"])).lines().count(), 6);
+    // Exit codes and errors of the new run are its own.
+    t.run_detached(&["--name", "s2", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(ok(&t.ctl_output(&["wait", "s2"])), "3\n");
+    let o = t.ctl_output(&["start", "-a", "s2"]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    // A running one is left alone, as docker's start does.
+    t.run_detached(&["--name", "s3", "--", "sleep", "100"]);
+    let pid = field(&t, "{{.State.Pid}}", "s3");
+    assert_eq!(ok(&t.ctl_output(&["start", "s3"])), "s3\n");
+    assert_eq!(field(&t, "{{.State.Pid}}", "s3"), pid);
+    ok(&t.ctl_output(&["rm", "-f", "s1", "s2", "s3"]));
+    t.finish();
+}
+
+/// `--restart on-failure:3` of a command that fails: three restarts, with
+/// docker's doubling delays, then exited with its code for good.
+#[test]
+fn restart_on_failure_restarts_three_times_then_stays_exited() {
+    let t = TestRoot::new("onfail");
+    let started = Instant::now();
+    let o = t.ctl_output(&[
+        "run",
+        "--restart",
+        "on-failure:3",
+        "--name",
+        "r1",
+        "--",
+        "sh",
+        "-c",
+        "echo ran; exit 1",
+    ]);
+    // An attached run ends with the first exit, as docker's.
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let done = eventually(Duration::from_secs(20), || {
+        (field(&t, "{{.RestartCount}} {{.State.Status}}", "r1") == "3 exited").then_some(())
+    });
+    assert!(
+        done.is_some(),
+        "{}",
+        field(&t, "{{.RestartCount}} {{.State.Status}}", "r1")
+    );
+    // No fourth: it stays exited with 1.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        field(
+            &t,
+            "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
+            "r1"
+        ),
+        "3 exited 1"
+    );
+    assert_eq!(ok(&t.ctl_output(&["logs", "r1"])), "ran\n".repeat(4));
+    let policy = t.inspect("r1")["HostConfig"]["RestartPolicy"].clone();
+    assert_eq!(policy["Name"], "on-failure");
+    assert_eq!(policy["MaximumRetryCount"], 3);
+    // The delays: 100, 200, 400 ms (plus the runs' own time).
+    let times = line_times(&t, "r1");
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps[0] >= 0.1 && gaps[0] < 0.6, "{gaps:?}");
+    assert!(gaps[1] >= 0.2 && gaps[2] >= 0.4, "{gaps:?}");
+    assert!(gaps[2] > gaps[0] + 0.15, "{gaps:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // A success is not a failure: no restart.
+    t.run_detached(&["--restart", "on-failure", "--name", "r2", "--", "true"]);
+    assert_eq!(ok(&t.ctl_output(&["wait", "r2"])), "0\n");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(field(&t, "{{.RestartCount}}", "r2"), "0");
+    ok(&t.ctl_output(&["rm", "-f", "r1", "r2"]));
+    t.finish();
+}
+
+/// `--restart always` runs it again whatever the code, shows
+/// `Restarting` between runs, and `stop` ends the policy until the next
+/// `start`.
+#[test]
+fn restart_always_is_ended_by_stop_and_rearmed_by_start() {
+    let t = TestRoot::new("always");
+    t.run_detached(&[
+        "--restart",
+        "always",
+        "--name",
+        "a1",
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.3",
+    ]);
+    let restarted = eventually(Duration::from_secs(20), || {
+        let n: u32 = field(&t, "{{.RestartCount}}", "a1").parse().unwrap();
+        (n >= 2).then_some(n)
+    });
+    assert!(restarted.is_some());
+    // Seen between two runs, in ps and inspect.
+    let seen = eventually(Duration::from_secs(10), || {
+        let o = ok(&t.ctl_output(&["ps", "--filter", "status=restarting", "--format", "json"]));
+        o.contains("\"Restarting (0) ").then_some(())
+    });
+    assert!(seen.is_some(), "never seen restarting");
+    assert_eq!(ok(&t.ctl_output(&["stop", "-t", "1", "a1"])), "a1\n");
+    let count = field(&t, "{{.RestartCount}}", "a1");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        field(&t, "{{.RestartCount}} {{.State.Status}}", "a1"),
+        format!("{count} exited")
+    );
+    // A start arms it again, counting from 0.
+    assert_eq!(ok(&t.ctl_output(&["start", "a1"])), "a1\n");
+    let again = eventually(Duration::from_secs(10), || {
+        (field(&t, "{{.RestartCount}}", "a1") == "1").then_some(())
+    });
+    assert!(again.is_some());
+    ok(&t.ctl_output(&["rm", "-f", "a1"]));
+    // docker's refusals, before anything is made.
+    for (args, msg) in [
+        (
+            &["--rm", "--restart", "always"][..],
+            "Error: Conflicting options: --restart and --rm",
+        ),
+        (
+            &["--restart", "always:2"][..],
+            "Error: maximum retry count cannot be used with restart policy 'always'",
+        ),
+        (
+            &["--restart", "sometimes"][..],
+            "Error: invalid restart policy 'sometimes'",
+        ),
+        (
+            &["--restart", "on-failure:x"][..],
+            "Error: maximum retry count must be an integer",
+        ),
+    ] {
+        let mut a = vec!["run"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["--", "true"]);
+        let o = t.ctl_output(&a);
+        assert_eq!(o.status.code(), Some(125), "{args:?}: {o:?}");
+        assert_eq!(stderr(&o).lines().next(), Some(msg), "{args:?}");
+    }
+    assert!(t.ids().is_empty(), "{:?}", t.ids());
+    t.finish();
+}
+
+/// `pause` freezes every process (a counter makes no progress for a
+/// second), `unpause` thaws them, with docker's refusals in between; a
+/// paused container still stops and goes with `rm -f`.
+#[test]
+fn pause_freezes_a_counter_and_unpause_resumes_it() {
+    let t = TestRoot::new("pause");
+    let file = t.root.join("count");
+    let script = format!(
+        "trap 'exit 143' TERM; i=0; while true; do i=$((i+1)); echo $i > {}; sleep 0.02; done",
+        file.display()
+    );
+    let id = t.run_detached(&["--name", "p1", "--", "sh", "-c", &script]);
+    let count = || -> u64 {
+        std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(eventually(Duration::from_secs(10), || (count() > 2).then_some(())).is_some());
+    assert_eq!(ok(&t.ctl_output(&["pause", "p1"])), "p1\n");
+    let frozen = count();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(count(), frozen, "it counted while paused");
+    let ps = ok(&t.ctl_output(&["ps"]));
+    assert!(ps.contains("(Paused)"), "{ps}");
+    assert_eq!(
+        field(&t, "{{.State.Status}} {{.State.Paused}}", "p1"),
+        "paused true"
+    );
+    let o = t.ctl_output(&["ps", "-q", "--filter", "status=paused"]);
+    assert_eq!(ok(&o), format!("{}\n", &id[..12]));
+    // docker's refusals.
+    let refused = |args: &[&str], msg: &str| {
+        let o = t.ctl_output(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {o:?}");
+        assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
+    };
+    refused(&["pause", "p1"], "is already paused");
+    refused(
+        &["exec", "p1", "true"],
+        "is paused, unpause the container first",
+    );
+    refused(
+        &["rm", "p1"],
+        "stop the container before removing or force remove",
+    );
+    assert_eq!(ok(&t.ctl_output(&["unpause", "p1"])), "p1\n");
+    let thawed = eventually(Duration::from_secs(5), || {
+        (count() > frozen + 3).then_some(())
+    });
+    assert!(thawed.is_some(), "it did not count again");
+    assert_eq!(field(&t, "{{.State.Status}}", "p1"), "running");
+    refused(&["unpause", "p1"], "is not paused");
+    // A paused container stops: SIGTERM, then thawed so that it acts on it
+    // (its trap: PID 1 has no default action for it).
+    ok(&t.ctl_output(&["pause", "p1"]));
+    let t0 = Instant::now();
+    assert_eq!(ok(&t.ctl_output(&["stop", "-t", "5", "p1"])), "p1\n");
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!(field(&t, "{{.State.ExitCode}}", "p1"), "143");
+    refused(&["pause", "p1"], "is not running");
+    // And goes with rm -f, frozen.
+    t.run_detached(&["--name", "p2", "--", "sleep", "100"]);
+    ok(&t.ctl_output(&["pause", "p2"]));
+    assert_eq!(ok(&t.ctl_output(&["rm", "-f", "p2"])), "p2\n");
+    ok(&t.ctl_output(&["rm", "p1"]));
+    std::fs::remove_file(&file).unwrap();
+    t.finish();
+}
+
+/// `rename`: the new name everywhere, the old one free, docker's refusals.
+#[test]
+fn rename_moves_the_name() {
+    let t = TestRoot::new("rename");
+    let id = t.run_detached(&["--name", "n1", "--", "sleep", "100"]);
+    t.run_detached(&["--name", "n2", "--", "sleep", "100"]);
+    let o = t.ctl_output(&["rename", "n1", "n2"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("is already in use"), "{}", stderr(&o));
+    let o = t.ctl_output(&["rename", "n1", "n1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        "Error: Renaming a container with the same name as its current name\n"
+    );
+    let o = t.ctl_output(&["rename", "n1", "bad!"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("bad!"), "{}", stderr(&o));
+    assert_eq!(ok(&t.ctl_output(&["rename", "n1", "n3"])), "");
+    assert_eq!(field(&t, "{{.Id}} {{.Name}}", "n3"), format!("{id} n3"));
+    let o = t.ctl_output(&["inspect", "n1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    // The old name is free again.
+    t.run_detached(&["--name", "n1", "--", "true"]);
+    let o = t.ctl_output(&["rename", "nobody", "n9"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stderr(&o).starts_with("Error: No such container: nobody"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&t.ctl_output(&["rm", "-f", "n1", "n2", "n3"]));
+    t.finish();
+}
+
+/// `--sig-proxy=false`: a signal to mydockerctl is its own (SIGTERM ends
+/// it) and the container runs on, as docker's; by default it is passed on.
+#[test]
+fn sig_proxy_false_leaves_the_container_alone() {
+    let t = TestRoot::new("sigpx");
+    let script = "trap 'echo got TERM; exit 7' TERM; i=0; \
+                  while [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; echo done";
+    for (proxy, name) in [("--sig-proxy=false", "q1"), ("--sig-proxy", "q2")] {
+        let child = t
+            .ctl()
+            .args(["run", proxy, "--name", name, "--", "sh", "-c", script])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let up = eventually(Duration::from_secs(10), || {
+            let o = t.ctl_output(&["inspect", "-f", "{{.State.Status}}", name]);
+            (stdout(&o) == "running\n").then_some(())
+        });
+        assert!(up.is_some());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        ok(&t.ctl_output(&["wait", name]));
+        let logs = ok(&t.ctl_output(&["logs", name]));
+        if proxy == "--sig-proxy=false" {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(out.status.signal(), Some(libc::SIGTERM), "{out:?}");
+            assert_eq!(logs, "done\n");
+            assert_eq!(field(&t, "{{.State.ExitCode}}", name), "0");
+        } else {
+            assert_eq!(out.status.code(), Some(7), "{out:?}");
+            assert_eq!(logs, "got TERM\n");
+        }
+    }
+    ok(&t.ctl_output(&["rm", "q1", "q2"]));
+    t.finish();
+}
