@@ -28,16 +28,6 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
     match cli.command {
         Command::Run(args) => run::run(&root, args, early).await,
         Command::Create(args) => {
-            if args.detach {
-                if let Some(e) = early {
-                    e.abandon();
-                }
-                run::release_signals();
-                return Err(exit_with(
-                    125,
-                    "create takes no -d: it never starts the container",
-                ));
-            }
             let early = run::unless_interrupted(early);
             // Held back until the container is made or nothing is left.
             let created = run::create(&root, &args, early, run::How::Create).await;

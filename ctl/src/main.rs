@@ -19,14 +19,12 @@ mod top;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use error::{one_line, Exit};
 
 fn main() -> ExitCode {
     // First, so that the shim starts while we parse and build the runtime.
     let early = run::spawn_early();
-    let cli = match args::Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             if let Some(early) = early {
@@ -67,6 +65,37 @@ fn main() -> ExitCode {
             ExitCode::from(code.clamp(0, 255) as u8)
         }
     }
+}
+
+/// The command line. `create` shares `run`'s flags but for the three that
+/// are about a client attached to a running container: not in its help,
+/// and refused as docker refuses them (flags its `create` does not have).
+fn parse() -> Result<args::Cli, clap::Error> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::parser::ValueSource;
+    use clap::{CommandFactory, FromArgMatches};
+    const RUN_ONLY: [(&str, &str); 3] = [
+        ("detach", "-d"),
+        ("detach_keys", "--detach-keys"),
+        ("sig_proxy", "--sig-proxy"),
+    ];
+    let cmd = args::Cli::command().mut_subcommand("create", |mut c| {
+        for (id, _) in RUN_ONLY {
+            c = c.mut_arg(id, |a| a.hide(true));
+        }
+        c
+    });
+    let matches = cmd.try_get_matches()?;
+    if let Some(("create", m)) = matches.subcommand() {
+        for (id, flag) in RUN_ONLY {
+            if m.value_source(id) == Some(ValueSource::CommandLine) {
+                let mut e = clap::Error::new(ErrorKind::UnknownArgument);
+                e.insert(ContextKind::InvalidArg, ContextValue::String(flag.into()));
+                return Err(e);
+            }
+        }
+    }
+    args::Cli::from_arg_matches(&matches)
 }
 
 /// An unknown flag, as docker says it (and its exit code, 125): never

@@ -1,6 +1,7 @@
 //! `mydockerctl run`: spawn a shim, create, attach, start, wait, exit with
 //! the container's code.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -356,6 +357,15 @@ async fn reap(mut process: mydocker::ShimProcess) -> Option<std::process::ExitSt
 
 pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow::Result<i32> {
     let early = unless_interrupted(early);
+    // docker's check, before anything is made: -i asks for input a
+    // terminal is to carry.
+    if !args.detach && args.interactive && args.tty && !std::io::stdin().is_terminal() {
+        if let Some(e) = early {
+            e.abandon();
+        }
+        release_signals();
+        return Err(exit_with(1, "the input device is not a TTY"));
+    }
     // Without proxying, a signal does to mydockerctl what it would do to
     // any program (SIGINT ends it), and the container runs on. A terminal's
     // session handles its signals either way.
@@ -593,6 +603,9 @@ pub async fn attach(root: &Path, args: AttachArgs) -> anyhow::Result<i32> {
             format!("You cannot attach to a stopped container {}", t.arg),
         ));
     }
+    if state.tty && state.stdin && !args.no_stdin && !std::io::stdin().is_terminal() {
+        return Err(exit_with(1, "the input device is not a TTY"));
+    }
     let signals = match args.sig_proxy || state.tty {
         true => Some(Signals::install()?),
         false => None,
@@ -678,6 +691,9 @@ async fn start_one(root: &Path, arg: &str, args: &StartArgs) -> anyhow::Result<O
             return Err(exit_with(code, msg));
         }
         return Ok(None);
+    }
+    if args.interactive && rec.config.tty && !std::io::stdin().is_terminal() {
+        return Err(exit_with(1, "the input device is not a TTY"));
     }
     let signals = Some(Signals::install()?);
     let detach_keys = parse_detach_keys(&args.detach_keys).map_err(|e| exit_with(1, e))?;

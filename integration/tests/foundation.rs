@@ -494,7 +494,7 @@ fn grpcurl_drives_a_shim_started_by_hand() {
     let o = grpcurl(
         &sock,
         Some(r#"{"id":"byhand"}"#),
-        &["mydocker.shim.v1.Shim/Start"],
+        &["mydocker.shim.v1.Shim/Pause"],
     );
     assert!(
         stderr(&o).contains("Code: FailedPrecondition"),

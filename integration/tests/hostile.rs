@@ -780,13 +780,25 @@ async fn attach_and_start_in_one_call_misses_nothing_and_refusals_end_the_stream
         let (out, exit) = a.until_exit().await;
         assert_eq!((out.as_str(), exit.exit_code), ("first\n", 5));
 
-        // Started already (and exited): refused as Start refuses it.
+        // Exited: a new run of it, as Start makes one, seen whole too.
         let mut again = Attach::new(&mut c, open_and_start(&id)).await.unwrap();
+        let pid2 = match again.next().await {
+            Ok(Some(attach_response::Msg::Attached(v1::Attached { pid }))) => pid,
+            other => panic!("expected attached, got {other:?}"),
+        };
+        assert!(pid2 > 1 && pid2 != pid, "pid {pid2}");
+        // Running: refused as Start refuses it.
+        let mut third = Attach::new(&mut c, open_and_start(&id)).await.unwrap();
         expect(
-            again.next().await,
+            third.next().await,
             Code::FailedPrecondition,
             &format!("container {id} is already started"),
         );
+        again
+            .send(attach_request::Msg::CloseStdin(v1::CloseStdin {}))
+            .await;
+        let (out, exit) = again.until_exit().await;
+        assert_eq!((out.as_str(), exit.exit_code), ("first\n", 5));
         assert_eq!(delete(&mut c, spawned, &id).await.exit_code, 5);
     }
 

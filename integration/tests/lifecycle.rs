@@ -101,10 +101,14 @@ fn create_start_ps_inspect_logs_stop_kill_wait_rm() {
     let o = t.ctl_output(&["kill", "c1"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("is not running"), "{o:?}");
-    let o = t.ctl_output(&["start", "c1"]);
-    assert_eq!(o.status.code(), Some(1));
     // stop of an exited container is a no-op, as docker's.
     ok(&t.ctl_output(&["stop", "c1"]));
+    assert_eq!(t.inspect("c1")["State"]["ExitCode"], 137);
+    // start runs it again (runs.rs has the rest of that).
+    assert_eq!(ok(&t.ctl_output(&["start", "c1"])), "c1\n");
+    assert_eq!(t.inspect("c1")["State"]["Status"], "running");
+    ok(&t.ctl_output(&["kill", "c1"]));
+    assert_eq!(ok(&t.ctl_output(&["wait", "c1"])), "137\n");
     assert_eq!(ok(&t.ctl_output(&["rm", "c1"])).trim(), "c1");
     let o = t.ctl_output(&["inspect", "c1"]);
     assert_eq!(stderr(&o), "Error: No such container: c1\n");

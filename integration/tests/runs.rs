@@ -346,3 +346,43 @@ fn sig_proxy_false_leaves_the_container_alone() {
     ok(&t.ctl_output(&["rm", "q1", "q2"]));
     t.finish();
 }
+
+/// `create` has none of `run`'s client flags (docker's has none); a
+/// terminal for input needs one, as docker checks before anything is
+/// made; `-t` alone does not.
+#[test]
+fn create_takes_no_client_flags_and_input_needs_a_terminal() {
+    let t = TestRoot::new("cflags");
+    let help = ok(&t.ctl_output(&["create", "--help"]));
+    for flag in ["--detach", "--detach-keys", "--sig-proxy"] {
+        assert!(!help.contains(flag), "create --help shows {flag}:\n{help}");
+    }
+    assert!(help.contains("--restart"), "{help}");
+    for flag in ["-d", "--detach-keys=ctrl-a", "--sig-proxy=false"] {
+        let o = t.ctl_output(&["create", flag, "--", "true"]);
+        assert_eq!(o.status.code(), Some(125), "{flag}: {o:?}");
+        let name = flag.split('=').next().unwrap();
+        assert_eq!(
+            stderr(&o),
+            format!("unknown flag: {name}\nSee 'mydockerctl create --help'.\n")
+        );
+    }
+    for cmd in ["pause", "unpause", "rename"] {
+        let o = t.ctl_output(&[cmd, "--help"]);
+        assert!(ok(&o).contains("Usage: mydockerctl"), "{cmd}: {o:?}");
+    }
+    // stdin is /dev/null here: -it is refused with docker's line and code.
+    let o = t.ctl_output(&["run", "-it", "--name", "tty1", "--", "true"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(stderr(&o), "Error: the input device is not a TTY\n");
+    let o = t.ctl_output(&["run", "-t", "--rm", "--", "tty"]);
+    assert_eq!(ok(&o), "/dev/pts/0\r\n");
+    // Detached, nothing reads the terminal here: no check.
+    t.run_detached(&["-it", "--name", "tty2", "--", "true"]);
+    let o = t.ctl_output(&["start", "-ai", "tty2"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(stderr(&o), "Error: the input device is not a TTY\n");
+    ok(&t.ctl_output(&["rm", "-f", "tty2"]));
+    assert!(t.ids().is_empty(), "{:?}", t.ids());
+    t.finish();
+}

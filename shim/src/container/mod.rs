@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod error;
+mod etc;
 pub mod exec;
 pub mod hooks;
 pub mod records;
@@ -47,7 +48,7 @@ use crate::process::extras::Extras;
 use crate::process::hooks::Place;
 use crate::process::init::{self, InitPlan};
 use crate::process::reaper::Reaped;
-use crate::process::rootfs::{MountKind, MountOp, RootPlan};
+use crate::process::rootfs::RootPlan;
 use crate::process::signal;
 use crate::process::spawn::{self, CgroupDir, ChildStdio, Holder, InitMemory, JoinAt, SpawnedInit};
 use error::invalid;
@@ -126,7 +127,7 @@ impl Container {
             Some(r) => {
                 let mut r = r.clone();
                 if config.bundle.is_none() {
-                    r.mounts.extend(etc_files(&config, dir)?);
+                    r.mounts.extend(etc::files(&config, dir)?);
                 }
                 Some(RootPlan::new(&r)?)
             }
@@ -794,59 +795,4 @@ impl Reaped for Container {
         }
         tokio::spawn(async move { self.on_init_exit(ws).await });
     }
-}
-
-/// docker's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`: files of
-/// the shim's, in the state dir, bound over the image's (unless a mount of
-/// the request's is there). No network yet: only loopback names, and the
-/// host's name servers other than its own loopback ones.
-fn etc_files(config: &ContainerConfig, dir: &Path) -> Result<Vec<MountOp>> {
-    let hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-                 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n\
-                 ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
-    let resolv: String = std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            let mut w = l.split_whitespace();
-            !(w.next() == Some("nameserver")
-                && w.next()
-                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let files = [
-        ("hostname", format!("{}\n", config.hostname)),
-        ("hosts", hosts.to_string()),
-        ("resolv.conf", resolv),
-    ];
-    let taken = |dest: &str| {
-        config
-            .root
-            .as_ref()
-            .is_some_and(|r| r.mounts.iter().any(|m| m.destination == dest))
-    };
-    let mut out = Vec::new();
-    for (name, text) in files {
-        let dest = format!("/etc/{name}");
-        if taken(&dest) {
-            continue;
-        }
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| ContainerError::Sys {
-            what: "write the container's /etc files",
-            source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        })?;
-        out.push(MountOp {
-            destination: dest,
-            kind: MountKind::Bind {
-                source: path,
-                recursive: false,
-            },
-            flags: 0,
-            propagation: libc::MS_PRIVATE,
-            data: String::new(),
-        });
-    }
-    Ok(out)
 }
