@@ -11,7 +11,8 @@ use std::time::Duration;
 /// every process of its PID namespace with it, so the rmdir is tried first.
 /// While the directory is busy (a process still exiting, or one moved in
 /// from outside) whatever its `cgroup.procs` lists is SIGKILLed and the
-/// rmdir tried again, every 5 ms for up to 2 s.
+/// rmdir tried again, every 5 ms for up to 2 s. A frozen (paused)
+/// cgroup is thawed too: its tasks sit on a SIGKILL until then.
 pub fn remove_dir(dir: &Path) -> io::Result<()> {
     let mut last = None;
     for _ in 0..400 {
@@ -27,6 +28,10 @@ pub fn remove_dir(dir: &Path) -> io::Result<()> {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+        // Whichever this hierarchy has (v1's freezer, or v2's every
+        // directory); the others have neither file.
+        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
         std::thread::sleep(Duration::from_millis(5));
     }
     Err(last.unwrap_or_else(|| io::Error::other("gave up")))

@@ -117,7 +117,9 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
         Command::Kill(args) => {
             let signal = parse_signal(&args.signal)?;
             for_each(&root, &args.ids, |t| async move {
-                if t.record()?.status() != containers::Status::Running {
+                // Restarting, the Kill ends its policy, as docker's does.
+                let rec = t.record()?;
+                if rec.status() != containers::Status::Running && !rec.restarting() {
                     anyhow::bail!("cannot kill container {}: container is not running", t.arg);
                 }
                 let mut c = t.connect().await?;
@@ -128,7 +130,11 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
                     ..Default::default()
                 })
                 .await
-                .map_err(|s| t.status_error(s))?;
+                .map(drop)
+                .or_else(|s| match s.code() {
+                    tonic::Code::FailedPrecondition if rec.restarting() => Ok(()),
+                    _ => Err(t.status_error(s)),
+                })?;
                 println!("{}", t.arg);
                 Ok(())
             })

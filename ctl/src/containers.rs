@@ -221,7 +221,8 @@ pub async fn stop(t: &Target, timeout: Duration) -> anyhow::Result<()> {
     // Exited, it may be about to run again: the Kill ends its restart
     // policy, as docker's stop does.
     let policy = !matches!(rec.config.restart_policy.as_str(), "" | "no");
-    if rec.status() != Status::Running && !(policy && rec.shim_alive) {
+    let exited = matches!(rec.status(), Status::Exited(_));
+    if rec.status() != Status::Running && !(exited && policy && rec.shim_alive) {
         return Ok(());
     }
     let mut c = t.connect().await?;
@@ -270,6 +271,12 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
         return remove_leftovers(t, rec.as_ref());
     }
     let auto_remove = rec.as_ref().is_some_and(|r| r.config.auto_remove);
+    if !force && rec.as_ref().is_some_and(|r| r.restarting()) {
+        anyhow::bail!(
+            "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+            t.arg
+        );
+    }
     let mut c = t.connect().await?;
     let st = c
         .state(v1::StateRequest { id: t.id.clone() })

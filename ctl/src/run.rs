@@ -675,6 +675,9 @@ pub async fn start_cmd(root: &Path, args: StartArgs) -> anyhow::Result<i32> {
 async fn start_one(root: &Path, arg: &str, args: &StartArgs) -> anyhow::Result<Option<i32>> {
     let t: Target = crate::containers::resolve(root, arg)?;
     let rec = t.record()?;
+    if rec.paused() {
+        anyhow::bail!("cannot start a paused container, try unpause instead");
+    }
     match rec.status() {
         crate::containers::Status::Running => return Ok(None),
         // Its shim runs it again, in a fresh init (docker's start).
@@ -692,7 +695,7 @@ async fn start_one(root: &Path, arg: &str, args: &StartArgs) -> anyhow::Result<O
         }
         return Ok(None);
     }
-    if args.interactive && rec.config.tty && !std::io::stdin().is_terminal() {
+    if args.interactive && rec.config.tty && rec.config.stdin && !std::io::stdin().is_terminal() {
         return Err(exit_with(1, "the input device is not a TTY"));
     }
     let signals = Some(Signals::install()?);

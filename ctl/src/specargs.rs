@@ -346,9 +346,6 @@ pub fn security_opts(opts: &[String]) -> Result<String> {
     Ok(seccomp)
 }
 
-/// The file system and identity flags, as Create's spec-shaped fields (in
-/// an otherwise empty request); with `--bundle`, checks that nothing the
-/// bundle says is given on the command line too.
 /// docker's `--restart NAME[:N]`, with its messages.
 pub fn restart_policy(spec: &str, rm: bool) -> anyhow::Result<v1::RestartPolicy> {
     let (name, count) = match spec.split_once(':') {
@@ -376,6 +373,9 @@ pub fn restart_policy(spec: &str, rm: bool) -> anyhow::Result<v1::RestartPolicy>
     })
 }
 
+/// The file system and identity flags, as Create's spec-shaped fields (in
+/// an otherwise empty request); with `--bundle`, checks that nothing the
+/// bundle says is given on the command line too.
 pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
     let abs = |p: &Path| -> anyhow::Result<String> {
         let p = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;

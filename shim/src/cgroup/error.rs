@@ -11,6 +11,8 @@ pub enum CgroupError {
         value: String,
         cause: String,
     },
+    #[error("cgroup {path}: freezer: {cause}")]
+    Freeze { path: String, cause: String },
     #[error("create cgroup {path}: {cause}")]
     Create { path: String, cause: String },
     #[error("cgroup {path}: no {controller} controller (on v2, check cgroup.subtree_control of its parent)")]

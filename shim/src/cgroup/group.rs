@@ -451,9 +451,8 @@ impl ContainerCgroup {
         first
     }
 
-    /// Freezes (pause) or thaws (resume) every process of the cgroup, and
-    /// waits until the kernel says it is done.
-    pub fn freeze(&self, on: bool) -> Result<()> {
+    /// Its freezer (pause, resume).
+    pub fn freezer(&self) -> Result<freezer::Freezer> {
         let dir = if self.v2 {
             self.root.join(&self.path)
         } else {
@@ -467,7 +466,11 @@ impl ContainerCgroup {
                 }
             }
         };
-        freezer::set(&dir, self.v2, on, &self.path)
+        Ok(freezer::Freezer {
+            dir,
+            v2: self.v2,
+            cgroup: self.path.clone(),
+        })
     }
 
     /// Whether the kernel OOM-killed a process of this cgroup.

@@ -16,7 +16,7 @@
 
 pub mod devices;
 mod error;
-mod freezer;
+pub mod freezer;
 pub mod group;
 mod oom;
 pub mod stats;

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use super::config::ContainerConfig;
 use super::error::{ContainerError, Result};
-use super::ContainerConfig;
 use crate::process::rootfs::{MountKind, MountOp};
 
 /// docker's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`: files of

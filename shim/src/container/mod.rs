@@ -17,15 +17,14 @@ pub mod hooks;
 pub mod records;
 pub mod restart;
 pub mod seccomp;
+mod setup;
 pub mod shim;
 pub mod spec;
 
-use std::ffi::CString;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use mydocker::state::{self, Phase};
 use mydocker::units::Limits;
@@ -36,7 +35,7 @@ use tokio::sync::watch;
 pub use config::ContainerConfig;
 pub use error::{ContainerError, Result};
 
-use crate::cgroup::{self, CgroupError, ContainerCgroup, Stats};
+use crate::cgroup::{self, ContainerCgroup, Stats};
 use crate::exit::ExitStatus;
 use crate::fd::AsyncIoFd;
 use crate::io::hub::{Attacher, OutputHub};
@@ -45,12 +44,11 @@ use crate::io::{streams, IoError};
 use crate::process::describe::describe_with;
 use crate::process::exec::{ExecError, Waiting};
 use crate::process::extras::Extras;
-use crate::process::hooks::Place;
 use crate::process::init::{self, InitPlan};
 use crate::process::reaper::Reaped;
 use crate::process::rootfs::RootPlan;
 use crate::process::signal;
-use crate::process::spawn::{self, CgroupDir, ChildStdio, Holder, InitMemory, JoinAt, SpawnedInit};
+use crate::process::spawn::{self, ChildStdio, Holder, InitMemory, JoinAt, SpawnedInit};
 use error::invalid;
 use exec::{Exec, ExecConfig, Launch};
 
@@ -107,6 +105,8 @@ pub struct Container {
     holder: Mutex<Option<Holder>>,
     /// Its exec'd processes, in the order they were added.
     execs: Mutex<Vec<Arc<Exec>>>,
+    /// One Pause at a time (it awaits while the kernel freezes).
+    freeze_lock: tokio::sync::Mutex<()>,
 }
 
 impl Container {
@@ -139,7 +139,7 @@ impl Container {
         // exist first. v1: the cgroup is made while the init creates its
         // namespaces and mounts, and the init joins it after.
         let early = if cgroup::unified() {
-            Some(Self::make_v2(&config)?)
+            Some(setup::make_v2(&config)?)
         } else {
             None
         };
@@ -158,7 +158,7 @@ impl Container {
         };
         let made = match early {
             Some(cg) => Ok((cg, Vec::new())),
-            None => Self::make_v1(&config),
+            None => setup::make_v1(&config),
         };
         let (cgroup, dirs) = match made {
             Ok(made) => made,
@@ -189,7 +189,7 @@ impl Container {
             return Err(err.into());
         }
         if config.hooks.at_create() {
-            if let Err(e) = Self::create_hooks(&config, dir, &init) {
+            if let Err(e) = setup::create_hooks(&config, dir, &init) {
                 init.setup.end();
                 let _ = cgroup.remove();
                 return Err(e);
@@ -268,35 +268,8 @@ impl Container {
             init_memory: Mutex::new(init.memory),
             holder: Mutex::new(holder),
             execs: Mutex::new(Vec::new()),
+            freeze_lock: tokio::sync::Mutex::new(()),
         }))
-    }
-
-    /// v2, before the clone: the cgroup, made, and its directory (open,
-    /// and its path) to be born into.
-    fn make_v2(config: &ContainerConfig) -> Result<(ContainerCgroup, OwnedFd, CString)> {
-        let cg = ContainerCgroup::load(&config.id, &config.limits)?;
-        cg.make(&config.limits)?;
-        let ready = cg.v2_dir().and_then(|d| {
-            d.ok_or_else(|| CgroupError::Join {
-                path: cg.path.clone(),
-                cause: "no v2 directory".into(),
-            })
-        });
-        match ready {
-            Ok((dir, path)) => Ok((cg, dir, path)),
-            Err(e) => {
-                let _ = cg.remove();
-                Err(e.into())
-            }
-        }
-    }
-
-    /// v1, while the init sets itself up: the cgroup, made, and the
-    /// directories the init joins.
-    fn make_v1(config: &ContainerConfig) -> Result<(ContainerCgroup, Vec<CgroupDir>)> {
-        let cg = ContainerCgroup::load(&config.id, &config.limits)?;
-        let dirs = cg.make(&config.limits)?;
-        Ok((cg, dirs))
     }
 
     /// The init, and the command it will be sent, and its streams (started
@@ -363,32 +336,6 @@ impl Container {
         Ok((init, command, opened))
     }
 
-    /// createRuntime (the shim's namespaces) and createContainer (the
-    /// container's) hooks, while the init waits with its namespaces made,
-    /// before its root is entered. Nothing awaits meanwhile: the hooks'
-    /// exits are theirs to collect (process/hooks.rs).
-    fn create_hooks(config: &ContainerConfig, dir: &Path, init: &SpawnedInit) -> Result<()> {
-        init.setup.pause()?;
-        let bundle = config.bundle.as_deref().unwrap_or(dir);
-        let state = hooks::state(
-            &config.id,
-            "creating",
-            Some(init.pid),
-            bundle,
-            &config.annotations,
-        );
-        let h = &config.hooks;
-        hooks::run_all("createRuntime", &h.create_runtime, &state, Place::Runtime)?;
-        hooks::run_all(
-            "createContainer",
-            &h.create_container,
-            &state,
-            Place::Container(init.pid),
-        )?;
-        init.setup.resume()?;
-        Ok(())
-    }
-
     /// The state its hooks read, in this status.
     fn hook_state(&self, status: &str, pid: Option<Pid>) -> Vec<u8> {
         let bundle = self.config.bundle.as_deref().unwrap_or(&self.dir);
@@ -406,13 +353,8 @@ impl Container {
         if let Some(w) = &self.oom_watch {
             w.abort();
         }
-        let paused = self.status() == Status::Paused;
+        // A frozen one is thawed by the removal (cgroupfs::remove_dir).
         if let Some(cg) = self.cgroup.lock().unwrap().take() {
-            // Frozen tasks do not act on SIGKILL: the removal would wait
-            // for them in vain.
-            if paused {
-                let _ = cg.freeze(false);
-            }
             if let Err(e) = cg.remove() {
                 tracing::error!(error = %e, "removing the cgroup failed");
             }
@@ -637,6 +579,11 @@ impl Container {
         Err(ContainerError::ExecFailed(failure))
     }
 
+    /// Whether Start was asked for (whether or not the command ran).
+    pub fn start_attempted(&self) -> bool {
+        self.state.lock().unwrap().start_requested
+    }
+
     /// Whether its command was executed (Start succeeded).
     pub fn ran(&self) -> bool {
         self.state.lock().unwrap().started_at.is_some()
@@ -732,37 +679,74 @@ impl Container {
         if paused && sent.is_ok() {
             // Thawed after the signal, as docker does, so that it is acted
             // on (a frozen task sits on even a SIGKILL).
-            self.freeze(false)?;
+            self.resume()?;
         }
         sent
     }
 
-    /// Freezes (`on`: Pause) a running container, or thaws (Resume) a
-    /// paused one.
-    pub fn freeze(&self, on: bool) -> Result<()> {
-        // The state lock is held across the write: an exit or a second
-        // Pause in between would see a status the cgroup does not have.
-        let mut s = self.state.lock().unwrap();
-        match (s.status, on) {
-            (Status::Running, true) | (Status::Paused, false) => {}
-            (Status::Paused, true) => return Err(ContainerError::AlreadyPaused(self.id().into())),
-            (Status::Running, false) => return Err(ContainerError::NotPaused(self.id().into())),
-            _ => return Err(ContainerError::NotRunning(self.id().into())),
+    /// Pause: freezes every process of a running container, once the
+    /// kernel says all are frozen (polled, the runtime free meanwhile).
+    pub async fn pause(&self) -> Result<()> {
+        let _one = self.freeze_lock.lock().await;
+        let freezer = {
+            let s = self.state.lock().unwrap();
+            match s.status {
+                Status::Running if !s.reaped => {}
+                Status::Paused => return Err(ContainerError::AlreadyPaused(self.id().into())),
+                _ => return Err(ContainerError::NotRunning(self.id().into())),
+            }
+            match self.cgroup.lock().unwrap().as_ref() {
+                Some(cg) => cg.freezer()?,
+                None => return Err(ContainerError::NotRunning(self.id().into())),
+            }
+        };
+        freezer.ask(true)?;
+        const PATIENCE: u64 = 5;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(PATIENCE);
+        let mut nap = Duration::from_micros(200);
+        while !freezer.frozen() {
+            if tokio::time::Instant::now() >= deadline {
+                // Half frozen helps nobody: thawed, as it was.
+                let _ = freezer.ask(false);
+                return Err(freezer.too_slow(PATIENCE).into());
+            }
+            tokio::time::sleep(nap).await;
+            nap = (nap * 2).min(Duration::from_millis(20));
         }
-        if s.reaped {
+        let mut s = self.state.lock().unwrap();
+        if s.status != Status::Running {
+            // It exited meanwhile.
+            let _ = freezer.ask(false);
             return Err(ContainerError::NotRunning(self.id().into()));
         }
+        s.status = Status::Paused;
+        self.record_phase(&s, Phase::Paused);
+        Ok(())
+    }
+
+    /// Resume (and a Kill of a paused container): thaws it.
+    pub fn resume(&self) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        if s.status != Status::Paused {
+            return Err(match s.status {
+                Status::Running => ContainerError::NotPaused(self.id().into()),
+                _ => ContainerError::NotRunning(self.id().into()),
+            });
+        }
         match self.cgroup.lock().unwrap().as_ref() {
-            Some(cg) => cg.freeze(on)?,
+            Some(cg) => cg.freezer()?.ask(false)?,
             None => return Err(ContainerError::NotRunning(self.id().into())),
         }
-        s.status = if on { Status::Paused } else { Status::Running };
-        let phase = if on { Phase::Paused } else { Phase::Running };
+        s.status = Status::Running;
+        self.record_phase(&s, Phase::Running);
+        Ok(())
+    }
+
+    fn record_phase(&self, s: &State, phase: Phase) {
         if let Err(e) = records::write_state(&self.dir, phase, s.pid, s.started_at) {
             tracing::error!(error = %e, "recording the pause failed");
         }
-        tracing::info!(paused = on, "freezer");
-        Ok(())
+        tracing::info!(?phase, "freezer");
     }
 
     /// Kills whatever is left and waits for the exit to be recorded.

@@ -33,6 +33,8 @@ pub struct Shim {
     restarts: AtomicU32,
     /// The policy waits to run it again.
     restarting: AtomicBool,
+    /// The policy's delays (a Start begins them again).
+    backoff: Mutex<Backoff>,
     /// A Kill ended the restart policy, until the next Start.
     stopped: watch::Sender<bool>,
     /// Counts the runs: a new run wakes the policy's wait.
@@ -65,6 +67,7 @@ impl Shim {
             name: Mutex::new(String::new()),
             restarts: AtomicU32::new(0),
             restarting: AtomicBool::new(false),
+            backoff: Mutex::new(Backoff::default()),
             stopped: watch::Sender::new(false),
             runs: watch::Sender::new(0),
             exit: Arc::new(Notify::new()),
@@ -154,10 +157,13 @@ impl Shim {
     /// restarts from 0 again.
     pub fn to_start(&self, id: &str) -> Result<Arc<Container>> {
         let c = self.lookup(id)?;
-        if c.status() != Status::Exited || !c.ran() {
+        // Never asked to start, it is started as it is; an auto_remove
+        // one is gone once it exits (its Start is refused).
+        if c.status() != Status::Exited || !c.start_attempted() || c.config.auto_remove {
             return Ok(c);
         }
         let new = self.run_again(&c)?;
+        *self.backoff.lock().unwrap() = Backoff::default();
         if !new.config.restart.is_none() {
             self.record_restarts(Some(0), false);
         }
@@ -184,6 +190,7 @@ impl Shim {
             .clone()
             .expect("a live container was asked for");
         config.name = self.name.lock().unwrap().clone();
+        let record = config.clone();
         // What is left of the last run (its own children) goes with its
         // cgroup, whose path the new run takes.
         old.remove_cgroup();
@@ -199,16 +206,16 @@ impl Shim {
             Err(e) => {
                 *self.container.lock().unwrap() = Slot::Live(old.clone());
                 let snap = old.snapshot();
-                let _ =
-                    records::write_config(&self.dir, &old.config, String::new(), old.created_at)
-                        .and_then(|_| {
-                            records::write_state(
-                                &self.dir,
-                                disk::Phase::Running,
-                                old.pid(),
-                                snap.started_at,
-                            )
-                        });
+                // As it was: exited, without a cgroup now.
+                let _ = records::write_config(&self.dir, &record, String::new(), old.created_at)
+                    .and_then(|_| {
+                        records::write_state(
+                            &self.dir,
+                            disk::Phase::Running,
+                            old.pid(),
+                            snap.started_at,
+                        )
+                    });
                 Err(e)
             }
         }
@@ -221,7 +228,6 @@ impl Shim {
         let shim = self.clone();
         tokio::spawn(
             async move {
-                let mut backoff = Backoff::default();
                 let mut runs = shim.runs.subscribe();
                 let mut stopped = shim.stopped.subscribe();
                 loop {
@@ -230,7 +236,7 @@ impl Shim {
                     let status = c.wait().await;
                     let policy = c.config.restart;
                     let restarts = shim.restarts.load(Ordering::SeqCst);
-                    let again = c.ran()
+                    let again = c.start_attempted()
                         && !*stopped.borrow()
                         && policy.restarts_after(status.code, restarts);
                     if !again {
@@ -240,7 +246,7 @@ impl Shim {
                     }
                     let started = c.snapshot().started_at.unwrap_or(status.at);
                     let ran = status.at.duration_since(started).unwrap_or_default();
-                    let delay = backoff.next(ran);
+                    let delay = shim.backoff.lock().unwrap().next(ran);
                     shim.record_restarts(None, true);
                     tracing::info!(code = status.code, delay_ms = delay.as_millis() as u64, "restarting");
                     let go = tokio::select! {
@@ -278,18 +284,37 @@ impl Shim {
     /// even when it has exited and waits to run again.
     pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
         let c = self.lookup(id)?;
-        self.stopped.send_replace(true);
-        c.kill(signal, all)
+        let killed = c.kill(signal, all);
+        // A bad signal changes nothing; a container that has exited may
+        // still be about to run again.
+        if matches!(killed, Ok(()) | Err(ContainerError::NotRunning(_))) {
+            self.stopped.send_replace(true);
+        }
+        killed
     }
 
     /// Pauses (`on`) or resumes the container.
-    pub fn pause(&self, id: &str, on: bool) -> Result<()> {
-        self.lookup(id)?.freeze(on)
+    pub async fn pause(&self, id: &str, on: bool) -> Result<()> {
+        let c = self.lookup(id)?;
+        match on {
+            true => c.pause().await,
+            false => c.resume(),
+        }
     }
 
-    /// Changes the limits, for this run and the next ones.
+    /// Changes the limits, for this run and the next ones; of an exited
+    /// container, for its next run (docker's).
     pub fn update(&self, id: &str, limits: &Limits) -> Result<()> {
-        self.lookup(id)?.update(limits)?;
+        let c = self.lookup(id)?;
+        if c.status() == Status::Exited && c.start_attempted() && !c.config.auto_remove {
+            if !limits.cgroup_parent.is_empty() {
+                return Err(invalid("the cgroup parent of a container cannot change"));
+            }
+            crate::cgroup::check(limits)?;
+            records::update_limits(&self.dir, limits)?;
+        } else {
+            c.update(limits)?;
+        }
         if let Some(asked) = self.asked.lock().unwrap().as_mut() {
             asked.limits.merge(limits);
         }

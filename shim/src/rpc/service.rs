@@ -193,7 +193,7 @@ impl ShimApi for ShimService {
         &self,
         req: Request<v1::PauseRequest>,
     ) -> Result<Response<v1::PauseResponse>, Status> {
-        self.shim.pause(&req.get_ref().id, true)?;
+        self.shim.pause(&req.get_ref().id, true).await?;
         Ok(Response::new(v1::PauseResponse {}))
     }
 
@@ -202,7 +202,7 @@ impl ShimApi for ShimService {
         &self,
         req: Request<v1::ResumeRequest>,
     ) -> Result<Response<v1::ResumeResponse>, Status> {
-        self.shim.pause(&req.get_ref().id, false)?;
+        self.shim.pause(&req.get_ref().id, false).await?;
         Ok(Response::new(v1::ResumeResponse {}))
     }
 
