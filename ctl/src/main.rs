@@ -7,6 +7,7 @@ mod containers;
 mod error;
 mod exec;
 mod format;
+mod images;
 mod info;
 mod logs;
 mod names;
