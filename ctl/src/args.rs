@@ -25,6 +25,15 @@ pub struct Cli {
         default_value = DEFAULT_ROOT
     )]
     pub root: PathBuf,
+    /// Where images are kept.
+    #[arg(
+        long,
+        global = true,
+        env = "MYDOCKER_DATA_ROOT",
+        default_value = "/var/lib/mydocker",
+        value_name = "DIR"
+    )]
+    pub data_root: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,6 +80,44 @@ pub enum Command {
     Unpause(IdsArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Load images from a docker save archive or an OCI image layout
+    Load(LoadArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// A `docker save` tar, an OCI image layout directory, or a tar of one
+    #[arg(short = 'i', long = "input", value_name = "FILE", required = true)]
+    pub input: PathBuf,
+    /// Print nothing
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only the image ids
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Full image ids
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// `json`: one JSON object a line
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Remove an image that has several tags, by its id
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -12,6 +12,7 @@ use crate::{logs, ps, run, stats};
 /// `run` or `create`.
 pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result<i32> {
     let root = cli.root;
+    let data_root = cli.data_root;
     let early = match (&cli.command, early) {
         (Command::Run(_) | Command::Create(_), e) => e,
         (_, e) => {
@@ -163,6 +164,11 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
         Command::Version => crate::info::version(),
         Command::Info => crate::info::info(&root),
         Command::Stats(args) => stats::stats(&root, args).await,
+        Command::Load(args) => crate::images::load_cmd(&data_root, &args.input, args.quiet),
+        Command::Images(args) => {
+            crate::images::images_cmd(&data_root, args.quiet, args.format == "json", args.no_trunc)
+        }
+        Command::Rmi(args) => crate::images::rmi_cmd(&data_root, &args.images, args.force),
         Command::Pause(args) => pause_all(&root, &args.ids, true).await,
         Command::Unpause(args) => pause_all(&root, &args.ids, false).await,
         Command::Rename(args) => {

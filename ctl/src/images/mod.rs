@@ -1,8 +1,207 @@
-//! Images (issue 21, under way): what a registry's or a `docker save`'s
-//! layers become on disk. Today the layer unpacker, the part that reads
-//! untrusted input; the content-addressed store, `load`, `pull` and `run
-//! IMAGE` that use it come next.
-// Nothing calls it outside its tests until the store does.
-#![cfg_attr(not(test), allow(dead_code))]
+//! Images (issue 21, under way): `load`, `images` and `rmi` over a
+//! content-addressed store of verified blobs and layers unpacked once.
+//! `pull` and `run IMAGE` (an overlay root of the layers) come next.
 
+pub mod load;
+pub mod reference;
+pub mod store;
 pub mod unpack;
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::containers::ago;
+use crate::error::exit_with;
+use store::Store;
+
+/// `mydockerctl load -i FILE|DIR`.
+pub fn load_cmd(data_root: &Path, input: &Path, quiet: bool) -> anyhow::Result<i32> {
+    let store = Store::open(data_root)?;
+    let loaded = load::load(&store, input).map_err(|e| exit_with(1, e.to_string()))?;
+    if !quiet {
+        for l in loaded {
+            if l.starts_with("sha256:") {
+                println!("Loaded image ID: {l}");
+            } else {
+                println!("Loaded image: {l}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// docker's sizes: SI units, three significant digits.
+fn human_size(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < units.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", units[u])
+}
+
+/// `mydockerctl images`.
+pub fn images_cmd(
+    data_root: &Path,
+    quiet: bool,
+    json_lines: bool,
+    no_trunc: bool,
+) -> anyhow::Result<i32> {
+    let store = Store::open(data_root)?;
+    let mut rows = Vec::new();
+    for i in store.images() {
+        let id = if no_trunc {
+            i.id.clone()
+        } else {
+            load::short_id(&i.id).to_string()
+        };
+        let created = i
+            .created
+            .as_deref()
+            .and_then(|c| humantime::parse_rfc3339_weak(c).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| ago(d.as_nanos() as i64))
+            .unwrap_or_else(|| "N/A".into());
+        let tags: Vec<(String, String)> = if i.tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            i.tags
+                .iter()
+                .map(|t| match t.rsplit_once(':') {
+                    Some((r, tag)) => (r.to_string(), tag.to_string()),
+                    None => (t.clone(), "<none>".into()),
+                })
+                .collect()
+        };
+        for (repo, tag) in tags {
+            rows.push([repo, tag, id.clone(), created.clone(), human_size(i.size())]);
+        }
+    }
+    if quiet {
+        let mut seen = Vec::new();
+        for r in &rows {
+            if !seen.contains(&r[2]) {
+                println!("{}", r[2]);
+                seen.push(r[2].clone());
+            }
+        }
+        return Ok(0);
+    }
+    if json_lines {
+        for r in &rows {
+            let line = json!({
+                "Repository": r[0], "Tag": r[1], "ID": r[2], "CreatedSince": r[3], "Size": r[4],
+            });
+            println!("{line}");
+        }
+        return Ok(0);
+    }
+    let header = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
+    let mut widths = header.map(|h| h.len());
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            s.push_str(c);
+            if i + 1 < cells.len() {
+                s.push_str(&" ".repeat(widths[i] - c.chars().count() + 3));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header);
+    for r in &rows {
+        line(r.each_ref().map(|s| s.as_str()));
+    }
+    Ok(0)
+}
+
+/// `mydockerctl rmi [-f] IMAGE...`: a tag is untagged, and an image with
+/// no tag left is deleted with every layer no other image has.
+pub fn rmi_cmd(data_root: &Path, names: &[String], force: bool) -> anyhow::Result<i32> {
+    let store = Store::open(data_root)?;
+    let mut failed = false;
+    for name in names {
+        match rmi_one(&store, name, force) {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        Err(exit_with(1, ""))
+    } else {
+        Ok(0)
+    }
+}
+
+fn rmi_one(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<String>> {
+    let lock = store.lock()?;
+    let Some(mut image) = load::find(store, name) else {
+        anyhow::bail!("No such image: {name}");
+    };
+    let tag = reference::Reference::parse(name)
+        .ok()
+        .and_then(|r| r.familiar_tag())
+        .filter(|t| image.tags.contains(t));
+    let mut out = Vec::new();
+    match tag {
+        // By tag: that tag goes; the image with its last one.
+        Some(t) => {
+            image.tags.retain(|x| *x != t);
+            out.push(format!("Untagged: {t}"));
+            if !image.tags.is_empty() {
+                store.write_record(&image)?;
+                return Ok(out);
+            }
+        }
+        // By id: all its tags, if it has one or -f says so.
+        None => {
+            if image.tags.len() > 1 && !force {
+                anyhow::bail!(
+                    "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                    load::short_id(&image.id)
+                );
+            }
+            out.extend(image.tags.iter().map(|t| format!("Untagged: {t}")));
+        }
+    }
+    store.delete(&lock, &image.id)?;
+    out.push(format!("Deleted: {}", image.id));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_like_dockers() {
+        assert_eq!(super::human_size(0), "0B");
+        assert_eq!(super::human_size(999), "999B");
+        assert_eq!(super::human_size(1_240), "1.24kB");
+        assert_eq!(super::human_size(4_261_000), "4.26MB");
+        assert_eq!(super::human_size(12_000_000), "12MB");
+        assert_eq!(super::human_size(123_456_789), "123MB");
+    }
+}

@@ -1,0 +1,452 @@
+//! Images (issue 21, under way): `load` of OCI image layouts (as `umoci`
+//! and `skopeo` write them) and of `docker save` archives into the store,
+//! `images`, `rmi`, and the store's refusals of tampered and hostile
+//! input. Images are built here from busybox-static; nothing is pulled.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use mydocker_integration::*;
+use sha2::{Digest, Sha256};
+
+/// A scratch directory and a data root for one test, both removed at the
+/// end.
+struct Images {
+    dir: PathBuf,
+}
+
+impl Images {
+    fn new(name: &str) -> Self {
+        require_root();
+        let dir = PathBuf::from(format!("/tmp/md-img-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        Self { dir }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(ctl_bin())
+            .env("MYDOCKER_DATA_ROOT", self.data())
+            .env("MYDOCKER_ROOT", self.dir.join("run"))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Every file under the data root, relative.
+    fn files(&self, sub: &str) -> Vec<String> {
+        let base = self.data().join(sub);
+        let mut out = Vec::new();
+        if let Ok(d) = std::fs::read_dir(&base) {
+            for e in d.flatten() {
+                out.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let o = Command::new(cmd).args(args).output().unwrap();
+    assert!(o.status.success(), "{cmd} {args:?}: {o:?}");
+}
+
+/// An OCI layout at `dir/layout`, image `bb`: busybox with `/etc/motd`
+/// and `/etc/keep` and `/srv/old/a`, then a second layer that deletes
+/// `/etc/motd`, changes `/etc/keep` and replaces `/srv/old` (umoci
+/// writes whiteouts for what went).
+fn two_layer_layout(dir: &Path) -> PathBuf {
+    let layout = dir.join("layout");
+    let bundle = dir.join("bundle");
+    run("umoci", &["init", "--layout", layout.to_str().unwrap()]);
+    let img = format!("{}:bb", layout.display());
+    run("umoci", &["new", "--image", &img]);
+    run(
+        "umoci",
+        &["unpack", "--image", &img, bundle.to_str().unwrap()],
+    );
+    let root = bundle.join("rootfs");
+    busybox_rootfs(&root);
+    std::fs::write(root.join("etc/motd"), "one\n").unwrap();
+    std::fs::write(root.join("etc/keep"), "first\n").unwrap();
+    std::fs::create_dir_all(root.join("srv/old")).unwrap();
+    std::fs::write(root.join("srv/old/a"), "a\n").unwrap();
+    run(
+        "umoci",
+        &["repack", "--image", &img, bundle.to_str().unwrap()],
+    );
+    // A layer on top: unpacked again, so that umoci diffs against the
+    // first (a repack diffs against what was unpacked).
+    let bundle = dir.join("bundle2");
+    run(
+        "umoci",
+        &["unpack", "--image", &img, bundle.to_str().unwrap()],
+    );
+    let root = bundle.join("rootfs");
+    std::fs::remove_file(root.join("etc/motd")).unwrap();
+    std::fs::write(root.join("etc/keep"), "second\n").unwrap();
+    std::fs::remove_dir_all(root.join("srv/old")).unwrap();
+    run(
+        "umoci",
+        &["repack", "--image", &img, bundle.to_str().unwrap()],
+    );
+    layout
+}
+
+/// The layers of the image tagged `tag`, lowest first, from its record.
+fn layers_of(im: &Images, id_prefix: &str) -> Vec<PathBuf> {
+    let rec = im
+        .files("images")
+        .into_iter()
+        .find(|f| f.starts_with(id_prefix))
+        .expect("image record");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(im.data().join("images").join(rec)).unwrap())
+            .unwrap();
+    v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let hex = l["diff_id"]
+                .as_str()
+                .unwrap()
+                .strip_prefix("sha256:")
+                .unwrap();
+            im.data().join("layers/sha256").join(hex)
+        })
+        .collect()
+}
+
+#[test]
+fn an_oci_layout_loads_with_its_whiteouts_and_rmi_removes_it() {
+    let im = Images::new("oci");
+    let layout = two_layer_layout(&im.dir);
+    // skopeo names it, as a registry's image would be.
+    let named = im.dir.join("named");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            &format!("oci:{}:bb", layout.display()),
+            &format!("oci:{}:127.0.0.1:5000/test/bb:v1", named.display()),
+        ],
+    );
+    let o = im.ctl(&["load", "-i", named.to_str().unwrap()]);
+    assert_eq!(ok(&o), "Loaded image: 127.0.0.1:5000/test/bb:v1\n");
+    let table = ok(&im.ctl(&["images"]));
+    let mut lines = table.lines();
+    assert_eq!(
+        lines.next().unwrap().split_whitespace().collect::<Vec<_>>(),
+        ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    );
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(&row[..2], ["127.0.0.1:5000/test/bb", "v1"]);
+    let id = row[2].to_string();
+    assert_eq!(id.len(), 12);
+    assert!(row.last().unwrap().ends_with("MB"), "{table}");
+
+    // The top layer as overlayfs takes it: a 0/0 device where a file went,
+    // the new content where one changed.
+    let layers = layers_of(&im, &id);
+    assert_eq!(layers.len(), 2);
+    assert_eq!(
+        std::fs::read_to_string(layers[0].join("etc/motd")).unwrap(),
+        "one\n"
+    );
+    let wh = std::fs::symlink_metadata(layers[1].join("etc/motd")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0, "{wh:?}");
+    assert_eq!(
+        std::fs::read_to_string(layers[1].join("etc/keep")).unwrap(),
+        "second\n"
+    );
+    let old = std::fs::symlink_metadata(layers[1].join("srv/old")).unwrap();
+    assert!(old.file_type().is_char_device(), "{old:?}");
+    let busybox = std::fs::metadata(layers[0].join("bin/busybox")).unwrap();
+    assert_eq!(busybox.mode() & 0o777, 0o755);
+
+    // Loaded again, and as a tar of the layout: nothing is unpacked twice.
+    let inode = std::fs::metadata(&layers[0]).unwrap().ino();
+    let tar = im.dir.join("named.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            named.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
+    let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(ok(&o), "Loaded image: 127.0.0.1:5000/test/bb:v1\n");
+    assert_eq!(std::fs::metadata(&layers[0]).unwrap().ino(), inode);
+    assert_eq!(ok(&im.ctl(&["images", "-q"])), format!("{id}\n"));
+    // The same image without a name (skopeo kept its config): by id.
+    let o = im.ctl(&["load", "-i", layout.to_str().unwrap()]);
+    let full = ok(&im.ctl(&["images", "-q", "--no-trunc"]));
+    assert_eq!(ok(&o), format!("Loaded image ID: {full}"));
+
+    // rmi: by name, the tag, and the image with its last tag; then nothing
+    // is left of it.
+    let o = im.ctl(&["rmi", "127.0.0.1:5000/test/bb:v1"]);
+    assert_eq!(
+        ok(&o),
+        format!("Untagged: 127.0.0.1:5000/test/bb:v1\nDeleted: {full}")
+    );
+    let o = im.ctl(&["rmi", "127.0.0.1:5000/test/bb:v1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        "Error: No such image: 127.0.0.1:5000/test/bb:v1\n"
+    );
+    assert_eq!(ok(&im.ctl(&["images", "-q"])), "");
+    for sub in ["images", "blobs/sha256", "layers/sha256", "tmp"] {
+        assert!(im.files(sub).is_empty(), "{sub}: {:?}", im.files(sub));
+    }
+}
+
+/// A `docker save` archive, made here as docker 20.10 writes one: a
+/// config named by its digest, uncompressed layer tars, manifest.json.
+fn docker_archive(dir: &Path, tags: &[&str], layer_paths: &[&str]) -> PathBuf {
+    let root = dir.join("save");
+    std::fs::create_dir_all(&root).unwrap();
+    let rootfs = busybox_rootfs(&dir.join("rootfs"));
+    std::fs::write(rootfs.join("etc/hello"), "from docker save\n").unwrap();
+    std::fs::create_dir_all(root.join("l1")).unwrap();
+    run(
+        "tar",
+        &[
+            "-C",
+            rootfs.to_str().unwrap(),
+            "-cf",
+            root.join("l1/layer.tar").to_str().unwrap(),
+            ".",
+        ],
+    );
+    let diff = format!(
+        "sha256:{:x}",
+        Sha256::digest(std::fs::read(root.join("l1/layer.tar")).unwrap())
+    );
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "created": "2026-01-01T00:00:00Z",
+        "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff]},
+    });
+    let bytes = serde_json::to_vec(&config).unwrap();
+    let hex = format!("{:x}", Sha256::digest(&bytes));
+    std::fs::write(root.join(format!("{hex}.json")), &bytes).unwrap();
+    let manifest = serde_json::json!([{
+        "Config": format!("{hex}.json"),
+        "RepoTags": tags,
+        "Layers": layer_paths,
+    }]);
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
+    let tar = dir.join("save.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
+    tar
+}
+
+#[test]
+fn a_docker_save_archive_loads_and_tags_move_as_docker_moves_them() {
+    let im = Images::new("save");
+    let tar = docker_archive(&im.dir, &["mine:v1", "mine:latest"], &["l1/layer.tar"]);
+    let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(ok(&o), "Loaded image: mine:v1\nLoaded image: mine:latest\n");
+    let json = ok(&im.ctl(&["images", "--format", "json"]));
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{json}");
+    assert_eq!(rows[0]["Repository"], "mine");
+    let id = rows[0]["ID"].as_str().unwrap().to_string();
+    let layer = &layers_of(&im, &id)[0];
+    assert_eq!(
+        std::fs::read_to_string(layer.join("etc/hello")).unwrap(),
+        "from docker save\n"
+    );
+    // By id, with two tags: docker's refusal, then -f.
+    let o = im.ctl(&["rmi", &id]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stderr(&o).contains("must be forced) - image is referenced in multiple repositories"),
+        "{o:?}"
+    );
+    ok(&im.ctl(&["rmi", "mine:latest"]));
+    assert!(layer.is_dir(), "a tag left: the image stays");
+    let out = ok(&im.ctl(&["rmi", "-f", &id]));
+    assert!(
+        out.starts_with("Untagged: mine:v1\nDeleted: sha256:"),
+        "{out}"
+    );
+    assert!(!layer.exists());
+}
+
+#[test]
+fn tampered_and_hostile_input_is_refused_and_nothing_is_kept() {
+    let im = Images::new("hostile");
+    let layout = two_layer_layout(&im.dir);
+    // A layer blob changed in place: its digest no longer matches.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mdigest = index["manifests"][0]["digest"].as_str().unwrap();
+    let blob = |d: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(d.strip_prefix("sha256:").unwrap())
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(mdigest)).unwrap()).unwrap();
+    let top = manifest["layers"][1]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut bytes = std::fs::read(blob(&top)).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(blob(&top), &bytes).unwrap();
+    let o = im.ctl(&["load", "-i", layout.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("digest mismatch") && err.contains(&top),
+        "{err}"
+    );
+    assert!(!im.files("blobs/sha256").contains(&top[7..].to_string()));
+    assert!(im.files("images").is_empty());
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+
+    // An archive whose manifest names files outside it.
+    let dir = im.dir.join("escape");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tar = docker_archive(&dir, &["bad:v1"], &["../../../../etc/passwd"]);
+    let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("leaves the archive"), "{o:?}");
+    // A layer whose tar climbs out: refused by name, nothing written.
+    let dir = im.dir.join("climb");
+    let evil = dir.join("evil");
+    std::fs::create_dir_all(&evil).unwrap();
+    std::fs::write(evil.join("x"), "out").unwrap();
+    let tar = docker_archive(&dir, &["evil:v1"], &["l1/layer.tar"]);
+    // Rewrite its one layer with a `../` entry, and the config to match.
+    let save = dir.join("save");
+    let layer = save.join("l1/layer.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            evil.to_str().unwrap(),
+            "--transform",
+            "s,^x,../../escaped-by-layer,",
+            "-cf",
+            layer.to_str().unwrap(),
+            "x",
+        ],
+    );
+    let diff = format!(
+        "sha256:{:x}",
+        Sha256::digest(std::fs::read(&layer).unwrap())
+    );
+    let cfg_name = std::fs::read_dir(&save)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.ends_with(".json") && n != "manifest.json")
+        .unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(save.join(&cfg_name)).unwrap()).unwrap();
+    cfg["rootfs"]["diff_ids"] = serde_json::json!([diff]);
+    let bytes = serde_json::to_vec(&cfg).unwrap();
+    let hex = format!("{:x}", Sha256::digest(&bytes));
+    std::fs::remove_file(save.join(&cfg_name)).unwrap();
+    std::fs::write(save.join(format!("{hex}.json")), &bytes).unwrap();
+    let manifest = serde_json::json!([{
+        "Config": format!("{hex}.json"), "RepoTags": ["evil:v1"], "Layers": ["l1/layer.tar"],
+    }]);
+    std::fs::write(save.join("manifest.json"), manifest.to_string()).unwrap();
+    run(
+        "tar",
+        &[
+            "-C",
+            save.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
+    let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("refused: a path with `..`"), "{o:?}");
+    assert!(!Path::new("/tmp/escaped-by-layer").exists());
+    assert!(
+        !im.files("layers/sha256").contains(&diff[7..].to_string()),
+        "{:?}",
+        im.files("layers/sha256")
+    );
+    assert!(im.files("images").is_empty());
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+
+    // Not an image at all.
+    let o = im.ctl(&["load", "-i", "/etc/hostname"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(stderr(&o).lines().count(), 1, "{o:?}");
+}
+
+/// Two loads of one image at once both succeed, and each layer is
+/// unpacked once; what a killed load left in `tmp/` goes with the next.
+#[test]
+fn parallel_loads_share_the_work_and_leftovers_go() {
+    let im = Images::new("par");
+    let layout = two_layer_layout(&im.dir);
+    // A killed load's scratch (its pid is gone).
+    let dead = im.data().join("tmp/999999999-0123456789abcdef");
+    std::fs::create_dir_all(dead.join("layer/etc")).unwrap();
+    let spawned: Vec<_> = (0..3)
+        .map(|_| {
+            Command::new(ctl_bin())
+                .env("MYDOCKER_DATA_ROOT", im.data())
+                .args(["load", "-q", "-i", layout.to_str().unwrap()])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in spawned {
+        assert!(c.wait().unwrap().success());
+    }
+    assert!(!dead.exists(), "a dead load's leftovers stay");
+    assert_eq!(im.files("images").len(), 1);
+    // Two layers: two directories and their sizes, nothing else.
+    assert_eq!(
+        im.files("layers/sha256").len(),
+        4,
+        "{:?}",
+        im.files("layers/sha256")
+    );
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+}
