@@ -403,13 +403,37 @@ fn tampered_and_hostile_input_is_refused_and_nothing_is_kept() {
     let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(stderr(&o).contains("refused: a path with `..`"), "{o:?}");
-    assert!(!Path::new("/tmp/escaped-by-layer").exists());
+    for at in [im.data().join("tmp"), im.data(), im.dir.clone()] {
+        assert!(!at.join("escaped-by-layer").exists(), "{}", at.display());
+    }
     assert!(
         !im.files("layers/sha256").contains(&diff[7..].to_string()),
         "{:?}",
         im.files("layers/sha256")
     );
     assert!(im.files("images").is_empty());
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+
+    // A FIFO where a layer should be: refused, not read forever.
+    let dir = im.dir.join("fifo");
+    std::fs::create_dir_all(&dir).unwrap();
+    let tar = docker_archive(&dir, &["fifo:v1"], &["l1/layer.tar"]);
+    let save = dir.join("save");
+    std::fs::remove_file(save.join("l1/layer.tar")).unwrap();
+    run("mkfifo", &[save.join("l1/layer.tar").to_str().unwrap()]);
+    run(
+        "tar",
+        &[
+            "-C",
+            save.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
+    let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("not a file or a directory"), "{o:?}");
     assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
 
     // Not an image at all.

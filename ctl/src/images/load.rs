@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path};
 
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest, MediaType};
@@ -18,6 +19,7 @@ use super::unpack::{self, Bounds};
 
 /// What was loaded: the tags, or the id of an image that has none.
 pub fn load(store: &Store, input: &Path) -> Result<Vec<String>, StoreError> {
+    let _loading = store.gc_lock(false)?;
     let meta = fs::metadata(input).map_err(|source| StoreError::Io {
         what: "open",
         path: input.to_path_buf(),
@@ -37,6 +39,7 @@ pub fn load(store: &Store, input: &Path) -> Result<Vec<String>, StoreError> {
         })?;
         let bounds = Bounds {
             bytes: meta.len().saturating_add(1 << 20),
+            plain_only: true,
             ..Bounds::default()
         };
         unpack::unpack(io::BufReader::new(f), &work, bounds).map_err(|source| {
@@ -64,10 +67,12 @@ fn load_dir(store: &Store, dir: &Path) -> Result<Vec<String>, StoreError> {
     }
 }
 
-/// A file of the archive, by a path it names: inside it, through no
-/// symbolic link.
+/// A regular file of the archive, by a path it names: inside it,
+/// through no symbolic link (never a device or a FIFO, whose reads would
+/// not end).
 fn open_inside(dir: &Path, rel: &str) -> Result<fs::File, StoreError> {
-    let bad = || StoreError::Invalid(format!("a path that leaves the archive: {rel:?}"));
+    let shown = mydocker::brief(rel);
+    let bad = || StoreError::Invalid(format!("a path that leaves the archive: {shown:?}"));
     let mut p = dir.to_path_buf();
     for c in Path::new(rel).components() {
         match c {
@@ -81,20 +86,34 @@ fn open_inside(dir: &Path, rel: &str) -> Result<fs::File, StoreError> {
             _ => return Err(bad()),
         }
     }
-    fs::File::open(&p).map_err(|source| StoreError::Io {
-        what: "open",
-        path: p,
-        source,
-    })
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&p)
+        .map_err(|source| StoreError::Io {
+            what: "open",
+            path: p.clone(),
+            source,
+        })?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(StoreError::Invalid(format!(
+            "{shown:?} in the archive is not a regular file"
+        )));
+    }
+    Ok(f)
 }
 
 fn blob_in(dir: &Path, digest: &str) -> Result<fs::File, StoreError> {
     open_inside(dir, &format!("blobs/sha256/{}", hex_of(digest)?))
 }
 
-fn read_json<T: for<'a> Deserialize<'a>>(mut f: impl Read, what: &str) -> Result<T, StoreError> {
+/// The most of an archive's JSON (manifest.json, a config) read.
+const JSON_BOUND: u64 = 64 << 20;
+
+fn read_json<T: for<'a> Deserialize<'a>>(f: impl Read, what: &str) -> Result<T, StoreError> {
     let mut b = Vec::new();
-    f.read_to_end(&mut b)
+    f.take(JSON_BOUND)
+        .read_to_end(&mut b)
         .map_err(|e| StoreError::Invalid(format!("{what}: {e}")))?;
     serde_json::from_slice(&b).map_err(|e| StoreError::Invalid(format!("{what}: {e}")))
 }
@@ -124,10 +143,12 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Vec<String>, StoreError> {
     let mut loaded = Vec::new();
     for e in entries {
         // The config's digest is the image's id; its file name says it.
+        let shown = mydocker::brief(&e.config).to_string();
         let mut bytes = Vec::new();
         open_inside(dir, &e.config)?
+            .take(JSON_BOUND)
             .read_to_end(&mut bytes)
-            .map_err(|err| StoreError::Invalid(format!("{}: {err}", e.config)))?;
+            .map_err(|err| StoreError::Invalid(format!("{shown}: {err}")))?;
         let id = format!("sha256:{:x}", Sha256::digest(&bytes));
         let named = e
             .config
@@ -137,7 +158,7 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Vec<String>, StoreError> {
             .unwrap_or("");
         if named.len() == 64 && format!("sha256:{named}") != id {
             return Err(StoreError::Digest {
-                what: format!("config {}", e.config),
+                what: format!("config {shown}"),
                 expected: format!("sha256:{named}"),
                 got: id,
             });
@@ -155,7 +176,8 @@ fn load_docker(store: &Store, dir: &Path) -> Result<Vec<String>, StoreError> {
         for (path, diff_id) in e.layers.iter().zip(&diff_ids) {
             // Uncompressed: the blob's digest is the diff id.
             let f = open_inside(dir, path)?;
-            store.put_blob(io::BufReader::new(f), diff_id, &format!("layer {path}"))?;
+            let what = format!("layer {}", mydocker::brief(path));
+            store.put_blob(io::BufReader::new(f), diff_id, &what)?;
             let size = store.unpack_layer(diff_id, diff_id)?;
             layers.push(LayerRecord {
                 blob: diff_id.clone(),
@@ -257,7 +279,7 @@ fn tags_of(given: Vec<String>) -> Result<Vec<String>, StoreError> {
             Reference::parse(t)
                 .ok()
                 .and_then(|r| r.familiar_tag())
-                .ok_or_else(|| StoreError::Invalid(format!("invalid tag {t:?}")))
+                .ok_or_else(|| StoreError::Invalid(format!("invalid tag {:?}", mydocker::brief(t))))
         })
         .collect()
 }
@@ -301,7 +323,10 @@ pub fn find(store: &Store, name: &str) -> Option<ImageRecord> {
     if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    let mut found = images.iter().filter(|i| i.id[7..].starts_with(hex));
+    let mut found = images.iter().filter(|i| {
+        i.id.strip_prefix("sha256:")
+            .is_some_and(|h| h.starts_with(hex))
+    });
     match (found.next(), found.next()) {
         (Some(i), None) => Some(i.clone()),
         _ => None,

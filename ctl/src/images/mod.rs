@@ -158,6 +158,7 @@ pub fn rmi_cmd(data_root: &Path, names: &[String], force: bool) -> anyhow::Resul
 }
 
 fn rmi_one(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<String>> {
+    let gc = store.gc_lock(true)?;
     let lock = store.lock()?;
     let Some(mut image) = load::find(store, name) else {
         anyhow::bail!("No such image: {name}");
@@ -188,7 +189,7 @@ fn rmi_one(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<String>
             out.extend(image.tags.iter().map(|t| format!("Untagged: {t}")));
         }
     }
-    store.delete(&lock, &image.id)?;
+    store.delete(&gc, &lock, &image.id)?;
     out.push(format!("Deleted: {}", image.id));
     Ok(out)
 }

@@ -16,12 +16,13 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::unpack::{self, Bounds, UnpackError};
+use super::unpack::{self, Bounds, Capped, UnpackError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -111,6 +112,11 @@ impl Store {
         let s = Self {
             root: root.to_path_buf(),
         };
+        fs::create_dir_all(root).map_err(io_err("create", root))?;
+        // Root's alone: layers keep their set-id files, devices and owners,
+        // which no other user of the host may reach.
+        fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+            .map_err(io_err("chmod", root))?;
         for d in ["blobs/sha256", "layers/sha256", "images", "tmp"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err("create", &p))?;
@@ -128,8 +134,25 @@ impl Store {
         Ok(s)
     }
 
+    /// Records change under this (exclusive).
     pub fn lock(&self) -> Result<Lock> {
-        let p = self.root.join("lock");
+        self.flock("lock", libc::LOCK_EX)
+    }
+
+    /// A load holds this shared for its whole run, and a collection
+    /// exclusive: what a load has stored but not yet recorded is not
+    /// collected under it. Taken before [`Store::lock`], never after.
+    pub fn gc_lock(&self, exclusive: bool) -> Result<Lock> {
+        let how = if exclusive {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_SH
+        };
+        self.flock("gc.lock", how)
+    }
+
+    fn flock(&self, name: &str, how: libc::c_int) -> Result<Lock> {
+        let p = self.root.join(name);
         let f = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -137,7 +160,7 @@ impl Store {
             .open(&p)
             .map_err(io_err("open", &p))?;
         // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        if unsafe { libc::flock(f.as_raw_fd(), how) } != 0 {
             return Err(io_err("lock", &p)(io::Error::last_os_error()));
         }
         Ok(Lock(f))
@@ -255,18 +278,21 @@ impl Store {
         } else {
             Box::new(f)
         };
-        let mut hashed = Hashing {
-            inner: plain,
-            hash: Sha256::new(),
-        };
-        let work = self.scratch()?;
-        let into = work.join("layer");
-        fs::create_dir(&into).map_err(io_err("create", &into))?;
         // A bomb is what expands far beyond any real layer.
         let bounds = Bounds {
             bytes: (compressed.saturating_mul(200)).clamp(1 << 30, 64 << 30),
             ..Bounds::default()
         };
+        let mut hashed = Hashing {
+            inner: Capped {
+                inner: plain,
+                left: bounds.stream(),
+            },
+            hash: Sha256::new(),
+        };
+        let work = self.scratch()?;
+        let into = work.join("layer");
+        fs::create_dir(&into).map_err(io_err("create", &into))?;
         let done = unpack::unpack(&mut hashed, &into, bounds)
             .map_err(|source| StoreError::Unpack {
                 layer: blob.to_string(),
@@ -359,8 +385,9 @@ impl Store {
     }
 
     /// Removes an image's record, then every blob and layer no image
-    /// uses any more.
-    pub fn delete(&self, _lock: &Lock, id: &str) -> Result<()> {
+    /// uses any more: under [`Store::gc_lock`] (exclusive), then
+    /// [`Store::lock`].
+    pub fn delete(&self, _gc: &Lock, _lock: &Lock, id: &str) -> Result<()> {
         let p = self.record_path(id)?;
         fs::remove_file(&p).map_err(io_err("remove", &p))?;
         let images = self.images();

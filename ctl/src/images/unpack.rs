@@ -31,6 +31,9 @@ pub struct Bounds {
     pub bytes: u64,
     /// Entries of the tar.
     pub entries: u64,
+    /// Only regular files and directories (an archive of images, whose
+    /// files are read back: a device, FIFO or link there is refused).
+    pub plain_only: bool,
 }
 
 impl Default for Bounds {
@@ -38,7 +41,39 @@ impl Default for Bounds {
         Self {
             bytes: 64 << 30,
             entries: 4 << 20,
+            plain_only: false,
         }
+    }
+}
+
+impl Bounds {
+    /// The most the tar stream itself may be: the content, and headers
+    /// (pax ones included, which the tar crate reads whole) beside it.
+    pub fn stream(&self) -> u64 {
+        self.bytes
+            .saturating_add(self.entries.saturating_mul(4096))
+            .saturating_add(1 << 20)
+    }
+}
+
+/// A reader that fails past `left` bytes (where `Read::take` would end
+/// quietly, and a bomb would look like a short tar).
+pub struct Capped<R> {
+    pub inner: R,
+    pub left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "the layer's stream is past its bound",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
@@ -75,12 +110,19 @@ const OPAQUE: &str = ".wh..wh..opq";
 /// writes to meanwhile. On error `dest` holds part of the layer: the
 /// caller removes it.
 pub fn unpack(layer: impl Read, dest: &Path, bounds: Bounds) -> Result<Summary, UnpackError> {
-    let mut archive = tar::Archive::new(layer);
+    let mut archive = tar::Archive::new(Capped {
+        inner: layer,
+        left: bounds.stream(),
+    });
     let mut sum = Summary::default();
     // Directories' times are set last: what is made in them changes them.
     let mut dir_times: Vec<(PathBuf, TimeSpec)> = Vec::new();
-    for entry in archive.entries().map_err(UnpackError::Read)? {
-        let mut entry = entry.map_err(UnpackError::Read)?;
+    let too_big = |e: io::Error| match e.kind() {
+        io::ErrorKind::FileTooLarge => UnpackError::TooBig(bounds.bytes),
+        _ => UnpackError::Read(e),
+    };
+    for entry in archive.entries().map_err(too_big)? {
+        let mut entry = entry.map_err(too_big)?;
         sum.entries += 1;
         if sum.entries > bounds.entries {
             return Err(UnpackError::TooManyEntries(bounds.entries));
@@ -105,8 +147,12 @@ pub fn unpack(layer: impl Read, dest: &Path, bounds: Bounds) -> Result<Summary, 
             sum.whiteouts += 1;
             continue;
         }
+        // aufs's own metadata (`.wh..wh.plnk`, ...), which docker skips.
+        if name_str.starts_with(".wh..wh.") {
+            continue;
+        }
         if let Some(hidden) = name_str.strip_prefix(WHITEOUT) {
-            if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
+            if hidden.is_empty() || hidden == "." || hidden == ".." {
                 return Err(refused("a whiteout of no file"));
             }
             let target = parent_dir.join(hidden);
@@ -118,6 +164,12 @@ pub fn unpack(layer: impl Read, dest: &Path, bounds: Bounds) -> Result<Summary, 
         }
         let path = parent_dir.join(&name);
         let header = entry.header().clone();
+        if bounds.plain_only && !matches!(kind, tar::EntryType::Directory | tar::EntryType::Regular)
+        {
+            return Err(refused(
+                "not a file or a directory (in an archive of images)",
+            ));
+        }
         let mode = header.mode().map_err(UnpackError::Read)? & 0o7777;
         let made = match kind {
             tar::EntryType::Directory => match fs::symlink_metadata(&path) {
@@ -157,6 +209,11 @@ pub fn unpack(layer: impl Read, dest: &Path, bounds: Bounds) -> Result<Summary, 
                 // Its directories must be real ones of this layer too.
                 let real = inside(dest, t.parent().unwrap_or(Path::new("")));
                 match fs::symlink_metadata(&from) {
+                    // A link to a link would be a second name for it, which
+                    // a chmod below would follow.
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(refused("a hard link to a symbolic link"))
+                    }
                     Ok(m) if real && !m.is_dir() => {}
                     _ => return Err(refused("a hard link to a file not in this layer")),
                 }
@@ -183,8 +240,12 @@ pub fn unpack(layer: impl Read, dest: &Path, bounds: Bounds) -> Result<Summary, 
         })?;
         // Metadata: the owner first (a chown clears set-id bits), then the
         // mode (never through a link), attributes and times.
-        let uid = header.uid().map_err(UnpackError::Read)? as u32;
-        let gid = header.gid().map_err(UnpackError::Read)? as u32;
+        let id = |v: io::Result<u64>| {
+            v.map_err(UnpackError::Read)
+                .and_then(|v| u32::try_from(v).map_err(|_| refused("an owner past 2^32")))
+        };
+        let uid = id(header.uid())?;
+        let gid = id(header.gid())?;
         fchownat(
             nix::fcntl::AT_FDCWD,
             &path,
@@ -193,7 +254,9 @@ pub fn unpack(layer: impl Read, dest: &Path, bounds: Bounds) -> Result<Summary, 
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .map_err(|e| write_err(&shown, "chown", e.into()))?;
-        if kind != tar::EntryType::Symlink {
+        // Never through a link (a chmod follows one).
+        let is_link = fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
             fs::set_permissions(&path, fs::Permissions::from_mode(mode))
                 .map_err(|source| write_err(&shown, "chmod", source))?;
         }
@@ -202,6 +265,11 @@ pub fn unpack(layer: impl Read, dest: &Path, bounds: Bounds) -> Result<Summary, 
                 let ext = ext.map_err(UnpackError::Read)?;
                 if let Some(attr) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
                     let attr = String::from_utf8_lossy(attr).into_owned();
+                    // overlayfs's own (opaque, redirect, metacopy) are made
+                    // here, never taken from a layer.
+                    if attr.starts_with("trusted.overlay.") {
+                        continue;
+                    }
                     set_xattr(&path, &attr, ext.value_bytes())
                         .map_err(|source| write_err(&shown, "set an attribute", source))?;
                 }
@@ -599,6 +667,57 @@ mod tests {
     }
 
     #[test]
+    fn a_hard_link_to_a_link_is_refused_and_no_chmod_follows_one() {
+        let victim = std::env::temp_dir().join(format!("mydocker-victim-{}", std::process::id()));
+        fs::write(&victim, "host file").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+        let d = Dir::new("linklink");
+        let tar = Layer::new()
+            .link(tar::EntryType::Symlink, "s", victim.to_str().unwrap())
+            .link(tar::EntryType::Link, "h", "s")
+            .bytes();
+        let e = unpack(&tar[..], &d.layer(), Bounds::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("a hard link to a symbolic link"),
+            "{e}"
+        );
+        let mode = fs::metadata(&victim).unwrap().mode() & 0o7777;
+        fs::remove_file(&victim).unwrap();
+        assert_eq!(mode, 0o600, "the host file's mode changed");
+    }
+
+    #[test]
+    fn an_archive_of_images_holds_files_and_directories_only() {
+        let plain = Bounds {
+            plain_only: true,
+            ..Bounds::default()
+        };
+        for (name, tar) in [
+            ("fifo", {
+                let mut l = Layer::new();
+                let mut h = Layer::header(tar::EntryType::Fifo, 0o644, 0);
+                Layer::raw_name(&mut h, "blobs/sha256/x");
+                l.0.append(&h, io::empty()).unwrap();
+                l.bytes()
+            }),
+            ("dev", Layer::new().device("manifest.json", 1, 5).bytes()),
+            (
+                "link",
+                Layer::new()
+                    .link(tar::EntryType::Symlink, "manifest.json", "/etc/shadow")
+                    .bytes(),
+            ),
+        ] {
+            let d = Dir::new(name);
+            let e = unpack(&tar[..], &d.layer(), plain).unwrap_err();
+            assert!(
+                e.to_string().contains("not a file or a directory"),
+                "{name}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn bounds_stop_bombs() {
         let d = Dir::new("bomb");
         let big = vec![0u8; 3 << 20];
@@ -606,6 +725,7 @@ mod tests {
         let bounds = Bounds {
             bytes: 1 << 20,
             entries: 100,
+            ..Bounds::default()
         };
         let e = unpack(&tar[..], &d.layer(), bounds).unwrap_err();
         assert!(matches!(e, UnpackError::TooBig(_)), "{e}");
@@ -617,6 +737,7 @@ mod tests {
         let bounds = Bounds {
             bytes: 1 << 20,
             entries: 3,
+            ..Bounds::default()
         };
         let e = unpack(&many.bytes()[..], &d.layer(), bounds).unwrap_err();
         assert!(matches!(e, UnpackError::TooManyEntries(3)), "{e}");
@@ -626,6 +747,24 @@ mod tests {
             Bounds::default(),
         );
         assert!(e.is_err());
+        // A pax header the size of the bound: the stream stops there, read
+        // no further into memory.
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        let huge = vec![b'a'; 3 << 20];
+        h.set_size(huge.len() as u64);
+        h.set_cksum();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&h, &huge[..]).unwrap();
+        let tar = b.into_inner().unwrap();
+        let d = Dir::new("pax");
+        let bounds = Bounds {
+            bytes: 1 << 20,
+            entries: 1,
+            ..Bounds::default()
+        };
+        let e = unpack(&tar[..], &d.layer(), bounds).unwrap_err();
+        assert!(matches!(e, UnpackError::TooBig(_)), "{e}");
     }
 
     #[test]
