@@ -82,6 +82,8 @@ pub enum Command {
     Rename(RenameArgs),
     /// Load images from a docker save archive or an OCI image layout
     Load(LoadArgs),
+    /// Save images to a tar archive (docker save's form; stdout by default)
+    Save(SaveArgs),
     /// List images
     Images(ImagesArgs),
     /// Remove one or more images
@@ -90,12 +92,22 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct LoadArgs {
-    /// A `docker save` tar, an OCI image layout directory, or a tar of one
-    #[arg(short = 'i', long = "input", value_name = "FILE", required = true)]
-    pub input: PathBuf,
+    /// A `docker save` tar (plain, gzip or zstd), an OCI image layout
+    /// directory, or a tar of one; default: stdin
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub input: Option<PathBuf>,
     /// Print nothing
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Write to this file instead of stdout
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -164,7 +164,12 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
         Command::Version => crate::info::version(),
         Command::Info => crate::info::info(&root),
         Command::Stats(args) => stats::stats(&root, args).await,
-        Command::Load(args) => crate::images::load_cmd(&data_root, &args.input, args.quiet),
+        Command::Load(args) => {
+            crate::images::load_cmd(&data_root, args.input.as_deref(), args.quiet)
+        }
+        Command::Save(args) => {
+            crate::images::save_cmd(&data_root, &args.images, args.output.as_deref())
+        }
         Command::Images(args) => {
             crate::images::images_cmd(&data_root, args.quiet, args.format == "json", args.no_trunc)
         }

@@ -474,3 +474,55 @@ fn parallel_loads_share_the_work_and_leftovers_go() {
     );
     assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
 }
+
+/// `save` writes docker's archive form, which loads back to the same
+/// images (the same ids, the same layers), from a file or from stdin,
+/// plain or gzip-compressed.
+#[test]
+fn save_and_load_round_trip() {
+    let im = Images::new("round");
+    let layout = two_layer_layout(&im.dir);
+    let tar = docker_archive(&im.dir, &["mine:v1"], &["l1/layer.tar"]);
+    ok(&im.ctl(&["load", "-i", tar.to_str().unwrap()]));
+    let o = im.ctl(&["load", "-i", layout.to_str().unwrap()]);
+    let oci_id = ok(&o)
+        .trim()
+        .strip_prefix("Loaded image ID: ")
+        .unwrap()
+        .to_string();
+    let before = ok(&im.ctl(&["images", "--no-trunc", "-q"]));
+    let out = im.dir.join("out.tar");
+    let o = im.ctl(&["save", "-o", out.to_str().unwrap(), "mine:v1", &oci_id]);
+    assert_eq!(ok(&o), "");
+    // Gone, then back from the archive.
+    ok(&im.ctl(&["rmi", "mine:v1"]));
+    ok(&im.ctl(&["rmi", &oci_id]));
+    assert!(im.files("layers/sha256").is_empty());
+    let o = im.ctl(&["load", "-i", out.to_str().unwrap()]);
+    assert_eq!(
+        ok(&o),
+        format!("Loaded image: mine:v1\nLoaded image ID: {oci_id}\n")
+    );
+    assert_eq!(ok(&im.ctl(&["images", "--no-trunc", "-q"])), before);
+    let top = layers_of(&im, &oci_id[7..])[1].clone();
+    let wh = std::fs::symlink_metadata(top.join("etc/motd")).unwrap();
+    assert!(wh.file_type().is_char_device(), "{wh:?}");
+    // From stdin, gzip-compressed, as `docker load < x.tar.gz`.
+    run("gzip", &["-k", out.to_str().unwrap()]);
+    let gz = std::fs::File::open(im.dir.join("out.tar.gz")).unwrap();
+    let o = Command::new(ctl_bin())
+        .env("MYDOCKER_DATA_ROOT", im.data())
+        .arg("load")
+        .stdin(gz)
+        .output()
+        .unwrap();
+    assert!(ok(&o).starts_with("Loaded image: mine:v1\n"), "{o:?}");
+    // Nothing on stdin: one line, 1.
+    let o = im.ctl(&["load"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(stderr(&o).lines().count(), 1, "{o:?}");
+    let o = im.ctl(&["save", "-o", out.to_str().unwrap(), "nothing:here"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(stderr(&o), "Error: No such image: nothing:here\n");
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+}

@@ -37,12 +37,15 @@ pub fn load(store: &Store, input: &Path) -> Result<Vec<String>, StoreError> {
             path: input.to_path_buf(),
             source,
         })?;
+        let plain = store.decompressed(io::BufReader::new(f), &input.display().to_string())?;
+        // A plain archive is bounded by its size; a compressed one as a
+        // layer is.
         let bounds = Bounds {
-            bytes: meta.len().saturating_add(1 << 20),
+            bytes: meta.len().saturating_mul(200).clamp(1 << 30, 64 << 30),
             plain_only: true,
             ..Bounds::default()
         };
-        unpack::unpack(io::BufReader::new(f), &work, bounds).map_err(|source| {
+        unpack::unpack(plain, &work, bounds).map_err(|source| {
             StoreError::Invalid(format!(
                 "{}: not an image archive: {source}",
                 input.display()

@@ -4,6 +4,7 @@
 
 pub mod load;
 pub mod reference;
+pub mod save;
 pub mod store;
 pub mod unpack;
 
@@ -15,10 +16,33 @@ use crate::containers::ago;
 use crate::error::exit_with;
 use store::Store;
 
-/// `mydockerctl load -i FILE|DIR`.
-pub fn load_cmd(data_root: &Path, input: &Path, quiet: bool) -> anyhow::Result<i32> {
+/// `mydockerctl load [-i FILE|DIR]`: without `-i`, the archive on stdin
+/// (plain, gzip or zstd).
+pub fn load_cmd(data_root: &Path, input: Option<&Path>, quiet: bool) -> anyhow::Result<i32> {
     let store = Store::open(data_root)?;
-    let loaded = load::load(&store, input).map_err(|e| exit_with(1, e.to_string()))?;
+    let loaded = match input {
+        Some(input) => load::load(&store, input),
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(exit_with(
+                    1,
+                    "requested load from stdin, but stdin is empty",
+                ));
+            }
+            // Kept in the store's scratch while it loads, then dropped.
+            let work = store.scratch()?;
+            let file = work.join("stdin.tar");
+            let copied = std::fs::File::create(&file)
+                .and_then(|mut f| std::io::copy(&mut std::io::stdin().lock(), &mut f));
+            let loaded = match copied {
+                Ok(_) => load::load(&store, &file),
+                Err(e) => Err(store::StoreError::Invalid(format!("read stdin: {e}"))),
+            };
+            let _ = std::fs::remove_dir_all(&work);
+            loaded
+        }
+    }
+    .map_err(|e| exit_with(1, e.to_string()))?;
     if !quiet {
         for l in loaded {
             if l.starts_with("sha256:") {
@@ -28,6 +52,51 @@ pub fn load_cmd(data_root: &Path, input: &Path, quiet: bool) -> anyhow::Result<i
             }
         }
     }
+    Ok(0)
+}
+
+/// `mydockerctl save [-o FILE] IMAGE...`: to stdout unless it is a
+/// terminal, as docker's.
+pub fn save_cmd(data_root: &Path, names: &[String], output: Option<&Path>) -> anyhow::Result<i32> {
+    let store = Store::open(data_root)?;
+    let mut images = Vec::new();
+    for n in names {
+        match load::find(&store, n) {
+            Some(i) => images.push(i),
+            None => return Err(exit_with(1, format!("No such image: {n}"))),
+        }
+    }
+    let saved = match output {
+        Some(path) => {
+            // Beside the target, then renamed: never half a file there.
+            let tmp = path.with_extension("tmp-mydocker");
+            let r = std::fs::File::create(&tmp)
+                .map_err(|e| store::StoreError::Invalid(format!("{}: {e}", tmp.display())))
+                .and_then(|f| save::save(&store, &images, std::io::BufWriter::new(f)))
+                .and_then(|_| {
+                    std::fs::rename(&tmp, path)
+                        .map_err(|e| store::StoreError::Invalid(format!("{}: {e}", path.display())))
+                });
+            if r.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            r
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                return Err(exit_with(
+                    1,
+                    "cowardly refusing to save to a terminal. Use the -o flag or redirect",
+                ));
+            }
+            save::save(
+                &store,
+                &images,
+                std::io::BufWriter::new(std::io::stdout().lock()),
+            )
+        }
+    };
+    saved.map_err(|e| exit_with(1, e.to_string()))?;
     Ok(0)
 }
 

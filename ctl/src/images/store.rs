@@ -261,23 +261,7 @@ impl Store {
                 .unwrap_or(0));
         }
         let compressed = f.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut f = io::BufReader::new(f);
-        let magic = {
-            let b = io::BufRead::fill_buf(&mut f).map_err(io_err("read", &path))?;
-            b.get(..4).map(<[u8]>::to_vec).unwrap_or_default()
-        };
-        let plain: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
-        } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
-            Box::new(ruzstd::decoding::StreamingDecoder::new(f).map_err(|e| {
-                StoreError::Unpack {
-                    layer: blob.to_string(),
-                    source: UnpackError::Read(io::Error::other(e.to_string())),
-                }
-            })?)
-        } else {
-            Box::new(f)
-        };
+        let plain = self.decompressed(io::BufReader::new(f), blob)?;
         // A bomb is what expands far beyond any real layer.
         let bounds = Bounds {
             bytes: (compressed.saturating_mul(200)).clamp(1 << 30, 64 << 30),
@@ -330,6 +314,32 @@ impl Store {
         }
         let _ = fs::remove_dir_all(&work);
         Ok(size)
+    }
+
+    /// A tar stream, plain or gzip- or zstd-compressed, as its first bytes
+    /// say (docker's way: media types are not always right), as a plain
+    /// one. `what` names it in errors.
+    pub fn decompressed<'a, R: io::BufRead + 'a>(
+        &self,
+        mut r: R,
+        what: &str,
+    ) -> Result<Box<dyn Read + 'a>> {
+        let magic = {
+            let b = r
+                .fill_buf()
+                .map_err(|e| StoreError::Invalid(format!("{what}: {e}")))?;
+            b.get(..4).map(<[u8]>::to_vec).unwrap_or_default()
+        };
+        Ok(if magic.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::read::MultiGzDecoder::new(r))
+        } else if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            Box::new(
+                ruzstd::decoding::StreamingDecoder::new(r)
+                    .map_err(|e| StoreError::Invalid(format!("{what}: zstd: {e}")))?,
+            )
+        } else {
+            Box::new(r)
+        })
     }
 
     pub fn images(&self) -> Vec<ImageRecord> {
