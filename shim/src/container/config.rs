@@ -44,6 +44,8 @@ pub struct ContainerConfig {
     pub privileged: bool,
     /// Removed when the command exits (see the proto's `auto_remove`).
     pub auto_remove: bool,
+    /// An overlay root: lower directories (top first), upper, work.
+    pub layers: Option<(Vec<PathBuf>, PathBuf, PathBuf)>,
     /// Run again after it exits (see restart.rs).
     pub restart: super::restart::Policy,
     /// An OCI bundle, whose spec says all of the above but the id, name,

@@ -72,6 +72,9 @@ pub struct RootSpec {
     /// /proc's flags, when the spec gives its own (docker's otherwise:
     /// nosuid, nodev, noexec).
     pub proc_flags: Option<libc::c_ulong>,
+    /// An overlay mounted on `path` first: lower directories (top first),
+    /// upper, work.
+    pub overlay: Option<(Vec<PathBuf>, PathBuf, PathBuf)>,
 }
 
 /// The file systems [`init`](super::init) makes itself, which a mount may
@@ -152,6 +155,8 @@ struct Planned {
 /// The root, encoded for the init (nothing of it is allocated there).
 pub struct RootPlan {
     path: CString,
+    /// overlayfs's options, when the root is an image's layers.
+    overlay: Option<CString>,
     readonly: bool,
     pub(super) proc_flags: Option<libc::c_ulong>,
     mounts: Vec<Planned>,
@@ -229,7 +234,12 @@ impl RootPlan {
                 },
             });
         }
+        let overlay = match &spec.overlay {
+            Some((lower, upper, work)) => Some(overlay_options(lower, upper, work)?),
+            None => None,
+        };
         Ok(Self {
+            overlay,
             path: cstring("the root path", root.as_os_str().as_bytes())?,
             readonly: spec.readonly,
             proc_flags: spec.proc_flags,
@@ -246,8 +256,65 @@ impl RootPlan {
     }
 }
 
+/// overlayfs's options for an image's layers, each directory checked on
+/// the host: `lowerdir=TOP:...:BOTTOM,upperdir=U,workdir=W`.
+fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> Result<CString, RootError> {
+    use std::os::unix::ffi::OsStrExt;
+    if lower.is_empty() {
+        return Err(RootError::Invalid("layers: no lower directory".into()));
+    }
+    let check = |what: &str, p: &Path| -> Result<(), RootError> {
+        let shown = mydocker::brief(&p.to_string_lossy()).to_string();
+        if !p.is_absolute() {
+            return Err(RootError::Invalid(format!(
+                "layers: {what} {shown} is not an absolute path"
+            )));
+        }
+        if p.as_os_str()
+            .as_bytes()
+            .iter()
+            .any(|b| matches!(b, b',' | b':' | 0))
+        {
+            return Err(RootError::Invalid(format!(
+                "layers: {what} {shown} has a `,` or `:` (overlayfs's separators)"
+            )));
+        }
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(RootError::Invalid(format!(
+                "layers: {what} {shown} is not a directory"
+            ))),
+            Err(e) => Err(RootError::Missing(format!("layers: {what} {shown}: {e}"))),
+        }
+    };
+    for l in lower {
+        check("lower directory", l)?;
+    }
+    check("upper directory", upper)?;
+    check("work directory", work)?;
+    let mut o = b"lowerdir=".to_vec();
+    for (i, l) in lower.iter().enumerate() {
+        if i > 0 {
+            o.push(b':');
+        }
+        o.extend_from_slice(l.as_os_str().as_bytes());
+    }
+    o.extend_from_slice(b",upperdir=");
+    o.extend_from_slice(upper.as_os_str().as_bytes());
+    o.extend_from_slice(b",workdir=");
+    o.extend_from_slice(work.as_os_str().as_bytes());
+    // mount(2) takes one page of options.
+    if o.len() >= 4096 {
+        return Err(RootError::Invalid(format!(
+            "layers: {} layers make options longer than a page (4096 bytes)",
+            lower.len()
+        )));
+    }
+    cstring("the layers", &o)
+}
+
 /// Items of [`Step::Root`] failures.
-pub const ROOT_STEPS: [&str; 8] = [
+pub const ROOT_STEPS: [&str; 9] = [
     "take the bind sources",
     "bind the root onto itself",
     "enter the root",
@@ -256,6 +323,7 @@ pub const ROOT_STEPS: [&str; 8] = [
     "make its mount points (the image's /dev must be a directory)",
     "make /dev",
     "hide the old root",
+    "mount the image's layers (overlay)",
 ];
 
 /// Where the old root waits, in the container's /dev tmpfs, until the
@@ -283,12 +351,30 @@ pub fn enter(plan: &mut RootPlan) -> Result<(), Fault> {
             *tree = Fault::check(sys::open_tree(source, flags), Step::Mount, i)? as RawFd;
         }
     }
-    let bind = libc::MS_BIND | libc::MS_REC;
-    Fault::check(
-        sys::mount(Some(&plan.path), &plan.path, None, bind, None),
-        Step::Root,
-        1,
-    )?;
+    match &plan.overlay {
+        // In this mount namespace only: the host never has it.
+        Some(options) => Fault::check(
+            sys::mount(
+                Some(c"overlay"),
+                &plan.path,
+                Some(c"overlay"),
+                0,
+                Some(options),
+            ),
+            Step::Root,
+            8,
+        )
+        .map(drop)?,
+        None => {
+            let bind = libc::MS_BIND | libc::MS_REC;
+            Fault::check(
+                sys::mount(Some(&plan.path), &plan.path, None, bind, None),
+                Step::Root,
+                1,
+            )
+            .map(drop)?
+        }
+    }
     Fault::check(sys::chdir(&plan.path), Step::Root, 2)?;
     // The container's /dev tmpfs first, which holds the old root: nothing
     // is written in the image but the mount points. The image's `dev`, if
@@ -504,6 +590,7 @@ mod tests {
             readonly: false,
             mounts,
             proc_flags: None,
+            overlay: None,
         };
         assert!(matches!(
             RootPlan::new(&spec("/nonexistent-root", vec![])),
@@ -536,5 +623,36 @@ mod tests {
         let plan = RootPlan::new(&spec("/", vec![bind("/etc/hostname")])).unwrap();
         assert_eq!(plan.destinations(), ["/data"]);
         assert!(matches!(plan.mounts[0].what, What::Bind { file: true, .. }));
+    }
+
+    #[test]
+    fn overlay_options_are_checked_and_ordered() {
+        let d = std::env::temp_dir().join(format!("mydocker-ovl-{}", std::process::id()));
+        for sub in ["top", "bottom", "up", "work", "a,b"] {
+            std::fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        let p = |s: &str| d.join(s);
+        let o = overlay_options(&[p("top"), p("bottom")], &p("up"), &p("work")).unwrap();
+        assert_eq!(
+            o.to_str().unwrap(),
+            format!(
+                "lowerdir={}:{},upperdir={},workdir={}",
+                p("top").display(),
+                p("bottom").display(),
+                p("up").display(),
+                p("work").display()
+            )
+        );
+        let err = |r: Result<CString, RootError>| r.unwrap_err().to_string();
+        assert!(err(overlay_options(&[p("a,b")], &p("up"), &p("work"))).contains("separators"));
+        assert!(err(overlay_options(&["rel".into()], &p("up"), &p("work"))).contains("absolute"));
+        assert!(matches!(
+            overlay_options(&[p("none")], &p("up"), &p("work")),
+            Err(RootError::Missing(_))
+        ));
+        assert!(err(overlay_options(&[], &p("up"), &p("work"))).contains("no lower"));
+        let many = vec![p("top"); 200];
+        assert!(err(overlay_options(&many, &p("up"), &p("work"))).contains("a page"));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -166,6 +166,16 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
         limits,
         privileged: r.privileged,
         auto_remove: r.auto_remove,
+        layers: r
+            .layers
+            .filter(|l| !l.lower.is_empty() || !l.upper.is_empty() || !l.work.is_empty())
+            .map(|l| {
+                (
+                    l.lower.into_iter().map(Into::into).collect(),
+                    l.upper.into(),
+                    l.work.into(),
+                )
+            }),
         restart,
         ..Default::default()
     })

@@ -98,6 +98,7 @@ fn check_bundle_alone(c: &ContainerConfig) -> Result<()> {
         ),
         ("privileged", c.privileged),
         ("rootfs", !c.rootfs.is_empty()),
+        ("layers", c.layers.is_some()),
         ("read_only", c.read_only),
         ("mounts", !c.mounts.is_empty()),
         ("user", c.user.is_some()),
@@ -270,6 +271,7 @@ pub fn apply(spec: &Spec, c: &mut ContainerConfig) -> Result<()> {
                     bundle.as_deref(),
                 )?,
                 proc_flags: proc_flags(spec.mounts().as_deref().unwrap_or_default())?,
+                overlay: None,
             })
         }
         None if bundle.is_some() => return Err(field_err("root.path", "missing")),
