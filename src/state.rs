@@ -74,6 +74,15 @@ pub struct ConfigRecord {
     /// "unless-stopped") and, for on-failure, the most restarts (0: any).
     pub restart_policy: String,
     pub restart_max_retries: u32,
+    /// The image as it was named, and its id (`sha256:` of its config);
+    /// empty for a container on the host's or a given root.
+    pub image: String,
+    pub image_id: String,
+    /// Its root: "host", "rootfs" (a directory of the caller's), "bundle"
+    /// or "overlay" (an image's layers); and that directory, or the upper.
+    pub root_kind: String,
+    pub root_path: String,
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -41,8 +41,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a command in a new container
+    #[command(
+        override_usage = "mydockerctl run [OPTIONS] IMAGE [COMMAND] [ARG...]\n       mydockerctl run [OPTIONS] --rootfs DIR|/ COMMAND [ARG...]\n       mydockerctl run [OPTIONS] --bundle DIR"
+    )]
     Run(RunArgs),
     /// Create a new container without starting it (prints its id)
+    #[command(
+        override_usage = "mydockerctl create [OPTIONS] IMAGE [COMMAND] [ARG...]\n       mydockerctl create [OPTIONS] --rootfs DIR|/ COMMAND [ARG...]\n       mydockerctl create [OPTIONS] --bundle DIR"
+    )]
     Create(RunArgs),
     /// Start one or more created containers
     Start(StartArgs),
@@ -210,8 +216,8 @@ pub struct RunArgs {
     /// Give the container every capability and no masked or read-only paths
     #[arg(long)]
     pub privileged: bool,
-    /// A directory to be the container's root file system (default: the
-    /// host's, as the container's mount namespace copies it)
+    /// A directory to be the container's root file system, instead of an
+    /// image's (`/`: the host's, as the container's mount namespace copies it)
     #[arg(long, value_name = "DIR", conflicts_with = "bundle")]
     pub rootfs: Option<PathBuf>,
     /// An OCI runtime bundle (a directory with config.json): its spec says
@@ -264,11 +270,13 @@ pub struct RunArgs {
         value_name = "PATH"
     )]
     pub cgroup_parent: String,
-    /// The command and its arguments; options after CMD belong to CMD
+    /// The image, then the command and its arguments (the image's own when
+    /// none is given); with --rootfs, the command alone. Options after the
+    /// image belong to the command
     #[arg(
-        required_unless_present_any = ["bundle", "entrypoint"],
+        required_unless_present_any = ["bundle", "rootfs"],
         trailing_var_arg = true,
-        value_name = "CMD"
+        value_name = "IMAGE"
     )]
     pub command: Vec<String>,
 }

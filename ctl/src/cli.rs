@@ -27,11 +27,11 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
         run::release_signals();
     }
     match cli.command {
-        Command::Run(args) => run::run(&root, args, early).await,
+        Command::Run(args) => run::run(&root, &data_root, args, early).await,
         Command::Create(args) => {
             let early = run::unless_interrupted(early);
             // Held back until the container is made or nothing is left.
-            let created = run::create(&root, &args, early, run::How::Create).await;
+            let created = run::create(&root, &data_root, &args, early, run::How::Create).await;
             run::release_signals();
             let created = created?;
             println!("{}", created.id);

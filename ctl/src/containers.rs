@@ -348,6 +348,17 @@ fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
             remove_cgroup(&r.config.cgroup)?;
         }
         state::release_name(&t.root, &r.config.name, &t.id);
+        // Its writable layer, which `run IMAGE` made as
+        // <data root>/containers/<id>/upper beside an owner.json: nothing
+        // else is removed.
+        let upper = Path::new(&r.config.root_path);
+        if let Some(layer) = upper.parent().filter(|l| {
+            r.config.root_kind == "overlay"
+                && upper.ends_with(Path::new("containers").join(&t.id).join("upper"))
+                && l.join("owner.json").is_file()
+        }) {
+            let _ = std::fs::remove_dir_all(layer);
+        }
     }
     let dir = mydocker::shim_dir(&t.root, &t.id);
     std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;

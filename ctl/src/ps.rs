@@ -233,8 +233,11 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
         "Name": c.name,
         "Created": rfc3339(c.created_at),
         "Path": c.argv.first(),
+        // docker's: the image's id here, its name as given in Config.
+        "Image": c.image_id,
         "Args": c.argv.get(1..).unwrap_or_default(),
         "Config": {
+            "Image": c.image,
             "Cmd": c.argv,
             "Env": c.env,
             "WorkingDir": c.cwd,
@@ -277,12 +280,13 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
             "StartedAt": rfc3339(r.state.started_at),
             "FinishedAt": finished,
         },
-        // Only the host's for now: the container shares the host's files,
-        // writable (with its own /proc, /dev, /sys and cgroup over them).
+        // "host": the host's files, writable (with its own /proc, /dev,
+        // /sys and cgroup over them); "rootfs" and "bundle": the caller's
+        // directory; "overlay": an image's layers, and Path its own upper.
         "RootFs": {
-            "Type": "host",
-            "Path": "/",
-            "ReadOnly": false,
+            "Type": if c.root_kind.is_empty() { "host" } else { c.root_kind.as_str() },
+            "Path": if c.root_path.is_empty() { "/" } else { c.root_path.as_str() },
+            "ReadOnly": c.read_only,
         },
         "Paths": {
             "StateDir": r.dir,

@@ -17,6 +17,7 @@ use crate::args::{AttachArgs, RunArgs, StartArgs, DEFAULT_ROOT};
 use crate::attach::{Outcome, RunOpen, Session, Signals};
 use crate::containers::{wait_gone, Target};
 use crate::error::{exit_with, one_line, Exit};
+use crate::images::root::ImageRoot;
 use crate::terminal::{parse_detach_keys, window_size, RawMode};
 
 /// Docker's code for "the container could not be created or run".
@@ -42,8 +43,13 @@ pub fn expand_env(env: &[String]) -> Vec<String> {
 }
 
 /// What `run` and `create` check before a shim is used: the name, the
-/// detach keys and the limits; the keys and the limits, parsed.
-fn check_run_args(args: &RunArgs) -> anyhow::Result<(Vec<u8>, v1::Resources, v1::CreateRequest)> {
+/// detach keys, the limits and the image; the keys and the limits, parsed,
+/// the request's fields that the flags and the image make, and the image
+/// (which holds it in the store until the container is made).
+fn check_run_args(
+    data_root: &Path,
+    args: &RunArgs,
+) -> anyhow::Result<(Vec<u8>, v1::Resources, v1::CreateRequest, Option<ImageRoot>)> {
     if let Some(name) = &args.name {
         mydocker::state::validate_name(name)
             .map_err(|e| exit_with(EXIT_RUN_FAILED, e.to_string()))?;
@@ -53,9 +59,21 @@ fn check_run_args(args: &RunArgs) -> anyhow::Result<(Vec<u8>, v1::Resources, v1:
         .limits
         .to_resources(&args.cgroup_parent)
         .map_err(|e| exit_with(EXIT_RUN_FAILED, e.to_string()))?;
-    let fs = crate::specargs::request_fields(args)
+    // The flags' own errors first, as docker's client gives them before
+    // it looks for the image.
+    crate::specargs::restart_policy(&args.restart, args.rm)
         .map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
-    Ok((keys, resources, fs))
+    // Without --rootfs or --bundle, the first argument is the image.
+    let image = match (&args.rootfs, &args.bundle, args.command.first()) {
+        (None, None, Some(name)) => Some(
+            ImageRoot::find(data_root, name)
+                .map_err(|e| exit_with(EXIT_RUN_FAILED, e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let fs = crate::specargs::request_fields(args, image.as_ref())
+        .map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
+    Ok((keys, resources, fs, image))
 }
 
 /// A container created through a shim this process spawned.
@@ -147,7 +165,10 @@ pub fn spawn_early() -> Option<EarlyShim> {
     }
     let ordinary = |a: &std::ffi::OsStr| {
         let b = a.as_encoded_bytes();
-        b.starts_with(b"--root") || matches!(b, b"-h" | b"--help" | b"-V" | b"--version")
+        // `--root DIR` or `--root=DIR` (not `--rootfs`): another state root.
+        b == b"--root"
+            || b.starts_with(b"--root=")
+            || matches!(b, b"-h" | b"--help" | b"-V" | b"--version")
     };
     if args.any(|a| ordinary(&a)) {
         return None;
@@ -192,11 +213,12 @@ impl EarlyShim {
 /// the shim is told to go and takes its directory with it.
 pub async fn create(
     root: &Path,
+    data_root: &Path,
     args: &RunArgs,
     early: Option<EarlyShim>,
     how: How,
 ) -> anyhow::Result<Created> {
-    let checked = check_run_args(args);
+    let checked = check_run_args(data_root, args);
     let early = match early {
         Some(e) if e.root == root && checked.is_ok() => Some(e),
         Some(e) => {
@@ -205,7 +227,9 @@ pub async fn create(
         }
         None => None,
     };
-    let (detach_keys, resources, fs) = checked?;
+    // Held until Create has answered: an rmi meanwhile waits for it, and
+    // then finds the container's record naming the image.
+    let (detach_keys, resources, fs, _image) = checked?;
     // A terminal is for typing into: -t implies -i here (the book's -ti).
     let interactive = args.interactive || args.tty;
     let terminal_size = if args.tty {
@@ -243,10 +267,12 @@ pub async fn create(
         }
     };
     let mut env = expand_env(&args.env);
-    // Defaults of the flags' (HOME for -u), under what -e gives.
+    // The image's and the flags' (HOME for -u), under what -e gives; a bare
+    // `-e KEY` that is unset here takes KEY away, as docker's does.
+    let unset = |key: &str| args.env.iter().any(|kv| kv == key);
     for kv in &fs.env {
         let key = kv.split('=').next().unwrap_or("");
-        if !env.iter().any(|e| e.split('=').next() == Some(key)) {
+        if !unset(key) && !env.iter().any(|e| e.split('=').next() == Some(key)) {
             env.push(kv.clone());
         }
     }
@@ -255,10 +281,11 @@ pub async fn create(
         env.push("TERM=xterm".into());
     }
     let bundle = !fs.bundle.is_empty();
+    let cwd = args.workdir.clone().unwrap_or_else(|| fs.cwd.clone());
     let mut request = v1::CreateRequest {
         id: id.clone(),
         env,
-        cwd: args.workdir.clone().unwrap_or_default(),
+        cwd,
         // docker's default: the short id, as `ps` shows it.
         hostname: args
             .hostname
@@ -276,6 +303,28 @@ pub async fn create(
         auto_remove: args.rm,
         ..fs
     };
+    // An image's root: a writable layer of the container's own, which its
+    // shim removes with it.
+    if let Some(layers) = &mut request.layers {
+        match crate::images::root::container_layer(data_root, root, &id, &request.image_id) {
+            Ok((upper, work)) => {
+                layers.upper = upper.to_string_lossy().into_owned();
+                layers.work = work.to_string_lossy().into_owned();
+                layers.owned = true;
+            }
+            Err(e) => {
+                let _ = client.shutdown(v1::ShutdownRequest {}).await;
+                drop(client);
+                reap(process).await;
+                let _ = std::fs::remove_dir_all(mydocker::shim_dir(root, &id));
+                crate::images::root::remove_container_layer(data_root, &id);
+                return Err(exit_with(
+                    EXIT_RUN_FAILED,
+                    format!("the container's layer in {}: {e}", data_root.display()),
+                ));
+            }
+        }
+    }
     if bundle {
         // The spec says these.
         request.env.clear();
@@ -328,6 +377,7 @@ pub async fn create(
         // A shim that died (wrong binary, crash) never removed its state
         // dir: nothing of a container that was never made may stay.
         let _ = std::fs::remove_dir_all(mydocker::shim_dir(root, &id));
+        crate::images::root::remove_container_layer(data_root, &id);
         let message = match status {
             Some(st) if !st.success() => {
                 format!(
@@ -355,7 +405,12 @@ async fn reap(mut process: mydocker::ShimProcess) -> Option<std::process::ExitSt
     process.wait().ok()
 }
 
-pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow::Result<i32> {
+pub async fn run(
+    root: &Path,
+    data_root: &Path,
+    args: RunArgs,
+    early: Option<EarlyShim>,
+) -> anyhow::Result<i32> {
     let early = unless_interrupted(early);
     // docker's check, before anything is made: -i asks for input a
     // terminal is to carry.
@@ -391,7 +446,7 @@ pub async fn run(root: &Path, args: RunArgs, early: Option<EarlyShim>) -> anyhow
     // Attached, it is created, attached and started in one call: no output
     // is missed, and no round trip is spent between the steps.
     let how = if args.detach { How::Create } else { How::Run };
-    let created = create(root, &args, early, how).await;
+    let created = create(root, data_root, &args, early, how).await;
     // Detached: held back until the container is made or nothing is left.
     release_signals();
     let Created {

@@ -4,12 +4,14 @@
 //! `--device`, `--security-opt`, `--entrypoint`. Errors are docker's
 //! wording where it has one.
 
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
 use mydocker::v1;
 
 use crate::args::RunArgs;
+use crate::images::root::ImageRoot;
 
 /// `-v HOST:CTR[:OPTS]`: a bind (docker's named volumes, a source that is
 /// not a path, are not here yet).
@@ -123,16 +125,22 @@ fn user(spec: &str, rootfs: Option<&Path>) -> Result<v1::User> {
 /// [`user`], and its home directory (docker's `HOME`): its passwd entry's,
 /// or `/` for a user the root file system does not name.
 pub fn user_and_home(spec: &str, rootfs: Option<&Path>) -> Result<(v1::User, String)> {
-    let (u, g) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
     let passwd = rootfs
         .map(|r| read_in_root(r, "etc/passwd"))
         .unwrap_or_default();
     let group = rootfs
         .map(|r| read_in_root(r, "etc/group"))
         .unwrap_or_default();
+    user_and_home_in(spec, &passwd, &group)
+}
+
+/// [`user_and_home`] with the names in `passwd` and `group` (the files'
+/// text).
+fn user_and_home_in(spec: &str, passwd: &str, group: &str) -> Result<(v1::User, String)> {
+    let (u, g) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
     // name:x:uid:gid:...
     let entry = |text: &str, key: &str, by_name: bool| -> Option<Vec<String>> {
         text.lines()
@@ -146,7 +154,7 @@ pub fn user_and_home(spec: &str, rootfs: Option<&Path>) -> Result<(v1::User, Str
     };
     let (uid, name, primary, home) = match u.parse::<u32>() {
         Ok(uid) => {
-            let e = entry(&passwd, u, false);
+            let e = entry(passwd, u, false);
             let home = home_of(&e);
             (
                 uid,
@@ -156,7 +164,7 @@ pub fn user_and_home(spec: &str, rootfs: Option<&Path>) -> Result<(v1::User, Str
             )
         }
         Err(_) => {
-            let e = entry(&passwd, u, true).ok_or_else(|| {
+            let e = entry(passwd, u, true).ok_or_else(|| {
                 anyhow!("unable to find user {u}: no matching entries in passwd file")
             })?;
             let uid = e[2]
@@ -172,7 +180,7 @@ pub fn user_and_home(spec: &str, rootfs: Option<&Path>) -> Result<(v1::User, Str
     let gid = match g {
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
-            Err(_) => entry(&group, g, true)
+            Err(_) => entry(group, g, true)
                 .and_then(|e| e[2].parse().ok())
                 .ok_or_else(|| {
                     anyhow!("unable to find group {g}: no matching entries in group file")
@@ -204,6 +212,59 @@ pub fn user_and_home(spec: &str, rootfs: Option<&Path>) -> Result<(v1::User, Str
 
 /// A file of the root file system, read as if it were `/`: a symbolic
 /// link in it resolves inside it, never to the host's file.
+/// `rel` as a container on `image`'s layers sees it: from the topmost
+/// layer that has it, unless a layer above deleted it (a whiteout, of it
+/// or of a directory on its way) or hid what is below (an opaque
+/// directory on its way).
+fn read_in_layers(image: &ImageRoot, rel: &str) -> String {
+    let hides = |p: &Path| {
+        let whiteout = std::fs::symlink_metadata(p)
+            .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0);
+        whiteout || opaque(p)
+    };
+    for layer in &image.lower {
+        let path = layer.join(rel);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return if hides(&path) {
+                String::new()
+            } else {
+                read_in_root(layer, rel)
+            };
+        }
+        let mut dir = layer.clone();
+        for c in Path::new(rel)
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+        {
+            dir.push(c);
+            if hides(&dir) {
+                return String::new();
+            }
+        }
+    }
+    String::new()
+}
+
+/// An opaque directory of a layer (`trusted.overlay.opaque` is "y").
+fn opaque(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(p) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut v = [0u8; 1];
+    // SAFETY: NUL-terminated strings and a buffer of the length given.
+    let n = unsafe {
+        libc::lgetxattr(
+            p.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            v.as_mut_ptr().cast(),
+            v.len(),
+        )
+    };
+    n == 1 && v[0] == b'y'
+}
+
 fn read_in_root(root: &Path, rel: &str) -> String {
     let Ok(dir) = std::fs::File::open(root) else {
         return String::new();
@@ -374,9 +435,13 @@ pub fn restart_policy(spec: &str, rm: bool) -> anyhow::Result<v1::RestartPolicy>
 }
 
 /// The file system and identity flags, as Create's spec-shaped fields (in
-/// an otherwise empty request); with `--bundle`, checks that nothing the
-/// bundle says is given on the command line too.
-pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
+/// an otherwise empty request), with what `image` supplies under them; with
+/// `--bundle`, checks that nothing the bundle says is given on the command
+/// line too.
+pub fn request_fields(
+    args: &RunArgs,
+    image: Option<&ImageRoot>,
+) -> anyhow::Result<v1::CreateRequest> {
     let abs = |p: &Path| -> anyhow::Result<String> {
         let p = std::path::absolute(p).with_context(|| format!("{}", p.display()))?;
         Ok(p.to_string_lossy().into_owned())
@@ -430,7 +495,10 @@ pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
             ..Default::default()
         });
     }
-    let rootfs = args.rootfs.as_deref().map(abs).transpose()?;
+    // `--rootfs /`: the host's own files, as the container's mount
+    // namespace copies them (wave 1's only mode).
+    let own_root = args.rootfs.as_deref().filter(|p| *p != Path::new("/"));
+    let rootfs = own_root.map(abs).transpose()?;
     let mut mounts = Vec::new();
     for v in &args.volumes {
         mounts.push(volume(v)?);
@@ -441,20 +509,33 @@ pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
     for t in &args.tmpfs {
         mounts.push(tmpfs(t)?);
     }
-    if rootfs.is_none() && (!mounts.is_empty() || args.read_only) {
-        anyhow::bail!("-v, --mount, --tmpfs and --read-only need --rootfs (or --bundle)");
+    if rootfs.is_none() && image.is_none() && (!mounts.is_empty() || args.read_only) {
+        anyhow::bail!(
+            "-v, --mount, --tmpfs and --read-only need a root of the container's own: an image, --rootfs DIR (not /) or --bundle"
+        );
     }
+    let image_user = image.and_then(|i| i.user());
     let user = args
         .user
         .as_deref()
-        .map(|u| user_and_home(u, args.rootfs.as_deref()))
+        .or(image_user.as_deref())
+        .map(|u| match image {
+            Some(i) => user_and_home_in(
+                u,
+                &read_in_layers(i, "etc/passwd"),
+                &read_in_layers(i, "etc/group"),
+            ),
+            None => user_and_home(u, own_root),
+        })
         .transpose()?;
     // docker's HOME for the user, unless -e gives one (run.rs adds what
     // this request's env has to the command line's).
-    let env = match &user {
-        Some((u, home)) if u.uid != 0 => vec![format!("HOME={home}")],
-        _ => Vec::new(),
-    };
+    let mut env = image.map(|i| i.env(Vec::new())).unwrap_or_default();
+    if let Some((u, home)) = &user {
+        if u.uid != 0 && !env.iter().any(|kv| kv.starts_with("HOME=")) {
+            env.push(format!("HOME={home}"));
+        }
+    }
     let user = user.map(|(u, _)| u);
     let rlimits = args
         .ulimits
@@ -471,13 +552,39 @@ pub fn request_fields(args: &RunArgs) -> anyhow::Result<v1::CreateRequest> {
         .iter()
         .map(|s| sysctl(s))
         .collect::<anyhow::Result<_>>()?;
-    let mut argv = args.command.clone();
-    if let Some(e) = &args.entrypoint {
-        if !e.is_empty() {
-            argv.insert(0, e.clone());
+    let argv = match image {
+        Some(i) => {
+            let argv = i.argv(args.entrypoint.as_deref(), &args.command[1..]);
+            if argv.is_empty() {
+                bail!("No command specified");
+            }
+            argv
         }
-    }
+        None => {
+            let mut argv = args.command.clone();
+            if let Some(e) = &args.entrypoint {
+                if !e.is_empty() {
+                    argv.insert(0, e.clone());
+                }
+            }
+            if argv.is_empty() {
+                bail!("No command specified");
+            }
+            argv
+        }
+    };
     Ok(v1::CreateRequest {
+        layers: image.map(|i| v1::Layers {
+            lower: i
+                .lower
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
+            ..Default::default()
+        }),
+        image: image.map(|i| i.name.clone()).unwrap_or_default(),
+        image_id: image.map(|i| i.id.clone()).unwrap_or_default(),
+        cwd: image.and_then(|i| i.working_dir()).unwrap_or_default(),
         restart: Some(restart_policy(&args.restart, args.rm)?),
         argv,
         env,

@@ -45,6 +45,22 @@ pub struct TestRoot {
     finished: bool,
 }
 
+/// `run` or `create` (`head`) with `args`, on the host's own files
+/// (`--rootfs /`) unless `args` name a root (`--rootfs DIR`, `--bundle`).
+pub fn on_host<'a>(head: &[&'a str], args: &[&'a str]) -> Vec<&'a str> {
+    let names_root = args.iter().any(|a| {
+        ["--rootfs", "--bundle"]
+            .iter()
+            .any(|f| *a == *f || a.starts_with(&format!("{f}=")))
+    });
+    let mut v = head.to_vec();
+    if !names_root {
+        v.extend(["--rootfs", "/"]);
+    }
+    v.extend_from_slice(args);
+    v
+}
+
 impl TestRoot {
     pub fn new(name: &str) -> Self {
         require_root();
@@ -121,9 +137,9 @@ impl TestRoot {
 
     /// `mydockerctl run -d ARGS...`, which must succeed: the new id.
     pub fn run_detached(&self, args: &[&str]) -> String {
-        let mut a = vec!["run", "-d"];
-        a.extend_from_slice(args);
-        ok(&self.ctl_output(&a)).trim().to_string()
+        ok(&self.ctl_output(&on_host(&["run", "-d"], args)))
+            .trim()
+            .to_string()
     }
 
     /// Container ids present under the root.

@@ -58,20 +58,22 @@ fn read(p: PathBuf) -> String {
 #[test]
 fn memory_limit_oom_kills_and_is_reported() {
     let t = TestRoot::new("oom");
-    let o = t.ctl_output(&[
-        "run",
-        "--name",
-        "hog",
-        "-m",
-        "32m",
-        "--",
-        "stress",
-        "--vm",
-        "1",
-        "--vm-bytes",
-        "64M",
-        "--vm-keep",
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "--name",
+            "hog",
+            "-m",
+            "32m",
+            "--",
+            "stress",
+            "--vm",
+            "1",
+            "--vm-bytes",
+            "64M",
+            "--vm-keep",
+        ],
+    ));
     assert_eq!(o.status.code(), Some(137), "{o:?}");
     assert!(stderr(&o).contains("OOM-killed"), "{}", stderr(&o));
     let v = t.inspect("hog");
@@ -144,15 +146,17 @@ fn pids_limit_holds_a_fork_bomb() {
 #[test]
 fn cpuset_pins_the_container() {
     let t = TestRoot::new("cpuset");
-    let o = t.ctl_output(&[
-        "run",
-        "--rm",
-        "--cpuset-cpus",
-        "0",
-        "grep",
-        "Cpus_allowed_list",
-        "/proc/self/status",
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "--rm",
+            "--cpuset-cpus",
+            "0",
+            "grep",
+            "Cpus_allowed_list",
+            "/proc/self/status",
+        ],
+    ));
     let out = ok(&o);
     assert_eq!(
         out.split_whitespace().collect::<Vec<_>>(),
@@ -335,7 +339,7 @@ fn bad_limits_are_one_line_exit_125_and_leave_nothing() {
         &["--cpu-shares", "1"],
         &["--cgroup-parent", "../escape"],
     ] {
-        let mut cmd = vec!["run", "--rm"];
+        let mut cmd = vec!["run", "--rootfs", "/", "--rm"];
         cmd.extend_from_slice(args);
         cmd.push("true");
         let o = t.ctl_output(&cmd);
@@ -374,7 +378,7 @@ fn a_cgroup_that_cannot_be_made_after_the_clone_leaves_nothing() {
     std::fs::create_dir(&parent).unwrap();
     std::fs::write(parent.join("cpuset.mems"), read(cpuset.join("cpuset.mems"))).unwrap();
     std::fs::write(parent.join("cpuset.cpus"), &last).unwrap();
-    let o = t.ctl_output(&["run", "--rm", "--cpuset-cpus", "0", "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "--cpuset-cpus", "0", "true"]));
     let _ = std::fs::remove_dir(&parent);
     assert_eq!(o.status.code(), Some(125), "{o:?}");
     let err = stderr(&o);
@@ -486,7 +490,7 @@ fn a_users_cgroup_parent_and_its_limit_outlive_the_containers() {
     let id = t.run_detached(&["sleep", "1000"]);
     let dir = cgroup_dir(&t, &id, "pids");
     assert_eq!(dir.parent(), Some(parent.as_path()));
-    let o = t.ctl_output(&["run", "--rm", "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "true"]));
     ok(&o);
     ok(&t.ctl_output(&["rm", "-f", &id]));
     assert!(!dir.exists(), "the container's cgroup stays");
@@ -532,7 +536,10 @@ fn without_clone3_the_init_still_starts_in_its_cgroup() {
     let o = t
         .ctl()
         .env("MYDOCKER_NO_CLONE3", "1")
-        .args(["run", "-d", "--pids-limit", "7", "sleep", "100"])
+        .args(on_host(
+            &["run"],
+            &["-d", "--pids-limit", "7", "sleep", "100"],
+        ))
         .output()
         .unwrap();
     let id = ok(&o).trim().to_string();

@@ -11,9 +11,7 @@ use mydocker_integration::*;
 
 /// `mydockerctl run --rm ARGS`, which must exit 0: its output.
 fn run(t: &TestRoot, args: &[&str]) -> String {
-    let mut a = vec!["run", "--rm"];
-    a.extend_from_slice(args);
-    ok(&t.ctl_output(&a))
+    ok(&t.ctl_output(&on_host(&["run", "--rm"], args)))
 }
 
 /// A detached container's log (stdout, then stderr), once it holds
@@ -55,7 +53,7 @@ fn the_container_cannot_leave_its_cgroup() {
          cat /proc/self/cgroup; echo done; exec sleep 100"
     );
     for memory in [None, Some("64m")] {
-        let mut args = vec!["run", "-d"];
+        let mut args = vec!["run", "--rootfs", "/", "-d"];
         if let Some(m) = memory {
             args.extend(["-m", m]);
         }
@@ -141,7 +139,7 @@ fn sys_fs_cgroup_is_its_own_cgroup_read_only() {
             c.env("MYDOCKER_NO_CLONE3", "1");
         }
         let out = ok(&c
-            .args(["run", "--rm", "sh", "-c", script])
+            .args(on_host(&["run"], &["--rm", "sh", "-c", script]))
             .output()
             .unwrap());
         let mut lines = out.lines();
@@ -203,14 +201,16 @@ fn the_terminal_is_the_containers_own() {
     let t = TestRoot::new("pts");
     let host_pts = || std::fs::read_dir("/dev/pts").unwrap().count();
     let before = host_pts();
-    let id = ok(&t.ctl_output(&[
-        "run",
-        "-d",
-        "-t",
-        "sh",
-        "-c",
-        "tty; ls /dev/pts | tr '\\n' ' '; echo; ls -l /dev/console; echo done; exec sleep 100",
-    ]))
+    let id = ok(&t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "-d",
+            "-t",
+            "sh",
+            "-c",
+            "tty; ls /dev/pts | tr '\\n' ' '; echo; ls -l /dev/console; echo done; exec sleep 100",
+        ],
+    )))
     .trim()
     .to_string();
     let out = logs_with(&t, &id, "done");
@@ -252,7 +252,10 @@ fn loopback_is_up_and_sys_is_the_containers_network() {
     let o = t
         .ctl()
         .env("MYDOCKER_NO_CLONE3", "1")
-        .args(["run", "--rm", "sh", "-c", "ip link show lo | head -1"])
+        .args(on_host(
+            &["run"],
+            &["--rm", "sh", "-c", "ip link show lo | head -1"],
+        ))
         .output()
         .unwrap();
     let link = ok(&o);
@@ -292,13 +295,10 @@ fn dev_is_dockers_and_no_other_device_opens() {
     assert!(has_line(&out, "made"), "{out}");
     assert!(has_line(&out, "disk-refused"), "{out}");
     assert!(!out.contains("loop-opened"), "{out}");
-    let o = t.ctl_output(&[
-        "run",
-        "--rm",
-        "sh",
-        "-c",
-        "mknod /dev/d b 8 0; head -c1 /dev/d",
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &["--rm", "sh", "-c", "mknod /dev/d b 8 0; head -c1 /dev/d"],
+    ));
     assert!(stderr(&o).contains("Operation not permitted"), "{o:?}");
     assert!(has_line(&out, "4"), "/dev/urandom reads: {out}");
     for fs in [
@@ -382,17 +382,14 @@ fn privileged_lifts_the_confinement_as_dockers_does() {
     let t = TestRoot::new("privc");
     // The probe device is made on a tmpfs of the container's own (over
     // /tmp, in its mount namespace only): its /dev is the host's.
-    let o = t.ctl_output(&[
-        "run",
-        "--rm",
+    let o = t.ctl_output(&on_host(&["run"], &["--rm",
         "--privileged",
         "sh",
         "-c",
         "grep -E ' /sys( |/fs/cgroup)' /proc/self/mountinfo; \
          mount -t tmpfs probe /tmp && mknod /tmp/loop b 7 0 && echo probed; head -c 1 /tmp/loop >/dev/null; \
          echo devices=$(ls /dev | wc -l); ip link show lo | head -1; \
-         grep Seccomp: /proc/self/status; readlink /proc/self/ns/cgroup",
-    ]);
+         grep Seccomp: /proc/self/status; readlink /proc/self/ns/cgroup"]));
     assert!(o.status.success(), "{o:?}");
     let out = stdout(&o);
     // The last /sys and cgroup mounts are the container's, and writable.
@@ -432,13 +429,15 @@ fn privileged_lifts_the_confinement_as_dockers_does() {
         "own cgroupns: {out}"
     );
     // And confined, the same probe is refused.
-    let o = t.ctl_output(&[
-        "run",
-        "--rm",
-        "sh",
-        "-c",
-        "mknod /dev/loop b 7 0 && head -c 1 /dev/loop",
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "--rm",
+            "sh",
+            "-c",
+            "mknod /dev/loop b 7 0 && head -c 1 /dev/loop",
+        ],
+    ));
     assert!(stderr(&o).contains("Operation not permitted"), "{o:?}");
     t.finish();
 }
@@ -449,7 +448,7 @@ fn privileged_lifts_the_confinement_as_dockers_does() {
 fn inspect_shows_the_root_file_system_mode() {
     let t = TestRoot::new("rootfs");
     // Nothing is printed about it (no noise in every run).
-    let o = t.ctl_output(&["run", "--rm", "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "true"]));
     assert!(o.status.success(), "{o:?}");
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
     let id = t.run_detached(&["sleep", "100"]);

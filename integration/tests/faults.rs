@@ -30,7 +30,7 @@ fn gone(pid: i64) -> bool {
 #[test]
 fn shim_killed_after_create_leaves_no_waiting_init() {
     let t = TestRoot::new("killcr");
-    let id = ok(&t.ctl_output(&["create", "-m", "64m", "sleep", "100"]))
+    let id = ok(&t.ctl_output(&on_host(&["create"], &["-m", "64m", "sleep", "100"])))
         .trim()
         .to_string();
     let init = field(&t, &id, &["State", "Pid"]).as_i64().unwrap();
@@ -75,13 +75,15 @@ fn a_pid_1_that_leaves_zombies_still_exits_cleanly() {
     let t = TestRoot::new("zombie");
     // The children exit at once and become zombies of PID 1, which (being
     // `sleep` by then) never reaps them.
-    let o = t.ctl_output(&[
-        "run",
-        "--rm",
-        "sh",
-        "-c",
-        "for i in 1 2 3 4 5; do true & done; exec sleep 0.5",
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "--rm",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do true & done; exec sleep 0.5",
+        ],
+    ));
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     t.finish();
 }

@@ -20,17 +20,19 @@ fn command_is_pid_1_and_sees_only_its_own_namespaces() {
     "#;
     // Privileged: only CAP_SYS_ADMIN may set a hostname (as in docker), and
     // the point is that even a container that may cannot touch the host's.
-    let o = t.ctl_output(&[
-        "run",
-        "--rm",
-        "--privileged",
-        "--hostname",
-        "box1",
-        "--",
-        "sh",
-        "-c",
-        script,
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "--rm",
+            "--privileged",
+            "--hostname",
+            "box1",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    ));
     let out = stdout(&o);
     assert!(o.status.success(), "{o:?}");
     let lines: Vec<&str> = out.lines().collect();
@@ -57,15 +59,17 @@ fn command_is_pid_1_and_sees_only_its_own_namespaces() {
 #[test]
 fn default_hostname_is_the_short_id_and_only_fds_0_1_2_are_open() {
     let t = TestRoot::new("fds");
-    let o = t.ctl_output(&[
-        "run",
-        "-d",
-        "sh",
-        "-c",
-        // ls (PID 2) lists the descriptors of the shell (PID 1), which has
-        // exactly what the container's command was given.
-        "hostname; ls /proc/1/fd; true",
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "-d",
+            "sh",
+            "-c",
+            // ls (PID 2) lists the descriptors of the shell (PID 1), which has
+            // exactly what the container's command was given.
+            "hostname; ls /proc/1/fd; true",
+        ],
+    ));
     assert!(o.status.success(), "{o:?}");
     let id = stdout(&o).trim().to_string();
     assert_eq!(id.len(), 64, "{id}");
@@ -90,7 +94,7 @@ fn default_hostname_is_the_short_id_and_only_fds_0_1_2_are_open() {
 #[test]
 fn a_created_init_holds_nothing_of_the_shim_and_the_command_gets_default_signals() {
     let t = TestRoot::new("created");
-    let o = t.ctl_output(&["create", "--", "cat", "/proc/self/status"]);
+    let o = t.ctl_output(&on_host(&["create"], &["--", "cat", "/proc/self/status"]));
     let id = ok(&o).trim().to_string();
     let pid = t.inspect(&id)["State"]["Pid"].as_i64().expect("a pid") as i32;
     assert!(pid > 0, "{pid}");
@@ -165,14 +169,16 @@ fn arguments_arrive_byte_exact() {
     let total: usize = args.iter().map(|a| a.len()).sum();
     assert!(total >= 1 << 20, "{total}");
     let mut cmd = t.ctl();
-    cmd.args([
-        "run",
-        "--rm",
-        "sh",
-        "-c",
-        r#"for a in "$@"; do printf '%s\0' "$a"; done"#,
-        "sh",
-    ]);
+    cmd.args(on_host(
+        &["run"],
+        &[
+            "--rm",
+            "sh",
+            "-c",
+            r#"for a in "$@"; do printf '%s\0' "$a"; done"#,
+            "sh",
+        ],
+    ));
     cmd.args(&args);
     let o = cmd.output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -239,30 +245,30 @@ async fn a_1mib_argument_reaches_the_init_and_the_kernel_limit_is_a_clear_error(
 #[test]
 fn exit_codes_follow_docker() {
     let t = TestRoot::new("codes");
-    let o = t.ctl_output(&["run", "--rm", "sh", "-c", "exit 3"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "sh", "-c", "exit 3"]));
     assert_eq!(o.status.code(), Some(3), "{o:?}");
 
-    let o = t.ctl_output(&["run", "--rm", "no-such-command-xyz"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "no-such-command-xyz"]));
     assert_eq!(o.status.code(), Some(127));
     assert_eq!(
         stderr(&o).trim(),
         "Error: exec: \"no-such-command-xyz\": executable file not found in $PATH"
     );
 
-    let o = t.ctl_output(&["run", "--rm", "/no/such/file"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "/no/such/file"]));
     assert_eq!(o.status.code(), Some(127), "{o:?}");
 
     let plain = t.root.join("plain-file");
     std::fs::write(&plain, "not a program").unwrap();
-    let o = t.ctl_output(&["run", "--rm", plain.to_str().unwrap()]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", plain.to_str().unwrap()]));
     assert_eq!(o.status.code(), Some(126), "{o:?}");
     assert!(stderr(&o).contains("ermission denied"), "{}", stderr(&o));
 
-    let o = t.ctl_output(&["run", "--rm", "-w", "/no/such/dir", "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "-w", "/no/such/dir", "true"]));
     assert_eq!(o.status.code(), Some(126), "{o:?}");
     assert!(stderr(&o).contains("/no/such/dir"), "{}", stderr(&o));
 
-    let o = t.ctl_output(&["run", "-d", "sleep", "100"]);
+    let o = t.ctl_output(&on_host(&["run"], &["-d", "sleep", "100"]));
     let id = stdout(&o).trim().to_string();
     let k = t.ctl_output(&["kill", &id[..12]]);
     assert!(k.status.success(), "{k:?}");
@@ -279,7 +285,7 @@ fn a_signal_ending_an_attached_run_gives_128_plus_n() {
     let t = TestRoot::new("sig");
     let child = t
         .ctl()
-        .args(["run", "--rm", "sleep", "100"])
+        .args(on_host(&["run"], &["--rm", "sleep", "100"]))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -298,13 +304,15 @@ fn sigterm_to_an_attached_run_is_proxied_to_the_container() {
     // PID 1 ignores signals it has no handler for, so the script traps one.
     let child = t
         .ctl()
-        .args([
-            "run",
-            "--rm",
-            "sh",
-            "-c",
-            "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done",
-        ])
+        .args(on_host(
+            &["run"],
+            &[
+                "--rm",
+                "sh",
+                "-c",
+                "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done",
+            ],
+        ))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -327,41 +335,48 @@ fn env_and_path_lookup() {
     let o = t
         .ctl()
         .env("FROM_HOST", "hosty")
-        .args([
-            "run",
-            "--rm",
-            "-e",
-            "A=x y",
-            "-e",
-            "B==eq",
-            "-e",
-            "FROM_HOST",
-            "-e",
-            "UNSET_XYZ",
-            "printenv",
-            "A",
-            "B",
-            "FROM_HOST",
-        ])
+        .args(on_host(
+            &["run"],
+            &[
+                "--rm",
+                "-e",
+                "A=x y",
+                "-e",
+                "B==eq",
+                "-e",
+                "FROM_HOST",
+                "-e",
+                "UNSET_XYZ",
+                "printenv",
+                "A",
+                "B",
+                "FROM_HOST",
+            ],
+        ))
         .output()
         .unwrap();
     assert!(o.status.success(), "{o:?}");
     assert_eq!(stdout(&o), "x y\n=eq\nhosty\n");
     // docker's defaults.
-    let o = t.ctl_output(&[
-        "run",
-        "--rm",
-        "--hostname",
-        "hh",
-        "sh",
-        "-c",
-        "echo $HOME $HOSTNAME; echo ${TERM:-none}",
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "--rm",
+            "--hostname",
+            "hh",
+            "sh",
+            "-c",
+            "echo $HOME $HOSTNAME; echo ${TERM:-none}",
+        ],
+    ));
     assert_eq!(stdout(&o), "/root hh\nnone\n");
     // A custom PATH is the one searched.
-    let o = t.ctl_output(&["run", "--rm", "-e", "PATH=/nonexistent", "true"]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &["--rm", "-e", "PATH=/nonexistent", "true"],
+    ));
     assert_eq!(o.status.code(), Some(127), "{o:?}");
-    let o = t.ctl_output(&["run", "--rm", "-w", "/tmp", "pwd"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "-w", "/tmp", "pwd"]));
     assert_eq!(stdout(&o), "/tmp\n");
     t.finish();
 }
@@ -371,7 +386,10 @@ fn stdin_is_forwarded_with_i() {
     let t = TestRoot::new("stdin");
     let mut child = t
         .ctl()
-        .args(["run", "--rm", "-i", "sh", "-c", "cat; echo done"])
+        .args(on_host(
+            &["run"],
+            &["--rm", "-i", "sh", "-c", "cat; echo done"],
+        ))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -389,7 +407,7 @@ fn ctl_killed_during_run_leaves_the_container_running_and_waitable() {
     let t = TestRoot::new("ctlkill");
     let mut child = t
         .ctl()
-        .args(["run", "sh", "-c", "echo up; sleep 1; exit 7"])
+        .args(on_host(&["run"], &["sh", "-c", "echo up; sleep 1; exit 7"]))
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -417,7 +435,7 @@ fn unknown_containers_are_one_clear_line() {
     let o = t.ctl_output(&["kill", "-s", "BOGUS", "x"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
-    let o = t.ctl_output(&["run", "--rm", "-e", "=x", "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "-e", "=x", "true"]));
     assert_eq!(o.status.code(), Some(125));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
     t.finish();
@@ -426,7 +444,7 @@ fn unknown_containers_are_one_clear_line() {
 #[test]
 fn rm_refuses_a_running_container_without_force() {
     let t = TestRoot::new("rmrun");
-    let o = t.ctl_output(&["run", "-d", "sleep", "100"]);
+    let o = t.ctl_output(&on_host(&["run"], &["-d", "sleep", "100"]));
     let id = stdout(&o).trim().to_string();
     let o = t.ctl_output(&["rm", &id]);
     assert_eq!(o.status.code(), Some(1));
@@ -732,9 +750,9 @@ async fn api_crate_drives_a_shim_with_the_right_error_codes() {
 fn an_exit_before_start_returns_is_not_lost() {
     let t = TestRoot::new("fast");
     for _ in 0..5 {
-        let o = t.ctl_output(&["run", "--rm", "true"]);
+        let o = t.ctl_output(&on_host(&["run"], &["--rm", "true"]));
         assert_eq!(o.status.code(), Some(0), "{o:?}");
-        let o = t.ctl_output(&["run", "--rm", "sh", "-c", "exit 5"]);
+        let o = t.ctl_output(&on_host(&["run"], &["--rm", "sh", "-c", "exit 5"]));
         assert_eq!(o.status.code(), Some(5), "{o:?}");
     }
     t.finish();
@@ -776,7 +794,7 @@ fn a_shim_that_dies_at_once_is_a_clear_error_and_leaves_nothing() {
     let o = t
         .ctl()
         .env("MYDOCKER_SHIM", "/bin/false")
-        .args(["run", "--rm", "true"])
+        .args(on_host(&["run"], &["--rm", "true"]))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(125), "{o:?}");
@@ -832,7 +850,7 @@ fn a_shim_without_a_container_or_a_client_goes_away() {
     let o = t
         .ctl()
         .env("MYDOCKER_SHIM_IDLE_SECS", "1")
-        .args(["run", "-d", "--name", "kept", "sleep", "100"])
+        .args(on_host(&["run"], &["-d", "--name", "kept", "sleep", "100"]))
         .output()
         .unwrap();
     let id = ok(&o).trim().to_string();

@@ -1,7 +1,8 @@
 //! Images (issue 21, under way): `load` of OCI image layouts (as `umoci`
 //! and `skopeo` write them) and of `docker save` archives into the store,
-//! `images`, `rmi`, and the store's refusals of tampered and hostile
-//! input. Images are built here from busybox-static; nothing is pulled.
+//! `images`, `rmi`, the store's refusals of tampered and hostile input,
+//! and containers run from images (an overlay root, the image's config).
+//! Images are built here from busybox-static; nothing is pulled.
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -97,6 +98,11 @@ fn two_layer_layout(dir: &Path) -> PathBuf {
     let root = bundle.join("rootfs");
     std::fs::remove_file(root.join("etc/motd")).unwrap();
     std::fs::write(root.join("etc/keep"), "second\n").unwrap();
+    // A group added on top: the container's /etc/group is this layer's,
+    // its /etc/passwd the first's.
+    let mut group = std::fs::read_to_string(root.join("etc/group")).unwrap();
+    group.push_str("staff:x:50:bob\n");
+    std::fs::write(root.join("etc/group"), group).unwrap();
     std::fs::remove_dir_all(root.join("srv/old")).unwrap();
     run(
         "umoci",
@@ -525,4 +531,305 @@ fn save_and_load_round_trip() {
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert_eq!(stderr(&o), "Error: No such image: nothing:here\n");
     assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+}
+
+/// `run IMAGE`: the image's layers under a writable layer of the
+/// container's own (an overlay the shim mounts in the container's mount
+/// namespace), with docker's rules for the image's Cmd, Env and
+/// WorkingDir; `rm` takes the container's layer away.
+#[test]
+fn run_an_image_sees_its_top_layer_and_keeps_its_writes_its_own() {
+    let t = TestRoot::new("runimg");
+    let im = Images::new("runimg");
+    let layout = two_layer_layout(&im.dir);
+    let img = format!("{}:bb", layout.display());
+    run(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &img,
+            "--config.env",
+            "GREETING=from-image",
+            "--config.env",
+            "PATH=/bin",
+            "--config.workingdir",
+            "/srv",
+            "--config.cmd",
+            "sh",
+            "--config.cmd",
+            "-c",
+            "--config.cmd",
+            "echo default $GREETING in $(pwd)",
+        ],
+    );
+    // A second image of the same layers: an Entrypoint, and a User.
+    run(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &img,
+            "--tag",
+            "ent",
+            "--config.entrypoint",
+            "echo",
+            "--config.cmd",
+            "from-cmd",
+            "--config.user",
+            "bob",
+        ],
+    );
+    let named = im.dir.join("named");
+    for (from, to) in [("bb", "mine:v1"), ("ent", "ent:v1")] {
+        run(
+            "skopeo",
+            &[
+                "copy",
+                "-q",
+                &format!("oci:{}:{from}", layout.display()),
+                &format!("oci:{}:{to}", named.display()),
+            ],
+        );
+    }
+    let named_mine = im.dir.join("named-mine");
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            &format!("oci:{}", img),
+            &format!("oci:{}:mine:v1", named_mine.display()),
+        ],
+    );
+    ok(&im.ctl(&["load", "-i", named_mine.to_str().unwrap()]));
+    let full = ok(&im.ctl(&["images", "-q", "--no-trunc"]))
+        .trim()
+        .to_string();
+    let ctl = |args: &[&str]| {
+        t.ctl()
+            .env("MYDOCKER_DATA_ROOT", im.data())
+            .env_remove("GREETING")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // The image's Cmd, Env and WorkingDir; -e and a command given win.
+    assert_eq!(
+        ok(&ctl(&["run", "--rm", "mine:v1"])),
+        "default from-image in /srv\n"
+    );
+    let o = ctl(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=given",
+        "-w",
+        "/",
+        "mine:v1",
+        "sh",
+        "-c",
+        "echo $GREETING in $(pwd)",
+    ]);
+    assert_eq!(ok(&o), "given in /\n");
+    // --entrypoint replaces the image's and drops its Cmd.
+    let o = ctl(&["run", "--rm", "--entrypoint", "echo", "mine:v1", "a", "b"]);
+    assert_eq!(ok(&o), "a b\n");
+    // A bare -e KEY unset here takes the image's KEY away (docker's).
+    let o = ctl(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING",
+        "mine:v1",
+        "sh",
+        "-c",
+        "echo ${GREETING-unset}",
+    ]);
+    assert_eq!(ok(&o), "unset\n");
+    // A volume on an image's root.
+    let vol = im.dir.join("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("f"), "in the volume\n").unwrap();
+    let v = format!("{}:/data:ro", vol.display());
+    let o = ctl(&["run", "--rm", "-v", &v, "mine:v1", "cat", "/data/f"]);
+    assert_eq!(ok(&o), "in the volume\n");
+
+    // The image's Entrypoint with its Cmd, or with the command given; its
+    // User, by name: passwd from the bottom layer, groups (and a
+    // supplementary one) from the top layer's /etc/group; HOME from it.
+    ok(&im.ctl(&["load", "-i", named.to_str().unwrap()]));
+    assert_eq!(ok(&ctl(&["run", "--rm", "ent:v1"])), "from-cmd\n");
+    assert_eq!(ok(&ctl(&["run", "--rm", "ent:v1", "given"])), "given\n");
+    let o = ctl(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        "ent:v1",
+        "-c",
+        "id -u; id -g; id -G; echo $HOME",
+    ]);
+    let out = ok(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..2], ["1000", "1000"], "{out}");
+    let mut groups: Vec<&str> = lines[2].split(' ').collect();
+    groups.sort();
+    assert_eq!(groups, ["10", "1000", "50"], "{out}");
+    assert_eq!(lines[3], "/home/bob", "{out}");
+    // No container uses it now: it goes, and the layers it shares stay.
+    let o = ok(&ctl(&["rmi", "ent:v1"]));
+    assert!(o.starts_with("Untagged: ent:v1\nDeleted: sha256:"), "{o}");
+
+    // The top layer's view: a deleted file and directory are gone, a
+    // changed file has its new content.
+    let o = ctl(&[
+        "run", "--rm", "mine:v1", "sh", "-c",
+        "cat /etc/keep; cat /etc/motd 2>/dev/null || echo no motd; ls /srv/old 2>/dev/null || echo no old",
+    ]);
+    assert_eq!(ok(&o), "second\nno motd\nno old\n");
+
+    // A container's writes are its own: in its layer, not in the image's
+    // nor in another container's.
+    let o = ctl(&[
+        "run",
+        "--name",
+        "w1",
+        "mine:v1",
+        "sh",
+        "-c",
+        "echo mine > /etc/new && rm /etc/keep",
+    ]);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_str(&ok(&ctl(&["inspect", "w1"]))).unwrap();
+    let v = &v[0];
+    assert_eq!(v["Image"], full.as_str(), "{v}");
+    assert_eq!(v["Config"]["Image"], "mine:v1", "{v}");
+    assert_eq!(v["RootFs"]["Type"], "overlay", "{v}");
+    let id = v["Id"].as_str().unwrap().to_string();
+    let layer = im.data().join("containers").join(&id);
+    assert_eq!(v["RootFs"]["Path"], layer.join("upper").to_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(layer.join("upper/etc/new")).unwrap(),
+        "mine\n"
+    );
+    let o = ctl(&[
+        "run",
+        "--rm",
+        "mine:v1",
+        "sh",
+        "-c",
+        "cat /etc/new 2>/dev/null || echo no new; cat /etc/keep",
+    ]);
+    assert_eq!(ok(&o), "no new\nsecond\n");
+    let layers = layers_of(&im, &full["sha256:".len()..][..12]);
+    for l in &layers {
+        assert!(!l.join("etc/new").exists(), "{}", l.display());
+    }
+    assert_eq!(
+        std::fs::read_to_string(layers[1].join("etc/keep")).unwrap(),
+        "second\n"
+    );
+    // Started again, it runs on the same layer: what it deleted is gone.
+    let o = ctl(&["start", "-a", "w1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains("/etc/keep"), "{o:?}");
+    // rmi of an image a container uses: docker's refusals; -f untags it
+    // and keeps it for the container, until that goes.
+    let short = &full["sha256:".len()..][..12];
+    let o = ctl(&["rmi", "mine:v1"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "Error: conflict: unable to remove repository reference \"mine:v1\" (must force) - container {} is using its referenced image {short}\n",
+            &id[..12]
+        )
+    );
+    let o = ctl(&["rmi", short]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "Error: conflict: unable to delete {short} (must be forced) - image is being used by stopped container {}\n",
+            &id[..12]
+        )
+    );
+    let running = ok(&ctl(&["run", "-d", "mine:v1", "sleep", "100"]))
+        .trim()
+        .to_string();
+    let o = ctl(&["rmi", "-f", short]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "Error: conflict: unable to delete {short} (cannot be forced) - image is being used by running container {}\n",
+            &running[..12]
+        )
+    );
+    ok(&ctl(&["rm", "-f", &running]));
+    assert_eq!(ok(&ctl(&["rmi", "-f", "mine:v1"])), "Untagged: mine:v1\n");
+    assert_eq!(ok(&ctl(&["images", "-q"])), format!("{short}\n"));
+    // rm takes its layer; the --rm containers took theirs.
+    ok(&ctl(&["rm", "w1"]));
+    assert!(!layer.exists());
+    assert!(
+        im.files("containers").is_empty(),
+        "{:?}",
+        im.files("containers")
+    );
+    // Then the image goes, with its layers.
+    assert_eq!(ok(&ctl(&["rmi", short])), format!("Deleted: {full}\n"));
+    assert!(im.files("layers/sha256").is_empty());
+    ok(&im.ctl(&["load", "-i", named.to_str().unwrap()]));
+
+    // A container whose shim was killed: rm removes its layer too.
+    let id = ok(&ctl(&["run", "-d", "mine:v1", "sleep", "100"]))
+        .trim()
+        .to_string();
+    let v: serde_json::Value = serde_json::from_str(&ok(&ctl(&["inspect", &id]))).unwrap();
+    let shim = v[0]["State"]["ShimPid"].as_i64().unwrap();
+    // SAFETY: kill with a pid and a signal.
+    assert_eq!(unsafe { libc::kill(shim as i32, libc::SIGKILL) }, 0);
+    let layer = im.data().join("containers").join(&id);
+    assert!(layer.join("upper").is_dir());
+    let gone = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{shim}")).exists() {
+        assert!(gone.elapsed().as_secs() < 10, "the shim lives on");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    ok(&ctl(&["rm", "-f", &id]));
+    assert!(!layer.exists());
+
+    // Refused before anything is made: an image not in the store, an
+    // image with nothing to run, a name taken (the layer made for it
+    // goes).
+    let o = ctl(&["run", "--rm", "nope"]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert!(
+        stderr(&o).starts_with("Error: Unable to find image 'nope:latest' locally"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ctl(&["run", "--rm", "--entrypoint", "", "mine:v1"]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert_eq!(stderr(&o), "Error: No command specified\n");
+    ok(&ctl(&["create", "--name", "taken", "mine:v1"]));
+    let o = ctl(&["run", "--rm", "--name", "taken", "mine:v1"]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert_eq!(
+        im.files("containers").len(),
+        1,
+        "{:?}",
+        im.files("containers")
+    );
+    ok(&ctl(&["rm", "taken"]));
+    assert!(
+        im.files("containers").is_empty(),
+        "{:?}",
+        im.files("containers")
+    );
+    assert!(t.ids().is_empty(), "{:?}", t.ids());
+    t.finish();
 }

@@ -86,6 +86,7 @@ async fn run_on_layers(
                 .collect(),
             upper: upper.to_string_lossy().into_owned(),
             work: work.to_string_lossy().into_owned(),
+            owned: false,
         }),
         ..Default::default()
     })
@@ -196,6 +197,7 @@ async fn an_overlay_of_layers_is_the_root_and_writes_stay_in_the_upper() {
                         .collect(),
                     upper: u2.to_string_lossy().into_owned(),
                     work: w2.to_string_lossy().into_owned(),
+                    owned: false,
                 }),
                 ..Default::default()
             })
@@ -219,6 +221,7 @@ async fn an_overlay_of_layers_is_the_root_and_writes_stay_in_the_upper() {
                 lower: vec![top.to_string_lossy().into_owned()],
                 upper: u2.to_string_lossy().into_owned(),
                 work: w2.to_string_lossy().into_owned(),
+                owned: false,
             }),
             ..Default::default()
         })

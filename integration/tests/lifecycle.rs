@@ -24,14 +24,16 @@ fn pid_state(pid: i64) -> Option<char> {
 fn create_start_ps_inspect_logs_stop_kill_wait_rm() {
     let t = TestRoot::new("life");
     // created
-    let id = ok(&t.ctl_output(&[
-        "create",
-        "--name",
-        "c1",
-        "sh",
-        "-c",
-        "echo out; echo err >&2; sleep 100",
-    ]))
+    let id = ok(&t.ctl_output(&on_host(
+        &["create"],
+        &[
+            "--name",
+            "c1",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; sleep 100",
+        ],
+    )))
     .trim()
     .to_string();
     assert_eq!(id.len(), 64);
@@ -134,13 +136,16 @@ fn stop_lets_a_container_that_handles_sigterm_exit_by_itself() {
 #[test]
 fn start_a_attaches_and_exits_with_the_code() {
     let t = TestRoot::new("starta");
-    let id = ok(&t.ctl_output(&["create", "sh", "-c", "echo attached-out; exit 6"]))
-        .trim()
-        .to_string();
+    let id = ok(&t.ctl_output(&on_host(
+        &["create"],
+        &["sh", "-c", "echo attached-out; exit 6"],
+    )))
+    .trim()
+    .to_string();
     let o = t.ctl_output(&["start", "-a", &id[..10]]);
     assert_eq!(o.status.code(), Some(6), "{o:?}");
     assert_eq!(stdout(&o), "attached-out\n");
-    let id2 = ok(&t.ctl_output(&["create", "no-such-cmd-qq"]))
+    let id2 = ok(&t.ctl_output(&on_host(&["create"], &["no-such-cmd-qq"])))
         .trim()
         .to_string();
     let o = t.ctl_output(&["start", "-a", &id2]);
@@ -155,10 +160,12 @@ fn start_a_attaches_and_exits_with_the_code() {
 #[test]
 fn the_shim_logs_each_call_in_a_span_with_the_container_id() {
     let t = TestRoot::new("spans");
-    let created = ok(&t.ctl_output(&["create", "true"])).trim().to_string();
+    let created = ok(&t.ctl_output(&on_host(&["create"], &["true"])))
+        .trim()
+        .to_string();
     ok(&t.ctl_output(&["start", &created]));
     // `run` attaches and starts in one call.
-    ok(&t.ctl_output(&["run", "--name", "spans-run", "true"]));
+    ok(&t.ctl_output(&on_host(&["run"], &["--name", "spans-run", "true"])));
     let run = t.inspect("spans-run")["Id"].as_str().unwrap().to_string();
     let log = |id: &str| std::fs::read_to_string(t.root.join(id).join("shim.log")).unwrap();
     let has = |log: &str, span: &str, what: &str| {
@@ -186,7 +193,10 @@ fn the_shim_logs_each_call_in_a_span_with_the_container_id() {
 #[test]
 fn the_exit_status_outlives_the_shim() {
     let t = TestRoot::new("outlive");
-    let o = t.ctl_output(&["run", "--name", "gone", "sh", "-c", "exit 3"]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &["--name", "gone", "sh", "-c", "exit 3"],
+    ));
     assert_eq!(o.status.code(), Some(3));
     let shim = t.inspect("gone")["State"]["ShimPid"].as_i64().unwrap();
     assert!(shim > 0);
@@ -207,7 +217,7 @@ fn the_exit_status_outlives_the_shim() {
     assert_eq!(ok(&t.ctl_output(&["wait", "gone"])).trim(), "3");
     ok(&t.ctl_output(&["rm", "gone"]));
     // The name is free again.
-    let o = t.ctl_output(&["run", "--rm", "--name", "gone", "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "--name", "gone", "true"]));
     assert!(o.status.success(), "{o:?}");
     t.finish();
 }
@@ -272,20 +282,22 @@ fn names_prefixes_and_bad_input() {
     let t = TestRoot::new("names");
     let a = t.run_detached(&["--name", "alpha", "sleep", "100"]);
     // A duplicate name: refused, and nothing new is left.
-    let o = t.ctl_output(&["run", "-d", "--name", "alpha", "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["-d", "--name", "alpha", "true"]));
     assert_eq!(o.status.code(), Some(125));
     assert_eq!(stderr(&o).lines().count(), 1, "{o:?}");
     assert!(stderr(&o).contains("already in use"), "{o:?}");
     assert_eq!(t.ids(), vec![a.clone()]);
     // An invalid name: refused before anything starts.
     for bad in ["-x", "a/b", "x"] {
-        let o = t.ctl_output(&["create", "--name", bad, "true"]);
+        let o = t.ctl_output(&on_host(&["create"], &["--name", bad, "true"]));
         assert_eq!(o.status.code(), Some(125), "{bad}: {o:?}");
         assert!(stderr(&o).contains("invalid name"), "{o:?}");
     }
     assert_eq!(t.ids().len(), 1);
     // Generated names are unique and usable.
-    let b = ok(&t.ctl_output(&["create", "true"])).trim().to_string();
+    let b = ok(&t.ctl_output(&on_host(&["create"], &["true"])))
+        .trim()
+        .to_string();
     let name = t.inspect(&b)["Name"].as_str().unwrap().to_string();
     assert!(name.contains('_'), "{name}");
     assert_eq!(t.inspect(&name)["Id"], b.as_str());
@@ -312,9 +324,15 @@ fn names_prefixes_and_bad_input() {
 #[test]
 fn run_rm_leaves_nothing_even_when_the_command_is_missing() {
     let t = TestRoot::new("rmrm");
-    let o = t.ctl_output(&["run", "--rm", "--name", "tmp1", "sh", "-c", "echo x"]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &["--rm", "--name", "tmp1", "sh", "-c", "echo x"],
+    ));
     assert_eq!(ok(&o), "x\n");
-    let o = t.ctl_output(&["run", "--rm", "--name", "tmp2", "no-such-cmd-zz"]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &["--rm", "--name", "tmp2", "no-such-cmd-zz"],
+    ));
     assert_eq!(o.status.code(), Some(127));
     let left: Vec<String> = t.ids().into_iter().filter(|i| i != ".names").collect();
     assert!(left.is_empty(), "{left:?}");
@@ -329,13 +347,16 @@ fn run_rm_leaves_nothing_even_when_the_command_is_missing() {
 fn a_refused_command_line_leaves_no_shim_behind() {
     let t = TestRoot::new("early");
     for args in [
-        &["run", "-m"][..],
-        &["run", "--rm"],
-        &["run", "--cpus", "x", "true"],
-        &["create", "-m", "bogus", "true"],
-        &["create", "-d", "true"],
-        &["run", "--detach-keys", "", "true"],
-        &["run", "--name", "a/b", "true"],
+        &on_host(&["run"], &["-m"])[..],
+        &on_host(&["run"], &["--rm"]),
+        &on_host(&["run"], &["--cpus", "x", "true"]),
+        &on_host(&["create"], &["-m", "bogus", "true"]),
+        &on_host(&["create"], &["-d", "true"]),
+        &on_host(&["run"], &["--detach-keys", "", "true"]),
+        &on_host(&["run"], &["--name", "a/b", "true"]),
+        // An image the store does not have (nor is there a store).
+        &["run", "--rm", "no-such-image-here"],
+        &["create", "no-such-image-here", "true"],
     ] {
         let o = t.ctl_output(args);
         assert!(!o.status.success(), "{args:?}: {o:?}");
@@ -432,7 +453,10 @@ fn after(file: &std::path::Path, then: &str) -> String {
 fn run_rm_running(t: &TestRoot, name: &str, script: &str, stdout: Stdio) -> std::process::Child {
     let ctl = t
         .ctl()
-        .args(["run", "--rm", "--name", name, "sh", "-c", script])
+        .args(on_host(
+            &["run"],
+            &["--rm", "--name", name, "sh", "-c", script],
+        ))
         .stdout(stdout)
         .spawn()
         .unwrap();
@@ -542,7 +566,7 @@ fn usage_errors_are_one_line_with_dockers_codes() {
     let t = TestRoot::new("usage");
     for (args, code, first, see) in [
         (
-            &["run", "--pids-limit", "abc", "true"][..],
+            &on_host(&["run"], &["--pids-limit", "abc", "true"])[..],
             125,
             "mydockerctl: invalid value 'abc' for '--pids-limit <N>'",
             "run",
@@ -550,11 +574,11 @@ fn usage_errors_are_one_line_with_dockers_codes() {
         (
             &["run"][..],
             125,
-            "mydockerctl: the following required arguments were not provided: <CMD>...",
+            "mydockerctl: the following required arguments were not provided: <IMAGE>...",
             "run",
         ),
         (
-            &["run", "--rm", "--rm", "true"][..],
+            &on_host(&["run"], &["--rm", "--rm", "true"])[..],
             125,
             "mydockerctl: the argument '--rm' cannot be used multiple times.",
             "run",
@@ -596,7 +620,7 @@ fn usage_errors_are_one_line_with_dockers_codes() {
         &["--memory=64m"][..],
         &["-m", "64m"][..],
     ] {
-        let mut args = vec!["run", "--rm"];
+        let mut args = vec!["run", "--rootfs", "/", "--rm"];
         args.extend_from_slice(m);
         args.extend_from_slice(&["--", "sh", "-c", limit]);
         assert_eq!(ok(&t.ctl_output(&args)), "67108864\n", "{m:?}");
@@ -610,9 +634,9 @@ fn usage_errors_are_one_line_with_dockers_codes() {
 #[test]
 fn ps_filters_and_inspect_format() {
     let t = TestRoot::new("psf");
-    ok(&t.ctl_output(&["run", "--name", "pa", "--", "true"]));
+    ok(&t.ctl_output(&on_host(&["run"], &["--name", "pa", "--", "true"])));
     let b = t.run_detached(&["--name", "pb", "--", "sleep", "100"]);
-    let c = ok(&t.ctl_output(&["create", "--name", "pc", "--", "true"]))
+    let c = ok(&t.ctl_output(&on_host(&["create"], &["--name", "pc", "--", "true"])))
         .trim()
         .to_string();
     let a = t.inspect("pa")["Id"].as_str().unwrap().to_string();
@@ -663,15 +687,17 @@ fn ps_filters_and_inspect_format() {
         "{version}"
     );
     // logs --since and --until: by the time each line was written.
-    ok(&t.ctl_output(&[
-        "run",
-        "--name",
-        "pd",
-        "--",
-        "sh",
-        "-c",
-        "echo early; sleep 4; echo late",
-    ]));
+    ok(&t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "--name",
+            "pd",
+            "--",
+            "sh",
+            "-c",
+            "echo early; sleep 4; echo late",
+        ],
+    )));
     assert_eq!(
         ok(&t.ctl_output(&["logs", "--since", "2s", "pd"])),
         "late\n"

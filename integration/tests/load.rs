@@ -18,13 +18,10 @@ fn parallel_run_rm() {
     let children: Vec<_> = (0..n)
         .map(|i| {
             t.ctl()
-                .args([
-                    "run",
-                    "--rm",
-                    "sh",
-                    "-c",
-                    &format!("echo out-{i}; exit {}", i % 7),
-                ])
+                .args(on_host(
+                    &["run"],
+                    &["--rm", "sh", "-c", &format!("echo out-{i}; exit {}", i % 7)],
+                ))
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -43,7 +40,7 @@ fn sequential_run_rm_cycles() {
     let t = TestRoot::new("seq");
     let n = if full() { 1000 } else { 100 };
     for i in 0..n {
-        let o = t.ctl_output(&["run", "--rm", "true"]);
+        let o = t.ctl_output(&on_host(&["run"], &["--rm", "true"]));
         assert!(o.status.success(), "cycle {i}: {o:?}");
     }
     t.finish();

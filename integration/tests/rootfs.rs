@@ -13,9 +13,7 @@ use tonic::Code;
 
 /// `mydockerctl run --rm ARGS`, which must exit 0: its output.
 fn run(t: &TestRoot, args: &[&str]) -> String {
-    let mut a = vec!["run", "--rm"];
-    a.extend_from_slice(args);
-    ok(&t.ctl_output(&a))
+    ok(&t.ctl_output(&on_host(&["run", "--rm"], args)))
 }
 
 /// A directory of this test's beside its state root (which must hold
@@ -190,9 +188,13 @@ fn read_only_roots_volumes_and_tmpfs() {
     assert_eq!(std::fs::read_to_string(vol.join("made")).unwrap(), "made\n");
     assert!(!vol.join("n").exists());
     // -v without a root of its own is refused before anything runs.
-    let o = t.ctl_output(&["run", "--rm", "-v", &rw, "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "-v", &rw, "true"]));
     assert_eq!(o.status.code(), Some(125), "{o:?}");
-    assert!(stderr(&o).contains("need --rootfs"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("need a root of the container's own"),
+        "{}",
+        stderr(&o)
+    );
     t.finish();
 }
 
@@ -744,9 +746,18 @@ async fn a_shim_killed_during_root_setup_leaves_no_mount() {
 fn unknown_flags_are_errors_not_commands() {
     let t = TestRoot::new("flags");
     for (args, says) in [
-        (&["run", "--foo", "true"][..], "unknown flag: --foo"),
-        (&["run", "-p", "80:80", "true"], "unknown flag: -p"),
-        (&["create", "--bogus=1", "true"], "unknown flag: --bogus"),
+        (
+            &on_host(&["run"], &["--foo", "true"])[..],
+            "unknown flag: --foo",
+        ),
+        (
+            &on_host(&["run"], &["-p", "80:80", "true"]),
+            "unknown flag: -p",
+        ),
+        (
+            &on_host(&["create"], &["--bogus=1", "true"]),
+            "unknown flag: --bogus",
+        ),
     ] {
         let o = t.ctl_output(args);
         assert_eq!(o.status.code(), Some(125), "{args:?}: {o:?}");

@@ -78,17 +78,19 @@ fn start_of_an_exited_container_runs_it_again() {
 #[test]
 fn restart_on_failure_restarts_three_times_then_stays_exited() {
     let t = TestRoot::new("onfail");
-    let o = t.ctl_output(&[
-        "run",
-        "--restart",
-        "on-failure:3",
-        "--name",
-        "r1",
-        "--",
-        "sh",
-        "-c",
-        "echo ran; exit 1",
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "--restart",
+            "on-failure:3",
+            "--name",
+            "r1",
+            "--",
+            "sh",
+            "-c",
+            "echo ran; exit 1",
+        ],
+    ));
     // An attached run ends with the first exit, as docker's.
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     let done = eventually(Duration::from_secs(20), || {
@@ -190,8 +192,7 @@ fn restart_always_is_ended_by_stop_and_rearmed_by_start() {
             "Error: maximum retry count must be an integer",
         ),
     ] {
-        let mut a = vec!["run"];
-        a.extend_from_slice(args);
+        let mut a = on_host(&["run"], args);
         a.extend_from_slice(&["--", "true"]);
         let o = t.ctl_output(&a);
         assert_eq!(o.status.code(), Some(125), "{args:?}: {o:?}");
@@ -318,7 +319,10 @@ fn sig_proxy_false_leaves_the_container_alone() {
     for (proxy, name) in [("--sig-proxy=false", "q1"), ("--sig-proxy", "q2")] {
         let child = t
             .ctl()
-            .args(["run", proxy, "--name", name, "--", "sh", "-c", script])
+            .args(on_host(
+                &["run"],
+                &[proxy, "--name", name, "--", "sh", "-c", script],
+            ))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -361,7 +365,7 @@ fn create_takes_no_client_flags_and_input_needs_a_terminal() {
     }
     assert!(help.contains("--restart"), "{help}");
     for flag in ["-d", "--detach-keys=ctrl-a", "--sig-proxy=false"] {
-        let o = t.ctl_output(&["create", flag, "--", "true"]);
+        let o = t.ctl_output(&on_host(&["create"], &[flag, "--", "true"]));
         assert_eq!(o.status.code(), Some(125), "{flag}: {o:?}");
         let name = flag.split('=').next().unwrap();
         assert_eq!(
@@ -374,10 +378,10 @@ fn create_takes_no_client_flags_and_input_needs_a_terminal() {
         assert!(ok(&o).contains("Usage: mydockerctl"), "{cmd}: {o:?}");
     }
     // stdin is /dev/null here: -it is refused with docker's line and code.
-    let o = t.ctl_output(&["run", "-it", "--name", "tty1", "--", "true"]);
+    let o = t.ctl_output(&on_host(&["run"], &["-it", "--name", "tty1", "--", "true"]));
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert_eq!(stderr(&o), "Error: the input device is not a TTY\n");
-    let o = t.ctl_output(&["run", "-t", "--rm", "--", "tty"]);
+    let o = t.ctl_output(&on_host(&["run"], &["-t", "--rm", "--", "tty"]));
     assert_eq!(ok(&o), "/dev/pts/0\r\n");
     // Detached, nothing reads the terminal here: no check.
     t.run_detached(&["-it", "--name", "tty2", "--", "true"]);
@@ -398,16 +402,10 @@ fn create_takes_no_client_flags_and_input_needs_a_terminal() {
 #[test]
 fn second_runs_at_the_edges() {
     let t = TestRoot::new("edges");
-    ok(&t.ctl_output(&[
-        "create",
-        "--restart",
-        "always",
-        "--name",
-        "e1",
-        "--",
-        "sleep",
-        "100",
-    ]));
+    ok(&t.ctl_output(&on_host(
+        &["create"],
+        &["--restart", "always", "--name", "e1", "--", "sleep", "100"],
+    )));
     let t0 = Instant::now();
     assert_eq!(ok(&t.ctl_output(&["stop", "e1"])), "e1\n");
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
@@ -423,7 +421,10 @@ fn second_runs_at_the_edges() {
     );
     ok(&t.ctl_output(&["rm", "-f", "e1"]));
 
-    let o = t.ctl_output(&["run", "--name", "e2", "--", "/no/such/program"]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &["--name", "e2", "--", "/no/such/program"],
+    ));
     assert_eq!(o.status.code(), Some(127), "{o:?}");
     for _ in 0..2 {
         let o = t.ctl_output(&["start", "e2"]);

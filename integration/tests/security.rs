@@ -45,7 +45,7 @@ fn the_command_runs_with_dockers_default_confinement() {
         "if echo x > /proc/sys/kernel/hostname; then echo sysctl=writable; else echo sysctl=denied; fi; \
          echo firmware=$(ls /sys/firmware 2>/dev/null | wc -l)",
     );
-    let o = t.ctl_output(&["run", "--rm", "sh", "-c", &script]);
+    let o = t.ctl_output(&on_host(&["run"], &["--rm", "sh", "-c", &script]));
     assert!(o.status.success(), "{o:?}");
     let out = stdout(&o);
     for cap in ["CapEff", "CapPrm", "CapBnd", "CapInh"] {
@@ -77,7 +77,10 @@ fn privileged_turns_the_confinement_off() {
     for p in &masked {
         script.push_str(&format!("echo {p}=$(head -c 1 {p} | wc -c); "));
     }
-    let o = t.ctl_output(&["run", "--rm", "--privileged", "sh", "-c", &script]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &["--rm", "--privileged", "sh", "-c", &script],
+    ));
     assert!(o.status.success(), "{o:?}");
     let out = stdout(&o);
     let eff = u64::from_str_radix(&status_field(&out, "CapEff"), 16).unwrap();
@@ -92,7 +95,7 @@ fn privileged_turns_the_confinement_off() {
 #[test]
 fn a_caller_that_is_neither_root_nor_the_shims_user_is_refused() {
     let t = TestRoot::new("peer");
-    let id = stdout(&t.ctl_output(&["run", "-d", "sleep", "100"]))
+    let id = stdout(&t.ctl_output(&on_host(&["run"], &["-d", "sleep", "100"])))
         .trim()
         .to_string();
     let dir = t.root.join(&id);

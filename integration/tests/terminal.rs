@@ -34,7 +34,7 @@ fn state(t: &TestRoot, id: &str) -> String {
 #[test]
 fn interactive_shell_resize_ctrl_c_detach_reattach_and_exit_code() {
     let t = TestRoot::new("tty");
-    let term = Tmux::start("tty1", 100, 30, &wrapped(&t, "run --tty sh"));
+    let term = Tmux::start("tty1", 100, 30, &wrapped(&t, "run --tty --rootfs / sh"));
     term.wait_for("a prompt", |s| s.lines().any(|l| l.starts_with('#')));
 
     term.type_text("echo pid=$$\n");
@@ -124,7 +124,7 @@ fn custom_detach_keys() {
         "dk",
         80,
         24,
-        &wrapped(&t, "run -it --detach-keys ctrl-a,d sh"),
+        &wrapped(&t, "run -it --rootfs / --detach-keys ctrl-a,d sh"),
     );
     term.wait_for("a prompt", |s| s.lines().any(|l| l.starts_with('#')));
     // ctrl-p ctrl-q is ordinary input now (then ctrl-u clears the line).
@@ -138,7 +138,10 @@ fn custom_detach_keys() {
     let id = t.ids().pop().unwrap();
     let o = t.ctl_output(&["rm", "-f", &id]);
     assert!(o.status.success(), "{o:?}");
-    let o = t.ctl_output(&["run", "--rm", "--detach-keys", "ctrl-", "true"]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &["--rm", "--detach-keys", "ctrl-", "true"],
+    ));
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("invalid detach keys"), "{}", stderr(&o));
     t.finish();
@@ -384,7 +387,7 @@ fn stdin_50mib_through_run_i_hashes_as_on_the_host() {
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let o = t
         .ctl()
-        .args(["run", "--rm", "-i", "--", "sha256sum"])
+        .args(on_host(&["run"], &["--rm", "-i", "--", "sha256sum"]))
         .stdin(std::fs::File::open(&file).unwrap())
         .output()
         .unwrap();
@@ -393,7 +396,7 @@ fn stdin_50mib_through_run_i_hashes_as_on_the_host() {
 
     let mut child = t
         .ctl()
-        .args(["run", "--rm", "-i", "--", "cat"])
+        .args(on_host(&["run"], &["--rm", "-i", "--", "cat"]))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -411,7 +414,7 @@ fn output_of_run_through_a_pipe_is_byte_exact() {
     let (file, digest) = random_file(&t, "out", 100 << 20);
     let o = t
         .ctl()
-        .args(["run", "--rm", "cat"])
+        .args(on_host(&["run"], &["--rm", "cat"]))
         .arg(&file)
         .output()
         .unwrap();
@@ -454,13 +457,15 @@ fn output_with_nobody_attached_all_lands_in_the_log() {
     let t = TestRoot::new("log200");
     let line = "the quick brown fox jumps over the lazy dog 0123456789\n";
     let total: usize = 200 << 20;
-    let o = t.ctl_output(&[
-        "run",
-        "-d",
-        "sh",
-        "-c",
-        &format!("yes '{}' | head -c {total}", line.trim_end()),
-    ]);
+    let o = t.ctl_output(&on_host(
+        &["run"],
+        &[
+            "-d",
+            "sh",
+            "-c",
+            &format!("yes '{}' | head -c {total}", line.trim_end()),
+        ],
+    ));
     assert!(o.status.success(), "{o:?}");
     let id = stdout(&o).trim().to_string();
     let w = t.ctl_output(&["wait", &id]);
@@ -483,7 +488,7 @@ fn output_with_nobody_attached_all_lands_in_the_log() {
 #[test]
 fn grpcurl_attach_drives_a_tty_container() {
     let t = TestRoot::new("gattach");
-    let o = t.ctl_output(&["run", "-d", "-t", "sh"]);
+    let o = t.ctl_output(&on_host(&["run"], &["-d", "-t", "sh"]));
     assert!(o.status.success(), "{o:?}");
     let id = stdout(&o).trim().to_string();
     let b64 = |s: &str| {

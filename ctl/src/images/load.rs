@@ -122,7 +122,7 @@ fn read_json<T: for<'a> Deserialize<'a>>(f: impl Read, what: &str) -> Result<T, 
 }
 
 /// The config, from the store, and its layers' diff ids.
-fn config_of(store: &Store, id: &str) -> Result<(ImageConfiguration, Vec<String>), StoreError> {
+pub fn config_of(store: &Store, id: &str) -> Result<(ImageConfiguration, Vec<String>), StoreError> {
     let p = store.blob_path(id)?;
     let config = ImageConfiguration::from_file(&p)
         .map_err(|e| StoreError::Invalid(format!("image config {id}: {e}")))?;

@@ -1,9 +1,11 @@
-//! Images (issue 21, under way): `load`, `images` and `rmi` over a
-//! content-addressed store of verified blobs and layers unpacked once.
-//! `pull` and `run IMAGE` (an overlay root of the layers) come next.
+//! Images (issue 21, under way): `load`, `save`, `images` and `rmi` over
+//! a content-addressed store of verified blobs and layers unpacked once,
+//! and the overlay roots of containers made from them (root.rs). `pull`
+//! comes next.
 
 pub mod load;
 pub mod reference;
+pub mod root;
 pub mod save;
 pub mod store;
 pub mod unpack;
@@ -12,7 +14,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::containers::ago;
+use crate::containers::{ago, Status};
 use crate::error::exit_with;
 use store::Store;
 
@@ -206,12 +208,13 @@ pub fn images_cmd(
 }
 
 /// `mydockerctl rmi [-f] IMAGE...`: a tag is untagged, and an image with
-/// no tag left is deleted with every layer no other image has.
+/// no tag left is deleted with every layer no other image has, unless a
+/// container uses it (docker's refusals).
 pub fn rmi_cmd(data_root: &Path, names: &[String], force: bool) -> anyhow::Result<i32> {
     let store = Store::open(data_root)?;
     let mut failed = false;
     for name in names {
-        match rmi_one(&store, name, force) {
+        match rmi_one(&store, data_root, name, force) {
             Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -226,12 +229,39 @@ pub fn rmi_cmd(data_root: &Path, names: &[String], force: bool) -> anyhow::Resul
     }
 }
 
-fn rmi_one(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<String>> {
+/// The containers made from image `id`, whatever their state root: short
+/// id, and whether it runs (a paused or restarting one does, as docker
+/// counts them). Their layers in the data root say which they are.
+fn users_of(data_root: &Path, id: &str) -> Vec<(String, bool)> {
+    root::sweep(data_root);
+    let mut v: Vec<(String, bool)> = root::layers(data_root)
+        .into_iter()
+        .filter(|(_, owner)| owner.image_id == id)
+        .map(|(c, owner)| {
+            let running = crate::containers::Record::read(&owner.state_root, &c)
+                .is_ok_and(|r| r.status() == Status::Running || r.restarting());
+            (c[..c.len().min(12)].to_string(), running)
+        })
+        .collect();
+    // A running one first: its refusal is the one -f cannot pass.
+    v.sort_by_key(|(_, running)| !running);
+    v
+}
+
+fn rmi_one(
+    store: &Store,
+    data_root: &Path,
+    name: &str,
+    force: bool,
+) -> anyhow::Result<Vec<String>> {
+    // Exclusive: a run that has found the image holds this shared until
+    // its container (whose record names the image) is made.
     let gc = store.gc_lock(true)?;
     let lock = store.lock()?;
     let Some(mut image) = load::find(store, name) else {
         anyhow::bail!("No such image: {name}");
     };
+    let users = users_of(data_root, &image.id);
     let tag = reference::Reference::parse(name)
         .ok()
         .and_then(|r| r.familiar_tag())
@@ -240,6 +270,12 @@ fn rmi_one(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<String>
     match tag {
         // By tag: that tag goes; the image with its last one.
         Some(t) => {
+            if let (Some((c, _)), false, 1) = (users.first(), force, image.tags.len()) {
+                anyhow::bail!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {c} is using its referenced image {}",
+                    load::short_id(&image.id)
+                );
+            }
             image.tags.retain(|x| *x != t);
             out.push(format!("Untagged: {t}"));
             if !image.tags.is_empty() {
@@ -249,6 +285,19 @@ fn rmi_one(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<String>
         }
         // By id: all its tags, if it has one or -f says so.
         None => {
+            if let Some((c, running)) = users.first() {
+                let (how, state) = match (running, force) {
+                    (true, _) => ("cannot be forced", "running"),
+                    (false, false) => ("must be forced", "stopped"),
+                    (false, true) => ("", ""),
+                };
+                if !how.is_empty() {
+                    anyhow::bail!(
+                        "conflict: unable to delete {} ({how}) - image is being used by {state} container {c}",
+                        load::short_id(&image.id)
+                    );
+                }
+            }
             if image.tags.len() > 1 && !force {
                 anyhow::bail!(
                     "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
@@ -257,6 +306,13 @@ fn rmi_one(store: &Store, name: &str, force: bool) -> anyhow::Result<Vec<String>
             }
             out.extend(image.tags.iter().map(|t| format!("Untagged: {t}")));
         }
+    }
+    // Forced past a container that uses it: untagged, and kept (with its
+    // layers, which the container's root is made of) until it goes.
+    if !users.is_empty() {
+        image.tags.clear();
+        store.write_record(&image)?;
+        return Ok(out);
     }
     store.delete(&gc, &lock, &image.id)?;
     out.push(format!("Deleted: {}", image.id));

@@ -28,6 +28,17 @@ pub struct FlatDevice {
     pub permissions: String,
 }
 
+/// An overlay root (the proto's `Layers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Layers {
+    /// The image's layers, the topmost first.
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    /// Upper and work are the container's alone: removed with it.
+    pub owned: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ContainerConfig {
     pub id: String,
@@ -44,8 +55,11 @@ pub struct ContainerConfig {
     pub privileged: bool,
     /// Removed when the command exits (see the proto's `auto_remove`).
     pub auto_remove: bool,
-    /// An overlay root: lower directories (top first), upper, work.
-    pub layers: Option<(Vec<PathBuf>, PathBuf, PathBuf)>,
+    /// An overlay root of an image's layers.
+    pub layers: Option<Layers>,
+    /// The image as the caller named it, and its id, for the records.
+    pub image: String,
+    pub image_id: String,
     /// Run again after it exits (see restart.rs).
     pub restart: super::restart::Policy,
     /// An OCI bundle, whose spec says all of the above but the id, name,

@@ -119,21 +119,7 @@ impl Container {
         dir: &Path,
         created_at: Option<SystemTime>,
     ) -> Result<Arc<Self>> {
-        // An image's layers: mounted (by the init, in its namespace) on a
-        // directory of the state dir, which is the root as a rootfs is.
-        if config.layers.is_some() {
-            if !config.rootfs.is_empty() {
-                return Err(invalid("layers and rootfs cannot go together"));
-            }
-            let point = dir.join("rootfs");
-            if let Err(e) = std::fs::create_dir_all(&point) {
-                return Err(ContainerError::Sys {
-                    what: "make the root's mount point",
-                    source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-                });
-            }
-            config.rootfs = point.to_string_lossy().into_owned();
-        }
+        setup::layers_mount_point(&mut config, dir)?;
         let mut spec = spec::resolve(&config)?;
         spec::apply(&spec, &mut config)?;
         config.validate()?;
@@ -141,7 +127,10 @@ impl Container {
         let root = match &config.root {
             Some(r) => {
                 let mut r = r.clone();
-                r.overlay.clone_from(&config.layers);
+                r.overlay = config
+                    .layers
+                    .as_ref()
+                    .map(|l| (l.lower.clone(), l.upper.clone(), l.work.clone()));
                 if config.bundle.is_none() {
                     r.mounts.extend(etc::files(&config, dir)?);
                 }

@@ -39,6 +39,22 @@ pub fn write_config(
         auto_remove: c.auto_remove,
         restart_policy: c.restart.name().into(),
         restart_max_retries: c.restart.max_retries,
+        read_only: c.read_only || c.root.as_ref().is_some_and(|r| r.readonly),
+        image: c.image.clone(),
+        image_id: c.image_id.clone(),
+        root_kind: match (&c.layers, &c.bundle, c.rootfs.is_empty()) {
+            (Some(_), _, _) => "overlay",
+            (None, Some(_), _) => "bundle",
+            (None, None, false) => "rootfs",
+            (None, None, true) => "host",
+        }
+        .into(),
+        root_path: match (&c.layers, &c.bundle) {
+            (Some(l), _) => l.upper.to_string_lossy().into_owned(),
+            (None, Some(b)) => b.to_string_lossy().into_owned(),
+            (None, None) if c.rootfs.is_empty() => "/".into(),
+            (None, None) => c.rootfs.clone(),
+        },
         created_at: nanos(created_at),
     };
     Ok(state::write_json(&dir.join(state::CONFIG_FILE), &record)?)

@@ -6,8 +6,8 @@ use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use super::config::ContainerConfig;
-use super::error::Result;
+use super::config::{ContainerConfig, Layers};
+use super::error::{invalid, ContainerError, Result};
 use super::hooks;
 use crate::cgroup::{CgroupError, ContainerCgroup};
 use crate::process::hooks::Place;
@@ -64,5 +64,58 @@ pub fn create_hooks(config: &ContainerConfig, dir: &Path, init: &SpawnedInit) ->
         Place::Container(init.pid),
     )?;
     init.setup.resume()?;
+    Ok(())
+}
+
+/// The form a layer the shim removes must have, `.../<id>/upper` and
+/// `.../<id>/work`: a directory named after no other container.
+fn owned_form(id: &str, l: &Layers) -> bool {
+    let parent = l.upper.parent();
+    parent == l.work.parent()
+        && parent.and_then(|p| p.file_name()) == Some(std::ffi::OsStr::new(id))
+}
+
+/// At removal: an image root's upper and work directories, when they are
+/// the container's alone, with the directory (named after it) they are in.
+pub fn remove_owned_layers(config: &ContainerConfig) {
+    let Some(l) = config.layers.as_ref().filter(|l| l.owned) else {
+        return;
+    };
+    if !owned_form(config.id.as_str(), l) {
+        tracing::warn!("the container's layer is not in a directory of its own: kept");
+        return;
+    }
+    let Some(dir) = l.upper.parent() else {
+        return;
+    };
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "removing the container's layer failed");
+        }
+    }
+}
+
+/// An image's layers are mounted (by the init, in its namespace) on a
+/// directory of the state dir, which is then the root as a rootfs is.
+pub fn layers_mount_point(config: &mut ContainerConfig, dir: &Path) -> Result<()> {
+    let Some(l) = &config.layers else {
+        return Ok(());
+    };
+    if l.owned && !owned_form(&config.id, l) {
+        return Err(invalid(
+            "layers: owned upper and work directories must be in one directory named after the container's id",
+        ));
+    }
+    if !config.rootfs.is_empty() {
+        return Err(invalid("layers and rootfs cannot go together"));
+    }
+    let point = dir.join("rootfs");
+    if let Err(e) = std::fs::create_dir_all(&point) {
+        return Err(ContainerError::Sys {
+            what: "make the root's mount point",
+            source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        });
+    }
+    config.rootfs = point.to_string_lossy().into_owned();
     Ok(())
 }

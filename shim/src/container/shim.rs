@@ -470,6 +470,7 @@ impl Shim {
             *slot = Slot::Deleted;
         }
         c.remove_cgroup();
+        super::setup::remove_owned_layers(&c.config);
         c.poststop();
         if let Some(root) = self.dir.parent() {
             disk::release_name(root, &self.name(), c.id());
@@ -489,6 +490,7 @@ impl Shim {
             tracing::info!("killing the container before exiting");
             c.kill_and_wait().await;
             c.remove_cgroup();
+            super::setup::remove_owned_layers(&c.config);
             if let Some(root) = c.dir.parent() {
                 disk::release_name(root, &self.name(), c.id());
             }

@@ -9,7 +9,7 @@ use mydocker::units::Limits;
 use mydocker::v1;
 
 use crate::cgroup::CgroupError;
-use crate::container::config::FlatDevice;
+use crate::container::config::{FlatDevice, Layers};
 use crate::container::exec::{ExecConfig, ExecStatus};
 use crate::container::restart;
 use crate::container::seccomp::SeccompError;
@@ -169,13 +169,14 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
         layers: r
             .layers
             .filter(|l| !l.lower.is_empty() || !l.upper.is_empty() || !l.work.is_empty())
-            .map(|l| {
-                (
-                    l.lower.into_iter().map(Into::into).collect(),
-                    l.upper.into(),
-                    l.work.into(),
-                )
+            .map(|l| Layers {
+                lower: l.lower.into_iter().map(Into::into).collect(),
+                upper: l.upper.into(),
+                work: l.work.into(),
+                owned: l.owned,
             }),
+        image: r.image,
+        image_id: r.image_id,
         restart,
         ..Default::default()
     })
