@@ -86,6 +86,8 @@ pub enum Command {
     Unpause(IdsArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Pull an image from a registry
+    Pull(PullArgs),
     /// Load images from a docker save archive or an OCI image layout
     Load(LoadArgs),
     /// Save images to a tar archive (docker save's form; stdout by default)
@@ -94,6 +96,20 @@ pub enum Command {
     Images(ImagesArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Print only the image's name
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// A registry spoken to over plain HTTP (HOST[:PORT]; loopback ones are,
+    /// as docker's)
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure: Vec<String>,
+    /// NAME[:TAG|@DIGEST]
+    #[arg(value_name = "NAME")]
+    pub name: String,
 }
 
 #[derive(Args, Debug)]

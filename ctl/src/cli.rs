@@ -173,6 +173,11 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
         Command::Images(args) => {
             crate::images::images_cmd(&data_root, args.quiet, args.format == "json", args.no_trunc)
         }
+        Command::Pull(args) => {
+            crate::images::pull::pull_cmd(&data_root, &args.name, &args.insecure, args.quiet)
+                .await
+                .map_err(|e| exit_with(1, one_line(&e)))
+        }
         Command::Rmi(args) => crate::images::rmi_cmd(&data_root, &args.images, args.force),
         Command::Pause(args) => pause_all(&root, &args.ids, true).await,
         Command::Unpause(args) => pause_all(&root, &args.ids, false).await,

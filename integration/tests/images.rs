@@ -111,8 +111,9 @@ fn two_layer_layout(dir: &Path) -> PathBuf {
     layout
 }
 
-/// The layers of the image tagged `tag`, lowest first, from its record.
-fn layers_of(im: &Images, id_prefix: &str) -> Vec<PathBuf> {
+/// A field of each layer of the image whose id starts with `id_prefix`
+/// (`diff_id`, `blob`), lowest first, from its record.
+fn layer_field(im: &Images, id_prefix: &str, field: &str) -> Vec<String> {
     let rec = im
         .files("images")
         .into_iter()
@@ -125,13 +126,19 @@ fn layers_of(im: &Images, id_prefix: &str) -> Vec<PathBuf> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| {
-            let hex = l["diff_id"]
-                .as_str()
-                .unwrap()
-                .strip_prefix("sha256:")
-                .unwrap();
-            im.data().join("layers/sha256").join(hex)
+        .map(|l| l[field].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The layers' directories of the image whose id starts with `id_prefix`,
+/// lowest first.
+fn layers_of(im: &Images, id_prefix: &str) -> Vec<PathBuf> {
+    layer_field(im, id_prefix, "diff_id")
+        .iter()
+        .map(|d| {
+            im.data()
+                .join("layers/sha256")
+                .join(d.strip_prefix("sha256:").unwrap())
         })
         .collect()
 }
@@ -831,5 +838,255 @@ fn run_an_image_sees_its_top_layer_and_keeps_its_writes_its_own() {
         im.files("containers")
     );
     assert!(t.ids().is_empty(), "{:?}", t.ids());
+    t.finish();
+}
+
+/// Debian's docker-registry (distribution 2.8) on a free loopback port,
+/// its storage in `dir`; killed when dropped.
+struct Registry {
+    child: std::process::Child,
+    addr: String,
+    storage: PathBuf,
+}
+
+impl Registry {
+    fn start(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let storage = dir.join("storage");
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                storage.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .args(["serve", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).unwrap())
+            .spawn()
+            .expect("docker-registry (installed by .ci/run)");
+        let r = Self {
+            child,
+            addr,
+            storage,
+        };
+        let up = std::time::Instant::now();
+        while std::net::TcpStream::connect(&r.addr).is_err() {
+            assert!(up.elapsed().as_secs() < 20, "the registry did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        r
+    }
+
+    /// A blob as the registry keeps it.
+    fn blob(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.storage
+            .join("docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `pull` from a real registry: the image as skopeo pushed it, run with
+/// the top layer's view; two pulls at once both succeed; a blob tampered
+/// with in the registry's storage fails the pull, naming the layer, and
+/// the store keeps nothing of it.
+#[test]
+fn pull_from_a_registry_checks_every_blob() {
+    let t = TestRoot::new("pull");
+    let im = Images::new("pull");
+    let reg = Registry::start(&im.dir.join("registry"));
+    let layout = two_layer_layout(&im.dir);
+    let name = format!("{}/test/bb:v1", reg.addr);
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:bb", layout.display()),
+            &format!("docker://{name}"),
+        ],
+    );
+    let out = ok(&im.ctl(&["pull", &name]));
+    assert!(
+        out.starts_with(&format!("v1: Pulling from {}/test/bb\n", reg.addr)),
+        "{out}"
+    );
+    assert!(
+        out.ends_with(&format!(
+            "Status: Downloaded newer image for {name}\n{name}\n"
+        )),
+        "{out}"
+    );
+    let out = ok(&im.ctl(&["pull", &name]));
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {name}\n")),
+        "{out}"
+    );
+    let row = ok(&im.ctl(&["images"]));
+    let row: Vec<&str> = row.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[..2], [format!("{}/test/bb", reg.addr).as_str(), "v1"]);
+    let o = t
+        .ctl()
+        .env("MYDOCKER_DATA_ROOT", im.data())
+        .args([
+            "run",
+            "--rm",
+            &name,
+            "sh",
+            "-c",
+            "cat /etc/keep; cat /etc/motd 2>/dev/null || echo no motd",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o), "second\nno motd\n");
+    let blobs = layer_field(&im, "", "blob");
+    assert_eq!(blobs.len(), 2);
+
+    // Two pulls at once, of an image the store does not have: both
+    // succeed, and the store holds it once.
+    ok(&im.ctl(&["rmi", &name]));
+    assert!(im.files("layers/sha256").is_empty());
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(ctl_bin())
+                .env("MYDOCKER_DATA_ROOT", im.data())
+                .args(["pull", "-q", &name])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(ok(&o), format!("{name}\n"));
+    }
+    assert_eq!(ok(&im.ctl(&["images", "-q"])).lines().count(), 1);
+    assert_eq!(
+        im.files("layers/sha256").len(),
+        4,
+        "{:?}",
+        im.files("layers/sha256")
+    );
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+
+    // A pull killed mid-layer (a 48 MiB layer of random bytes) leaves no
+    // image, and no blob that is not whole and checked; run again, it
+    // succeeds.
+    let big = im.dir.join("big");
+    let img = format!("{}:big", big.display());
+    run("umoci", &["init", "--layout", big.to_str().unwrap()]);
+    run("umoci", &["new", "--image", &img]);
+    let bundle = im.dir.join("big-bundle");
+    run(
+        "umoci",
+        &["unpack", "--image", &img, bundle.to_str().unwrap()],
+    );
+    let mut noise = vec![0u8; 48 << 20];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut noise))
+        .unwrap();
+    std::fs::write(bundle.join("rootfs/noise"), &noise).unwrap();
+    run(
+        "umoci",
+        &["repack", "--image", &img, bundle.to_str().unwrap()],
+    );
+    let big_name = format!("{}/test/big:v1", reg.addr);
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "-q",
+            "--dest-tls-verify=false",
+            &format!("oci:{img}"),
+            &format!("docker://{big_name}"),
+        ],
+    );
+    let mut child = Command::new(ctl_bin())
+        .env("MYDOCKER_DATA_ROOT", im.data())
+        .args(["pull", "-q", &big_name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once part of the blob is in the store's scratch space.
+    let partial = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::metadata(e.path().join("blob"))
+                    .is_ok_and(|m| m.len() > 0 && m.len() < 48 << 20)
+            })
+    };
+    let since = std::time::Instant::now();
+    while !partial(&im.data().join("tmp")) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pull ended before it was killed"
+        );
+        assert!(since.elapsed().as_secs() < 30, "no download seen");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = ok(&im.ctl(&["images", "-q"]));
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let o = im.ctl(&["pull", "-q", &big_name]);
+    assert_eq!(ok(&o), format!("{big_name}\n"));
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+    let o = t
+        .ctl()
+        .env("MYDOCKER_DATA_ROOT", im.data())
+        .args(["run", "--rm", &big_name, "/noise"])
+        .output()
+        .unwrap();
+    // No shell in it: the file is there, and not a program.
+    assert_eq!(o.status.code(), Some(126), "{o:?}");
+    ok(&im.ctl(&["rmi", &big_name]));
+
+    // A layer tampered with in the registry: the pull fails naming it, and
+    // neither the blob nor an image is kept.
+    ok(&im.ctl(&["rmi", &name]));
+    let top = &blobs[1];
+    let data = reg.blob(top);
+    let mut bytes = std::fs::read(&data).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    let o = im.ctl(&["pull", &name]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!("Error: layer {top}: ")) && err.contains("digest"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let hex = top.strip_prefix("sha256:").unwrap();
+    assert!(!im.files("blobs/sha256").iter().any(|b| b == hex));
+    assert!(im.files("images").is_empty());
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+    drop(reg);
     t.finish();
 }

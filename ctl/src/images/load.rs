@@ -287,7 +287,7 @@ fn tags_of(given: Vec<String>) -> Result<Vec<String>, StoreError> {
         .collect()
 }
 
-fn save(
+pub fn save(
     store: &Store,
     id: String,
     manifest: Option<String>,

@@ -4,6 +4,7 @@
 //! comes next.
 
 pub mod load;
+pub mod pull;
 pub mod reference;
 pub mod root;
 pub mod save;

@@ -35,8 +35,9 @@ impl ImageRoot {
     pub fn find(data_root: &Path, name: &str) -> Result<Self, StoreError> {
         let missing = || {
             StoreError::Invalid(format!(
-                "Unable to find image '{}' locally (pull is not here yet: `mydockerctl load` it)",
-                shown_name(name)
+                "Unable to find image '{}' locally (`mydockerctl pull {}` first)",
+                shown_name(name),
+                mydocker::brief(name)
             ))
         };
         // No store, no image: nothing is made for a name that is not there.
