@@ -962,33 +962,27 @@ fn pull_from_a_registry_checks_every_blob() {
     let blobs = layer_field(&im, "", "blob");
     assert_eq!(blobs.len(), 2);
 
-    // Two pulls at once, of an image the store does not have: both
-    // succeed, and the store holds it once.
-    ok(&im.ctl(&["rmi", &name]));
-    assert!(im.files("layers/sha256").is_empty());
-    let children: Vec<_> = (0..2)
-        .map(|_| {
-            Command::new(ctl_bin())
-                .env("MYDOCKER_DATA_ROOT", im.data())
-                .args(["pull", "-q", &name])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for c in children {
-        let o = c.wait_with_output().unwrap();
-        assert_eq!(ok(&o), format!("{name}\n"));
-    }
-    assert_eq!(ok(&im.ctl(&["images", "-q"])).lines().count(), 1);
-    assert_eq!(
-        im.files("layers/sha256").len(),
-        4,
-        "{:?}",
-        im.files("layers/sha256")
+    // By the digest it was pulled by (the manifest's, as no index led to
+    // it), as docker's repo digests.
+    let out = ok(&im.ctl(&["pull", &name]));
+    let digest = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap()
+        .to_string();
+    let by_digest = format!("{}/test/bb@{digest}", reg.addr);
+    let out = ok(&im.ctl(&["pull", &by_digest]));
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {by_digest}\n")),
+        "{out}"
     );
-    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
+    let o = t
+        .ctl()
+        .env("MYDOCKER_DATA_ROOT", im.data())
+        .args(["run", "--rm", &by_digest, "cat", "/etc/keep"])
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o), "second\n");
 
     // A pull killed mid-layer (a 48 MiB layer of random bytes) leaves no
     // image, and no blob that is not whole and checked; run again, it
@@ -1053,6 +1047,11 @@ fn pull_from_a_registry_checks_every_blob() {
     child.wait().unwrap();
     let out = ok(&im.ctl(&["images", "-q"]));
     assert_eq!(out.lines().count(), 1, "{out}");
+    // Every blob the store holds is whole: it hashes to its name.
+    for b in im.files("blobs/sha256") {
+        let bytes = std::fs::read(im.data().join("blobs/sha256").join(&b)).unwrap();
+        assert_eq!(format!("{:x}", Sha256::digest(&bytes)), b);
+    }
     let o = im.ctl(&["pull", "-q", &big_name]);
     assert_eq!(ok(&o), format!("{big_name}\n"));
     assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
@@ -1064,6 +1063,47 @@ fn pull_from_a_registry_checks_every_blob() {
         .unwrap();
     // No shell in it: the file is there, and not a program.
     assert_eq!(o.status.code(), Some(126), "{o:?}");
+    ok(&im.ctl(&["rmi", &big_name]));
+
+    // Two pulls at once of an image the store does not have (seen at work
+    // together): both succeed, and the store holds it once.
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(ctl_bin())
+                .env("MYDOCKER_DATA_ROOT", im.data())
+                .args(["pull", "-q", &big_name])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let busy = |pid: u32| {
+        im.files("tmp")
+            .iter()
+            .any(|f| f.starts_with(&format!("{pid}-")))
+    };
+    let since = std::time::Instant::now();
+    while !children.iter().all(|c| busy(c.id())) {
+        assert!(
+            since.elapsed().as_secs() < 30,
+            "the two pulls never ran together"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(ok(&o), format!("{big_name}\n"));
+    }
+    assert_eq!(ok(&im.ctl(&["images", "-q"])).lines().count(), 2);
+    // bb's two layers and big's one, each with its size file.
+    assert_eq!(
+        im.files("layers/sha256").len(),
+        6,
+        "{:?}",
+        im.files("layers/sha256")
+    );
+    assert!(im.files("tmp").is_empty(), "{:?}", im.files("tmp"));
     ok(&im.ctl(&["rmi", &big_name]));
 
     // A layer tampered with in the registry: the pull fails naming it, and

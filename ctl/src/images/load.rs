@@ -317,8 +317,15 @@ pub fn save(
 /// unique prefix of one (`sha256:` optional).
 pub fn find(store: &Store, name: &str) -> Option<ImageRecord> {
     let images = store.images();
-    if let Some(tag) = Reference::parse(name).ok().and_then(|r| r.familiar_tag()) {
+    let r = Reference::parse(name).ok();
+    if let Some(tag) = r.as_ref().and_then(|r| r.familiar_tag()) {
         if let Some(i) = images.iter().find(|i| i.tags.contains(&tag)) {
+            return Some(i.clone());
+        }
+    }
+    // NAME@sha256:...: the manifest (or index) it was pulled by.
+    if let Some(d) = r.as_ref().and_then(|r| r.digest.as_ref()) {
+        if let Some(i) = images.iter().find(|i| i.manifest.as_ref() == Some(d)) {
             return Some(i.clone());
         }
     }

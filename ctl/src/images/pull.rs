@@ -2,13 +2,18 @@
 //! API (oci-client: bearer-token and basic auth, manifest lists and OCI
 //! indexes resolved for this machine's platform), into the store. Every
 //! blob is checked against its digest twice (as it streams, and as the
-//! store takes it); nothing of a failed pull is kept, and what a killed
-//! one left in the store's `tmp/` goes at the next use of the store.
+//! store takes it): no unchecked blob and no image without all of its
+//! layers is ever in the store. The checked blobs of a failed pull stay,
+//! for the next; what a killed one left in the store's `tmp/` goes at the
+//! next use of the store.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::{anyhow, Context};
+use futures_util::{StreamExt, TryStreamExt};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
@@ -21,18 +26,23 @@ use super::store::{LayerRecord, Store};
 /// Docker's media types of compressed and plain layers, and the OCI
 /// ones: the store sniffs the compression, these are what is accepted.
 fn is_layer(media_type: &str) -> bool {
-    media_type.starts_with("application/vnd.oci.image.layer.")
-        || media_type.starts_with("application/vnd.docker.image.rootfs.")
+    let layer = media_type.starts_with("application/vnd.oci.image.layer.")
+        || media_type.starts_with("application/vnd.docker.image.rootfs.");
+    // Fetched from URLs of the image's choosing: docker refuses them too.
+    layer && !media_type.contains("foreign") && !media_type.contains("nondistributable")
 }
 
-/// Registries spoken to over plain HTTP: those given, and loopback ones
-/// (docker's default: 127.0.0.0/8 and localhost are insecure registries).
+/// Registries spoken to over plain HTTP (only: docker tries HTTPS first
+/// with any certificate, this does not): those given as HOST[:PORT],
+/// exactly, and loopback ones (127.0.0.0/8 and localhost are insecure by
+/// docker's default too).
 fn plain_http(registry: &str, insecure: &[String]) -> bool {
     let host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
-    insecure.iter().any(|r| r == registry || r == host)
+    insecure.iter().any(|r| r == registry)
         || host == "localhost"
-        || host == "[::1]"
-        || host.starts_with("127.")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
 }
 
 /// Credentials for `registry` from `~/.docker/config.json` (`auths`, the
@@ -136,22 +146,60 @@ pub async fn pull_cmd(
     };
     let client = Client::new(ClientConfig {
         protocol: ClientProtocol::HttpsExcept(plain),
-        connect_timeout: Some(std::time::Duration::from_secs(15)),
+        connect_timeout: Some(Duration::from_secs(15)),
+        // A registry that stops sending fails the pull, not hangs it.
+        read_timeout: Some(Duration::from_secs(60)),
         ..Default::default()
     });
     let auth = credentials(&r.registry);
-    let (manifest, manifest_digest, config_json) = client
-        .pull_manifest_and_config(&oci_ref, &auth)
+    let (manifest, manifest_digest, config_json, list_digest) = client
+        .pull_manifest_and_config_and_list_digest(&oci_ref, &auth)
         .await
-        .map_err(|e| anyhow!("{shown}: {e}"))?;
+        .map_err(|e| anyhow!("{shown}: {}", remote(&e)))?;
+    // docker's repo digest: the index's, when the name led to one.
+    let digest = list_digest.unwrap_or(manifest_digest);
 
     let store = Store::open(data_root)?;
     let id = manifest.config.digest.clone();
-    // The image, whole, already here: nothing to fetch.
-    let known =
-        load::find(&store, &id).is_some_and(|i| tag.as_ref().is_none_or(|t| i.tags.contains(t)));
+    // The image, whole, already here under this name: nothing to fetch.
+    let known = store.images().into_iter().any(|i| {
+        i.id == id
+            && match &tag {
+                Some(t) => i.tags.contains(t),
+                None => i.manifest.as_deref() == Some(digest.as_str()),
+            }
+    });
     if !known {
-        // Loads and pulls share the store; rmi waits for them.
+        for l in &manifest.layers {
+            if !is_layer(&l.media_type) || l.urls.as_ref().is_some_and(|u| !u.is_empty()) {
+                anyhow::bail!(
+                    "layer {}: media type {} is not a layer this pulls (foreign and non-distributable ones are refused)",
+                    l.digest,
+                    mydocker::brief(&l.media_type)
+                );
+            }
+        }
+        // Three at a time, as docker's, each into a file of the store's
+        // scratch space, checked as it comes; the first failure stops the
+        // rest, and what they had is cleared.
+        let fetched: anyhow::Result<Vec<(String, Option<PathBuf>)>> = futures_util::stream::iter(
+            manifest
+                .layers
+                .iter()
+                .map(|l| fetch(&client, &oci_ref, &store, l, &progress)),
+        )
+        .buffer_unordered(3)
+        .try_collect()
+        .await;
+        let fetched = match fetched {
+            Ok(f) => f,
+            Err(e) => {
+                store.clear_own_scratch();
+                return Err(e);
+            }
+        };
+        // Into the store under the collection lock (shared: loads and
+        // pulls at once, an rmi waits), each checked again as it goes in.
         let _gc = store.gc_lock(false)?;
         store.put_blob(config_json.as_bytes(), &id, "image config")?;
         let (config, diff_ids) = load::config_of(&store, &id)?;
@@ -162,49 +210,22 @@ pub async fn pull_cmd(
                 diff_ids.len()
             );
         }
-        for l in &manifest.layers {
-            if !is_layer(&l.media_type) {
-                anyhow::bail!(
-                    "layer {}: media type {} is not a layer's",
-                    l.digest,
-                    mydocker::brief(&l.media_type)
-                );
-            }
-        }
-        // All layers at once, each into a file of its own, checked.
-        let fetched = futures_util::future::join_all(
-            manifest
-                .layers
-                .iter()
-                .map(|l| fetch(&client, &oci_ref, &store, l, &progress)),
-        )
-        .await;
         let mut failed = None;
-        for (l, f) in manifest.layers.iter().zip(fetched) {
-            match f {
-                Ok(Some(tmp)) => {
-                    let kept = std::fs::File::open(&tmp)
-                        .map_err(anyhow::Error::from)
-                        .and_then(|f| {
-                            store
-                                .put_blob(
-                                    std::io::BufReader::new(f),
-                                    &l.digest,
-                                    &format!("layer {}", l.digest),
-                                )
-                                .map_err(Into::into)
-                        });
-                    let _ = std::fs::remove_dir_all(tmp.parent().unwrap_or(&tmp));
-                    if let Err(e) = kept {
-                        failed.get_or_insert(e);
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    failed.get_or_insert(e);
-                }
+        for (blob, tmp) in fetched {
+            let Some(tmp) = tmp else { continue };
+            let what = format!("layer {blob}");
+            let kept = std::fs::File::open(&tmp)
+                .with_context(|| what.clone())
+                .and_then(|f| {
+                    store
+                        .put_blob(std::io::BufReader::new(f), &blob, &what)
+                        .map_err(Into::into)
+                });
+            if let Err(e) = kept {
+                failed.get_or_insert(e);
             }
         }
+        store.clear_own_scratch();
         if let Some(e) = failed {
             return Err(e);
         }
@@ -222,7 +243,7 @@ pub async fn pull_cmd(
         load::save(
             &store,
             id.clone(),
-            Some(manifest_digest.clone()),
+            Some(digest.clone()),
             layers,
             tag.clone().into_iter().collect(),
             &config,
@@ -230,7 +251,7 @@ pub async fn pull_cmd(
         )?;
     }
     if !quiet {
-        println!("Digest: {manifest_digest}");
+        println!("Digest: {digest}");
         if known {
             println!("Status: Image is up to date for {shown}");
         } else {
@@ -241,32 +262,100 @@ pub async fn pull_cmd(
     Ok(0)
 }
 
+/// A registry's error, with its causes, as one bounded line: its text is
+/// the registry's (a proxy's HTML page, a list of errors), not ours.
+fn remote(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    let line: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(400)
+        .collect();
+    line
+}
+
+/// Passes at most `left` bytes on: a registry that sends more than the
+/// manifest says a blob has fails, before it fills the disk.
+struct Capped<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Capped<W> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if buf.len() as u64 > self.left {
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "the registry sent more than the blob's size",
+            )));
+        }
+        let this = &mut *self;
+        let r = std::pin::Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            this.left -= *n as u64;
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// One layer's blob, into a file of the store's scratch space, its digest
-/// checked as it comes; `None` when the store has it already.
+/// checked as it comes: its digest, and the file (`None` when the store
+/// has the blob already).
 async fn fetch(
     client: &Client,
     image: &oci_client::Reference,
     store: &Store,
     layer: &OciDescriptor,
     progress: &Progress,
-) -> anyhow::Result<Option<PathBuf>> {
-    if store.blob_path(&layer.digest)?.exists() {
-        progress.layer(&layer.digest, "Already exists");
-        return Ok(None);
+) -> anyhow::Result<(String, Option<PathBuf>)> {
+    let digest = layer.digest.clone();
+    if store.blob_path(&digest)?.exists() {
+        progress.layer(&digest, "Already exists");
+        return Ok((digest, None));
     }
-    let tmp = store.scratch()?.join("blob");
-    let file = tokio::fs::File::create(&tmp)
+    let what = || format!("layer {digest}");
+    let size = u64::try_from(layer.size).map_err(|_| anyhow!("{}: a negative size", what()))?;
+    let tmp = store.scratch().with_context(what)?.join("blob");
+    let file = tokio::fs::File::create(&tmp).await.with_context(what)?;
+    let mut out = Capped {
+        inner: tokio::io::BufWriter::new(file),
+        left: size,
+    };
+    client
+        .pull_blob(image, layer, &mut out)
         .await
-        .with_context(|| format!("{}", tmp.display()))?;
-    let got = client
-        .pull_blob(image, layer, tokio::io::BufWriter::new(file))
-        .await;
-    if let Err(e) = got {
-        let _ = std::fs::remove_dir_all(tmp.parent().unwrap_or(&tmp));
-        return Err(anyhow!("layer {}: {e}", layer.digest));
+        .map_err(|e| anyhow!("{}: {}", what(), remote(&e)))?;
+    if out.left != 0 {
+        anyhow::bail!("{}: the registry sent less than the blob's size", what());
     }
-    progress.layer(&layer.digest, "Download complete");
-    Ok(Some(tmp))
+    progress.layer(&digest, "Download complete");
+    Ok((digest, Some(tmp)))
 }
 
 #[cfg(test)]
@@ -280,7 +369,10 @@ mod tests {
         assert!(plain_http("localhost", &[]));
         assert!(!plain_http("docker.io", &[]));
         assert!(!plain_http("reg.example:5000", &[]));
-        assert!(plain_http("reg.example:5000", &["reg.example".into()]));
+        assert!(!plain_http("reg.example:5000", &["reg.example".into()]));
+        assert!(!plain_http("127.0.0.1.nip.io", &[]));
+        assert!(!plain_http("127.corp.example:5000", &[]));
+        assert!(plain_http("127.1.2.3:80", &[]));
         assert!(plain_http("reg.example:5000", &["reg.example:5000".into()]));
         assert!(!plain_http("reg.example:5000", &["other:5000".into()]));
     }
@@ -314,5 +406,11 @@ mod tests {
             "application/vnd.docker.image.rootfs.diff.tar.gzip"
         ));
         assert!(!is_layer("application/vnd.oci.image.config.v1+json"));
+        assert!(!is_layer(
+            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+        ));
+        assert!(!is_layer(
+            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        ));
     }
 }

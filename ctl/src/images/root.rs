@@ -37,7 +37,7 @@ impl ImageRoot {
             StoreError::Invalid(format!(
                 "Unable to find image '{}' locally (`mydockerctl pull {}` first)",
                 shown_name(name),
-                mydocker::brief(name)
+                shown_name(name)
             ))
         };
         // No store, no image: nothing is made for a name that is not there.

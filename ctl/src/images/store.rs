@@ -179,6 +179,18 @@ impl Store {
         Ok(p)
     }
 
+    /// Removes this process's scratch directories: work it gave up.
+    pub fn clear_own_scratch(&self) {
+        let prefix = format!("{}-", std::process::id());
+        if let Ok(entries) = fs::read_dir(self.root.join("tmp")) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
         Ok(self.root.join("blobs/sha256").join(hex_of(digest)?))
     }
