@@ -59,6 +59,20 @@ impl Drop for Images {
     }
 }
 
+/// `tar -C dir -cf tar .`
+fn tar_dir(dir: &Path, tar: &Path) {
+    run(
+        "tar",
+        &[
+            "-C",
+            dir.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
+}
+
 fn run(cmd: &str, args: &[&str]) {
     let o = Command::new(cmd).args(args).output().unwrap();
     assert!(o.status.success(), "{cmd} {args:?}: {o:?}");
@@ -194,16 +208,7 @@ fn an_oci_layout_loads_with_its_whiteouts_and_rmi_removes_it() {
     // Loaded again, and as a tar of the layout: nothing is unpacked twice.
     let inode = std::fs::metadata(&layers[0]).unwrap().ino();
     let tar = im.dir.join("named.tar");
-    run(
-        "tar",
-        &[
-            "-C",
-            named.to_str().unwrap(),
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ],
-    );
+    tar_dir(&named, &tar);
     let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
     assert_eq!(ok(&o), "Loaded image: 127.0.0.1:5000/test/bb:v1\n");
     assert_eq!(std::fs::metadata(&layers[0]).unwrap().ino(), inode);
@@ -240,16 +245,7 @@ fn docker_archive(dir: &Path, tags: &[&str], layer_paths: &[&str]) -> PathBuf {
     let rootfs = busybox_rootfs(&dir.join("rootfs"));
     std::fs::write(rootfs.join("etc/hello"), "from docker save\n").unwrap();
     std::fs::create_dir_all(root.join("l1")).unwrap();
-    run(
-        "tar",
-        &[
-            "-C",
-            rootfs.to_str().unwrap(),
-            "-cf",
-            root.join("l1/layer.tar").to_str().unwrap(),
-            ".",
-        ],
-    );
+    tar_dir(&rootfs, &root.join("l1/layer.tar"));
     let diff = format!(
         "sha256:{:x}",
         Sha256::digest(std::fs::read(root.join("l1/layer.tar")).unwrap())
@@ -271,16 +267,7 @@ fn docker_archive(dir: &Path, tags: &[&str], layer_paths: &[&str]) -> PathBuf {
     }]);
     std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
     let tar = dir.join("save.tar");
-    run(
-        "tar",
-        &[
-            "-C",
-            root.to_str().unwrap(),
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ],
-    );
+    tar_dir(&root, &tar);
     tar
 }
 
@@ -403,16 +390,7 @@ fn tampered_and_hostile_input_is_refused_and_nothing_is_kept() {
         "Config": format!("{hex}.json"), "RepoTags": ["evil:v1"], "Layers": ["l1/layer.tar"],
     }]);
     std::fs::write(save.join("manifest.json"), manifest.to_string()).unwrap();
-    run(
-        "tar",
-        &[
-            "-C",
-            save.to_str().unwrap(),
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ],
-    );
+    tar_dir(&save, &tar);
     let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(stderr(&o).contains("refused: a path with `..`"), "{o:?}");
@@ -434,16 +412,7 @@ fn tampered_and_hostile_input_is_refused_and_nothing_is_kept() {
     let save = dir.join("save");
     std::fs::remove_file(save.join("l1/layer.tar")).unwrap();
     run("mkfifo", &[save.join("l1/layer.tar").to_str().unwrap()]);
-    run(
-        "tar",
-        &[
-            "-C",
-            save.to_str().unwrap(),
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ],
-    );
+    tar_dir(&save, &tar);
     let o = im.ctl(&["load", "-i", tar.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(stderr(&o).contains("not a file or a directory"), "{o:?}");

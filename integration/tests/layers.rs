@@ -53,6 +53,20 @@ fn layers(base: &Path) -> (PathBuf, PathBuf) {
     (top, bottom)
 }
 
+/// Create's `layers`: `lower` topmost first; upper and work not the
+/// shim's to remove.
+fn overlay<P: AsRef<Path>>(lower: &[P], upper: &Path, work: &Path) -> v1::Layers {
+    v1::Layers {
+        lower: lower
+            .iter()
+            .map(|p| p.as_ref().to_string_lossy().into_owned())
+            .collect(),
+        upper: upper.to_string_lossy().into_owned(),
+        work: work.to_string_lossy().into_owned(),
+        owned: false,
+    }
+}
+
 /// The container's stdout, from its log (CRI format), once it exited.
 fn stdout_of(t: &TestRoot, id: &str) -> String {
     let log = std::fs::read_to_string(t.root.join(id).join("log")).unwrap();
@@ -79,15 +93,7 @@ async fn run_on_layers(
         argv: vec!["sh".into(), "-c".into(), script.into()],
         env: vec!["PATH=/bin".into()],
         resources: Some(t.resources()),
-        layers: Some(v1::Layers {
-            lower: lower
-                .iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect(),
-            upper: upper.to_string_lossy().into_owned(),
-            work: work.to_string_lossy().into_owned(),
-            owned: false,
-        }),
+        layers: Some(overlay(lower, upper, work)),
         ..Default::default()
     })
     .await
@@ -110,14 +116,7 @@ async fn run_on_layers(
         .unwrap()
         .exit_code;
     let out = stdout_of(t, id);
-    c.delete(v1::DeleteRequest {
-        id: id.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    drop(c);
-    assert!(wait_child(spawned.process).await.success());
+    delete(&mut c, spawned, id).await;
     (out, code)
 }
 
@@ -190,15 +189,7 @@ async fn an_overlay_of_layers_is_the_root_and_writes_stay_in_the_upper() {
                 id: id.clone(),
                 argv: vec!["true".into()],
                 resources: Some(t.resources()),
-                layers: Some(v1::Layers {
-                    lower: lower
-                        .iter()
-                        .map(|p| p.to_string_lossy().into_owned())
-                        .collect(),
-                    upper: u2.to_string_lossy().into_owned(),
-                    work: w2.to_string_lossy().into_owned(),
-                    owned: false,
-                }),
+                layers: Some(overlay(&lower, &u2, &w2)),
                 ..Default::default()
             })
             .await
@@ -217,12 +208,7 @@ async fn an_overlay_of_layers_is_the_root_and_writes_stay_in_the_upper() {
             argv: vec!["true".into()],
             rootfs: bottom.to_string_lossy().into_owned(),
             resources: Some(t.resources()),
-            layers: Some(v1::Layers {
-                lower: vec![top.to_string_lossy().into_owned()],
-                upper: u2.to_string_lossy().into_owned(),
-                work: w2.to_string_lossy().into_owned(),
-                owned: false,
-            }),
+            layers: Some(overlay(&[&top], &u2, &w2)),
             ..Default::default()
         })
         .await
