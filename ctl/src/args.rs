@@ -98,6 +98,17 @@ pub enum Command {
     Rmi(RmiArgs),
 }
 
+/// docker's `--pull` of `run` and `create`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// When it is not in the store
+    Missing,
+    /// Every time (an image up to date is not fetched again)
+    Always,
+    /// Never: an image not in the store is an error
+    Never,
+}
+
 #[derive(Args, Debug)]
 pub struct PullArgs {
     /// Print only the image's name
@@ -181,6 +192,12 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Pull the image before running: missing, always, never
+    #[arg(long, value_enum, default_value = "missing", value_name = "POLICY")]
+    pub pull: PullPolicy,
+    /// Suppress the pull output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// Run in the background and print the container id
     #[arg(short = 'd', long)]
     pub detach: bool,

@@ -6,11 +6,11 @@ use mydocker::v1;
 use crate::args::{parse_signal, Cli, Command};
 use crate::containers::{self, Target};
 use crate::error::{exit_with, one_line};
-use crate::{logs, ps, run, stats};
+use crate::{early, logs, ps, run, stats};
 
-/// Runs the command. `early` is the shim [`run::spawn_early`] made for a
+/// Runs the command. `early` is the shim [`early::spawn_early`] made for a
 /// `run` or `create`.
-pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result<i32> {
+pub async fn dispatch(cli: Cli, early: Option<early::EarlyShim>) -> anyhow::Result<i32> {
     let root = cli.root;
     let data_root = cli.data_root;
     let early = match (&cli.command, early) {
@@ -24,15 +24,22 @@ pub async fn dispatch(cli: Cli, early: Option<run::EarlyShim>) -> anyhow::Result
     };
     if !matches!(&cli.command, Command::Run(_) | Command::Create(_)) {
         // No shim of ours exists: nothing to hold signals back for.
-        run::release_signals();
+        early::release_signals();
     }
     match cli.command {
         Command::Run(args) => run::run(&root, &data_root, args, early).await,
         Command::Create(args) => {
-            let early = run::unless_interrupted(early);
+            let early = early::unless_interrupted(early);
+            let early = match run::pull_first(&data_root, &args, early).await {
+                Ok(e) => e,
+                Err(e) => {
+                    early::release_signals();
+                    return Err(e);
+                }
+            };
             // Held back until the container is made or nothing is left.
             let created = run::create(&root, &data_root, &args, early, run::How::Create).await;
-            run::release_signals();
+            early::release_signals();
             let created = created?;
             println!("{}", created.id);
             Ok(0)

@@ -4,6 +4,7 @@ mod args;
 mod attach;
 mod cli;
 mod containers;
+mod early;
 mod error;
 mod exec;
 mod format;
@@ -24,14 +25,14 @@ use error::{one_line, Exit};
 
 fn main() -> ExitCode {
     // First, so that the shim starts while we parse and build the runtime.
-    let early = run::spawn_early();
+    let early = early::spawn_early();
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             if let Some(early) = early {
                 early.abandon();
             }
-            run::release_signals();
+            early::release_signals();
             unknown_flag(&e);
             usage_error(&e)
         }

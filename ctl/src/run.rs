@@ -2,7 +2,7 @@
 //! the container's code.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,20 +13,17 @@ use tonic::Code;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use crate::args::{AttachArgs, RunArgs, StartArgs, DEFAULT_ROOT};
+use crate::args::{AttachArgs, PullPolicy, RunArgs, StartArgs};
 use crate::attach::{Outcome, RunOpen, Session, Signals};
 use crate::containers::{wait_gone, Target};
+use crate::early::{new_id, release_signals, unless_interrupted, EarlyShim};
 use crate::error::{exit_with, one_line, Exit};
+use crate::images::pull::Out;
 use crate::images::root::ImageRoot;
 use crate::terminal::{parse_detach_keys, window_size, RawMode};
 
 /// Docker's code for "the container could not be created or run".
 const EXIT_RUN_FAILED: i32 = 125;
-
-/// A new container id: 64 random hex digits, as docker's.
-pub fn new_id() -> anyhow::Result<String> {
-    mydocker::random_id().context("read /dev/urandom")
-}
 
 /// `-e KEY` takes KEY's value from our own environment, or is left out, as
 /// docker does.
@@ -96,116 +93,40 @@ pub enum How {
     Run,
 }
 
-/// A shim spawned before our own command line was parsed.
-pub struct EarlyShim {
-    root: PathBuf,
-    id: String,
-    shim: mydocker::ShimCommand,
-    spawned: mydocker::SpawnedShim,
-}
-
-/// The signals that `run` proxies, held back while a shim spawned early has
-/// no one to tell it to go: a SIGINT then would kill us and leave it behind.
-fn proxied_signals() -> libc::sigset_t {
-    // SAFETY: sigemptyset and sigaddset initialise and fill a set we own.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
-            libc::sigaddset(&mut set, sig);
-        }
-        set
-    }
-}
-
-/// Delivers what [`spawn_early`] held back (to the handlers of [`Signals`]
-/// once they are installed, else with the default action).
-pub fn release_signals() {
-    let set = proxied_signals();
-    // SAFETY: sigprocmask with a set we own.
-    unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
-}
-
-/// A signal that came while the command line was parsed ends us, as it did
-/// before the shim was spawned early: the early shim goes first, so that
-/// nothing is left. Otherwise the shim is handed on.
-pub fn unless_interrupted(early: Option<EarlyShim>) -> Option<EarlyShim> {
-    // SAFETY: sigpending and sigismember on a set we own.
-    let pending = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigpending(&mut set);
-        [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]
-            .iter()
-            .any(|&s| libc::sigismember(&set, s) == 1)
+/// docker's `--pull` for `run IMAGE` and `create IMAGE`: the image is
+/// pulled (when missing, by default) before anything else is made, its
+/// report on stderr. Any early shim goes first, and signals take their
+/// default action: a ^C ends the pull (the store clears what a dead
+/// process left in its scratch space) and nothing is left of the run.
+pub async fn pull_first(
+    data_root: &Path,
+    args: &RunArgs,
+    early: Option<EarlyShim>,
+) -> anyhow::Result<Option<EarlyShim>> {
+    let name = match (&args.rootfs, &args.bundle, args.command.first()) {
+        (None, None, Some(name)) => name,
+        _ => return Ok(early),
     };
-    if !pending {
-        return early;
-    }
+    let missing = match args.pull {
+        PullPolicy::Never => return Ok(early),
+        PullPolicy::Missing if crate::images::root::present(data_root, name) => return Ok(early),
+        PullPolicy::Missing => true,
+        PullPolicy::Always => false,
+    };
     if let Some(e) = early {
         e.abandon();
     }
-    // The signal's default action ends the process here.
     release_signals();
-    None
-}
-
-/// For `run` and `create`, spawns the shim before anything else: before
-/// clap parses the command line and the runtime is built (0.4-0.5 ms
-/// here), which then overlap the shim's own start instead of preceding it.
-/// Only the plain forms, `mydockerctl run|create ...` with the root from
-/// $MYDOCKER_ROOT or the default, and without help or version flags; the
-/// rest, and any failure here, take the ordinary path, which reports it.
-/// [`create`] uses the shim, or abandons it if the parsed command line
-/// says otherwise.
-pub fn spawn_early() -> Option<EarlyShim> {
-    let mut args = std::env::args_os().skip(1);
-    let sub = args.next()?;
-    if sub != "run" && sub != "create" {
-        return None;
+    if missing {
+        eprintln!(
+            "Unable to find image '{}' locally",
+            crate::images::root::shown_name(name)
+        );
     }
-    let ordinary = |a: &std::ffi::OsStr| {
-        let b = a.as_encoded_bytes();
-        // `--root DIR` or `--root=DIR` (not `--rootfs`): another state root.
-        b == b"--root"
-            || b.starts_with(b"--root=")
-            || matches!(b, b"-h" | b"--help" | b"-V" | b"--version")
-    };
-    if args.any(|a| ordinary(&a)) {
-        return None;
-    }
-    let root = std::env::var_os("MYDOCKER_ROOT")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(DEFAULT_ROOT), PathBuf::from);
-    // The first run makes the root; one refused then must not.
-    if !root.is_dir() {
-        return None;
-    }
-    let id = new_id().ok()?;
-    let shim = mydocker::ShimCommand::find().ok()?;
-    let set = proxied_signals();
-    // SAFETY: sigprocmask with a set we own.
-    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    match mydocker::spawn_shim(&shim, &root, &id) {
-        Ok(spawned) => Some(EarlyShim {
-            root,
-            id,
-            shim,
-            spawned,
-        }),
-        Err(_) => {
-            release_signals();
-            None
-        }
-    }
-}
-
-impl EarlyShim {
-    /// Ends the shim, which has no container yet, and removes its directory.
-    pub fn abandon(mut self) {
-        let _ = self.spawned.process.kill();
-        let _ = self.spawned.process.wait();
-        let _ = std::fs::remove_dir_all(mydocker::shim_dir(&self.root, &self.id));
-    }
+    crate::images::pull::pull(data_root, name, &[], args.quiet, Out::Stderr)
+        .await
+        .map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
+    Ok(None)
 }
 
 /// Spawns a shim (or takes the one [`spawn_early`] made) and creates the
@@ -421,6 +342,7 @@ pub async fn run(
         release_signals();
         return Err(exit_with(1, "the input device is not a TTY"));
     }
+    let early = pull_first(data_root, &args, early).await?;
     // Without proxying, a signal does to mydockerctl what it would do to
     // any program (SIGINT ends it), and the container runs on. A terminal's
     // session handles its signals either way.

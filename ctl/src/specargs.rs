@@ -4,7 +4,6 @@
 //! `--device`, `--security-opt`, `--entrypoint`. Errors are docker's
 //! wording where it has one.
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -212,57 +211,12 @@ fn user_and_home_in(spec: &str, passwd: &str, group: &str) -> Result<(v1::User, 
 
 /// A file of the root file system, read as if it were `/`: a symbolic
 /// link in it resolves inside it, never to the host's file.
-/// `rel` as a container on `image`'s layers sees it: from the topmost
-/// layer that has it, unless a layer above deleted it (a whiteout, of it
-/// or of a directory on its way) or hid what is below (an opaque
-/// directory on its way).
+/// `rel` as a container on `image`'s layers sees it.
 fn read_in_layers(image: &ImageRoot, rel: &str) -> String {
-    let hides = |p: &Path| {
-        let whiteout = std::fs::symlink_metadata(p)
-            .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == 0);
-        whiteout || opaque(p)
-    };
-    for layer in &image.lower {
-        let path = layer.join(rel);
-        if std::fs::symlink_metadata(&path).is_ok() {
-            return if hides(&path) {
-                String::new()
-            } else {
-                read_in_root(layer, rel)
-            };
-        }
-        let mut dir = layer.clone();
-        for c in Path::new(rel)
-            .parent()
-            .into_iter()
-            .flat_map(Path::components)
-        {
-            dir.push(c);
-            if hides(&dir) {
-                return String::new();
-            }
-        }
+    match crate::images::initlayer::entry_in(&image.lower, rel) {
+        Some((layer, _)) => read_in_root(layer, rel),
+        None => String::new(),
     }
-    String::new()
-}
-
-/// An opaque directory of a layer (`trusted.overlay.opaque` is "y").
-fn opaque(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(p) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
-        return false;
-    };
-    let mut v = [0u8; 1];
-    // SAFETY: NUL-terminated strings and a buffer of the length given.
-    let n = unsafe {
-        libc::lgetxattr(
-            p.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            v.as_mut_ptr().cast(),
-            v.len(),
-        )
-    };
-    n == 1 && v[0] == b'y'
 }
 
 fn read_in_root(root: &Path, rel: &str) -> String {
@@ -575,9 +529,8 @@ pub fn request_fields(
     };
     Ok(v1::CreateRequest {
         layers: image.map(|i| v1::Layers {
-            lower: i
-                .lower
-                .iter()
+            lower: std::iter::once(&i.init)
+                .chain(&i.lower)
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect(),
             ..Default::default()

@@ -624,6 +624,27 @@ fn run_an_image_sees_its_top_layer_and_keeps_its_writes_its_own() {
         "echo ${GREETING-unset}",
     ]);
     assert_eq!(ok(&o), "unset\n");
+    // A working directory the image lacks is made (docker's, runc's), as
+    // root, in the container's layer; one that cannot be is refused.
+    let o = ctl(&[
+        "run",
+        "--rm",
+        "-u",
+        "1000",
+        "-w",
+        "/made/here",
+        "mine:v1",
+        "sh",
+        "-c",
+        "pwd; stat -c %u:%a .",
+    ]);
+    assert_eq!(ok(&o), "/made/here\n0:755\n");
+    let o = ctl(&["run", "--rm", "-w", "/etc/keep/x", "mine:v1", "true"]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert_eq!(
+        stderr(&o),
+        "Error: root file system: make the working directory: Not a directory\n"
+    );
     // A volume on an image's root.
     let vol = im.dir.join("vol");
     std::fs::create_dir_all(&vol).unwrap();
@@ -690,6 +711,38 @@ fn run_an_image_sees_its_top_layer_and_keeps_its_writes_its_own() {
         std::fs::read_to_string(layer.join("upper/etc/new")).unwrap(),
         "mine\n"
     );
+    // Its layer holds its writes and nothing else: the mount points the
+    // image lacks are in a layer of the image's (docker's init layer).
+    let mut upper_etc: Vec<String> = std::fs::read_dir(layer.join("upper/etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    upper_etc.sort();
+    assert_eq!(
+        upper_etc,
+        ["keep", "new"],
+        "the upper has more than its writes"
+    );
+    let o = ctl(&[
+        "run",
+        "--name",
+        "quiet",
+        "mine:v1",
+        "sh",
+        "-c",
+        "cat /etc/hostname",
+    ]);
+    let quiet_id = ok(&ctl(&["inspect", "-f", "{{.Id}}", "quiet"]))
+        .trim()
+        .to_string();
+    assert_eq!(ok(&o), format!("{}\n", &quiet_id[..12]));
+    let quiet_upper = im.data().join("containers").join(&quiet_id).join("upper");
+    assert_eq!(
+        std::fs::read_dir(&quiet_upper).unwrap().count(),
+        0,
+        "a container that wrote nothing"
+    );
+    ok(&ctl(&["rm", "quiet"]));
     let o = ctl(&[
         "run",
         "--rm",
@@ -758,6 +811,7 @@ fn run_an_image_sees_its_top_layer_and_keeps_its_writes_its_own() {
     // Then the image goes, with its layers.
     assert_eq!(ok(&ctl(&["rmi", short])), format!("Deleted: {full}\n"));
     assert!(im.files("layers/sha256").is_empty());
+    assert!(im.files("init").is_empty(), "{:?}", im.files("init"));
     ok(&im.ctl(&["load", "-i", named.to_str().unwrap()]));
 
     // A container whose shim was killed: rm removes its layer too.
@@ -781,13 +835,9 @@ fn run_an_image_sees_its_top_layer_and_keeps_its_writes_its_own() {
     // Refused before anything is made: an image not in the store, an
     // image with nothing to run, a name taken (the layer made for it
     // goes).
-    let o = ctl(&["run", "--rm", "nope"]);
+    let o = ctl(&["run", "--rm", "--pull", "never", "nope"]);
     assert_eq!(o.status.code(), Some(125), "{o:?}");
-    assert!(
-        stderr(&o).starts_with("Error: Unable to find image 'nope:latest' locally"),
-        "{}",
-        stderr(&o)
-    );
+    assert_eq!(stderr(&o), "Error: No such image: nope:latest\n");
     let o = ctl(&["run", "--rm", "--entrypoint", "", "mine:v1"]);
     assert_eq!(o.status.code(), Some(125), "{o:?}");
     assert_eq!(stderr(&o), "Error: No command specified\n");
@@ -930,6 +980,73 @@ fn pull_from_a_registry_checks_every_blob() {
     assert_eq!(ok(&o), "second\nno motd\n");
     let blobs = layer_field(&im, "", "blob");
     assert_eq!(blobs.len(), 2);
+
+    // run and create pull what is missing (docker's --pull missing), and
+    // say so on stderr: stdout is the container's, or the new id.
+    let ctl = |args: &[&str]| {
+        t.ctl()
+            .env("MYDOCKER_DATA_ROOT", im.data())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&ctl(&["rmi", &name]));
+    let o = ctl(&["run", "--rm", &name, "cat", "/etc/keep"]);
+    assert_eq!(ok(&o), "second\n");
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(&format!(
+            "Unable to find image '{name}' locally\nv1: Pulling from {}/test/bb\n",
+            reg.addr
+        )),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!("Status: Downloaded newer image for {name}\n")),
+        "{err}"
+    );
+    let o = ctl(&["run", "--rm", "--pull", "always", &name, "true"]);
+    ok(&o);
+    assert!(
+        stderr(&o).contains(&format!("Status: Image is up to date for {name}\n")),
+        "{o:?}"
+    );
+    assert!(!stderr(&o).contains("Unable to find"), "{o:?}");
+    let o = ctl(&["run", "--rm", "-q", "--pull", "always", &name, "true"]);
+    assert_eq!(stderr(&o), "", "{o:?}");
+    ok(&ctl(&["rmi", &name]));
+    let o = ctl(&["create", "--name", "pulled", &name, "true"]);
+    let id = ok(&o).trim().to_string();
+    assert_eq!(id.len(), 64, "{o:?}");
+    assert!(
+        stderr(&o).contains("Status: Downloaded newer image"),
+        "{o:?}"
+    );
+    ok(&ctl(&["rm", "pulled"]));
+    // Not in the store, not pulled: docker's words; not in the registry:
+    // the registry's. Nothing is made either way.
+    let none = format!("{}/test/none:v1", reg.addr);
+    let o = ctl(&["run", "--rm", "--pull", "never", &none, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    assert_eq!(stderr(&o), format!("Error: No such image: {none}\n"));
+    let o = ctl(&["run", "--rm", &none, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{o:?}");
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("Unable to find image '{none}' locally"),
+        "{err}"
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .starts_with(&format!("Error: {none}: ")),
+        "{err}"
+    );
+    assert!(im.files("containers").is_empty());
+    assert!(t.ids().is_empty(), "{:?}", t.ids());
 
     // By the digest it was pulled by (the manifest's, as no index led to
     // it), as docker's repo digests.

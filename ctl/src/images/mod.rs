@@ -1,8 +1,9 @@
-//! Images (issue 21, under way): `load`, `save`, `images` and `rmi` over
-//! a content-addressed store of verified blobs and layers unpacked once,
-//! and the overlay roots of containers made from them (root.rs). `pull`
-//! comes next.
+//! Images: `pull`, `load`, `save`, `images` and `rmi` over a
+//! content-addressed store of verified blobs and layers unpacked once, and
+//! the overlay roots of containers made from them (root.rs, with the
+//! mount points of initlayer.rs on top).
 
+pub mod initlayer;
 pub mod load;
 pub mod pull;
 pub mod reference;

@@ -92,16 +92,42 @@ fn credentials_in(text: &[u8], registry: &str) -> RegistryAuth {
     }
 }
 
+/// Where a pull reports: stdout for `pull`, stderr for the pull of a
+/// `run` (its stdout is the container's), as docker's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    Stdout,
+    Stderr,
+}
+
+impl Out {
+    fn say(self, line: std::fmt::Arguments) {
+        match self {
+            Out::Stdout => println!("{line}"),
+            Out::Stderr => eprintln!("{line}"),
+        }
+    }
+
+    fn is_terminal(self) -> bool {
+        match self {
+            Out::Stdout => std::io::stdout().is_terminal(),
+            Out::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+}
+
 /// What one pull says on a terminal: a line per layer as it is done.
 struct Progress {
     on: bool,
+    out: Out,
 }
 
 impl Progress {
     fn layer(&self, digest: &str, what: &str) {
         if self.on {
             let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-            println!("{}: {what}", &hex[..hex.len().min(12)]);
+            self.out
+                .say(format_args!("{}: {what}", &hex[..hex.len().min(12)]));
         }
     }
 }
@@ -113,6 +139,20 @@ pub async fn pull_cmd(
     insecure: &[String],
     quiet: bool,
 ) -> anyhow::Result<i32> {
+    let r = pull(data_root, name, insecure, quiet, Out::Stdout).await?;
+    println!("{r}");
+    Ok(0)
+}
+
+/// Pulls `name` into the store, saying what it does on `out` (nothing
+/// when `quiet`); the full reference it pulled.
+pub async fn pull(
+    data_root: &Path,
+    name: &str,
+    insecure: &[String],
+    quiet: bool,
+    out: Out,
+) -> anyhow::Result<Reference> {
     let r = Reference::parse(name).map_err(|e| anyhow!("{e}"))?;
     let tag = r.familiar_tag();
     let shown = tag.clone().unwrap_or_else(|| name.to_string());
@@ -127,17 +167,18 @@ pub async fn pull_cmd(
         ),
     };
     let progress = Progress {
-        on: !quiet && std::io::stdout().is_terminal(),
+        on: !quiet && out.is_terminal(),
+        out,
     };
     if !quiet {
         if r.tag.is_none() && r.digest.is_none() {
-            println!("Using default tag: latest");
+            out.say(format_args!("Using default tag: latest"));
         }
-        println!(
+        out.say(format_args!(
             "{}: Pulling from {}",
             r.tag.as_deref().or(r.digest.as_deref()).unwrap_or("latest"),
             r.familiar_name()
-        );
+        ));
     }
     let plain: Vec<String> = if plain_http(&r.registry, insecure) {
         vec![r.registry.clone()]
@@ -251,15 +292,14 @@ pub async fn pull_cmd(
         )?;
     }
     if !quiet {
-        println!("Digest: {digest}");
+        out.say(format_args!("Digest: {digest}"));
         if known {
-            println!("Status: Image is up to date for {shown}");
+            out.say(format_args!("Status: Image is up to date for {shown}"));
         } else {
-            println!("Status: Downloaded newer image for {shown}");
+            out.say(format_args!("Status: Downloaded newer image for {shown}"));
         }
     }
-    println!("{r}");
-    Ok(0)
+    Ok(r)
 }
 
 /// A registry's error, with its causes, as one bounded line: its text is

@@ -23,6 +23,9 @@ pub struct ImageRoot {
     pub id: String,
     /// Its layers' directories, the topmost first (overlayfs's order).
     pub lower: Vec<PathBuf>,
+    /// Its mount points where it lacks them (initlayer.rs), to go on top
+    /// of `lower`.
+    pub init: PathBuf,
     pub config: ImageConfiguration,
     /// The store's collection lock, shared: no rmi deletes the layers
     /// while this is held.
@@ -33,13 +36,8 @@ impl ImageRoot {
     /// The image `name` (a reference or an id) from the store at
     /// `data_root`, with each of its layers unpacked.
     pub fn find(data_root: &Path, name: &str) -> Result<Self, StoreError> {
-        let missing = || {
-            StoreError::Invalid(format!(
-                "Unable to find image '{}' locally (`mydockerctl pull {}` first)",
-                shown_name(name),
-                shown_name(name)
-            ))
-        };
+        // docker's words for `run --pull never` of an image not there.
+        let missing = || StoreError::Invalid(format!("No such image: {}", shown_name(name)));
         // No store, no image: nothing is made for a name that is not there.
         if !data_root.join("images").is_dir() {
             return Err(missing());
@@ -71,10 +69,12 @@ impl ImageRoot {
                 load::short_id(&image.id)
             )));
         }
+        let init = super::initlayer::init_layer(&store, &image.id, &lower)?;
         Ok(Self {
             name: name.to_string(),
             id: image.id,
             lower,
+            init,
             config,
             _hold: hold,
         })
@@ -132,6 +132,13 @@ impl ImageRoot {
             .and_then(|c| c.user().clone())
             .filter(|u| !u.is_empty())
     }
+}
+
+/// Whether the store at `data_root` has the image `name` (a reference or
+/// an id); nothing is made where there is no store.
+pub fn present(data_root: &Path, name: &str) -> bool {
+    data_root.join("images").is_dir()
+        && Store::open(data_root).is_ok_and(|s| load::find(&s, name).is_some())
 }
 
 /// Whose a container's layer is, in `<data root>/containers/<id>/`.
@@ -210,7 +217,7 @@ pub fn remove_container_layer(data_root: &Path, id: &str) {
 }
 
 /// A name as docker shows it in "Unable to find image": with its tag.
-fn shown_name(name: &str) -> String {
+pub fn shown_name(name: &str) -> String {
     match super::reference::Reference::parse(name) {
         Ok(r) => match (r.familiar_tag(), &r.digest) {
             (Some(t), _) => t,

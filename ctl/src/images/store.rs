@@ -117,7 +117,7 @@ impl Store {
         // which no other user of the host may reach.
         fs::set_permissions(root, fs::Permissions::from_mode(0o700))
             .map_err(io_err("chmod", root))?;
-        for d in ["blobs/sha256", "layers/sha256", "images", "tmp"] {
+        for d in ["blobs/sha256", "layers/sha256", "images", "init", "tmp"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err("create", &p))?;
         }
@@ -193,6 +193,11 @@ impl Store {
 
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
         Ok(self.root.join("blobs/sha256").join(hex_of(digest)?))
+    }
+
+    /// An image's mount-point layer (initlayer.rs), by its id.
+    pub fn init_dir(&self, image_id: &str) -> Result<PathBuf> {
+        Ok(self.root.join("init").join(hex_of(image_id)?))
     }
 
     pub fn layer_dir(&self, diff_id: &str) -> Result<PathBuf> {
@@ -420,7 +425,11 @@ impl Store {
                     || i.layers.iter().any(|l| l.blob == d || l.diff_id == d)
             })
         };
-        for (dir, is_layer) in [("blobs/sha256", false), ("layers/sha256", true)] {
+        for (dir, is_layer) in [
+            ("blobs/sha256", false),
+            ("layers/sha256", true),
+            ("init", true),
+        ] {
             let d = self.root.join(dir);
             for e in fs::read_dir(&d).map_err(io_err("read", &d))?.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();

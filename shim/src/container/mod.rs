@@ -131,6 +131,7 @@ impl Container {
                     .layers
                     .as_ref()
                     .map(|l| (l.lower.clone(), l.upper.clone(), l.work.clone()));
+                r.workdir = Some(config.cwd.clone());
                 if config.bundle.is_none() {
                     r.mounts.extend(etc::files(&config, dir)?);
                 }

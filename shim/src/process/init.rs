@@ -440,6 +440,7 @@ fn setup(plan: &mut InitPlan) -> Result<(), Fault> {
         Some(root) => {
             mounts::dev_contents(false)?;
             rootfs::mount_all(root)?;
+            rootfs::make_workdir(root)?;
         }
         None if plan.made_ahead & MADE_DEV == 0 => mounts::dev(plan.privileged)?,
         None => {}

@@ -75,6 +75,9 @@ pub struct RootSpec {
     /// An overlay mounted on `path` first: lower directories (top first),
     /// upper, work.
     pub overlay: Option<(Vec<PathBuf>, PathBuf, PathBuf)>,
+    /// The command's directory, made if the root lacks it (docker and
+    /// runc make it).
+    pub workdir: Option<String>,
 }
 
 /// The file systems [`init`](super::init) makes itself, which a mount may
@@ -160,6 +163,7 @@ pub struct RootPlan {
     readonly: bool,
     pub(super) proc_flags: Option<libc::c_ulong>,
     mounts: Vec<Planned>,
+    workdir: Option<CString>,
 }
 
 fn cstring(what: &str, s: &[u8]) -> Result<CString, RootError> {
@@ -238,8 +242,19 @@ impl RootPlan {
             Some((lower, upper, work)) => Some(overlay_options(lower, upper, work)?),
             None => None,
         };
+        let workdir = match spec.workdir.as_deref() {
+            None | Some("" | "/") => None,
+            Some(w) if !w.starts_with('/') => {
+                return Err(RootError::Invalid(format!(
+                    "working directory {} is not an absolute path",
+                    mydocker::brief(w)
+                )))
+            }
+            Some(w) => Some(cstring("the working directory", w.as_bytes())?),
+        };
         Ok(Self {
             overlay,
+            workdir,
             path: cstring("the root path", root.as_os_str().as_bytes())?,
             readonly: spec.readonly,
             proc_flags: spec.proc_flags,
@@ -314,7 +329,7 @@ fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> Result<CStri
 }
 
 /// Items of [`Step::Root`] failures.
-pub const ROOT_STEPS: [&str; 9] = [
+pub const ROOT_STEPS: [&str; 10] = [
     "take the bind sources",
     "bind the root onto itself",
     "enter the root",
@@ -324,6 +339,7 @@ pub const ROOT_STEPS: [&str; 9] = [
     "make /dev",
     "hide the old root",
     "mount the image's layers (overlay)",
+    "make the working directory",
 ];
 
 /// Where the old root waits, in the container's /dev tmpfs, until the
@@ -506,6 +522,16 @@ pub fn mount_all(plan: &mut RootPlan) -> Result<(), Fault> {
     Ok(())
 }
 
+/// Step 3: the command's directory, where the root lacks it, as root
+/// (0755), before the root is sealed: as docker makes it in the
+/// container's layer, and runc in a bundle's root.
+pub fn make_workdir(plan: &RootPlan) -> Result<(), Fault> {
+    match &plan.workdir {
+        Some(w) => Fault::check(make_point(w, false), Step::Root, 9).map(drop),
+        None => Ok(()),
+    }
+}
+
 /// mount_setattr's MOUNT_ATTR_* for the flags a bind may ask for: None
 /// when one has none.
 fn attrs(flags: libc::c_ulong) -> Option<u64> {
@@ -591,6 +617,7 @@ mod tests {
             mounts,
             proc_flags: None,
             overlay: None,
+            workdir: None,
         };
         assert!(matches!(
             RootPlan::new(&spec("/nonexistent-root", vec![])),

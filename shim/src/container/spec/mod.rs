@@ -272,6 +272,7 @@ pub fn apply(spec: &Spec, c: &mut ContainerConfig) -> Result<()> {
                 )?,
                 proc_flags: proc_flags(spec.mounts().as_deref().unwrap_or_default())?,
                 overlay: None,
+                workdir: None,
             })
         }
         None if bundle.is_some() => return Err(field_err("root.path", "missing")),
