@@ -18,6 +18,8 @@
 pub mod cgroupfs;
 #[cfg(feature = "grpc")]
 pub mod client;
+#[cfg(feature = "grpc")]
+pub mod cni;
 pub mod id;
 pub mod state;
 pub mod units;

@@ -96,6 +96,46 @@ pub enum Command {
     Images(ImagesArgs),
     /// Remove one or more images
     Rmi(RmiArgs),
+    /// Manage networks (CNI configuration lists under the data root)
+    #[command(subcommand)]
+    Network(NetworkCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a bridge network
+    Create(NetworkCreateArgs),
+    /// List networks
+    Ls(NetworkLsArgs),
+    /// Remove one or more networks
+    Rm(NetworkRmArgs),
+    /// Show one or more networks' configuration
+    Inspect(NetworkRmArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkCreateArgs {
+    /// Subnet in CIDR form (default: the first free 10.N.0.0/16, N from 78)
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<String>,
+    /// Gateway (default: the subnet's first address)
+    #[arg(long, value_name = "IP")]
+    pub gateway: Option<String>,
+    #[arg(value_name = "NETWORK")]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkLsArgs {
+    /// Only the names
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkRmArgs {
+    #[arg(value_name = "NETWORK", required = true)]
+    pub names: Vec<String>,
 }
 
 /// docker's `--pull` of `run` and `create`.
@@ -198,6 +238,21 @@ pub struct RunArgs {
     /// Suppress the pull output
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Connect to a network: none (only lo), host, container:ID, or a
+    /// network's name (bridge: the default one, made on first use)
+    #[arg(
+        long = "network",
+        visible_alias = "net",
+        default_value = "none",
+        value_name = "NETWORK"
+    )]
+    pub network: String,
+    /// Publish a port: [IP:]HOST_PORT:CONTAINER_PORT[/tcp|udp]
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// The container's address on its network
+    #[arg(long, value_name = "IP")]
+    pub ip: Option<String>,
     /// Run in the background and print the container id
     #[arg(short = 'd', long)]
     pub detach: bool,

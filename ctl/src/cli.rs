@@ -3,7 +3,7 @@
 
 use mydocker::v1;
 
-use crate::args::{parse_signal, Cli, Command};
+use crate::args::{parse_signal, Cli, Command, NetworkCommand};
 use crate::containers::{self, Target};
 use crate::error::{exit_with, one_line};
 use crate::{early, logs, ps, run, stats};
@@ -186,6 +186,12 @@ pub async fn dispatch(cli: Cli, early: Option<early::EarlyShim>) -> anyhow::Resu
                 .map_err(|e| exit_with(1, one_line(&e)))
         }
         Command::Rmi(args) => crate::images::rmi_cmd(&data_root, &args.images, args.force),
+        Command::Network(n) => match n {
+            NetworkCommand::Create(a) => crate::network::create_cmd(&data_root, &a),
+            NetworkCommand::Ls(a) => crate::network::ls_cmd(&data_root, a.quiet),
+            NetworkCommand::Rm(a) => crate::network::rm_cmd(&root, &data_root, &a.names),
+            NetworkCommand::Inspect(a) => crate::network::inspect_cmd(&data_root, &a.names),
+        },
         Command::Pause(args) => pause_all(&root, &args.ids, true).await,
         Command::Unpause(args) => pause_all(&root, &args.ids, false).await,
         Command::Rename(args) => {

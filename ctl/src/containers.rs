@@ -361,6 +361,11 @@ fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
         }
     }
     let dir = mydocker::shim_dir(&t.root, &t.id);
+    // Its CNI network: the namespace went with its processes; DEL from the
+    // record releases the rest (its address, its port rules). If that
+    // fails the state dir stays, so that the next rm tries again.
+    mydocker::cni::Record::replay_del(&dir)
+        .with_context(|| format!("release the network of {}", t.id))?;
     std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
     Ok(())
 }

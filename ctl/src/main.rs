@@ -12,6 +12,7 @@ mod images;
 mod info;
 mod logs;
 mod names;
+mod network;
 mod ps;
 mod run;
 mod specargs;

@@ -228,7 +228,32 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
     let exit = r.exit.clone().unwrap_or_default();
     let c = &r.config;
     let finished = r.exit.as_ref().map(|e| rfc3339(e.finished_at));
+    // docker's NetworkSettings, from the CNI record its shim keeps.
+    let net = mydocker::cni::Record::read(&r.dir);
+    let net_name = net
+        .as_ref()
+        .and_then(|n| mydocker::cni::NetworkList::parse(&n.conflist).ok())
+        .map(|l| l.name);
+    let ip = net
+        .as_ref()
+        .and_then(|n| n.result.as_ref())
+        .and_then(|res| mydocker::cni::addresses(res).into_iter().next())
+        .unwrap_or_default();
+    let mut networks = serde_json::Map::new();
+    if let Some(name) = net_name {
+        networks.insert(name, json!({"IPAddress": ip}));
+    }
+    let ports: Vec<serde_json::Value> = net
+        .as_ref()
+        .and_then(|n| n.attachment.runtime_config.get("portMappings").cloned())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default();
     Ok(json!({
+        "NetworkSettings": {
+            "IPAddress": ip,
+            "Networks": networks,
+            "Ports": ports,
+        },
         "Id": r.id,
         "Name": c.name,
         "Created": rfc3339(c.created_at),

@@ -44,6 +44,7 @@ pub fn expand_env(env: &[String]) -> Vec<String> {
 /// the request's fields that the flags and the image make, and the image
 /// (which holds it in the store until the container is made).
 fn check_run_args(
+    root: &Path,
     data_root: &Path,
     args: &RunArgs,
 ) -> anyhow::Result<(Vec<u8>, v1::Resources, v1::CreateRequest, Option<ImageRoot>)> {
@@ -60,6 +61,8 @@ fn check_run_args(
     // it looks for the image.
     crate::specargs::restart_policy(&args.restart, args.rm)
         .map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
+    let network = crate::network::request(root, data_root, args)
+        .map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
     // Without --rootfs or --bundle, the first argument is the image.
     let image = match (&args.rootfs, &args.bundle, args.command.first()) {
         (None, None, Some(name)) => Some(
@@ -68,8 +71,9 @@ fn check_run_args(
         ),
         _ => None,
     };
-    let fs = crate::specargs::request_fields(args, image.as_ref())
+    let mut fs = crate::specargs::request_fields(args, image.as_ref())
         .map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
+    fs.network = network;
     Ok((keys, resources, fs, image))
 }
 
@@ -139,7 +143,7 @@ pub async fn create(
     early: Option<EarlyShim>,
     how: How,
 ) -> anyhow::Result<Created> {
-    let checked = check_run_args(data_root, args);
+    let checked = check_run_args(root, data_root, args);
     let early = match early {
         Some(e) if e.root == root && checked.is_ok() => Some(e),
         Some(e) => {

@@ -751,8 +751,8 @@ fn unknown_flags_are_errors_not_commands() {
             "unknown flag: --foo",
         ),
         (
-            &on_host(&["run"], &["-p", "80:80", "true"]),
-            "unknown flag: -p",
+            &on_host(&["run"], &["-Y", "80:80", "true"]),
+            "unknown flag: -Y",
         ),
         (
             &on_host(&["create"], &["--bogus=1", "true"]),

@@ -92,8 +92,10 @@ pub struct ContainerConfig {
     /// The spec's hooks, and its annotations (which their state shows).
     pub hooks: Hooks,
     pub annotations: serde_json::Value,
-    /// A network namespace to join (a spec's path).
+    /// A network namespace to join (a spec's path, or Create's).
     pub netns: Option<String>,
+    /// The network Create asked for (network.rs).
+    pub network: super::network::NetConfig,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
 }

@@ -80,6 +80,8 @@ pub enum ContainerError {
     },
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    Network(#[from] mydocker::cni::CniError),
 }
 
 pub type Result<T, E = ContainerError> = std::result::Result<T, E>;

@@ -12,23 +12,33 @@ use crate::process::rootfs::{MountKind, MountOp};
 /// the request's is there). No network yet: only loopback names, and the
 /// host's name servers other than its own loopback ones.
 pub fn files(config: &ContainerConfig, dir: &Path) -> Result<Vec<MountOp>> {
-    let hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
-                 fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n\
-                 ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
-    let resolv: String = std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            let mut w = l.split_whitespace();
-            !(w.next() == Some("nameserver")
-                && w.next()
-                    .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    // On the host's network, the host's files as they are (its loopback
+    // resolver answers there), as docker's --network host.
+    let (hosts, resolv) = if config.network.host {
+        (
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            host_resolv,
+        )
+    } else {
+        let hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+                     fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\n\
+                     ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
+        let resolv: String = host_resolv
+            .lines()
+            .filter(|l| {
+                let mut w = l.split_whitespace();
+                !(w.next() == Some("nameserver")
+                    && w.next()
+                        .is_some_and(|a| a.starts_with("127.") || a == "::1"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        (hosts.to_string(), resolv)
+    };
     let files = [
         ("hostname", format!("{}\n", config.hostname)),
-        ("hosts", hosts.to_string()),
+        ("hosts", hosts),
         ("resolv.conf", resolv),
     ];
     let taken = |dest: &str| {

@@ -14,6 +14,7 @@ pub mod error;
 mod etc;
 pub mod exec;
 pub mod hooks;
+pub mod network;
 pub mod records;
 pub mod restart;
 pub mod seccomp;

@@ -13,10 +13,12 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use super::error::{invalid, ContainerError, Result};
+use super::network::{add_hosts, Attached};
 use super::restart::Backoff;
 use super::{records, Container, ContainerConfig, Status};
 use crate::exit::ExitStatus;
 use crate::process::reaper::Reaper;
+use crate::process::signal;
 
 pub struct Shim {
     id: String,
@@ -39,6 +41,8 @@ pub struct Shim {
     stopped: watch::Sender<bool>,
     /// Counts the runs: a new run wakes the policy's wait.
     runs: watch::Sender<u64>,
+    /// Its CNI network, attached at Create, detached at removal.
+    network: Mutex<Option<Attached>>,
     /// Notified when the shim should stop serving and exit.
     pub exit: Arc<Notify>,
     /// Client connections open (see the server): the shim of an
@@ -64,6 +68,7 @@ impl Shim {
             reaper,
             container: Mutex::new(Slot::Empty),
             asked: Mutex::new(None),
+            network: Mutex::new(None),
             name: Mutex::new(String::new()),
             restarts: AtomicU32::new(0),
             restarting: AtomicBool::new(false),
@@ -126,8 +131,10 @@ impl Shim {
                 return Err(e.into());
             }
         }
-        let asked = config.clone();
-        let c = match Container::create(config, &self.dir, None) {
+        let mut asked = config.clone();
+        let made = Container::create(config, &self.dir, None)
+            .and_then(|c| self.attach(&c, &mut asked).map(|()| c));
+        let c = match made {
             Ok(c) => {
                 // Registered before any await, so the reaper cannot miss it.
                 self.reaper.watch(c.pid(), c.clone());
@@ -149,6 +156,39 @@ impl Shim {
             self.supervise();
         }
         Ok(c)
+    }
+
+    /// Its CNI network's ADD, before Create returns: its address goes in
+    /// its /etc/hosts, and each later run's init joins the namespace held.
+    /// On failure the container is undone (its init killed, its cgroup
+    /// and records removed).
+    fn attach(&self, c: &Arc<Container>, asked: &mut ContainerConfig) -> Result<()> {
+        let Some(net) = &c.config.network.cni else {
+            return Ok(());
+        };
+        match Attached::add(net, &self.id, c.pid(), &self.dir) {
+            Ok(a) => {
+                if let Err(e) = add_hosts(&self.dir, &c.config.hostname, &a.addresses()) {
+                    tracing::warn!(error = %e, "adding the address to /etc/hosts failed");
+                }
+                asked.netns = Some(a.netns_path());
+                *self.network.lock().unwrap() = Some(a);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = signal::send(c.pid(), libc::SIGKILL);
+                c.remove_cgroup();
+                records::forget(&self.dir);
+                Err(e)
+            }
+        }
+    }
+
+    /// DEL of its CNI network, if it has one (in the namespace still held).
+    fn detach(&self) {
+        if let Some(a) = self.network.lock().unwrap().take() {
+            a.del(&self.dir);
+        }
     }
 
     /// The container that Start (of the container itself) starts: a new
@@ -470,6 +510,7 @@ impl Shim {
             *slot = Slot::Deleted;
         }
         c.remove_cgroup();
+        self.detach();
         super::setup::remove_owned_layers(&c.config);
         c.poststop();
         if let Some(root) = self.dir.parent() {
@@ -490,6 +531,7 @@ impl Shim {
             tracing::info!("killing the container before exiting");
             c.kill_and_wait().await;
             c.remove_cgroup();
+            self.detach();
             super::setup::remove_owned_layers(&c.config);
             if let Some(root) = c.dir.parent() {
                 disk::release_name(root, &self.name(), c.id());

@@ -11,6 +11,7 @@ use mydocker::v1;
 use crate::cgroup::CgroupError;
 use crate::container::config::{FlatDevice, Layers};
 use crate::container::exec::{ExecConfig, ExecStatus};
+use crate::container::network::{CniNet, NetConfig, Port};
 use crate::container::restart;
 use crate::container::seccomp::SeccompError;
 use crate::container::shim::Shim;
@@ -56,6 +57,8 @@ impl From<ContainerError> for Status {
             E::Cgroup(CgroupError::Invalid(_)) => Status::invalid_argument(msg),
             E::Cgroup(CgroupError::Write { .. }) => Status::invalid_argument(msg),
             E::Cgroup(_) => Status::failed_precondition(msg),
+            E::Network(mydocker::cni::CniError::Config(_)) => Status::invalid_argument(msg),
+            E::Network(_) => Status::failed_precondition(msg),
             E::Io(IoError::NoStdin | IoError::NoTerminal) => Status::failed_precondition(msg),
             E::State(StateError::NameInUse(..)) => Status::already_exists(msg),
             E::State(StateError::InvalidName(_)) => Status::invalid_argument(msg),
@@ -142,7 +145,10 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
             permissions: d.permissions,
         })
         .collect();
+    let (network, netns) = network_from_proto(r.network, !r.bundle.is_empty())?;
     Ok(ContainerConfig {
+        network,
+        netns,
         bundle: (!r.bundle.is_empty()).then(|| r.bundle.into()),
         cap_add: r.cap_add,
         cap_drop: r.cap_drop,
@@ -180,6 +186,67 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
         restart,
         ..Default::default()
     })
+}
+
+/// The network Create asks for, and the namespace path the init joins
+/// for it (the host's is the shim's own).
+fn network_from_proto(
+    n: Option<v1::Network>,
+    bundle: bool,
+) -> Result<(NetConfig, Option<String>), Status> {
+    let Some(n) = n else {
+        return Ok((NetConfig::default(), None));
+    };
+    let asked = [!n.netns_path.is_empty(), n.host, !n.conflist.is_empty()];
+    if asked.iter().filter(|a| **a).count() > 1 {
+        return Err(Status::invalid_argument(
+            "network: one of netns_path, host and conflist",
+        ));
+    }
+    if bundle && asked.iter().any(|a| *a) {
+        return Err(Status::invalid_argument(
+            "network: a bundle's network is its spec's (linux.namespaces)",
+        ));
+    }
+    if n.conflist.is_empty() && (!n.ports.is_empty() || !n.ip.is_empty()) {
+        return Err(Status::invalid_argument(
+            "network: ports and an address need a CNI network (conflist)",
+        ));
+    }
+    if n.host {
+        let own = format!("/proc/{}/ns/net", std::process::id());
+        return Ok((
+            NetConfig {
+                host: true,
+                cni: None,
+            },
+            Some(own),
+        ));
+    }
+    if !n.netns_path.is_empty() {
+        return Ok((NetConfig::default(), Some(n.netns_path)));
+    }
+    if n.conflist.is_empty() {
+        return Ok((NetConfig::default(), None));
+    }
+    let ports: Vec<Port> = n
+        .ports
+        .into_iter()
+        .map(|p| Port {
+            host_port: p.host_port,
+            container_port: p.container_port,
+            protocol: p.protocol,
+            host_ip: p.host_ip,
+        })
+        .collect();
+    let cni = CniNet::new(n.conflist, n.cni_path, &ports, &n.ip)?;
+    Ok((
+        NetConfig {
+            host: false,
+            cni: Some(cni),
+        },
+        None,
+    ))
 }
 
 /// A terminal size off the wire: each side 1 to 65535 (0 is refused by

@@ -107,6 +107,12 @@ pub fn from_flat(c: &ContainerConfig) -> Result<Spec> {
     } else {
         l.cgroup_parent.trim_matches('/')
     };
+    // Create's (another's, the host's, a CNI attachment's held one), or
+    // a new one.
+    let network = match &c.netns {
+        Some(path) => json!({"type": "network", "path": path}),
+        None => json!({"type": "network"}),
+    };
     let mut spec = json!({
         "ociVersion": "1.2.0",
         "process": {
@@ -128,7 +134,7 @@ pub fn from_flat(c: &ContainerConfig) -> Result<Spec> {
         "mounts": c.mounts,
         "linux": {
             "namespaces": [
-                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "pid"}, network, {"type": "ipc"},
                 {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"},
             ],
             "resources": resources,

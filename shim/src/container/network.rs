@@ -1,0 +1,196 @@
+//! The container's network, as Create asks for it (docker's `--network`):
+//! a namespace of its own with only `lo` (none asked), the host's, another
+//! one's by path, or one of its own that a CNI network's plugins attach.
+//!
+//! A CNI attachment is the container's, not a run's: its namespace is
+//! pinned by a bind mount in the state dir from Create to removal, each
+//! run's init joins it, and DEL runs once, inside it, as the container is
+//! removed. Its record in the state dir is written before ADD, so that a
+//! DEL can follow a shim that died at any point (`rm` replays it).
+
+use std::path::Path;
+
+use mydocker::cni::{self, Attachment, NetworkList, Record};
+use nix::unistd::Pid;
+use serde_json::{json, Map, Value};
+
+use super::error::{invalid, Result};
+
+/// What Create asked for.
+#[derive(Debug, Clone, Default)]
+pub struct NetConfig {
+    /// The shim's own namespace: its /etc/hosts and resolv.conf too.
+    pub host: bool,
+    pub cni: Option<CniNet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CniNet {
+    pub conflist: String,
+    pub list: NetworkList,
+    pub path: String,
+    /// The capabilities' values (`portMappings`, `ips`).
+    pub runtime: Map<String, Value>,
+}
+
+/// A port to publish, checked.
+pub struct Port {
+    pub host_port: u32,
+    pub container_port: u32,
+    pub protocol: String,
+    pub host_ip: String,
+}
+
+impl CniNet {
+    pub fn new(conflist: String, path: String, ports: &[Port], ip: &str) -> Result<Self> {
+        let list = NetworkList::parse(&conflist)?;
+        let mut runtime = Map::new();
+        let mut mappings = Vec::new();
+        for p in ports {
+            for (what, n) in [("host", p.host_port), ("container", p.container_port)] {
+                if !(1..=65535).contains(&n) {
+                    return Err(invalid(format!(
+                        "network: {what} port {n} is not 1 to 65535"
+                    )));
+                }
+            }
+            let protocol = match p.protocol.as_str() {
+                "" | "tcp" => "tcp",
+                "udp" => "udp",
+                other => {
+                    return Err(invalid(format!(
+                        "network: protocol {} is not tcp or udp",
+                        mydocker::brief(other)
+                    )))
+                }
+            };
+            if !p.host_ip.is_empty() && p.host_ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid(format!(
+                    "network: host address {} is not an IP address",
+                    mydocker::brief(&p.host_ip)
+                )));
+            }
+            let mut m = json!({
+                "hostPort": p.host_port,
+                "containerPort": p.container_port,
+                "protocol": protocol,
+            });
+            if !p.host_ip.is_empty() {
+                m["hostIP"] = json!(p.host_ip);
+            }
+            mappings.push(m);
+        }
+        if !mappings.is_empty() {
+            runtime.insert("portMappings".into(), Value::Array(mappings));
+        }
+        if !ip.is_empty() {
+            if ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid(format!(
+                    "network: {} is not an IP address",
+                    mydocker::brief(ip)
+                )));
+            }
+            runtime.insert("ips".into(), json!([ip]));
+        }
+        let path = if path.is_empty() {
+            cni::DEFAULT_PATH.to_string()
+        } else {
+            path
+        };
+        Ok(Self {
+            conflist,
+            list,
+            path,
+            runtime,
+        })
+    }
+}
+
+/// A CNI network attached to the container's namespace, pinned in its
+/// state dir.
+pub struct Attached {
+    list: NetworkList,
+    attachment: Attachment,
+    result: Value,
+}
+
+impl Attached {
+    /// Pins the namespace the init `pid` is in and ADDs it, recorded in
+    /// `dir`. On failure the plugins' DEL has run, and neither the pin nor
+    /// the record is left.
+    pub fn add(net: &CniNet, id: &str, pid: Pid, dir: &Path) -> Result<Self> {
+        let ns = format!("/proc/{}/ns/net", pid.as_raw());
+        let pinned = cni::pin_netns(Path::new(&ns), dir)
+            .map_err(|e| invalid(format!("network: pin {ns}: {e}")))?;
+        let attachment = Attachment {
+            container_id: id.to_string(),
+            netns: pinned.to_string_lossy().into_owned(),
+            ifname: cni::IFNAME.to_string(),
+            path: net.path.clone(),
+            runtime_config: net.runtime.clone(),
+        };
+        let mut record = Record {
+            conflist: net.conflist.clone(),
+            attachment: attachment.clone(),
+            result: None,
+        };
+        if let Err(e) = record.write(dir) {
+            cni::unpin_netns(dir);
+            return Err(invalid(format!("network: record: {e}")));
+        }
+        let result = match cni::add(&net.list, &attachment) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_file(dir.join(cni::RECORD_FILE));
+                cni::unpin_netns(dir);
+                return Err(e.into());
+            }
+        };
+        record.result = Some(result.clone());
+        if let Err(e) = record.write(dir) {
+            // Kept as written before ADD: a DEL from it still releases all.
+            tracing::warn!(error = %e, "recording the network's result failed");
+        }
+        tracing::info!(network = %net.list.name, addresses = ?cni::addresses(&result), "network attached");
+        Ok(Self {
+            list: net.list.clone(),
+            attachment,
+            result,
+        })
+    }
+
+    /// The namespace, as a path each run's init joins.
+    pub fn netns_path(&self) -> String {
+        self.attachment.netns.clone()
+    }
+
+    pub fn addresses(&self) -> Vec<String> {
+        cni::addresses(&self.result)
+    }
+
+    /// DEL, in the namespace still pinned; then the pin and the record go
+    /// (a DEL that failed is logged: the state dir is removed next, and a
+    /// mount left in it would keep it).
+    pub fn del(self, dir: &Path) {
+        if let Err(e) = cni::del(&self.list, &self.attachment, Some(&self.result)) {
+            tracing::error!(error = %e, "network DEL failed");
+        }
+        cni::unpin_netns(dir);
+        let _ = std::fs::remove_file(dir.join(cni::RECORD_FILE));
+    }
+}
+
+/// Adds the container's addresses to its /etc/hosts (docker's line: the
+/// address, then the hostname), in place: the file is bind-mounted.
+pub fn add_hosts(dir: &Path, hostname: &str, addresses: &[String]) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = dir.join("hosts");
+    if !path.exists() {
+        return Ok(());
+    }
+    let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+    for a in addresses {
+        writeln!(f, "{a}\t{hostname}")?;
+    }
+    Ok(())
+}
