@@ -10,6 +10,7 @@
 //! whose shim died).
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -38,6 +39,11 @@ pub enum CniError {
     NotFound { plugin: String, path: String },
     #[error("CNI plugin {plugin}: {msg}")]
     Plugin { plugin: String, msg: String },
+    #[error("{add} (and DEL, undoing it: {del})")]
+    Undo {
+        add: Box<CniError>,
+        del: Box<CniError>,
+    },
     #[error("CNI plugin {plugin}: {what}: {source}")]
     Io {
         plugin: String,
@@ -94,6 +100,15 @@ impl NetworkList {
             cni_version,
             plugins,
         })
+    }
+
+    /// Whether the list's version is at least `major.minor`.
+    fn at_least(&self, major: u32, minor: u32) -> bool {
+        let mut v = self
+            .cni_version
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        (v.next().unwrap_or(0), v.next().unwrap_or(0)) >= (major, minor)
     }
 
     /// The plugins' types, in order.
@@ -196,6 +211,19 @@ pub fn pin_netns(from: &Path, dir: &Path) -> std::io::Result<PathBuf> {
     Ok(to)
 }
 
+/// Whether `path` is a namespace (nsfs), as a pin is while it is mounted:
+/// an empty file is left where a pin was undone or did not survive.
+fn is_namespace(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    let Ok(p) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path and a statfs buffer of ours.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statfs(p.as_ptr(), &mut st) } == 0) && st.f_type as i64 == NSFS_MAGIC
+}
+
 /// Unpins what [`pin_netns`] pinned in `dir` (nothing there is no error).
 pub fn unpin_netns(dir: &Path) {
     use std::os::unix::ffi::OsStrExt;
@@ -230,9 +258,10 @@ impl Record {
         let list = NetworkList::parse(&r.conflist)?;
         let pinned = dir.join(NETNS_FILE);
         let a = Attachment {
-            netns: match std::fs::metadata(&pinned) {
-                Ok(_) => pinned.to_string_lossy().into_owned(),
-                Err(_) => String::new(),
+            netns: if is_namespace(&pinned) {
+                pinned.to_string_lossy().into_owned()
+            } else {
+                String::new()
             },
             ..r.attachment
         };
@@ -253,8 +282,20 @@ pub fn add(list: &NetworkList, a: &Attachment) -> Result<Value> {
         match invoke(list.types()[i], "ADD", &config, a) {
             Ok(result) => prev = Some(result),
             Err(e) => {
-                let _ = del(list, a, prev.as_ref());
-                return Err(e);
+                // Undone: the plugins that ran, this one too unless it was
+                // never found (those after it have nothing to undo).
+                let ran = if matches!(e, CniError::NotFound { .. }) {
+                    i
+                } else {
+                    i + 1
+                };
+                return Err(match del_first(list, ran, a, prev.as_ref()) {
+                    Ok(()) => e,
+                    Err(d) => CniError::Undo {
+                        add: Box::new(e),
+                        del: Box::new(d),
+                    },
+                });
             }
         }
     }
@@ -264,8 +305,15 @@ pub fn add(list: &NetworkList, a: &Attachment) -> Result<Value> {
 /// DEL: each plugin in reverse order, with the ADD's result where it is
 /// known; every plugin is run, and the first failure returned.
 pub fn del(list: &NetworkList, a: &Attachment, prev: Option<&Value>) -> Result<()> {
+    del_first(list, list.plugins.len(), a, prev)
+}
+
+/// DEL of the list's first `n` plugins.
+fn del_first(list: &NetworkList, n: usize, a: &Attachment, prev: Option<&Value>) -> Result<()> {
     let mut first = Ok(());
-    for i in (0..list.plugins.len()).rev() {
+    // DEL is given the ADD's result from 0.4.0 on.
+    let prev = prev.filter(|_| list.at_least(0, 4));
+    for i in (0..n.min(list.plugins.len())).rev() {
         let config = list.plugin_config(i, prev, &a.runtime_config);
         if let Err(e) = invoke(list.types()[i], "DEL", &config, a) {
             if first.is_ok() {
@@ -335,8 +383,15 @@ fn invoke(plugin: &str, command: &str, config: &Value, a: &Attachment) -> Result
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // A group of its own: what it starts (iptables, ip) is killed
+        // with it, and none keeps its output pipes open after it.
+        .process_group(0)
         .spawn()
         .map_err(io("run"))?;
+    let group = child.id() as libc::pid_t;
+    // SAFETY: kill of the process group just made (its leader is our
+    // child, not reaped yet, so the id is not anyone else's).
+    let kill_group = || unsafe { libc::kill(-group, libc::SIGKILL) };
     let input = serde_json::to_vec(config).unwrap_or_default();
     let mut stdin = child.stdin.take();
     let writer = std::thread::spawn(move || {
@@ -357,11 +412,14 @@ fn invoke(plugin: &str, command: &str, config: &Value, a: &Attachment) -> Result
     let err = read(child.stderr.take().map(|s| Box::new(s) as _));
     let deadline = Instant::now() + PLUGIN_TIMEOUT;
     let status = loop {
-        match child.try_wait().map_err(io("wait for"))? {
+        let waited = child.try_wait();
+        if waited.is_err() || (matches!(waited, Ok(None)) && Instant::now() > deadline) {
+            kill_group();
+            let _ = child.wait();
+        }
+        match waited.map_err(io("wait for"))? {
             Some(s) => break s,
             None if Instant::now() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
                 return Err(CniError::Plugin {
                     plugin: plugin.to_string(),
                     msg: format!("{command} took more than {PLUGIN_TIMEOUT:?}"),
@@ -370,6 +428,8 @@ fn invoke(plugin: &str, command: &str, config: &Value, a: &Attachment) -> Result
             None => std::thread::sleep(Duration::from_millis(2)),
         }
     };
+    // Anything it left behind goes before its pipes are read to the end.
+    kill_group();
     let _ = writer.join();
     let out = out.join().unwrap_or_default();
     let err = err.join().unwrap_or_default();
@@ -557,7 +617,7 @@ mod tests {
         let e = add(&list(&["mute"]), &p.attachment()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "CNI plugin mute: ADD failed (exit status: 3)"
+            "CNI plugin mute: ADD failed (exit status: 3) (and DEL, undoing it: CNI plugin mute: DEL failed (exit status: 3))"
         );
         for bad in [
             "",

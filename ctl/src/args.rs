@@ -253,6 +253,12 @@ pub struct RunArgs {
     /// The container's address on its network
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,
+    /// A name server for the container's /etc/resolv.conf (instead of the host's)
+    #[arg(long, value_name = "IP")]
+    pub dns: Vec<String>,
+    /// A line for the container's /etc/hosts: NAME:IP
+    #[arg(long = "add-host", value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
     /// Run in the background and print the container id
     #[arg(short = 'd', long)]
     pub detach: bool,

@@ -268,7 +268,7 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
     let rec = t.record().ok();
     let shim_alive = rec.as_ref().map(|r| r.shim_alive).unwrap_or(false);
     if !shim_alive {
-        return remove_leftovers(t, rec.as_ref());
+        return remove_leftovers(t, rec.as_ref(), force);
     }
     let auto_remove = rec.as_ref().is_some_and(|r| r.config.auto_remove);
     if !force && rec.as_ref().is_some_and(|r| r.restarting()) {
@@ -339,7 +339,7 @@ pub async fn remove(t: &Target, force: bool) -> anyhow::Result<()> {
 
 /// A container whose shim is gone: remove its cgroup (killing anything left
 /// in it), its state and its name.
-fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
+fn remove_leftovers(t: &Target, rec: Option<&Record>, force: bool) -> anyhow::Result<()> {
     if let Some(r) = rec {
         // Its processes died with the shim (PR_SET_PDEATHSIG); anything
         // that escaped is in its cgroup, which remove_cgroup kills. The pid
@@ -361,11 +361,20 @@ fn remove_leftovers(t: &Target, rec: Option<&Record>) -> anyhow::Result<()> {
         }
     }
     let dir = mydocker::shim_dir(&t.root, &t.id);
-    // Its CNI network: the namespace went with its processes; DEL from the
-    // record releases the rest (its address, its port rules). If that
-    // fails the state dir stays, so that the next rm tries again.
-    mydocker::cni::Record::replay_del(&dir)
-        .with_context(|| format!("release the network of {}", t.id))?;
+    // Its CNI network: DEL from the record, in its namespace still pinned
+    // in the state dir, releases its address and its port rules. If that
+    // fails the state dir stays, so that the next rm tries again; rm -f
+    // says so and goes on (what DEL could not release stays).
+    if let Err(e) = mydocker::cni::Record::replay_del(&dir) {
+        if !force {
+            return Err(anyhow::Error::new(e).context(format!(
+                "release the network of {} (rm -f removes it anyway)",
+                t.id
+            )));
+        }
+        eprintln!("Warning: the network of {} was not released: {e}", t.id);
+        mydocker::cni::unpin_netns(&dir);
+    }
     std::fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
     Ok(())
 }

@@ -35,6 +35,15 @@ fn proxied_signals() -> libc::sigset_t {
     }
 }
 
+/// Holds the signals back again (after a pull, which ran with them at
+/// their default action), until the container is made or nothing is
+/// left, as for a shim spawned early.
+pub fn hold_signals() {
+    let set = proxied_signals();
+    // SAFETY: sigprocmask with a set we own.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+}
+
 /// Delivers what [`spawn_early`] held back (to the handlers of [`Signals`]
 /// once they are installed, else with the default action).
 pub fn release_signals() {

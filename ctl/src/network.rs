@@ -28,6 +28,11 @@ fn file(data_root: &Path, name: &str) -> PathBuf {
     dir(data_root).join(format!("{name}.conflist"))
 }
 
+/// host-local's leases, a directory per network.
+fn ipam_dir(data_root: &Path) -> PathBuf {
+    data_root.join("ipam")
+}
+
 fn check_name(name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -69,6 +74,17 @@ fn parse_subnet(s: &str) -> anyhow::Result<(Ipv4Addr, u8)> {
         bail!("invalid subnet {s}: {a} is not its network's address");
     }
     Ok((a, l))
+}
+
+/// Whether two subnets share an address.
+fn overlap(a: &str, b: &str) -> bool {
+    match (parse_subnet(a), parse_subnet(b)) {
+        (Ok((x, lx)), Ok((y, ly))) => {
+            let mask = u32::MAX << (32 - lx.min(ly));
+            u32::from(x) & mask == u32::from(y) & mask
+        }
+        _ => a == b,
+    }
 }
 
 /// The subnets of the networks there are.
@@ -117,17 +133,17 @@ fn make(
     let subnet = match subnet {
         Some(s) => {
             parse_subnet(s)?;
-            if taken.iter().any(|t| t == s) {
-                bail!("subnet {s} is another network's");
+            if let Some(t) = taken.iter().find(|t| overlap(t, s)) {
+                bail!("subnet {s} overlaps another network's ({t})");
             }
             s.to_string()
         }
-        None if name == DEFAULT && !taken.iter().any(|t| t == DEFAULT_SUBNET) => {
+        None if name == DEFAULT && !taken.iter().any(|t| overlap(t, DEFAULT_SUBNET)) => {
             DEFAULT_SUBNET.to_string()
         }
         None => (78..=254)
             .map(|n| format!("10.{n}.0.0/16"))
-            .find(|s| !taken.contains(s))
+            .find(|s| !taken.iter().any(|t| overlap(t, s)))
             .ok_or_else(|| anyhow!("no free 10.N.0.0/16 subnet left: give --subnet"))?,
     };
     let (base, len) = parse_subnet(&subnet)?;
@@ -168,6 +184,9 @@ fn make(
                 "capabilities": {"ips": true},
                 "ipam": {
                     "type": "host-local",
+                    // Its leases with the network, not in the host's
+                    // /var/lib/cni shared with other runtimes.
+                    "dataDir": std::path::absolute(ipam_dir(data_root))?,
                     "ranges": [[{"subnet": subnet, "gateway": gateway.to_string()}]],
                     "routes": [{"dst": "0.0.0.0/0"}]
                 }
@@ -283,8 +302,17 @@ pub fn request(
             if r.status() != Status::Running {
                 bail!("cannot join network of a non running container: {other}");
             }
+            // Its pinned namespace if it has one (a CNI network's): that
+            // path is its namespace for as long as it exists, where its
+            // init's pid could be another process's after a restart.
+            let pinned = r.dir.join(mydocker::cni::NETNS_FILE);
+            let netns_path = if pinned.exists() {
+                pinned.to_string_lossy().into_owned()
+            } else {
+                format!("/proc/{}/ns/net", r.state.pid)
+            };
             Some(v1::Network {
-                netns_path: format!("/proc/{}/ns/net", r.state.pid),
+                netns_path,
                 ..Default::default()
             })
         }
@@ -383,7 +411,7 @@ pub fn ls_cmd(data_root: &Path, quiet: bool) -> anyhow::Result<i32> {
         let driver = v["plugins"][0]["type"].as_str().unwrap_or("");
         println!(
             "{:<14} {:<20} {:<8} {}",
-            &id[..id.len().min(12)],
+            id.chars().take(12).collect::<String>(),
             name,
             driver,
             subnet
@@ -398,6 +426,7 @@ pub fn rm_cmd(root: &Path, data_root: &Path, names: &[String]) -> anyhow::Result
     let mut failed = false;
     for name in names {
         let removed = (|| {
+            check_name(name)?;
             let path = file(data_root, name);
             if !path.is_file() {
                 bail!("network {name} not found");
@@ -417,7 +446,21 @@ pub fn rm_cmd(root: &Path, data_root: &Path, names: &[String]) -> anyhow::Result
                     users.join(", ")
                 );
             }
-            std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))
+            let bridge = std::fs::read(&path)
+                .ok()
+                .and_then(|t| serde_json::from_slice::<Value>(&t).ok())
+                .and_then(|v| v["plugins"][0]["bridge"].as_str().map(str::to_string));
+            std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))?;
+            let _ = std::fs::remove_dir_all(ipam_dir(data_root).join(name));
+            // Its bridge, in this network namespace, if the plugin made it:
+            // made again with the name, it would keep the old gateway.
+            if let Some(b) = bridge.filter(|b| Path::new("/sys/class/net").join(b).exists()) {
+                let _ = std::process::Command::new("ip")
+                    .args(["link", "delete", &b])
+                    .stderr(std::process::Stdio::null())
+                    .status();
+            }
+            Ok(())
         })();
         match removed {
             Ok(()) => println!("{name}"),
@@ -434,6 +477,7 @@ pub fn rm_cmd(root: &Path, data_root: &Path, names: &[String]) -> anyhow::Result
 pub fn inspect_cmd(data_root: &Path, names: &[String]) -> anyhow::Result<i32> {
     let mut out = Vec::new();
     for name in names {
+        check_name(name)?;
         let text = std::fs::read_to_string(file(data_root, name))
             .map_err(|_| anyhow!("network {} not found", mydocker::brief(name)))?;
         out.push(serde_json::from_str::<Value>(&text)?);

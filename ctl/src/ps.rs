@@ -243,11 +243,29 @@ pub fn inspect_value(t: &Target) -> anyhow::Result<serde_json::Value> {
     if let Some(name) = net_name {
         networks.insert(name, json!({"IPAddress": ip}));
     }
-    let ports: Vec<serde_json::Value> = net
+    // docker's form: {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}.
+    let mut ports = serde_json::Map::new();
+    let mappings = net
         .as_ref()
         .and_then(|n| n.attachment.runtime_config.get("portMappings").cloned())
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
+    for m in mappings {
+        let key = format!(
+            "{}/{}",
+            m["containerPort"],
+            m["protocol"].as_str().unwrap_or("tcp")
+        );
+        let host = json!({
+            "HostIp": m["hostIP"].as_str().unwrap_or("0.0.0.0"),
+            "HostPort": m["hostPort"].to_string(),
+        });
+        if let Some(serde_json::Value::Array(v)) = ports.get_mut(&key) {
+            v.push(host);
+        } else {
+            ports.insert(key, json!([host]));
+        }
+    }
     Ok(json!({
         "NetworkSettings": {
             "IPAddress": ip,

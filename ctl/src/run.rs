@@ -130,6 +130,7 @@ pub async fn pull_first(
     crate::images::pull::pull(data_root, name, &[], args.quiet, Out::Stderr)
         .await
         .map_err(|e| exit_with(EXIT_RUN_FAILED, one_line(&e)))?;
+    crate::early::hold_signals();
     Ok(None)
 }
 

@@ -468,6 +468,12 @@ pub fn request_fields(
             "-v, --mount, --tmpfs and --read-only need a root of the container's own: an image, --rootfs DIR (not /) or --bundle"
         );
     }
+    // Both are lines of the /etc files the shim writes for such a root.
+    if rootfs.is_none() && image.is_none() && (!args.dns.is_empty() || !args.add_host.is_empty()) {
+        anyhow::bail!(
+            "--dns and --add-host need a root of the container's own: an image or --rootfs DIR (not /)"
+        );
+    }
     let image_user = image.and_then(|i| i.user());
     let user = args
         .user
@@ -551,6 +557,27 @@ pub fn request_fields(
         sysctls,
         devices,
         seccomp_profile: security_opts(&args.security_opts)?,
+        dns: args
+            .dns
+            .iter()
+            .map(|d| match d.parse::<std::net::IpAddr>() {
+                Ok(_) => Ok(d.clone()),
+                Err(_) => Err(anyhow::anyhow!(
+                    "IP address is not correctly formatted: {d}"
+                )),
+            })
+            .collect::<anyhow::Result<_>>()?,
+        extra_hosts: args
+            .add_host
+            .iter()
+            .map(|h| match h.split_once(':') {
+                None => Err(anyhow::anyhow!("bad format for add-host: {h:?}")),
+                Some((_, ip)) if ip.parse::<std::net::IpAddr>().is_err() => {
+                    Err(anyhow::anyhow!("invalid IP address in add-host: {ip:?}"))
+                }
+                Some(_) => Ok(h.clone()),
+            })
+            .collect::<anyhow::Result<_>>()?,
         ..Default::default()
     })
 }

@@ -145,9 +145,10 @@ impl Drop for Cleanup {
     }
 }
 
-/// The addresses host-local holds for `network` (its lease files).
-fn leases(network: &str) -> Vec<String> {
-    let dir = Path::new("/var/lib/cni/networks").join(network);
+/// The addresses host-local holds for `network` (its lease files, under
+/// the data root).
+fn leases(data: &Path, network: &str) -> Vec<String> {
+    let dir = data.join("ipam").join(network);
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
             d.flatten()
@@ -171,12 +172,9 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "hello from httpd\n").unwrap();
     let name = format!("mdt{}", std::process::id() % 100_000);
-    // Gone however the test ends: its files, and host-local's leases for
-    // its network (which it checks are released before that).
-    let _cleanup = Cleanup(vec![
-        dir.clone(),
-        Path::new("/var/lib/cni/networks").join(&name),
-    ]);
+    // Gone however the test ends: its files (host-local's leases among
+    // them, which it checks are released before that).
+    let _cleanup = Cleanup(vec![dir.clone()]);
     let n = Net {
         t: &t,
         ns: &ns,
@@ -209,6 +207,15 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
     );
     let web = ok(&o).trim().to_string();
     let web_ip = n.inspect(&web, "{{.NetworkSettings.IPAddress}}");
+    let v: serde_json::Value = serde_json::from_str(&ok(&n.ctl(&["inspect", &web]))).unwrap();
+    assert_eq!(
+        v[0]["NetworkSettings"]["Ports"],
+        serde_json::json!({"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18080"}]})
+    );
+    assert_eq!(
+        v[0]["NetworkSettings"]["Networks"][&name]["IPAddress"],
+        web_ip.as_str()
+    );
     assert!(web_ip.starts_with("10."), "{web_ip}");
     assert_eq!(ns.fetch("http://127.0.0.1:18080/"), "hello from httpd\n");
     assert_eq!(
@@ -217,20 +224,31 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
     );
     // Another container reaches it by its address; its own address and
     // name are in its /etc/hosts.
+    // --dns and --add-host: its name servers, and a line of its hosts.
     let o = n.run(
-        &["--rm", "--network", &name, "--hostname", "second"],
+        &[
+            "--rm", "--network", &name, "--hostname", "second", "--dns", "10.9.9.9",
+            "--add-host", "db:10.1.2.3",
+        ],
         &[
             "sh",
             "-c",
-            &format!("wget -q -O - http://{web_ip}/ && tail -1 /etc/hosts"),
+            &format!(
+                "wget -q -O - http://{web_ip}/ && tail -1 /etc/hosts && grep -c nameserver /etc/resolv.conf \
+                 && grep nameserver /etc/resolv.conf && grep db /etc/hosts"
+            ),
         ],
     );
     let out = ok(&o);
-    let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("hello from httpd"), "{out}");
-    let hosts = lines.next().unwrap_or_default();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "hello from httpd", "{out}");
     assert!(
-        hosts.ends_with("\tsecond") && hosts.starts_with("10."),
+        lines[1].ends_with("\tsecond") && lines[1].starts_with("10."),
+        "{out}"
+    );
+    assert_eq!(
+        &lines[2..],
+        ["1", "nameserver 10.9.9.9", "10.1.2.3\tdb"],
         "{out}"
     );
     // The port is taken: docker's words, and nothing is made.
@@ -248,7 +266,7 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
         &[
             "sh",
             "-c",
-            "ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*'; exit 3",
+            "echo $(ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*') $(tail -1 /etc/hosts | cut -f1); exit 3",
         ],
     );
     let again = ok(&o).trim().to_string();
@@ -267,7 +285,13 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
     let lines: Vec<&str> = logs_after.lines().collect();
     // (start re-arms the policy, which may have run it once more.)
     assert!(lines.len() >= 3, "{logs} / {logs_after}");
-    assert!(lines[0].starts_with("inet 10."), "{logs_after}");
+    // Its address, on eth0 and in /etc/hosts, each run.
+    let words: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(words.len(), 3, "{logs_after}");
+    assert!(
+        words[1].starts_with("10.") && words[1] == words[2],
+        "{logs_after}"
+    );
     assert!(lines.iter().all(|l| *l == lines[0]), "{logs_after}");
     ok(&n.ctl(&["rm", "-f", &again]));
 
@@ -307,6 +331,8 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
         (None, vec!["--network", &name, "-p", "80"], "Error: invalid publish spec \"80\": give the host's port too (HOST:CONTAINER)"),
         (None, vec!["-p", "8080:80"], "Error: conflicting options: port publishing and --ip need a network (--network NAME), not none"),
         (None, vec!["--network", "container:nope"], "Error: No such container: nope"),
+        (None, vec!["--dns", "x"], "Error: IP address is not correctly formatted: x"),
+        (None, vec!["--add-host", "nocolon"], "Error: bad format for add-host: \"nocolon\""),
         (Some("/nonexistent"), vec!["--network", &name], "Error: CNI plugin \"bridge\" not found in /nonexistent"),
         (Some(fake.to_str().unwrap()), vec!["--network", &name], "Error: CNI plugin firewall: no firewall today"),
     ] {
@@ -319,13 +345,34 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
         assert_eq!(stderr(&o).trim_end(), msg, "{flags:?}");
     }
     assert_eq!(ns.links(), links_before, "a failed create left a link");
-    assert_eq!(t.ids(), [web.clone()]);
+    assert_eq!(t.ids().as_slice(), std::slice::from_ref(&web));
+
+    // An address asked for; a network in use is not removed.
+    let asked = format!("{}.200", gateway.rsplit_once('.').unwrap().0);
+    let o = n.run(
+        &["--rm", "--network", &name, "--ip", &asked],
+        &["ip", "-o", "-4", "addr", "show", "eth0"],
+    );
+    assert!(ok(&o).contains(&format!("inet {asked}/")), "{o:?}");
+    let o = n.ctl(&["network", "rm", &name]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stderr(&o).contains(&format!(
+            "network {name} has active endpoints ({})",
+            &web[..12]
+        )),
+        "{o:?}"
+    );
 
     // rm -f: its veth, its address and its port rules go.
-    assert_eq!(leases(&name).len(), 1);
+    assert_eq!(leases(&n.data, &name).len(), 1);
     ok(&n.ctl(&["rm", "-f", &web]));
     assert_eq!(ns.links(), ["lo", bridge.as_str()]);
-    assert!(leases(&name).is_empty(), "{:?}", leases(&name));
+    assert!(
+        leases(&n.data, &name).is_empty(),
+        "{:?}",
+        leases(&n.data, &name)
+    );
     let after_first = ns.iptables();
     assert!(!after_first.contains("CNI-DN-"), "{after_first}");
 
@@ -347,7 +394,11 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
     }
     ok(&n.ctl(&["rm", "-f", &id]));
     assert_eq!(ns.links(), ["lo", bridge.as_str()]);
-    assert!(leases(&name).is_empty(), "{:?}", leases(&name));
+    assert!(
+        leases(&n.data, &name).is_empty(),
+        "{:?}",
+        leases(&n.data, &name)
+    );
     assert_eq!(ns.iptables(), after_first);
 
     // Many made and removed: nothing piles up.
@@ -372,7 +423,11 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
         ok(&n.ctl(&["rm", "-f", &id]));
     }
     assert_eq!(ns.links(), ["lo", bridge.as_str()]);
-    assert!(leases(&name).is_empty(), "{:?}", leases(&name));
+    assert!(
+        leases(&n.data, &name).is_empty(),
+        "{:?}",
+        leases(&n.data, &name)
+    );
     assert_eq!(ns.iptables(), after_first);
     // The plugins' own chains stay once made (as under containerd and
     // podman), with no container's rules in them.

@@ -226,7 +226,11 @@ fn run() -> anyhow::Result<()> {
         tracing::error!(error = %e, "shim failed");
     }
     tracing::info!("shim exiting");
-    let _ = std::fs::remove_dir_all(&dir);
+    // A network record left means its DEL failed (container/network.rs):
+    // the state dir stays, for rm to release the network from it.
+    if !dir.join(mydocker::cni::RECORD_FILE).exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result.map_err(Into::into)
 }
 

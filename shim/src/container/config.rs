@@ -96,6 +96,9 @@ pub struct ContainerConfig {
     pub netns: Option<String>,
     /// The network Create asked for (network.rs).
     pub network: super::network::NetConfig,
+    /// docker's --dns and --add-host (name, address), checked.
+    pub dns: Vec<String>,
+    pub extra_hosts: Vec<(String, String)>,
     pub masked_paths: Vec<String>,
     pub readonly_paths: Vec<String>,
 }

@@ -9,8 +9,9 @@ use crate::process::rootfs::{MountKind, MountOp};
 
 /// docker's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`: files of
 /// the shim's, in the state dir, bound over the image's (unless a mount of
-/// the request's is there). No network yet: only loopback names, and the
-/// host's name servers other than its own loopback ones.
+/// the request's is there): loopback names and `extra_hosts` (a CNI
+/// network adds the container's address once it has one, network.rs), and
+/// the host's name servers other than its own loopback ones, or `dns`.
 pub fn files(config: &ContainerConfig, dir: &Path) -> Result<Vec<MountOp>> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     // On the host's network, the host's files as they are (its loopback
@@ -35,6 +36,26 @@ pub fn files(config: &ContainerConfig, dir: &Path) -> Result<Vec<MountOp>> {
             .map(|l| format!("{l}\n"))
             .collect();
         (hosts.to_string(), resolv)
+    };
+    // docker's --add-host lines, after the rest.
+    let mut hosts = hosts;
+    for (name, ip) in &config.extra_hosts {
+        hosts.push_str(&format!("{ip}\t{name}\n"));
+    }
+    // docker's --dns: its name servers instead of the host's; the search
+    // domains and options stay.
+    let resolv = if config.dns.is_empty() {
+        resolv
+    } else {
+        let mut r: String = resolv
+            .lines()
+            .filter(|l| l.split_whitespace().next() != Some("nameserver"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for d in &config.dns {
+            r.push_str(&format!("nameserver {d}\n"));
+        }
+        r
     };
     let files = [
         ("hostname", format!("{}\n", config.hostname)),

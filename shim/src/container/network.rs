@@ -14,13 +14,16 @@ use mydocker::cni::{self, Attachment, NetworkList, Record};
 use nix::unistd::Pid;
 use serde_json::{json, Map, Value};
 
-use super::error::{invalid, Result};
+use super::error::{invalid, ContainerError, Result};
 
 /// What Create asked for.
 #[derive(Debug, Clone, Default)]
 pub struct NetConfig {
     /// The shim's own namespace: its /etc/hosts and resolv.conf too.
     pub host: bool,
+    /// Another's namespace, by path: pinned once joined, so that a later
+    /// run joins the same one even if the path means another by then.
+    pub joined: bool,
     pub cni: Option<CniNet>,
 }
 
@@ -120,8 +123,8 @@ impl Attached {
     /// the record is left.
     pub fn add(net: &CniNet, id: &str, pid: Pid, dir: &Path) -> Result<Self> {
         let ns = format!("/proc/{}/ns/net", pid.as_raw());
-        let pinned = cni::pin_netns(Path::new(&ns), dir)
-            .map_err(|e| invalid(format!("network: pin {ns}: {e}")))?;
+        let pinned =
+            cni::pin_netns(Path::new(&ns), dir).map_err(sys("pin the network namespace"))?;
         let attachment = Attachment {
             container_id: id.to_string(),
             netns: pinned.to_string_lossy().into_owned(),
@@ -136,7 +139,7 @@ impl Attached {
         };
         if let Err(e) = record.write(dir) {
             cni::unpin_netns(dir);
-            return Err(invalid(format!("network: record: {e}")));
+            return Err(sys("record the network")(e));
         }
         let result = match cni::add(&net.list, &attachment) {
             Ok(r) => r,
@@ -168,15 +171,25 @@ impl Attached {
         cni::addresses(&self.result)
     }
 
-    /// DEL, in the namespace still pinned; then the pin and the record go
-    /// (a DEL that failed is logged: the state dir is removed next, and a
-    /// mount left in it would keep it).
-    pub fn del(self, dir: &Path) {
+    /// DEL, in the namespace still pinned; then the pin and the record go.
+    /// A DEL that failed keeps both (false): a port rule left behind
+    /// would send the next holder of the address someone else's traffic,
+    /// so the container stays, for `rm` to run DEL again from its record.
+    pub fn del(self, dir: &Path) -> bool {
         if let Err(e) = cni::del(&self.list, &self.attachment, Some(&self.result)) {
-            tracing::error!(error = %e, "network DEL failed");
+            tracing::error!(error = %e, "network DEL failed: the container stays for rm to try again");
+            return false;
         }
         cni::unpin_netns(dir);
         let _ = std::fs::remove_file(dir.join(cni::RECORD_FILE));
+        true
+    }
+}
+
+fn sys(what: &'static str) -> impl Fn(std::io::Error) -> ContainerError {
+    move |e| ContainerError::Sys {
+        what,
+        source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
     }
 }
 

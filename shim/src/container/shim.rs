@@ -163,6 +163,24 @@ impl Shim {
     /// On failure the container is undone (its init killed, its cgroup
     /// and records removed).
     fn attach(&self, c: &Arc<Container>, asked: &mut ContainerConfig) -> Result<()> {
+        if c.config.network.joined {
+            let ns = format!("/proc/{}/ns/net", c.pid().as_raw());
+            return match mydocker::cni::pin_netns(std::path::Path::new(&ns), &self.dir) {
+                Ok(pin) => {
+                    asked.netns = Some(pin.to_string_lossy().into_owned());
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = signal::send(c.pid(), libc::SIGKILL);
+                    c.remove_cgroup();
+                    records::forget(&self.dir);
+                    Err(ContainerError::Sys {
+                        what: "pin the network namespace joined",
+                        source: nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+                    })
+                }
+            };
+        }
         let Some(net) = &c.config.network.cni else {
             return Ok(());
         };
@@ -185,9 +203,16 @@ impl Shim {
     }
 
     /// DEL of its CNI network, if it has one (in the namespace still held).
-    fn detach(&self) {
-        if let Some(a) = self.network.lock().unwrap().take() {
-            a.del(&self.dir);
+    /// False if it failed: the state dir, the pin and the record then
+    /// stay (see `Attached::del`).
+    fn detach(&self) -> bool {
+        match self.network.lock().unwrap().take() {
+            Some(a) => a.del(&self.dir),
+            // Another's namespace joined, pinned (or nothing there).
+            None => {
+                mydocker::cni::unpin_netns(&self.dir);
+                true
+            }
         }
     }
 
@@ -238,6 +263,12 @@ impl Shim {
             Ok(c) => {
                 self.reaper.watch(c.pid(), c.clone());
                 *self.container.lock().unwrap() = Slot::Live(c.clone());
+                // Its /etc/hosts was written anew: its address again.
+                if let Some(a) = self.network.lock().unwrap().as_ref() {
+                    if let Err(e) = add_hosts(&self.dir, &c.config.hostname, &a.addresses()) {
+                        tracing::warn!(error = %e, "adding the address to /etc/hosts failed");
+                    }
+                }
                 let _ = std::fs::remove_file(self.dir.join(disk::EXIT_FILE));
                 self.runs.send_modify(|n| *n += 1);
                 tracing::info!(pid = c.pid().as_raw(), "a new run of the container");
@@ -510,9 +541,13 @@ impl Shim {
             *slot = Slot::Deleted;
         }
         c.remove_cgroup();
-        self.detach();
+        let released = self.detach();
         super::setup::remove_owned_layers(&c.config);
         c.poststop();
+        if !released {
+            // Listed as dead, with its name, until an rm releases it.
+            return;
+        }
         if let Some(root) = self.dir.parent() {
             disk::release_name(root, &self.name(), c.id());
         }
@@ -531,9 +566,9 @@ impl Shim {
             tracing::info!("killing the container before exiting");
             c.kill_and_wait().await;
             c.remove_cgroup();
-            self.detach();
+            let released = self.detach();
             super::setup::remove_owned_layers(&c.config);
-            if let Some(root) = c.dir.parent() {
+            if let Some(root) = c.dir.parent().filter(|_| released) {
                 disk::release_name(root, &self.name(), c.id());
             }
         }

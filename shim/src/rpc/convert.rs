@@ -146,9 +146,21 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
         })
         .collect();
     let (network, netns) = network_from_proto(r.network, !r.bundle.is_empty())?;
+    // Lines of the /etc files the shim writes for a root of the
+    // container's own: a bundle's are its own, the host's the host's.
+    let own_etc = r.bundle.is_empty() && (!r.rootfs.is_empty() || r.layers.is_some());
+    let asks_etc = !r.dns.is_empty() || !r.extra_hosts.is_empty();
+    if asks_etc && !own_etc {
+        return Err(Status::invalid_argument(
+            "dns and extra_hosts need a root of the container's own (rootfs or layers; a bundle's /etc is its own)",
+        ));
+    }
+    let (dns, extra_hosts) = names_from_proto(r.dns, r.extra_hosts)?;
     Ok(ContainerConfig {
         network,
         netns,
+        dns,
+        extra_hosts,
         bundle: (!r.bundle.is_empty()).then(|| r.bundle.into()),
         cap_add: r.cap_add,
         cap_drop: r.cap_drop,
@@ -188,6 +200,45 @@ pub fn config_from_proto(r: v1::CreateRequest) -> Result<ContainerConfig, Status
     })
 }
 
+/// `dns` and `extra_hosts` checked: addresses, and names that fit a line
+/// of /etc/hosts.
+#[allow(clippy::type_complexity)]
+fn names_from_proto(
+    dns: Vec<String>,
+    extra_hosts: Vec<String>,
+) -> Result<(Vec<String>, Vec<(String, String)>), Status> {
+    for d in &dns {
+        if d.parse::<std::net::IpAddr>().is_err() {
+            return Err(Status::invalid_argument(format!(
+                "dns: {} is not an IP address",
+                mydocker::brief(d)
+            )));
+        }
+    }
+    let hosts = extra_hosts
+        .iter()
+        .map(|h| {
+            let bad = |why: &str| {
+                Status::invalid_argument(format!("extra_hosts: {}: {why}", mydocker::brief(h)))
+            };
+            let (name, ip) = h.split_once(':').ok_or_else(|| bad("not NAME:IP"))?;
+            if name.is_empty()
+                || name
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+            {
+                return Err(bad(
+                    "the name is empty or has a blank, a control character or #",
+                ));
+            }
+            ip.parse::<std::net::IpAddr>()
+                .map_err(|_| bad("not an IP address"))?;
+            Ok((name.to_string(), ip.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((dns, hosts))
+}
+
 /// The network Create asks for, and the namespace path the init joins
 /// for it (the host's is the shim's own).
 fn network_from_proto(
@@ -218,13 +269,17 @@ fn network_from_proto(
         return Ok((
             NetConfig {
                 host: true,
-                cni: None,
+                ..Default::default()
             },
             Some(own),
         ));
     }
     if !n.netns_path.is_empty() {
-        return Ok((NetConfig::default(), Some(n.netns_path)));
+        let joined = NetConfig {
+            joined: true,
+            ..Default::default()
+        };
+        return Ok((joined, Some(n.netns_path)));
     }
     if n.conflist.is_empty() {
         return Ok((NetConfig::default(), None));
@@ -242,8 +297,8 @@ fn network_from_proto(
     let cni = CniNet::new(n.conflist, n.cni_path, &ports, &n.ip)?;
     Ok((
         NetConfig {
-            host: false,
             cni: Some(cni),
+            ..Default::default()
         },
         None,
     ))
