@@ -202,7 +202,17 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
     // 127.0.0.1 and at its address on the bridge.
     let www_vol = format!("{}:/www:ro", www.display());
     let o = n.run(
-        &["-d", "--network", &name, "-p", "18080:80", "-v", &www_vol],
+        &[
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            &name,
+            "-p",
+            "18080:80",
+            "-v",
+            &www_vol,
+        ],
         &["httpd", "-f", "-p", "80", "-h", "/www"],
     );
     let web = ok(&o).trim().to_string();
@@ -234,23 +244,46 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
             "sh",
             "-c",
             &format!(
-                "wget -q -O - http://{web_ip}/ && tail -1 /etc/hosts && grep -c nameserver /etc/resolv.conf \
-                 && grep nameserver /etc/resolv.conf && grep db /etc/hosts"
+                "wget -q -O - http://{web_ip}/ && wget -q -O - http://web/ && grep 'second$' /etc/hosts \
+                 && grep -c nameserver /etc/resolv.conf && grep nameserver /etc/resolv.conf \
+                 && grep db /etc/hosts && grep 'web$' /etc/hosts"
             ),
         ],
     );
     let out = ok(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "hello from httpd", "{out}");
+    // By its address, and by its name (the network's names are in each
+    // one's /etc/hosts).
+    assert_eq!(&lines[..2], ["hello from httpd"; 2], "{out}");
+    let lines = &lines[1..];
     assert!(
         lines[1].ends_with("\tsecond") && lines[1].starts_with("10."),
         "{out}"
     );
+    let web_line = format!("{web_ip}\tweb");
     assert_eq!(
         &lines[2..],
-        ["1", "nameserver 10.9.9.9", "10.1.2.3\tdb"],
+        [
+            "1",
+            "nameserver 10.9.9.9",
+            "10.1.2.3\tdb",
+            web_line.as_str()
+        ],
         "{out}"
     );
+    // A peer made later is added to the first one's /etc/hosts, and taken
+    // out as it goes.
+    ok(&n.run(
+        &["-d", "--name", "peer", "--network", &name],
+        &["sleep", "100"],
+    ));
+    let hosts = ok(&n.ctl(&["exec", "web", "cat", "/etc/hosts"]));
+    assert!(hosts.lines().any(|l| l.ends_with("\tpeer")), "{hosts}");
+    let o = ok(&n.ctl(&["exec", "peer", "grep", "web$", "/etc/hosts"]));
+    assert_eq!(o, format!("{web_line}\n"));
+    ok(&n.ctl(&["rm", "-f", "peer"]));
+    let hosts = ok(&n.ctl(&["exec", "web", "cat", "/etc/hosts"]));
+    assert!(!hosts.contains("peer"), "{hosts}");
     // The port is taken: docker's words, and nothing is made.
     let o = n.run(&["--rm", "--network", &name, "-p", "18080:80"], &["true"]);
     assert_eq!(o.status.code(), Some(125), "{o:?}");
@@ -266,7 +299,7 @@ fn bridge_networks_publish_ports_and_clean_up_on_every_path() {
         &[
             "sh",
             "-c",
-            "echo $(ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*') $(tail -1 /etc/hosts | cut -f1); exit 3",
+            "echo $(ip -4 -o addr show eth0 | grep -o 'inet [0-9.]*') $(grep \"$(hostname)$\" /etc/hosts | cut -f1); exit 3",
         ],
     );
     let again = ok(&o).trim().to_string();

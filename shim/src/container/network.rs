@@ -162,6 +162,11 @@ impl Attached {
         })
     }
 
+    /// The network's name.
+    pub fn network(&self) -> &str {
+        &self.list.name
+    }
+
     /// The namespace, as a path each run's init joins.
     pub fn netns_path(&self) -> String {
         self.attachment.netns.clone()
@@ -206,4 +211,131 @@ pub fn add_hosts(dir: &Path, hostname: &str, addresses: &[String]) -> std::io::R
         writeln!(f, "{a}\t{hostname}")?;
     }
     Ok(())
+}
+
+/// Containers on one CNI network find each other by name through their
+/// /etc/hosts, kept up to date by their shims (as docker's links were;
+/// docker's own networks answer names from a DNS server of the daemon's,
+/// and there is no daemon here). Under an flock of the state root, so
+/// that two containers made at once each see the other.
+pub mod peers {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::path::{Path, PathBuf};
+
+    use mydocker::cni::{NetworkList, Record};
+    use mydocker::state::{self, ConfigRecord};
+
+    struct Peer {
+        dir: PathBuf,
+        name: String,
+        addresses: Vec<String>,
+    }
+
+    /// The other containers of `root` on `network`, with a name and an
+    /// address.
+    fn on(root: &Path, me: &Path, network: &str) -> Vec<Peer> {
+        let Ok(entries) = std::fs::read_dir(root) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|d| d != me && d.join(mydocker::cni::RECORD_FILE).is_file())
+            .filter_map(|dir| {
+                let r = Record::read(&dir)?;
+                let list = NetworkList::parse(&r.conflist).ok()?;
+                if list.name != network {
+                    return None;
+                }
+                let addresses = mydocker::cni::addresses(r.result.as_ref()?);
+                let config: ConfigRecord =
+                    state::read_json(&dir.join(state::CONFIG_FILE)).ok()??;
+                (!config.name.is_empty() && !addresses.is_empty()).then_some(Peer {
+                    dir,
+                    name: config.name,
+                    addresses,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs `f` under an exclusive flock of the state root (a directory:
+    /// no file of ours is left for it).
+    fn locked<T>(root: &Path, f: impl FnOnce() -> T) -> T {
+        let dir = std::fs::File::open(root);
+        if let Ok(d) = &dir {
+            // SAFETY: flock on a descriptor we own; released as it closes.
+            unsafe { libc::flock(d.as_raw_fd(), libc::LOCK_EX) };
+        }
+        f()
+    }
+
+    fn append(hosts: &Path, lines: &[String]) -> std::io::Result<()> {
+        if lines.is_empty() || !hosts.exists() {
+            return Ok(());
+        }
+        let mut f = std::fs::OpenOptions::new().append(true).open(hosts)?;
+        f.write_all(lines.concat().as_bytes())
+    }
+
+    fn lines(addresses: &[String], name: &str) -> Vec<String> {
+        addresses.iter().map(|a| format!("{a}\t{name}\n")).collect()
+    }
+
+    /// The peers' names in this container's /etc/hosts, and (with
+    /// `announce`, once per container) its own in theirs.
+    pub fn link(
+        root: &Path,
+        dir: &Path,
+        network: &str,
+        name: &str,
+        addresses: &[String],
+        announce: bool,
+    ) {
+        locked(root, || {
+            let peers = on(root, dir, network);
+            let mine: Vec<String> = peers
+                .iter()
+                .flat_map(|p| lines(&p.addresses, &p.name))
+                .collect();
+            if let Err(e) = append(&dir.join("hosts"), &mine) {
+                tracing::warn!(error = %e, "adding the network's names to /etc/hosts failed");
+            }
+            if !announce || name.is_empty() {
+                return;
+            }
+            for p in &peers {
+                if let Err(e) = append(&p.dir.join("hosts"), &lines(addresses, name)) {
+                    tracing::warn!(error = %e, peer = %p.name, "adding our name to a peer's /etc/hosts failed");
+                }
+            }
+        })
+    }
+
+    /// Its lines out of the peers' /etc/hosts, as it is removed. Each file
+    /// is rewritten in place: it is bound into a running container.
+    pub fn unlink(root: &Path, dir: &Path, network: &str, name: &str, addresses: &[String]) {
+        if name.is_empty() {
+            return;
+        }
+        let gone = lines(addresses, name);
+        locked(root, || {
+            for p in on(root, dir, network) {
+                let hosts = p.dir.join("hosts");
+                let Ok(text) = std::fs::read_to_string(&hosts) else {
+                    continue;
+                };
+                let kept: String = text
+                    .split_inclusive('\n')
+                    .filter(|l| !gone.iter().any(|g| g == l))
+                    .collect();
+                if kept.len() != text.len() {
+                    if let Err(e) = std::fs::write(&hosts, kept) {
+                        tracing::warn!(error = %e, peer = %p.name, "removing our name from a peer's /etc/hosts failed");
+                    }
+                }
+            }
+        })
+    }
 }

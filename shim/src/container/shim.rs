@@ -3,7 +3,7 @@
 //! exited container, its restart policy). Both API fronts go through here
 //! to reach it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +13,7 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use super::error::{invalid, ContainerError, Result};
-use super::network::{add_hosts, Attached};
+use super::network::{add_hosts, peers, Attached};
 use super::restart::Backoff;
 use super::{records, Container, ContainerConfig, Status};
 use crate::exit::ExitStatus;
@@ -189,6 +189,14 @@ impl Shim {
                 if let Err(e) = add_hosts(&self.dir, &c.config.hostname, &a.addresses()) {
                     tracing::warn!(error = %e, "adding the address to /etc/hosts failed");
                 }
+                peers::link(
+                    self.root(),
+                    &self.dir,
+                    a.network(),
+                    &c.config.name,
+                    &a.addresses(),
+                    true,
+                );
                 asked.netns = Some(a.netns_path());
                 *self.network.lock().unwrap() = Some(a);
                 Ok(())
@@ -202,12 +210,26 @@ impl Shim {
         }
     }
 
+    /// The state root: the other containers' state dirs are beside ours.
+    fn root(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
     /// DEL of its CNI network, if it has one (in the namespace still held).
     /// False if it failed: the state dir, the pin and the record then
     /// stay (see `Attached::del`).
     fn detach(&self) -> bool {
         match self.network.lock().unwrap().take() {
-            Some(a) => a.del(&self.dir),
+            Some(a) => {
+                peers::unlink(
+                    self.root(),
+                    &self.dir,
+                    a.network(),
+                    &self.name(),
+                    &a.addresses(),
+                );
+                a.del(&self.dir)
+            }
             // Another's namespace joined, pinned (or nothing there).
             None => {
                 mydocker::cni::unpin_netns(&self.dir);
@@ -268,6 +290,15 @@ impl Shim {
                     if let Err(e) = add_hosts(&self.dir, &c.config.hostname, &a.addresses()) {
                         tracing::warn!(error = %e, "adding the address to /etc/hosts failed");
                     }
+                    let name = self.name();
+                    peers::link(
+                        self.root(),
+                        &self.dir,
+                        a.network(),
+                        &name,
+                        &a.addresses(),
+                        false,
+                    );
                 }
                 let _ = std::fs::remove_file(self.dir.join(disk::EXIT_FILE));
                 self.runs.send_modify(|n| *n += 1);
