@@ -605,13 +605,18 @@ async fn a_slow_attacher_gets_every_byte_of_a_fast_terminal() {
     assert_eq!((got, exit.exit_code), (total, 0));
     assert_eq!(h.finalize().to_vec(), digest, "bytes differ");
     // Whole 2 MiB batches would each take this client 1.3 s; pieces past
-    // the start take it at most 0.7 s (the pace is measured, and may
-    // overshoot twofold for a window).
+    // the start are cut to its pace, and no whole batch goes. (Mostly they
+    // take it at most 0.7 s; on a loaded machine the measured pace swings
+    // further, as HTTP/2's windows let bursts through: 0.8 and 1.35 MB
+    // pieces were seen in CI, so the bound is the batch, not 1 MiB.)
     let largest = last.iter().max().copied().unwrap_or(0);
     assert!(
-        largest <= 1 << 20,
+        largest < 2 << 20,
         "once the client's pace is known, pieces fit it: {last:?}"
     );
+    // And most of them are small: about 0.1 s of its pace.
+    let small = last.iter().filter(|n| **n <= 256 << 10).count();
+    assert!(small * 2 > last.len(), "pieces fit the pace: {last:?}");
     delete(&mut c, spawned, id).await;
     std::fs::remove_file(&file).unwrap();
     t.finish();
